@@ -1,0 +1,255 @@
+// The one configuration of every worker: environment variables validated once by a single zod schema,
+// then handed down as a typed, nested value. Nothing else in the code reads process.env.
+import { z } from 'zod';
+
+const csv = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+    .pipe(z.array(z.string()).min(1, 'must list at least one value'));
+
+const int = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(min, `must be >= ${min}`)
+    .max(max, `must be <= ${max}`)
+    .default(fallback);
+
+const num = (fallback: number, min = 0) =>
+  z.coerce.number({ error: 'must be a number' }).refine(Number.isFinite, 'must be finite').pipe(z.number().min(min, `must be >= ${min}`)).default(fallback);
+
+const port = (fallback: number) => int(fallback, 0, 65535);
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+    .default(fallback ? 'true' : 'false')
+    .transform((s) => s === 'true' || s === '1' || s === 'yes');
+
+/** A non-empty string: an empty variable is a mistake, not a request for the default. */
+const nonEmpty = () => z.string().min(1, 'must not be empty');
+const text = (fallback: string) => nonEmpty().default(fallback);
+const optionalText = () => z.string().optional().transform((s) => (s === undefined || s === '' ? undefined : s));
+
+const pgInterval = (fallback: string) =>
+  nonEmpty()
+    .regex(/^\d+\s*(second|minute|hour|day|week|month|year)s?$/i, "must look like '7 days' or '12 hours'")
+    .default(fallback);
+
+const url = (fallback: string, protocols: readonly string[]) =>
+  nonEmpty()
+    .refine((s) => {
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a URL (${protocols.join(' or ')})`)
+    .default(fallback);
+
+export const STREAM_TYPES = ['trade', 'aggTrade', 'bookTicker'] as const;
+export type StreamType = (typeof STREAM_TYPES)[number];
+
+/** Every variable the stack reads, with its default. `.env.example` documents the same list (a test keeps them equal). */
+export const envSchema = z.object({
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+
+  // Kafka
+  KAFKA_BROKERS: csv('127.0.0.1:9092').pipe(
+    z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'each broker must be host:port')),
+  ),
+  KAFKA_CLIENT_ID: text('tickwatch'),
+  KAFKA_PARTITIONS: int(3, 1, 1000),
+  KAFKA_REPLICATION_FACTOR: int(1, 1, 10),
+  TOPIC_TRADES: text('binance.trades'),
+  TOPIC_AGG_TRADES: text('binance.aggtrades'),
+  TOPIC_BOOK_TICKERS: text('binance.booktickers'),
+  TOPIC_GAPS: text('binance.gaps'),
+  TOPIC_DEAD_LETTER: text('tickwatch.deadletter'),
+  TOPIC_BARS: text('tickwatch.bars'),
+  TOPIC_ALERTS: text('tickwatch.alerts'),
+
+  // PostgreSQL / TimescaleDB
+  DATABASE_URL: url('postgres://tickwatch:tickwatch@127.0.0.1:55432/tickwatch', ['postgres:', 'postgresql:']),
+  DATABASE_POOL_SIZE: int(4, 1, 100),
+  TIMESCALEDB: z.enum(['auto', 'on', 'off'], { error: 'must be auto, on or off' }).default('auto'),
+  TICK_CHUNK_INTERVAL: pgInterval('1 day'),
+  TICK_COMPRESS_AFTER: pgInterval('2 days'),
+  TICK_RETENTION: pgInterval('90 days'),
+
+  // Exchange source (ingestion)
+  BINANCE_MARKET: z.enum(['spot', 'usdm'], { error: 'must be spot or usdm' }).default('spot'),
+  BINANCE_WS_URL: optionalText(),
+  BINANCE_REST_URL: optionalText(),
+  SYMBOLS: csv('BTCUSDT,ETHUSDT,BNBUSDT').pipe(
+    z.array(z.string().regex(/^[A-Za-z0-9]{2,20}$/, 'each symbol must be letters and digits, like BTCUSDT')),
+  ),
+  STREAM_TYPES: csv(STREAM_TYPES.join(',')).pipe(z.array(z.enum(STREAM_TYPES, { error: `each must be one of ${STREAM_TYPES.join(', ')}` }))),
+  STREAMS_PER_CONNECTION: int(1024, 1, 1024),
+  WATCHDOG_SECONDS: num(30, 1),
+  RECONNECT_MIN_MS: int(500, 1),
+  RECONNECT_MAX_MS: int(30_000, 1),
+  CONNECTION_MAX_AGE_HOURS: num(23.5, 0.001),
+  MAX_FRAME_BYTES: int(65_536, 256),
+  DEAD_LETTER_MAX_BYTES: int(8_192, 64),
+  PRODUCER_BUFFER_MAX: int(100_000, 1),
+  REST_WEIGHT_PER_MINUTE: int(3_000, 1, 6_000),
+
+  // Writers
+  BATCH_SIZE: int(5_000, 1, 1_000_000),
+  BATCH_MAX_BYTES: int(8 * 1024 * 1024, 1024),
+  BATCH_MAX_WAIT_MS: int(250, 1),
+  WRITER_GROUP_PREFIX: text('tickwatch-writer'),
+
+  // Metrics worker and alerts
+  BAR_SHORT_SECONDS: int(10, 1, 59),
+  ALLOWED_LATENESS_SECONDS: num(2, 0),
+  VOLATILITY_Z_THRESHOLD: num(4, 0),
+  VOLUME_SPIKE_RATIO: num(5, 1),
+  SPREAD_WARN_RATIO: num(3, 1),
+  PRICE_JUMP_BPS: num(50, 0),
+  TRAILING_WINDOW_MINUTES: int(60, 2),
+  STALE_STREAM_SECONDS: num(60, 1),
+  ALERT_COOLDOWN_SECONDS: num(300, 0),
+  DASHBOARD_URL: url('http://localhost:3000', ['http:', 'https:']),
+
+  // SMTP (alert mail)
+  SMTP_HOST: text('127.0.0.1'),
+  SMTP_PORT: port(1025),
+  SMTP_SECURE: bool(false),
+  SMTP_USER: optionalText(),
+  SMTP_PASSWORD: optionalText(),
+  ALERT_EMAIL_FROM: z.email('must be an email address').default('tickwatch@localhost.localdomain'),
+  ALERT_EMAIL_TO: csv('desk@localhost.localdomain').pipe(z.array(z.email('each must be an email address'))),
+
+  // HTTP (/metrics and /healthz) of each worker
+  HTTP_HOST: text('0.0.0.0'),
+  INGESTION_HTTP_PORT: port(9464),
+  WRITER_HTTP_PORT: port(9465),
+  METRICS_HTTP_PORT: port(9466),
+});
+
+export type Env = z.output<typeof envSchema>;
+export const ENV_VARIABLES = Object.keys(envSchema.shape) as (keyof Env)[];
+
+const DEFAULT_URLS = {
+  spot: { ws: 'wss://stream.binance.com:9443', rest: 'https://api.binance.com' },
+  usdm: { ws: 'wss://fstream.binance.com', rest: 'https://fapi.binance.com' },
+} as const;
+
+function shape(e: Env) {
+  return {
+    logLevel: e.LOG_LEVEL,
+    kafka: {
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      partitions: e.KAFKA_PARTITIONS,
+      replicationFactor: e.KAFKA_REPLICATION_FACTOR,
+      topics: {
+        trade: e.TOPIC_TRADES,
+        aggTrade: e.TOPIC_AGG_TRADES,
+        bookTicker: e.TOPIC_BOOK_TICKERS,
+        gap: e.TOPIC_GAPS,
+        deadLetter: e.TOPIC_DEAD_LETTER,
+        bar: e.TOPIC_BARS,
+        alert: e.TOPIC_ALERTS,
+      },
+    },
+    database: {
+      url: e.DATABASE_URL,
+      poolSize: e.DATABASE_POOL_SIZE,
+      timescaledb: e.TIMESCALEDB,
+      tickChunkInterval: e.TICK_CHUNK_INTERVAL,
+      tickCompressAfter: e.TICK_COMPRESS_AFTER,
+      tickRetention: e.TICK_RETENTION,
+    },
+    source: {
+      exchange: 'binance' as const,
+      market: e.BINANCE_MARKET,
+      wsUrl: e.BINANCE_WS_URL ?? DEFAULT_URLS[e.BINANCE_MARKET].ws,
+      restUrl: e.BINANCE_REST_URL ?? DEFAULT_URLS[e.BINANCE_MARKET].rest,
+      symbols: e.SYMBOLS.map((s) => s.toUpperCase()),
+      streamTypes: [...new Set(e.STREAM_TYPES)],
+      streamsPerConnection: e.STREAMS_PER_CONNECTION,
+      watchdogMs: e.WATCHDOG_SECONDS * 1000,
+      reconnectMinMs: e.RECONNECT_MIN_MS,
+      reconnectMaxMs: e.RECONNECT_MAX_MS,
+      connectionMaxAgeMs: e.CONNECTION_MAX_AGE_HOURS * 3_600_000,
+      maxFrameBytes: e.MAX_FRAME_BYTES,
+      deadLetterMaxBytes: e.DEAD_LETTER_MAX_BYTES,
+      producerBufferMax: e.PRODUCER_BUFFER_MAX,
+      restWeightPerMinute: e.REST_WEIGHT_PER_MINUTE,
+    },
+    writer: {
+      batchSize: e.BATCH_SIZE,
+      batchMaxBytes: e.BATCH_MAX_BYTES,
+      batchMaxWaitMs: e.BATCH_MAX_WAIT_MS,
+      groupPrefix: e.WRITER_GROUP_PREFIX,
+    },
+    metrics: {
+      shortBarSeconds: e.BAR_SHORT_SECONDS,
+      allowedLatenessMs: e.ALLOWED_LATENESS_SECONDS * 1000,
+      trailingWindowMinutes: e.TRAILING_WINDOW_MINUTES,
+      rules: {
+        volatilityZ: e.VOLATILITY_Z_THRESHOLD,
+        volumeSpikeRatio: e.VOLUME_SPIKE_RATIO,
+        spreadWarnRatio: e.SPREAD_WARN_RATIO,
+        priceJumpBps: e.PRICE_JUMP_BPS,
+        staleStreamMs: e.STALE_STREAM_SECONDS * 1000,
+      },
+      alertCooldownMs: e.ALERT_COOLDOWN_SECONDS * 1000,
+      dashboardUrl: e.DASHBOARD_URL,
+    },
+    smtp: {
+      host: e.SMTP_HOST,
+      port: e.SMTP_PORT,
+      secure: e.SMTP_SECURE,
+      user: e.SMTP_USER,
+      password: e.SMTP_PASSWORD,
+      from: e.ALERT_EMAIL_FROM,
+      to: e.ALERT_EMAIL_TO,
+    },
+    http: {
+      host: e.HTTP_HOST,
+      ports: { ingestion: e.INGESTION_HTTP_PORT, writer: e.WRITER_HTTP_PORT, metrics: e.METRICS_HTTP_PORT },
+    },
+  };
+}
+
+export type Config = ReturnType<typeof shape>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly { variable: string; message: string }[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((p) => `  - ${p.variable}: ${p.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates the environment; throws one ConfigError that names every bad variable. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const result = envSchema.safeParse(env);
+  const problems = result.success ? [] : result.error.issues.map((i) => ({ variable: String(i.path[0] ?? '(environment)'), message: i.message }));
+  if (result.success && result.data.RECONNECT_MIN_MS > result.data.RECONNECT_MAX_MS) {
+    problems.push({ variable: 'RECONNECT_MIN_MS', message: 'must not exceed RECONNECT_MAX_MS' });
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return shape(result.data);
+}
+
+/** Start-up entry: on a bad environment print the one message and exit 2, with no stack trace. */
+export function loadConfigOrExit(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,183 @@
+// The normalized records that flow from ingestion through Kafka to the writers: readonly, discriminated by `type`,
+// prices and quantities kept as the exchange's decimal strings so nothing is rounded between socket and database.
+
+export const SCHEMA_VERSION = 1;
+
+export type Exchange = 'binance';
+export type Market = 'spot' | 'usdm';
+/** A non-negative decimal exactly as the exchange wrote it, e.g. "61837.63000000". */
+export type Decimal = string;
+
+interface TickBase {
+  readonly exchange: Exchange;
+  readonly market: Market;
+  /** Upper-case venue symbol, e.g. BTCUSDT. */
+  readonly symbol: string;
+  /** Local receive time, microseconds since the epoch. */
+  readonly receiveTimeUs: number;
+}
+
+export interface Trade extends TickBase {
+  readonly type: 'trade';
+  readonly tradeId: number;
+  readonly price: Decimal;
+  readonly quantity: Decimal;
+  /** Binance `m`: the buyer was the maker, so the taker sold. */
+  readonly buyerIsMaker: boolean;
+  /** Taker side. */
+  readonly side: 'buy' | 'sell';
+  /** Trade time `T`, ms since the epoch. */
+  readonly exchangeTimeMs: number;
+  /** Event time `E`, ms since the epoch. */
+  readonly eventTimeMs: number;
+}
+
+export interface AggTrade extends TickBase {
+  readonly type: 'aggTrade';
+  readonly aggId: number;
+  readonly firstTradeId: number;
+  readonly lastTradeId: number;
+  readonly price: Decimal;
+  readonly quantity: Decimal;
+  readonly buyerIsMaker: boolean;
+  readonly side: 'buy' | 'sell';
+  readonly exchangeTimeMs: number;
+  readonly eventTimeMs: number;
+}
+
+export interface BookTicker extends TickBase {
+  readonly type: 'bookTicker';
+  /** Order book update id `u`. */
+  readonly updateId: number;
+  readonly bidPrice: Decimal;
+  readonly bidQty: Decimal;
+  readonly askPrice: Decimal;
+  readonly askQty: Decimal;
+  /** Transaction time `T` (USD-M only; spot book tickers carry no exchange time). */
+  readonly exchangeTimeMs: number | null;
+  readonly eventTimeMs: number | null;
+}
+
+export type Tick = Trade | AggTrade | BookTicker;
+export type TickType = Tick['type'];
+
+/** A hole in a stream: ids that never arrived (backfillable for trades) or a span of time without book tickers. */
+export interface GapEvent {
+  readonly type: 'gap';
+  readonly exchange: Exchange;
+  readonly market: Market;
+  readonly symbol: string;
+  readonly stream: TickType;
+  /** First and last missing id, when the stream has contiguous ids. */
+  readonly fromId: number | null;
+  readonly toId: number | null;
+  /** Time span of the hole, ms since the epoch. */
+  readonly fromTimeMs: number;
+  readonly toTimeMs: number;
+  readonly reason: string;
+  readonly detectedAtUs: number;
+}
+
+/** A message that could not be turned into a record, kept with enough context to investigate. */
+export interface DeadLetter {
+  readonly type: 'deadLetter';
+  readonly source: string;
+  readonly stream: string | null;
+  readonly reason: string;
+  /** The raw text, truncated to a bound. */
+  readonly raw: string;
+  readonly truncated: boolean;
+  readonly receiveTimeUs: number;
+  /** Kafka coordinates when the bad record was consumed rather than received. */
+  readonly topic?: string;
+  readonly partition?: number;
+  readonly offset?: string;
+}
+
+/** Kafka key: exchange + market + symbol, so one symbol's ticks stay ordered in one partition. */
+export function tickKey(t: Pick<TickBase, 'exchange' | 'market' | 'symbol'>): string {
+  return `${t.exchange}:${t.market}:${t.symbol}`;
+}
+
+/** Kafka headers carried by every record. */
+export function recordHeaders(type: string): Record<string, string> {
+  return { 'schema-version': String(SCHEMA_VERSION), 'record-type': type };
+}
+
+export function encodeRecord(r: Tick | GapEvent | DeadLetter): Buffer {
+  return Buffer.from(JSON.stringify(r));
+}
+
+const DECIMAL = /^\d{1,20}(\.\d{1,18})?$/;
+
+export function isDecimal(s: unknown): s is Decimal {
+  return typeof s === 'string' && DECIMAL.test(s);
+}
+
+export function isPositiveDecimal(s: unknown): s is Decimal {
+  return isDecimal(s) && /[1-9]/.test(s);
+}
+
+export class RecordError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecordError';
+  }
+}
+
+function need(cond: boolean, what: string): void {
+  if (!cond) throw new RecordError(what);
+}
+
+const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+const isTime = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
+
+/**
+ * Decodes and checks a tick read back from Kafka. The writers use it to tell a poison record (dead letter) from a
+ * good one; it accepts exactly what ingestion produces for the given schema version.
+ */
+export function decodeTick(value: Buffer | string | null, schemaVersion: string | undefined): Tick {
+  need(value !== null && value.length > 0, 'empty record value');
+  need(schemaVersion === undefined || schemaVersion === String(SCHEMA_VERSION), `unsupported schema version ${schemaVersion}`);
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(value!.toString());
+  } catch {
+    throw new RecordError('value is not JSON');
+  }
+  need(typeof r === 'object' && r !== null && !Array.isArray(r), 'value is not a JSON object');
+  need(r.exchange === 'binance', 'exchange must be binance');
+  need(r.market === 'spot' || r.market === 'usdm', 'market must be spot or usdm');
+  need(typeof r.symbol === 'string' && /^[A-Z0-9]{2,20}$/.test(r.symbol), 'symbol is missing or malformed');
+  need(isTime(r.receiveTimeUs), 'receiveTimeUs must be a positive integer');
+  switch (r.type) {
+    case 'trade':
+    case 'aggTrade':
+      need(isPositiveDecimal(r.price), 'price must be a positive decimal string');
+      need(isDecimal(r.quantity), 'quantity must be a non-negative decimal string');
+      need(typeof r.buyerIsMaker === 'boolean', 'buyerIsMaker must be a boolean');
+      need(r.side === (r.buyerIsMaker ? 'sell' : 'buy'), 'side must match buyerIsMaker');
+      need(isTime(r.exchangeTimeMs) && isTime(r.eventTimeMs), 'exchangeTimeMs and eventTimeMs must be positive integers');
+      if (r.type === 'trade') need(isId(r.tradeId), 'tradeId must be a non-negative integer');
+      else {
+        need(isId(r.aggId) && isId(r.firstTradeId) && isId(r.lastTradeId), 'aggId, firstTradeId and lastTradeId must be integers');
+        need((r.firstTradeId as number) <= (r.lastTradeId as number), 'firstTradeId must not exceed lastTradeId');
+      }
+      break;
+    case 'bookTicker':
+      need(isId(r.updateId), 'updateId must be a non-negative integer');
+      need(isPositiveDecimal(r.bidPrice) && isPositiveDecimal(r.askPrice), 'bid and ask prices must be positive decimal strings');
+      need(isDecimal(r.bidQty) && isDecimal(r.askQty), 'bid and ask quantities must be decimal strings');
+      need(r.exchangeTimeMs === null || isTime(r.exchangeTimeMs), 'exchangeTimeMs must be null or a positive integer');
+      need(r.eventTimeMs === null || isTime(r.eventTimeMs), 'eventTimeMs must be null or a positive integer');
+      break;
+    default:
+      throw new RecordError(`unknown record type ${JSON.stringify(r.type)}`);
+  }
+  return r as unknown as Tick;
+}
+
+/** The time a tick is bucketed and keyed on: exchange time, or receive time where the venue sends none. */
+export function tickTimeMs(t: Tick): number {
+  return t.exchangeTimeMs ?? Math.floor(t.receiveTimeUs / 1000);
+}

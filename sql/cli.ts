@@ -1,0 +1,23 @@
+// `tickwatch migrate`: applies the schema to DATABASE_URL.
+import type { Command } from '../common/cli.ts';
+import { createClient, pgSession } from '../common/db.ts';
+import { migrate } from './migrate.ts';
+
+export const migrateCommand: Command = {
+  name: 'migrate',
+  summary: 'apply the database schema (idempotent; TimescaleDB when available)',
+  usage: 'usage: tickwatch migrate\n\nApplies sql/migrations to DATABASE_URL in order, each once, then syncs storage policies.',
+  options: {},
+  async run({ config, log }) {
+    const client = createClient(config, 'tickwatch-migrate');
+    await client.connect();
+    try {
+      const r = await migrate(pgSession(client), config, log);
+      const version = (await client.query<{ v: string }>('SHOW server_version')).rows[0]?.v;
+      log.info({ applied: r.applied, alreadyApplied: r.alreadyApplied.length, timescaledb: r.timescaledb, serverVersion: version }, 'schema up to date');
+      return 0;
+    } finally {
+      await client.end();
+    }
+  },
+};

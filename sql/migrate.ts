@@ -1,0 +1,117 @@
+// Migration runner: applies sql/migrations/NNNN_name.sql in order, each once, in its own transaction, recorded in
+// schema_migrations with a checksum; then re-applies the repeatable sql/storage.sql (idempotent storage policies).
+// It runs unchanged on real PostgreSQL (pg) and on in-process TimescaleDB (PGlite) through SqlSession.
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../common/config.ts';
+import type { SqlSession } from '../common/db.ts';
+import type { Logger } from '../common/log.ts';
+
+const SQL_DIR = fileURLToPath(new URL('.', import.meta.url));
+const MIGRATIONS_DIR = `${SQL_DIR}migrations`;
+// Any constant: serializes concurrent runners (two workers starting at once) on one database.
+const ADVISORY_LOCK_KEY = 727_274_001;
+
+export interface Migration {
+  readonly version: string;
+  readonly name: string;
+  readonly sql: string;
+  readonly checksum: string;
+}
+
+export interface MigrateResult {
+  readonly applied: string[];
+  readonly alreadyApplied: string[];
+  readonly timescaledb: boolean;
+}
+
+export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+  const seen = new Set<string>();
+  return Promise.all(
+    files.map(async (file) => {
+      const m = /^(\d{4})_([a-z0-9_]+)\.sql$/.exec(file);
+      if (!m) throw new Error(`migration file name must look like 0001_name.sql: ${file}`);
+      const [, version, name] = m as unknown as [string, string, string];
+      if (seen.has(version)) throw new Error(`two migrations share version ${version}`);
+      seen.add(version);
+      const sql = await readFile(`${dir}/${file}`, 'utf8');
+      return { version, name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    }),
+  );
+}
+
+/** Installs TimescaleDB when wanted and available; returns whether it is active. */
+async function prepareTimescale(db: SqlSession, mode: Config['database']['timescaledb'], log: Logger): Promise<boolean> {
+  const active = async () => (await db.query(`SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'`)).rows.length > 0;
+  if (mode === 'off' || (await active())) return active();
+  const available = (await db.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`)).rows.length > 0;
+  if (!available) {
+    if (mode === 'on') throw new Error('TIMESCALEDB=on but the timescaledb extension is not installed on this server');
+    log.info('timescaledb extension not available: plain PostgreSQL tables');
+    return false;
+  }
+  try {
+    await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
+  } catch (err) {
+    // Typically: installed but missing from shared_preload_libraries.
+    if (mode === 'on') throw err;
+    log.warn({ err }, 'timescaledb is installed but could not be enabled: plain PostgreSQL tables');
+    return false;
+  }
+  return true;
+}
+
+export async function migrate(db: SqlSession, config: Pick<Config, 'database'>, log: Logger): Promise<MigrateResult> {
+  const migrations = await readMigrations();
+  await db.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEY]);
+  try {
+    const timescaledb = await prepareTimescale(db, config.database.timescaledb, log);
+    await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    text PRIMARY KEY,
+      name       text NOT NULL,
+      checksum   text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now())`);
+    const done = new Map(
+      (await db.query<{ version: string; checksum: string }>('SELECT version, checksum FROM schema_migrations')).rows.map((r) => [
+        r.version,
+        r.checksum,
+      ]),
+    );
+    const applied: string[] = [];
+    const alreadyApplied: string[] = [];
+    for (const m of migrations) {
+      const known = done.get(m.version);
+      if (known !== undefined) {
+        if (known !== m.checksum) {
+          throw new Error(`migration ${m.version}_${m.name} was changed after it was applied: add a new migration instead`);
+        }
+        alreadyApplied.push(m.version);
+        continue;
+      }
+      await db.exec('BEGIN');
+      try {
+        await db.exec(m.sql);
+        await db.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
+        await db.exec('COMMIT');
+      } catch (err) {
+        await db.exec('ROLLBACK');
+        throw new Error(`migration ${m.version}_${m.name} failed: ${(err as Error).message}`, { cause: err });
+      }
+      applied.push(m.version);
+      log.info({ version: m.version, name: m.name }, 'migration applied');
+    }
+
+    const settings: [string, string][] = [
+      ['tickwatch.tick_chunk_interval', config.database.tickChunkInterval],
+      ['tickwatch.tick_compress_after', config.database.tickCompressAfter],
+      ['tickwatch.tick_retention', config.database.tickRetention],
+    ];
+    for (const [name, value] of settings) await db.query('SELECT set_config($1, $2, false)', [name, value]);
+    await db.exec(await readFile(`${SQL_DIR}storage.sql`, 'utf8'));
+    return { applied, alreadyApplied, timescaledb };
+  } finally {
+    await db.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCK_KEY]);
+  }
+}

@@ -1,0 +1,142 @@
+// The one place integration tests get their real services from. KAFKA_BROKERS and DATABASE_URL name running
+// services (scripts/services.sh up provides them); when unset and a Docker engine exists, containers are started with
+// testcontainers; otherwise the test is skipped with a message naming what is missing, except under CI=true, where
+// a missing service fails the run.
+import pg from 'pg';
+import { loadConfig, type Config } from '../common/config.ts';
+import { createLogger } from '../common/log.ts';
+
+const inCi = process.env.CI === 'true';
+
+export interface Services {
+  readonly kafkaBrokers?: string[];
+  readonly databaseUrl?: string;
+}
+
+type Stop = () => Promise<void>;
+const stops: Stop[] = [];
+
+async function dockerAvailable(): Promise<boolean> {
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await getContainerRuntimeClient();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startKafkaContainer(): Promise<string[]> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const { createServer } = await import('node:net');
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const c = await new GenericContainer('apache/kafka:3.9.1')
+    .withExposedPorts({ container: 9092, host: port })
+    .withEnvironment({
+      KAFKA_NODE_ID: '1',
+      KAFKA_PROCESS_ROLES: 'broker,controller',
+      KAFKA_LISTENERS: 'PLAINTEXT://:9092,CONTROLLER://:9093',
+      KAFKA_ADVERTISED_LISTENERS: `PLAINTEXT://127.0.0.1:${port}`,
+      KAFKA_CONTROLLER_LISTENER_NAMES: 'CONTROLLER',
+      KAFKA_CONTROLLER_QUORUM_VOTERS: '1@localhost:9093',
+      KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: '1',
+      KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR: '1',
+      KAFKA_TRANSACTION_STATE_LOG_MIN_ISR: '1',
+      KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS: '0',
+    })
+    .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/))
+    .start();
+  stops.push(async () => void (await c.stop()));
+  return [`127.0.0.1:${port}`];
+}
+
+async function startPostgresContainer(): Promise<string> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const c = await new GenericContainer('timescale/timescaledb:latest-pg15')
+    .withExposedPorts(5432)
+    .withEnvironment({ POSTGRES_USER: 'tickwatch', POSTGRES_PASSWORD: 'tickwatch', POSTGRES_DB: 'tickwatch' })
+    .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
+    .start();
+  stops.push(async () => void (await c.stop()));
+  return `postgres://tickwatch:tickwatch@${c.getHost()}:${c.getMappedPort(5432)}/tickwatch`;
+}
+
+let found: Promise<Services> | undefined;
+
+/** Finds (or starts) the services once per test process. */
+export function findServices(): Promise<Services> {
+  found ??= (async () => {
+    let kafkaBrokers = process.env.KAFKA_BROKERS ? process.env.KAFKA_BROKERS.split(',') : undefined;
+    let databaseUrl = process.env.DATABASE_URL || undefined;
+    if ((!kafkaBrokers || !databaseUrl) && (await dockerAvailable())) {
+      kafkaBrokers ??= await startKafkaContainer();
+      databaseUrl ??= await startPostgresContainer();
+    }
+    return { kafkaBrokers, databaseUrl };
+  })();
+  return found;
+}
+
+/**
+ * For `describe.skipIf(...)`: the reason a test cannot run here, or undefined when it can.
+ * Under CI=true a missing service throws instead, so CI never passes by skipping.
+ */
+export async function missing(...needs: ('kafka' | 'postgres')[]): Promise<string | undefined> {
+  const s = await findServices();
+  const absent = needs.filter((n) => (n === 'kafka' ? !s.kafkaBrokers : !s.databaseUrl));
+  if (absent.length === 0) return undefined;
+  const what = absent.map((n) => (n === 'kafka' ? 'KAFKA_BROKERS (a Kafka broker)' : 'DATABASE_URL (a PostgreSQL server)')).join(' and ');
+  const msg = `needs ${what}: run 'bash scripts/services.sh up' and 'eval "$(bash scripts/services.sh env)"', or install Docker`;
+  if (inCi) throw new Error(`CI=true but a service is missing: ${msg}`);
+  console.warn(`[skipped] ${msg}`);
+  return msg;
+}
+
+/** A validated config pointing at the test services, with overrides (env variable names). */
+export async function testConfig(overrides: Record<string, string> = {}): Promise<Config> {
+  const s = await findServices();
+  return loadConfig({
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    ...(s.kafkaBrokers ? { KAFKA_BROKERS: s.kafkaBrokers.join(',') } : {}),
+    ...(s.databaseUrl ? { DATABASE_URL: s.databaseUrl } : {}),
+    ...overrides,
+  });
+}
+
+export const testLog = createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', 'test');
+
+/** A fresh, empty database on the test server, dropped by the returned function. */
+export async function freshDatabase(prefix = 'test'): Promise<{ url: string; drop: Stop }> {
+  const s = await findServices();
+  if (!s.databaseUrl) throw new Error('freshDatabase needs DATABASE_URL');
+  const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`.toLowerCase();
+  const admin = new pg.Client({ connectionString: s.databaseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = new URL(s.databaseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: s.databaseUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** A unique topic or group name per test run, so reruns never read old data. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+export async function stopServices(): Promise<void> {
+  for (const stop of stops.splice(0)) await stop();
+}

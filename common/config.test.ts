@@ -1,0 +1,54 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => p.variable);
+    throw err;
+  }
+  return [];
+}
+
+describe('config', () => {
+  it('takes documented defaults from an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.kafka.brokers).toEqual(['127.0.0.1:9092']);
+    expect(c.source.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'BNBUSDT']);
+    expect(c.source.streamTypes).toEqual(['trade', 'aggTrade', 'bookTicker']);
+    expect(c.source.wsUrl).toBe('wss://stream.binance.com:9443');
+    expect(c.writer.batchSize).toBe(5000);
+  });
+
+  it('parses lists, numbers and market-dependent URLs', () => {
+    const c = loadConfig({ KAFKA_BROKERS: 'a:1, b:2', SYMBOLS: 'btcusdt,solusdt', BINANCE_MARKET: 'usdm', BATCH_SIZE: '42', SMTP_SECURE: 'yes' });
+    expect(c.kafka.brokers).toEqual(['a:1', 'b:2']);
+    expect(c.source.symbols).toEqual(['BTCUSDT', 'SOLUSDT']);
+    expect(c.source.wsUrl).toBe('wss://fstream.binance.com');
+    expect(c.writer.batchSize).toBe(42);
+    expect(c.smtp.secure).toBe(true);
+  });
+
+  it('names every bad variable in one error', () => {
+    expect(
+      problems({ KAFKA_BROKERS: '', BATCH_SIZE: '-3', STREAM_TYPES: 'trade,depth', DATABASE_URL: 'mysql://x', ALERT_EMAIL_TO: 'nobody' }).sort(),
+    ).toEqual(['ALERT_EMAIL_TO', 'BATCH_SIZE', 'DATABASE_URL', 'KAFKA_BROKERS', 'STREAM_TYPES']);
+    expect(problems({ TICK_RETENTION: 'forever', BATCH_SIZE: '1.5', HTTP_HOST: '' }).sort()).toEqual(['BATCH_SIZE', 'HTTP_HOST', 'TICK_RETENTION']);
+    expect(problems({ RECONNECT_MIN_MS: '5000', RECONNECT_MAX_MS: '100' })).toEqual(['RECONNECT_MIN_MS']);
+  });
+
+  it('stops the CLI with exit code 2 and one message listing every problem, no stack trace', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'bin/tickwatch.ts', 'migrate'], {
+      env: { PATH: process.env.PATH, KAFKA_BROKERS: '', BATCH_SIZE: '-3' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('Invalid configuration (2 problems)');
+    expect(r.stderr).toMatch(/KAFKA_BROKERS: .+/);
+    expect(r.stderr).toMatch(/BATCH_SIZE: must be >= 1/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});

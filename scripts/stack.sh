@@ -63,6 +63,11 @@ up() {
   done
   if use_docker; then
     [ "$source" = live ] || { say "replay under Docker: run 'docker compose -f docker/compose.yaml run --rm ingestion replay <files>'"; }
+    # Grafana refuses a default admin password: make one once and keep it in docker/.env (git-ignored).
+    if [ -z "${GRAFANA_ADMIN_PASSWORD:-}" ] && ! grep -qs '^GRAFANA_ADMIN_PASSWORD=' docker/.env; then
+      echo "GRAFANA_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >>docker/.env
+      say "generated a Grafana admin password in docker/.env"
+    fi
     docker compose -f docker/compose.yaml up -d --build
     say "Grafana http://localhost:3000  Prometheus http://localhost:9090  Mail inbox http://localhost:8025"
     return

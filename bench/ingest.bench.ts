@@ -1,0 +1,119 @@
+// Ingestion benchmark: a local Binance stand-in (child process) sends recorded messages as fast as the worker reads
+// them; the worker maps, validates, sequences and produces them to Kafka (acks -1, gzip). Prints messages/s, p50/p99
+// receive-to-acknowledged latency and peak RSS, beside JSON.parse and parse + validate alone, measured in this run.
+//   npm run bench:ingest   (REPEAT=N sends the recording N times, default 2 = 349,288 messages; PRODUCER_BUFFER_MAX overrides)
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { loadConfig } from '../common/config.ts';
+import { createKafka } from '../common/kafka.ts';
+import { createLogger } from '../common/log.ts';
+import { createBinanceMapper } from '../ingestion/binance/mapper.ts';
+import { createIngestMetrics } from '../ingestion/metrics.ts';
+import { startIngestion } from '../ingestion/worker.ts';
+import { loadRecording, missingRecordings } from '../test/binance-server.ts';
+
+if (missingRecordings()) process.exit(0);
+const repeat = Number(process.env.REPEAT ?? 2);
+const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'bench-ingest');
+
+// --- The worker, end to end. ---
+const server = spawn(process.execPath, ['--import', 'tsx', 'test/binance-server.ts', '--rate=0', '--autoplay=0', `--repeat=${repeat}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+const first = await new Promise<string>((resolve) => createInterface({ input: server.stdout! }).once('line', resolve));
+const { wsUrl, restUrl, events } = JSON.parse(first) as { wsUrl: string; restUrl: string; events: number };
+const total = events * repeat;
+const run = `bench-ingest-${Date.now().toString(36)}`;
+const config = loadConfig({
+  ...(process.env.KAFKA_BROKERS ? { KAFKA_BROKERS: process.env.KAFKA_BROKERS } : {}),
+  LOG_LEVEL: 'warn',
+  BINANCE_WS_URL: wsUrl,
+  BINANCE_REST_URL: restUrl,
+  TOPIC_TRADES: `${run}.trades`,
+  TOPIC_AGG_TRADES: `${run}.aggtrades`,
+  TOPIC_BOOK_TICKERS: `${run}.booktickers`,
+  TOPIC_GAPS: `${run}.gaps`,
+  TOPIC_DEAD_LETTER: `${run}.deadletter`,
+  HTTP_HOST: '127.0.0.1',
+  INGESTION_HTTP_PORT: '0',
+  ...(process.env.PRODUCER_BUFFER_MAX ? { PRODUCER_BUFFER_MAX: process.env.PRODUCER_BUFFER_MAX } : {}),
+});
+
+const latencies: number[] = [];
+let acked = 0;
+const metrics = createIngestMetrics();
+const worker = await startIngestion(config, {
+  log,
+  metrics,
+  resume: false,
+  onAck: (us) => {
+    // Every 16th acknowledgement is enough for the percentiles.
+    if ((acked++ & 15) === 0) latencies.push(us);
+  },
+});
+let peakRss = process.memoryUsage().rss;
+const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+const received = async () => {
+  const m = await metrics.registry.getSingleMetric('tickwatch_ingestion_messages_received_total')!.get();
+  return m.values.reduce((s, v) => s + v.value, 0);
+};
+while (worker.feeds[0]!.state !== 'open') await new Promise((r) => setTimeout(r, 20));
+const t0 = performance.now();
+server.stdin!.write('play\n');
+let lastProgress = 0;
+for (;;) {
+  const n = await received();
+  if (n >= total && worker.producer.depth === 0 && worker.pipeline.held === 0) break;
+  if (performance.now() - lastProgress > 1000) {
+    lastProgress = performance.now();
+    process.stderr.write(`\r  ${n.toLocaleString('en')} / ${total.toLocaleString('en')} received, buffer ${worker.producer.depth}   `);
+  }
+  await new Promise((r) => setTimeout(r, 5));
+}
+const seconds = (performance.now() - t0) / 1000;
+clearInterval(rssTimer);
+process.stderr.write('\n');
+const reconnects = (await metrics.registry.getSingleMetric('tickwatch_ingestion_reconnects_total')!.get()).values.reduce((s, v) => s + v.value, 0);
+await worker.stop('benchmark over');
+server.stdin!.end();
+
+// Drop the benchmark topics again.
+const admin = createKafka(config, log, 'bench').admin();
+await admin.connect();
+await admin.deleteTopics({ topics: [config.kafka.topics.trade, config.kafka.topics.aggTrade, config.kafka.topics.bookTicker, config.kafka.topics.gap, config.kafka.topics.deadLetter] }).catch(() => undefined);
+await admin.disconnect();
+
+// --- Baseline, after the worker run so its data does not count in the worker's RSS: JSON.parse alone, then parse + validate + normalize (the mapper), over the same frames. ---
+const rec = await loadRecording();
+const texts = rec.events.map((e) => e.text);
+const spanS = Number(rec.events.at(-1)!.receiveNs - rec.events[0]!.receiveNs) / 1e9;
+const liveRate = rec.events.length / spanS;
+function rate(fn: (t: string) => unknown): number {
+  let best = 0;
+  for (let round = 0; round < 3; round++) {
+    const t0 = performance.now();
+    for (const t of texts) fn(t);
+    best = Math.max(best, texts.length / ((performance.now() - t0) / 1000));
+  }
+  return best;
+}
+const mapper = createBinanceMapper({ market: 'spot', maxFrameBytes: 65_536, streamTypes: ['trade', 'aggTrade', 'bookTicker'] });
+const parseOnly = rate((t) => JSON.parse(t));
+const parseValidate = rate((t) => mapper.map(t, 1_723_161_254_087_896));
+
+latencies.sort((a, b) => a - b);
+const pct = (p: number) => (latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))]! / 1000).toFixed(1);
+const e2e = total / seconds;
+const fmt = (n: number) => Math.round(n).toLocaleString('en').padStart(10);
+const rows = [
+  ['JSON.parse only (same frames)', `${fmt(parseOnly)} msg/s`],
+  ['parse + validate + normalize (mapper)', `${fmt(parseValidate)} msg/s`],
+  ['worker: socket -> Kafka acknowledged', `${fmt(e2e)} msg/s`],
+  ['  receive -> ack latency p50 / p99', `${pct(50)} ms / ${pct(99)} ms`],
+  ['  peak RSS (worker process)', `${(peakRss / 2 ** 20).toFixed(0)} MB`],
+  ['  messages / seconds / reconnects', `${total.toLocaleString('en')} / ${seconds.toFixed(2)} s / ${reconnects}`],
+  ['live rate of the recorded streams', `${fmt(liveRate)} msg/s (worker = ${(e2e / liveRate).toFixed(0)}x live)`],
+];
+const w = Math.max(...rows.map((r) => r[0]!.length));
+process.stdout.write(`\ningestion benchmark (${total.toLocaleString('en')} recorded messages, 9 streams, Kafka acks -1 + gzip)\n`);
+for (const [k, v] of rows) process.stdout.write(`  ${k!.padEnd(w)}  ${v}\n`);
+process.stdout.write(`  target: >= 100,000 msg/s, >= 50x live, RSS < 200 MB -> ${e2e >= 100_000 ? 'met' : 'NOT met'} / ${e2e / liveRate >= 50 ? 'met' : 'NOT met'} / ${peakRss < 200 * 2 ** 20 ? 'met' : 'NOT met'}\n`);
+process.exit(0);

@@ -1,0 +1,257 @@
+// All the socket trouble of one Binance combined-stream connection slot in one place: it answers pings (ws does,
+// echoing the payload), replaces a socket that has gone silent (watchdog), reconnects with capped exponential backoff
+// and jitter within the connection-attempt limit, and before the 24-hour limit or on request (serverShutdown) opens
+// the new socket first and closes the old one only once the new one delivers (make before break). It knows nothing
+// about what the frames say: the overlap is dropped by id downstream.
+import { WebSocket } from 'ws';
+import type { Logger } from '../common/log.ts';
+import { AttemptLimiter, backoffDelay } from './backoff.ts';
+import type { IngestMetrics } from './metrics.ts';
+
+/** Wall-clock time in ms; injected so tests can move a connection's age past 24 hours. */
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface FeedSink {
+  /** One text frame, with its receive time in µs since the epoch. */
+  frame(text: string, receiveTimeUs: number): void;
+  /** The slot has no open socket any more: what arrives next follows a hole. */
+  disconnected(reason: string): void;
+}
+
+export interface FeedOptions {
+  readonly name: string;
+  readonly wsUrl: string;
+  readonly streams: readonly string[];
+  readonly watchdogMs: number;
+  readonly reconnectMinMs: number;
+  readonly reconnectMaxMs: number;
+  readonly maxAgeMs: number;
+  /** How long both sockets deliver during a switch-over once the new one has spoken. */
+  readonly overlapMs?: number;
+  readonly clock: Clock;
+  readonly limiter: AttemptLimiter;
+  readonly log: Logger;
+  readonly metrics: IngestMetrics;
+  readonly sink: FeedSink;
+}
+
+export type FeedState = 'down' | 'connecting' | 'open' | 'switching';
+const STATE_VALUE: Record<FeedState, number> = { down: 0, connecting: 1, open: 2, switching: 3 };
+
+interface Conn {
+  readonly id: number;
+  readonly ws: WebSocket;
+  openedAt: number;
+  lastHeardMs: number;
+  spoke: boolean;
+  open: boolean;
+}
+
+const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
+
+export class Feed {
+  private active: Conn | undefined;
+  private next: Conn | undefined;
+  private seq = 0;
+  private attempt = 0;
+  private stopped = false;
+  private paused = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly ticker: NodeJS.Timeout;
+  private switchReason: string | undefined;
+  private readonly log: Logger;
+  readonly url: string;
+
+  constructor(private readonly opts: FeedOptions) {
+    this.log = opts.log.child({ feed: opts.name });
+    this.url = `${opts.wsUrl.replace(/\/+$/, '')}/stream?streams=${opts.streams.join('/')}`;
+    const every = Math.max(20, Math.min(1000, opts.watchdogMs / 4));
+    this.ticker = setInterval(() => this.tick(), every);
+    this.setState('down');
+  }
+
+  get state(): FeedState {
+    if (this.next) return 'switching';
+    if (this.active?.open) return 'open';
+    return this.active || this.reconnectTimer ? 'connecting' : 'down';
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** Opens a replacement socket and switches over to it (make before break). */
+  rollover(reason: string): void {
+    if (this.stopped || this.next || !this.active?.open) return;
+    this.switchReason = reason;
+    this.log.info({ reason, streams: this.opts.streams.length }, 'opening a replacement connection');
+    this.opts.metrics.reconnects(reason);
+    this.next = this.open();
+    this.setState('switching');
+  }
+
+  /** Stops reading the sockets (backpressure); the watchdog sleeps meanwhile. */
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    for (const c of [this.active, this.next]) c?.ws.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const now = performance.now();
+    for (const c of [this.active, this.next]) {
+      if (!c) continue;
+      c.lastHeardMs = now;
+      c.ws.resume();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.ticker);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const closing = [this.active, this.next].filter((c): c is Conn => c !== undefined);
+    this.active = this.next = undefined;
+    await Promise.all(
+      closing.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.ws.readyState === WebSocket.CLOSED) return resolve();
+            c.ws.once('close', () => resolve());
+            c.ws.close(1000, 'stopping');
+            setTimeout(() => {
+              c.ws.terminate();
+              resolve();
+            }, 2000).unref();
+          }),
+      ),
+    );
+    this.setState('down');
+  }
+
+  private setState(s: FeedState): void {
+    this.opts.metrics.connections.labels(this.opts.name).set(STATE_VALUE[s]);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.reconnectTimer = undefined;
+    const wait = this.opts.limiter.waitMs(Date.now());
+    if (wait > 0) {
+      this.log.warn({ waitMs: wait }, 'connection attempt limit reached: waiting');
+      this.reconnectTimer = setTimeout(() => this.connect(), wait);
+      return;
+    }
+    this.active = this.open();
+    this.setState('connecting');
+  }
+
+  private open(): Conn {
+    this.opts.limiter.record(Date.now());
+    const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+    const c: Conn = { id: ++this.seq, ws, openedAt: this.opts.clock.now(), lastHeardMs: performance.now(), spoke: false, open: false };
+    ws.on('open', () => {
+      c.open = true;
+      c.openedAt = this.opts.clock.now();
+      c.lastHeardMs = performance.now();
+      if (this.paused) ws.pause();
+      this.log.info({ conn: c.id, url: this.url }, 'connected');
+      if (c === this.active) this.setState('open');
+    });
+    ws.on('ping', () => (c.lastHeardMs = performance.now()));
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(c, data, isBinary));
+    ws.on('error', (err) => this.log.warn({ conn: c.id, err: err.message }, 'socket error'));
+    ws.on('close', (code, reason) => this.onClose(c, code, reason.toString()));
+    return c;
+  }
+
+  private onMessage(c: Conn, data: Buffer, isBinary: boolean): void {
+    const receiveTimeUs = nowUs();
+    c.lastHeardMs = performance.now();
+    if (c !== this.active && c !== this.next) return;
+    if (!c.spoke) {
+      c.spoke = true;
+      if (c === this.active) this.attempt = 0;
+      if (c === this.next) this.finishSwitch(c);
+    }
+    this.opts.sink.frame(isBinary ? data.toString('latin1') : data.toString(), receiveTimeUs);
+  }
+
+  /** The replacement has spoken: keep both for a moment so the old one delivers what it holds, then close it. */
+  private finishSwitch(c: Conn): void {
+    const old = this.active;
+    setTimeout(() => {
+      if (this.next !== c) return;
+      this.active = c;
+      this.next = undefined;
+      this.attempt = 0;
+      this.setState('open');
+      this.log.info({ from: old?.id, to: c.id, reason: this.switchReason }, 'switched over to the replacement connection');
+      if (old) {
+        old.open = false;
+        old.ws.close(1000, 'replaced');
+        setTimeout(() => old.ws.terminate(), 2000).unref();
+      }
+    }, this.opts.overlapMs ?? 1000);
+  }
+
+  private onClose(c: Conn, code: number, reason: string): void {
+    c.open = false;
+    if (this.stopped) return;
+    if (c === this.next) {
+      // The replacement failed before taking over: keep the old one, try again later.
+      this.next = undefined;
+      this.log.warn({ conn: c.id, code, reason }, 'replacement connection closed before the switch-over');
+      this.setState(this.active?.open ? 'open' : 'connecting');
+      return;
+    }
+    if (c !== this.active) return;
+    this.active = undefined;
+    this.lost(`closed (${code}${reason ? ` ${reason}` : ''})`, 'closed');
+  }
+
+  private lost(detail: string, reason: string): void {
+    if (this.next) {
+      // A replacement is on its way: it becomes the active connection at once.
+      const n = this.next;
+      this.next = undefined;
+      this.active = n;
+      this.log.warn({ detail }, 'connection lost during a switch-over: the replacement takes over');
+      if (!n.spoke) this.opts.sink.disconnected(reason);
+      this.setState(n.open ? 'open' : 'connecting');
+      return;
+    }
+    this.opts.sink.disconnected(reason);
+    this.opts.metrics.reconnects(reason);
+    const delay = backoffDelay(this.attempt++, this.opts.reconnectMinMs, this.opts.reconnectMaxMs);
+    this.log.warn({ detail, reason, delayMs: delay, attempt: this.attempt }, 'connection lost: reconnecting');
+    this.setState('connecting');
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = performance.now();
+    const n = this.next;
+    if (n && !this.paused && now - n.lastHeardMs > this.opts.watchdogMs) {
+      this.log.warn({ conn: n.id }, 'watchdog: replacement connection silent, dropping it');
+      n.ws.terminate();
+    }
+    const c = this.active;
+    if (!c) return;
+    if (!this.paused && now - c.lastHeardMs > this.opts.watchdogMs) {
+      this.log.warn({ conn: c.id, silentMs: Math.round(now - c.lastHeardMs) }, 'watchdog: socket silent, replacing it');
+      this.active = undefined;
+      c.open = false;
+      c.ws.terminate();
+      this.lost('silent', 'watchdog');
+      return;
+    }
+    if (c.open && !this.next && this.opts.clock.now() - c.openedAt >= this.opts.maxAgeMs) this.rollover('max-age');
+  }
+}

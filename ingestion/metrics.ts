@@ -1,0 +1,75 @@
+// The ingestion worker's Prometheus metrics, in one registry served on /metrics. Hot-path counters are bound to
+// their label values once (child caches), so counting a message costs no label hashing.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type IngestMetrics = ReturnType<typeof createIngestMetrics>;
+
+/** Reason text with numbers blanked and details after ':' cut, so dead-letter reasons stay a small label set. */
+export function reasonClass(reason: string): string {
+  const head = reason.split(':')[0] ?? reason;
+  return head.replace(/\d+/g, 'N').slice(0, 80);
+}
+
+export function createIngestMetrics(opts: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'tickwatch_ingestion_' });
+  const r = [registry];
+  const received = new Counter({ name: 'tickwatch_ingestion_messages_received_total', help: 'Frames received, by stream', labelNames: ['stream'], registers: r });
+  const produced = new Counter({ name: 'tickwatch_ingestion_records_produced_total', help: 'Records acknowledged by Kafka, by topic', labelNames: ['topic'], registers: r });
+  const deadLettered = new Counter({ name: 'tickwatch_ingestion_dead_letters_total', help: 'Frames rejected to the dead-letter topic, by reason', labelNames: ['reason'], registers: r });
+  const ignored = new Counter({ name: 'tickwatch_ingestion_messages_ignored_total', help: 'Well-formed frames not ingested (replies, unsubscribed streams)', labelNames: ['why'], registers: r });
+  const duplicates = new Counter({ name: 'tickwatch_ingestion_duplicates_dropped_total', help: 'Ticks dropped because their id was already passed on (reconnect overlap)', labelNames: ['stream'], registers: r });
+  const reconnects = new Counter({ name: 'tickwatch_ingestion_reconnects_total', help: 'Connections replaced or re-opened, by reason', labelNames: ['reason'], registers: r });
+  const gaps = new Counter({ name: 'tickwatch_ingestion_gaps_detected_total', help: 'Holes detected, by stream', labelNames: ['stream'], registers: r });
+  const gapIds = new Counter({ name: 'tickwatch_ingestion_gap_ids_total', help: 'Ids missing from holes, by stream and outcome (detected, backfilled, lost)', labelNames: ['stream', 'outcome'], registers: r });
+  const gapSeconds = new Counter({ name: 'tickwatch_ingestion_gap_seconds_total', help: 'Seconds of book tickers lost in holes that cannot be backfilled', labelNames: ['stream'], registers: r });
+  const backfillRequests = new Counter({ name: 'tickwatch_ingestion_backfill_requests_total', help: 'REST backfill requests, by endpoint and HTTP status', labelNames: ['endpoint', 'status'], registers: r });
+  const restWeight = new Gauge({ name: 'tickwatch_ingestion_rest_used_weight_1m', help: 'REST request weight used in the current minute (x-mbx-used-weight-1m)', registers: r });
+  const lag = new Histogram({
+    name: 'tickwatch_ingestion_receive_lag_seconds',
+    help: 'Receive time minus exchange time',
+    labelNames: ['type'],
+    buckets: [-2, -1, -0.5, -0.1, 0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60],
+    registers: r,
+  });
+  const ackLatency = new Histogram({
+    name: 'tickwatch_ingestion_ack_latency_seconds',
+    help: 'Receive to Kafka acknowledgement',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: r,
+  });
+  const bufferDepth = new Gauge({ name: 'tickwatch_ingestion_producer_buffer_depth', help: 'Records waiting for Kafka (bounded by PRODUCER_BUFFER_MAX)', registers: r });
+  const heldTicks = new Gauge({ name: 'tickwatch_ingestion_ticks_held', help: 'Ticks held behind a hole being backfilled', registers: r });
+  const paused = new Gauge({ name: 'tickwatch_ingestion_sockets_paused', help: '1 while socket reading is paused for backpressure', registers: r });
+  const connections = new Gauge({ name: 'tickwatch_ingestion_connection_state', help: 'Per connection slot: 0 down, 1 connecting, 2 open, 3 switching over', labelNames: ['connection'], registers: r });
+
+  const cache = <C>(make: (k: string) => C) => {
+    const m = new Map<string, C>();
+    return (k: string): C => {
+      let c = m.get(k);
+      if (c === undefined) m.set(k, (c = make(k)));
+      return c;
+    };
+  };
+
+  return {
+    registry,
+    received: cache((s) => received.labels(s)),
+    produced: cache((t) => produced.labels(t)),
+    deadLettered: (reason: string) => deadLettered.labels(reasonClass(reason)).inc(),
+    ignored: cache((w) => ignored.labels(w)),
+    duplicates: cache((s) => duplicates.labels(s)),
+    reconnects: (reason: string) => reconnects.labels(reason).inc(),
+    gaps,
+    gapIds,
+    gapSeconds,
+    backfillRequests,
+    restWeight,
+    lag: cache((t) => lag.labels(t)),
+    ackLatency,
+    bufferDepth,
+    heldTicks,
+    paused,
+    connections,
+  };
+}

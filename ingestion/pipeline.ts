@@ -1,0 +1,233 @@
+// What happens to a frame between the socket (or a capture file) and the producer: map and validate it, send bad
+// ones to the dead-letter topic, pass trades and aggTrades on in id order exactly once, backfill the holes over REST,
+// deduplicate book tickers and record their holes as gap events. Live ingestion and replay share it.
+import type { Config } from '../common/config.ts';
+import type { Logger } from '../common/log.ts';
+import { tickKey, type DeadLetter, type GapEvent, type Tick } from '../common/records.ts';
+import type { RestBackfiller } from './backfill.ts';
+import type { Mapper } from './binance/mapper.ts';
+import { BookTickerTracker, SequenceBook, sequenceId, type IdSequencer, type Sequenced } from './gaps.ts';
+import type { IngestMetrics } from './metrics.ts';
+
+/** Where records go: the producer, or anything with the same face (tests, the parse-only benchmark). */
+export interface RecordSink {
+  produce(topic: string, key: string, record: Tick | GapEvent | DeadLetter, receiveTimeUs?: number): void;
+  writable(): Promise<void>;
+}
+
+export interface PipelineOptions {
+  readonly source: Config['source'];
+  readonly topics: Config['kafka']['topics'];
+  readonly mapper: Mapper;
+  readonly sink: RecordSink;
+  /** Without one, holes are recorded as lost (replay without --backfill). */
+  readonly backfiller?: RestBackfiller;
+  readonly metrics: IngestMetrics;
+  readonly log: Logger;
+  /** Wait before backfilling a hole: the overlap of a switch-over, or reordered frames, often fill it first. */
+  readonly backfillDelayMs?: number;
+  /** Attempts at a hole REST does not (yet) cover before it is recorded as lost. */
+  readonly backfillAttempts?: number;
+  readonly onServerShutdown?: () => void;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
+
+export class Pipeline {
+  private readonly sequences = new SequenceBook();
+  private readonly bookTickers = new BookTickerTracker();
+  private readonly backfills = new Map<string, Promise<void>>();
+  private readonly out: Sequenced[] = [];
+  private readonly source: string;
+  private stopped = false;
+  /** Exchange time of the last tick passed on, per sequence (for the span of a lost hole). */
+  private readonly lastTimeMs = new Map<IdSequencer, number>();
+
+  constructor(private readonly opts: PipelineOptions) {
+    this.source = `binance-${opts.source.market}`;
+  }
+
+  /** Ticks held behind holes (they count towards the buffer bound). */
+  get held(): number {
+    return this.sequences.heldCount;
+  }
+
+  get backfilling(): number {
+    return this.backfills.size;
+  }
+
+  /** Start a sequence after an id already in Kafka (a restart then shows the downtime as a hole). */
+  resumeAfter(type: Sequenced['type'], symbol: string, lastId: number): void {
+    this.sequences.get(type, symbol).resumeAfter(lastId);
+  }
+
+  /** The connection carrying these symbols' streams went down. */
+  disconnected(symbols: readonly string[], reason: string): void {
+    this.bookTickers.disconnected(symbols, reason);
+  }
+
+  frame(text: string, receiveTimeUs: number): void {
+    const m = this.opts.metrics;
+    const r = this.opts.mapper.map(text, receiveTimeUs);
+    switch (r.kind) {
+      case 'tick': {
+        m.received(r.stream).inc();
+        const t = r.tick;
+        if (t.exchangeTimeMs !== null) m.lag(t.type).observe((receiveTimeUs / 1000 - t.exchangeTimeMs) / 1000);
+        if (t.type === 'bookTicker') {
+          const b = this.bookTickers.offer(t, this.opts.source.market, receiveTimeUs);
+          if (b.gap) this.gap(b.gap);
+          if (b.pass) this.opts.sink.produce(this.opts.topics.bookTicker, tickKey(t), t, receiveTimeUs);
+          else m.duplicates(r.stream).inc();
+        } else {
+          this.offer(t, r.stream);
+        }
+        return;
+      }
+      case 'rejected':
+        m.received(r.stream ?? 'unknown').inc();
+        this.deadLetter(text, r.stream, r.reason, receiveTimeUs);
+        return;
+      case 'ignored':
+        m.ignored(r.why).inc();
+        return;
+      case 'serverShutdown':
+        m.ignored('serverShutdown').inc();
+        this.opts.log.warn({ eventTimeMs: r.eventTimeMs }, 'serverShutdown received');
+        this.opts.onServerShutdown?.();
+        return;
+    }
+  }
+
+  private offer(t: Sequenced, stream: string): void {
+    const seq = this.sequences.get(t.type, t.symbol);
+    const out = this.out;
+    const res = seq.offer(t, out);
+    if (res === 'duplicate') this.opts.metrics.duplicates(stream).inc();
+    else if (res === 'held') this.startBackfill(t.type, t.symbol, seq);
+    if (out.length > 0) this.emit(seq, out);
+  }
+
+  private emit(seq: IdSequencer, out: Sequenced[]): void {
+    const topic = out[0]!.type === 'trade' ? this.opts.topics.trade : this.opts.topics.aggTrade;
+    for (const t of out) this.opts.sink.produce(topic, tickKey(t), t, t.receiveTimeUs);
+    this.lastTimeMs.set(seq, out[out.length - 1]!.exchangeTimeMs);
+    out.length = 0;
+  }
+
+  private deadLetter(raw: string, stream: string | null, reason: string, receiveTimeUs: number): void {
+    const max = this.opts.source.deadLetterMaxBytes;
+    let text = raw;
+    let truncated = false;
+    if (Buffer.byteLength(raw) > max) {
+      text = Buffer.from(raw).subarray(0, max).toString().replace(/\uFFFD$/, '');
+      truncated = true;
+    }
+    const dl: DeadLetter = { type: 'deadLetter', source: this.source, stream, reason, raw: text, truncated, receiveTimeUs };
+    this.opts.metrics.deadLettered(reason);
+    this.opts.sink.produce(this.opts.topics.deadLetter, stream ?? this.source, dl, receiveTimeUs);
+  }
+
+  private gap(g: GapEvent): void {
+    const m = this.opts.metrics;
+    m.gaps.labels(g.stream).inc();
+    if (g.fromId === null) m.gapSeconds.labels(g.stream).inc(Math.max(0, g.toTimeMs - g.fromTimeMs) / 1000);
+    else m.gapIds.labels(g.stream, 'lost').inc(g.toId! - g.fromId + 1);
+    this.opts.log.warn({ stream: g.stream, symbol: g.symbol, fromId: g.fromId, toId: g.toId, fromTimeMs: g.fromTimeMs, toTimeMs: g.toTimeMs, reason: g.reason }, 'gap recorded');
+    this.opts.sink.produce(this.opts.topics.gap, tickKey(g), g);
+  }
+
+  private startBackfill(type: Sequenced['type'], symbol: string, seq: IdSequencer): void {
+    const key = `${type}:${symbol}`;
+    if (this.backfills.has(key) || this.stopped) return;
+    const task = this.fill(type, symbol, seq)
+      .catch((err: unknown) => this.opts.log.error({ err, type, symbol }, 'backfill failed'))
+      .finally(() => {
+        this.backfills.delete(key);
+        // Holes that opened while this one was being filled get their own run.
+        if (seq.gap() && !this.stopped) this.startBackfill(type, symbol, seq);
+      });
+    this.backfills.set(key, task);
+  }
+
+  private async fill(type: Sequenced['type'], symbol: string, seq: IdSequencer): Promise<void> {
+    const m = this.opts.metrics;
+    const log = this.opts.log.child({ stream: type, symbol });
+    await sleep(this.opts.backfillDelayMs ?? 250);
+    let counted = -1;
+    let misses = 0;
+    for (let g = seq.gap(); g && !this.stopped; g = seq.gap()) {
+      if (g.fromId !== counted) {
+        counted = g.fromId;
+        m.gaps.labels(type).inc();
+        m.gapIds.labels(type, 'detected').inc(g.toId - g.fromId + 1);
+        log.info({ fromId: g.fromId, toId: g.toId }, 'gap detected');
+      }
+      const bf = this.opts.backfiller;
+      let rows: Sequenced[] = [];
+      let failure: string | undefined;
+      if (!bf) failure = 'no backfill source';
+      else {
+        await this.opts.sink.writable();
+        try {
+          rows = type === 'trade' ? await bf.trades(symbol, g.fromId, g.toId - g.fromId + 1) : await bf.aggTrades(symbol, g.fromId, g.toId - g.fromId + 1);
+        } catch (err) {
+          failure = (err as Error).message;
+        }
+      }
+      if (this.stopped) return;
+      const first = rows[0];
+      if (!failure && first !== undefined && sequenceId(first) <= g.fromId) {
+        misses = 0;
+        let filled = 0;
+        for (const t of rows) {
+          const id = sequenceId(t);
+          if (id >= g.fromId && id <= g.toId) filled++;
+          if (seq.offer(t, this.out) === 'duplicate') m.duplicates(`${symbol.toLowerCase()}@${type}`).inc();
+          if (this.out.length > 0) this.emit(seq, this.out);
+        }
+        m.gapIds.labels(type, 'backfilled').inc(filled);
+        log.info({ fromId: g.fromId, rows: rows.length, filled }, 'backfilled');
+        continue;
+      }
+      // REST has nothing at fromId yet (or failed): retry a few times, then record the hole as lost.
+      misses++;
+      if (misses < (this.opts.backfillAttempts ?? 5) && failure !== 'no backfill source') {
+        log.warn({ fromId: g.fromId, failure, misses }, 'backfill found nothing at the start of the hole: retrying');
+        await sleep(500 * misses);
+        continue;
+      }
+      const to = first !== undefined ? Math.min(sequenceId(first), g.toId + 1) : g.toId + 1;
+      const fromTimeMs = this.lastTimeMs.get(seq) ?? 0;
+      const skipped = seq.skipTo(to, this.out);
+      const toTimeMs = this.out[0]?.exchangeTimeMs ?? fromTimeMs;
+      if (this.out.length > 0) this.emit(seq, this.out);
+      if (skipped) {
+        this.gap({
+          type: 'gap',
+          exchange: 'binance',
+          market: this.opts.source.market,
+          symbol,
+          stream: type,
+          fromId: skipped.fromId,
+          toId: skipped.toId,
+          fromTimeMs: fromTimeMs || toTimeMs,
+          toTimeMs,
+          reason: `not backfilled: ${failure ?? 'REST returned nothing for these ids'}`,
+          detectedAtUs: nowUs(),
+        });
+      }
+      misses = 0;
+    }
+  }
+
+  /** Resolves once no backfill is running. */
+  async idle(): Promise<void> {
+    while (this.backfills.size > 0) await Promise.all([...this.backfills.values()]);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}

@@ -1,0 +1,191 @@
+// The Kafka side of ingestion: an idempotent producer (acks -1, gzip) fed from a bounded in-memory buffer. Records
+// leave the buffer only once Kafka has acknowledged them; a failed send is retried with the same records in the same
+// order, so a broker outage costs time, never records. When the buffer is full the caller stops reading sockets.
+import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { Logger } from '../common/log.ts';
+import { encodeRecord, recordHeaders, type DeadLetter, type GapEvent, type Tick } from '../common/records.ts';
+import type { IngestMetrics } from './metrics.ts';
+
+interface Pending {
+  readonly topic: string;
+  readonly message: Message;
+  /** Receive time (µs since epoch), for the receive-to-acknowledged latency; 0 when not applicable. */
+  readonly receiveTimeUs: number;
+}
+
+export interface ProducerOptions {
+  readonly bufferMax: number;
+  /** Most records per produce request. */
+  readonly batchMax?: number;
+  readonly log: Logger;
+  readonly metrics: IngestMetrics;
+  /** Called with every acknowledged record's receive-to-ack latency in µs (the benchmark samples it). */
+  readonly onAck?: (latencyUs: number) => void;
+}
+
+const HEADERS = {
+  trade: recordHeaders('trade'),
+  aggTrade: recordHeaders('aggTrade'),
+  bookTicker: recordHeaders('bookTicker'),
+  gap: recordHeaders('gap'),
+  deadLetter: recordHeaders('deadLetter'),
+} as const;
+
+const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
+
+export class TickProducer {
+  private producer: Producer;
+  private queue: Pending[] = [];
+  private head = 0;
+  private sending = false;
+  private stopped = false;
+  private failures = 0;
+  private lastError: string | undefined;
+  private readonly waiters: (() => void)[] = [];
+  private batchMax: number;
+  private delay: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly opts: ProducerOptions,
+  ) {
+    this.batchMax = opts.batchMax ?? 10_000;
+    this.producer = this.create();
+  }
+
+  private create(): Producer {
+    return this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // The idempotent producer keeps its guarantees only if it never gives up on a request by itself.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+  }
+
+  /**
+   * After a broker restart the idempotent session can be beyond repair (out-of-order sequence, unknown producer id):
+   * a new producer (new id) resends the batch. The records of a batch the broker had written before it went down
+   * may then appear twice; the writers drop such repeats by id.
+   */
+  private async renew(err: Error): Promise<void> {
+    this.opts.log.warn({ err: err.message }, 'idempotent producer session lost: starting a new one');
+    await this.producer.disconnect().catch(() => undefined);
+    this.producer = this.create();
+    await this.producer.connect().catch((e: Error) => this.opts.log.warn({ err: e.message }, 'kafka connect failed: will retry'));
+  }
+
+  async connect(): Promise<void> {
+    await this.producer.connect();
+  }
+
+  /** Records waiting for an acknowledgement. */
+  get depth(): number {
+    return this.queue.length - this.head;
+  }
+
+  get full(): boolean {
+    return this.depth >= this.opts.bufferMax;
+  }
+
+  /** Kafka's state as the producer sees it: consecutive failed sends and the last error. */
+  get health(): { failures: number; lastError: string | undefined } {
+    return { failures: this.failures, lastError: this.lastError };
+  }
+
+  produce(topic: string, key: string, record: Tick | GapEvent | DeadLetter, receiveTimeUs = 0): void {
+    if (this.stopped) throw new Error(`producer stopped: cannot produce to ${topic}`);
+    this.queue.push({ topic, message: { key, value: encodeRecord(record), headers: HEADERS[record.type] }, receiveTimeUs });
+    if (!this.sending && this.delay === undefined) this.kick();
+  }
+
+  /** Resolves once the buffer is below its bound (backfill waits on it; sockets are paused instead). */
+  async writable(): Promise<void> {
+    while (this.full) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Resolves once every record produced so far has been acknowledged. */
+  async flush(): Promise<void> {
+    while (this.depth > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  private kick(): void {
+    // Let the current burst of frames accumulate into one request.
+    this.sending = true;
+    setImmediate(() => void this.sendLoop());
+  }
+
+  private async sendLoop(): Promise<void> {
+    while (this.depth > 0 && !this.stopped) {
+      const end = Math.min(this.queue.length, this.head + this.batchMax);
+      const batch = this.queue.slice(this.head, end);
+      const byTopic = new Map<string, Message[]>();
+      for (const p of batch) {
+        let list = byTopic.get(p.topic);
+        if (!list) byTopic.set(p.topic, (list = []));
+        list.push(p.message);
+      }
+      try {
+        await this.producer.sendBatch({
+          acks: -1,
+          compression: CompressionTypes.GZIP,
+          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        });
+      } catch (err) {
+        this.failures++;
+        this.lastError = (err as Error).message;
+        if (/out of order sequence|unknown producer|producer epoch|fenced/i.test(this.lastError)) await this.renew(err as Error);
+        if ((err as { type?: string }).type === 'MESSAGE_TOO_LARGE' && batch.length > 1) {
+          // The broker's max.message.bytes is smaller than this batch: send smaller ones from now on.
+          this.batchMax = Math.max(1, Math.floor(batch.length / 2));
+          this.opts.log.warn({ batchMax: this.batchMax }, 'batch too large for the broker: halving it');
+          continue;
+        }
+        const waitMs = Math.min(5_000, 200 * 2 ** Math.min(this.failures, 5));
+        this.opts.log.warn({ err, records: batch.length, depth: this.depth, failures: this.failures, waitMs }, 'kafka send failed: keeping the records and retrying');
+        await new Promise<void>((resolve) => (this.delay = setTimeout(resolve, waitMs)));
+        this.delay = undefined;
+        continue;
+      }
+      this.failures = 0;
+      this.lastError = undefined;
+      const ackUs = nowUs();
+      const m = this.opts.metrics;
+      for (const [topic, messages] of byTopic) m.produced(topic).inc(messages.length);
+      for (const p of batch) {
+        if (p.receiveTimeUs > 0) {
+          const latencyUs = ackUs - p.receiveTimeUs;
+          m.ackLatency.observe(latencyUs / 1e6);
+          this.opts.onAck?.(latencyUs);
+        }
+      }
+      this.head = end;
+      if (this.head > 65_536 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+      m.bufferDepth.set(this.depth);
+      this.wake();
+    }
+    this.sending = false;
+    this.opts.metrics.bufferDepth.set(this.depth);
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Flushes (bounded by `timeoutMs`), then disconnects. */
+  async stop(timeoutMs = 15_000): Promise<void> {
+    if (this.depth > 0) {
+      const left = await Promise.race([this.flush().then(() => 0), new Promise<number>((r) => setTimeout(() => r(this.depth), timeoutMs).unref())]);
+      if (left > 0) this.opts.log.error({ records: left }, 'stopping with records Kafka has not acknowledged: they will be backfilled at the next start');
+    }
+    this.stopped = true;
+    if (this.delay) clearTimeout(this.delay);
+    this.wake();
+    await this.producer.disconnect();
+  }
+}

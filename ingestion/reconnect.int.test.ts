@@ -1,0 +1,140 @@
+// Connection trouble against real Kafka and the local Binance stand-in: dropped connections (the hole backfilled
+// over REST, through a 429), a silent socket (watchdog), serverShutdown and the 24-hour limit (make before break,
+// with an injected clock). In every case the topics end up holding each trade and aggTrade id once, in order.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BinanceServer, expectedIds, loadRecording, missingRecordings, type Recording } from '../test/binance-server.ts';
+import { deliveredAll, idsBySymbol, ingestTestConfig, metricValue, readTopics, ticksOf, waitFor } from '../test/binance-topics.ts';
+import { missing, testLog } from '../test/services.ts';
+import type { Clock } from './feed.ts';
+import { startIngestion, type IngestionWorker } from './worker.ts';
+
+const skip = (await missing('kafka')) ?? missingRecordings();
+
+interface Run {
+  server: BinanceServer;
+  worker: IngestionWorker;
+  topics: Map<string, import('../test/binance-topics.ts').TopicRecord[]>;
+  trades: Map<string, number[]>;
+  aggTrades: Map<string, number[]>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+/** Streams the recording at `rate` events/s through a worker; `scenario` acts on the server while it plays. */
+async function run(
+  rec: Recording,
+  scenario: (server: BinanceServer, worker: IngestionWorker) => Promise<void>,
+  opts: { env?: Record<string, string>; clock?: Clock } = {},
+): Promise<Run> {
+  const server = await BinanceServer.start({ recording: rec, rate: 5_000, autoplay: false, pingIntervalMs: 500 });
+  const config = await ingestTestConfig(server, opts.env);
+  const worker = await startIngestion(config, { log: testLog, clock: opts.clock });
+  try {
+    await waitFor(() => server.openConnections === 1, 10_000, 'the connection');
+    server.play();
+    await scenario(server, worker);
+    await server.finished;
+    await waitFor(() => worker.feeds.every((f) => f.state === 'open'), 20_000, 'the connection to be open');
+    await deliveredAll(worker, config, rec);
+    const t = config.kafka.topics;
+    const topics = await readTopics(config, [t.trade, t.aggTrade, t.bookTicker, t.gap, t.deadLetter]);
+    return {
+      server,
+      worker,
+      topics,
+      trades: idsBySymbol(ticksOf(topics.get(t.trade)!)),
+      aggTrades: idsBySymbol(ticksOf(topics.get(t.aggTrade)!)),
+      metric: (name, labels) => metricValue(worker.metrics.registry, name, labels),
+    };
+  } finally {
+    await worker.stop('test over');
+    await server.close();
+  }
+}
+
+const at = (server: BinanceServer, n: number) => waitFor(() => server.published >= n, 30_000, `${n} events published`);
+
+describe.skipIf(skip)('ingestion: connection trouble', () => {
+  let rec: Recording;
+  beforeAll(async () => {
+    rec = await loadRecording({ maxEvents: 25_000 });
+  });
+
+  it('after the server drops the connection three times, every id is there once: the holes came over REST (through a 429)', async () => {
+    const r = await run(rec, async (server) => {
+      for (const n of [5_000, 11_000, 17_000]) {
+        await at(server, n);
+        if (n === 11_000) server.rateLimitNext(2, 1);
+        server.dropConnections();
+        // Let the exchange run on while the worker is away.
+        await at(server, n + 1_500);
+      }
+    });
+    expect(r.trades).toEqual(expectedIds(rec, 'trade'));
+    expect(r.aggTrades).toEqual(expectedIds(rec, 'aggTrade'));
+    expect(r.server.connectionsAccepted).toBe(4);
+    expect(await r.metric('tickwatch_ingestion_reconnects_total', { reason: 'closed' })).toBe(3);
+    expect(await r.metric('tickwatch_ingestion_gap_ids_total', { stream: 'trade', outcome: 'backfilled' })).toBeGreaterThan(0);
+    expect(await r.metric('tickwatch_ingestion_gap_ids_total', { stream: 'aggTrade', outcome: 'backfilled' })).toBeGreaterThan(0);
+    expect(await r.metric('tickwatch_ingestion_gap_ids_total', { outcome: 'lost' })).toBe(0);
+    expect(r.server.rateLimited).toBe(2);
+    expect(await r.metric('tickwatch_ingestion_backfill_requests_total', { status: '429' })).toBe(2);
+    // Book tickers cannot be backfilled: their holes are gap events with a time span.
+    const gaps = [...r.topics.values()][3]!.map((g) => JSON.parse(g.value) as { stream: string; fromTimeMs: number; toTimeMs: number });
+    expect(gaps.length).toBeGreaterThanOrEqual(3);
+    for (const g of gaps) {
+      expect(g.stream).toBe('bookTicker');
+      expect(g.toTimeMs).toBeGreaterThan(g.fromTimeMs);
+    }
+    expect(await r.metric('tickwatch_ingestion_gap_seconds_total', { stream: 'bookTicker' })).toBeGreaterThan(0);
+  });
+
+  it('replaces a socket that has gone silent (watchdog) and backfills what it missed', async () => {
+    const r = await run(
+      rec,
+      async (server) => {
+        await at(server, 6_000);
+        server.silence();
+      },
+      { env: { WATCHDOG_SECONDS: '1' } },
+    );
+    expect(r.trades).toEqual(expectedIds(rec, 'trade'));
+    expect(r.aggTrades).toEqual(expectedIds(rec, 'aggTrade'));
+    expect(await r.metric('tickwatch_ingestion_reconnects_total', { reason: 'watchdog' })).toBe(1);
+    expect(await r.metric('tickwatch_ingestion_gap_ids_total', { stream: 'trade', outcome: 'backfilled' })).toBeGreaterThan(0);
+  });
+
+  it('on serverShutdown opens the new connection first: nothing lost, nothing duplicated, nothing to backfill', async () => {
+    const r = await run(rec, async (server) => {
+      await at(server, 6_000);
+      server.serverShutdown(3_000);
+      await at(server, 12_000);
+    });
+    expect(r.trades).toEqual(expectedIds(rec, 'trade'));
+    expect(r.aggTrades).toEqual(expectedIds(rec, 'aggTrade'));
+    expect(r.server.connectionsAccepted).toBe(2);
+    expect(await r.metric('tickwatch_ingestion_reconnects_total', { reason: 'serverShutdown' })).toBe(1);
+    expect(await r.metric('tickwatch_ingestion_duplicates_dropped_total')).toBeGreaterThan(0);
+    expect(r.server.restRequests).toBe(0);
+    expect([...r.topics.values()][3]).toHaveLength(0);
+  });
+
+  it('switches over before the 24-hour limit (injected clock): nothing lost, nothing duplicated, nothing to backfill', async () => {
+    let offsetMs = 0;
+    const clock: Clock = { now: () => Date.now() + offsetMs };
+    const r = await run(
+      rec,
+      async (server) => {
+        await at(server, 6_000);
+        offsetMs += 24 * 3_600_000;
+        await at(server, 12_000);
+      },
+      { clock },
+    );
+    expect(r.trades).toEqual(expectedIds(rec, 'trade'));
+    expect(r.aggTrades).toEqual(expectedIds(rec, 'aggTrade'));
+    expect(r.server.connectionsAccepted).toBe(2);
+    expect(await r.metric('tickwatch_ingestion_reconnects_total', { reason: 'max-age' })).toBe(1);
+    expect(r.server.restRequests).toBe(0);
+    expect([...r.topics.values()][3]).toHaveLength(0);
+  });
+});

@@ -1,0 +1,162 @@
+// The ingestion worker: wires the feeds (one per block of up to STREAMS_PER_CONNECTION streams), the pipeline, the
+// REST backfill and the Kafka producer, resumes from the last ids in Kafka, pauses the sockets while the producer
+// buffer is full, and serves /metrics and /healthz.
+import type { Config } from '../common/config.ts';
+import { startHttpEndpoint, type HttpEndpoint } from '../common/http.ts';
+import { createKafka, ensureTopics } from '../common/kafka.ts';
+import type { Worker } from '../common/lifecycle.ts';
+import type { Logger } from '../common/log.ts';
+import { AttemptLimiter } from './backoff.ts';
+import { RestBackfiller } from './backfill.ts';
+import { createBinanceMapper, streamNames } from './binance/mapper.ts';
+import { Feed, systemClock, type Clock } from './feed.ts';
+import { createIngestMetrics, type IngestMetrics } from './metrics.ts';
+import { Pipeline } from './pipeline.ts';
+import { TickProducer } from './producer.ts';
+import { readLastIds } from './resume.ts';
+
+export interface IngestionOptions {
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** Serve /metrics and /healthz (default true); port 0 picks a free one. */
+  readonly http?: boolean;
+  readonly httpPort?: number;
+  readonly onAck?: (latencyUs: number) => void;
+  /** Pass to skip reading the last ids from Kafka (benchmarks on fresh topics). */
+  readonly resume?: boolean;
+  readonly metrics?: IngestMetrics;
+}
+
+export interface IngestionWorker extends Worker {
+  readonly metrics: IngestMetrics;
+  readonly feeds: readonly Feed[];
+  readonly pipeline: Pipeline;
+  readonly producer: TickProducer;
+  readonly http: HttpEndpoint | undefined;
+  health(): { ok: boolean; [k: string]: unknown };
+}
+
+/** Every topic ingestion writes. */
+export function ingestionTopics(config: Config): string[] {
+  const t = config.kafka.topics;
+  return [t.trade, t.aggTrade, t.bookTicker, t.gap, t.deadLetter];
+}
+
+export async function startIngestion(config: Config, opts: IngestionOptions): Promise<IngestionWorker> {
+  const log = opts.log.child({ component: 'ingestion' });
+  const src = config.source;
+  const metrics = opts.metrics ?? createIngestMetrics();
+  const kafka = createKafka(config, log, 'ingest');
+  const admin = kafka.admin();
+  await admin.connect();
+  const created = await ensureTopics(admin, ingestionTopics(config), config);
+  if (created.length > 0) log.info({ created }, 'created topics');
+
+  const producer = new TickProducer(kafka, { bufferMax: src.producerBufferMax, log, metrics, onAck: opts.onAck });
+  await producer.connect();
+
+  const feeds: Feed[] = [];
+  const pipeline = new Pipeline({
+    source: src,
+    topics: config.kafka.topics,
+    mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols: src.symbols }),
+    sink: producer,
+    backfiller: new RestBackfiller({ restUrl: src.restUrl, market: src.market, weightPerMinute: src.restWeightPerMinute, log, metrics }),
+    metrics,
+    log,
+    // A serverShutdown names no streams: every connection of this process is on the going server's list.
+    onServerShutdown: () => feeds.forEach((f) => f.rollover('serverShutdown')),
+  });
+
+  if (opts.resume ?? true) {
+    const wanted = new Set(src.symbols);
+    // Topics created just now are empty: nothing to resume from.
+    const topics = [config.kafka.topics.trade, config.kafka.topics.aggTrade].filter((t) => !created.includes(t));
+    for (const l of await readLastIds(kafka, admin, topics, src.market, log)) {
+      if (wanted.has(l.symbol) && src.streamTypes.includes(l.type)) pipeline.resumeAfter(l.type, l.symbol, l.lastId);
+    }
+  }
+
+  // Backpressure: stop reading every socket while the buffer (plus ticks held behind holes) is full.
+  let paused = false;
+  const pressure = () => producer.depth + pipeline.held;
+  const checkPressure = () => {
+    if (!paused && pressure() >= src.producerBufferMax) {
+      paused = true;
+      metrics.paused.set(1);
+      log.warn({ depth: producer.depth, held: pipeline.held }, 'producer buffer full: pausing the sockets');
+      feeds.forEach((f) => f.pause());
+    } else if (paused && pressure() < src.producerBufferMax / 2) {
+      paused = false;
+      metrics.paused.set(0);
+      log.info({ depth: producer.depth }, 'producer buffer drained: resuming the sockets');
+      feeds.forEach((f) => f.resume());
+    }
+  };
+  const pressureTimer = setInterval(() => {
+    checkPressure();
+    metrics.heldTicks.set(pipeline.held);
+  }, 50);
+
+  const streams = streamNames(src.symbols, src.streamTypes);
+  const limiter = new AttemptLimiter();
+  for (let i = 0; i < streams.length; i += src.streamsPerConnection) {
+    const block = streams.slice(i, i + src.streamsPerConnection);
+    const symbols = [...new Set(block.map((s) => s.slice(0, s.indexOf('@')).toUpperCase()))];
+    feeds.push(
+      new Feed({
+        name: `conn-${feeds.length}`,
+        wsUrl: src.wsUrl,
+        streams: block,
+        watchdogMs: src.watchdogMs,
+        reconnectMinMs: src.reconnectMinMs,
+        reconnectMaxMs: src.reconnectMaxMs,
+        maxAgeMs: src.connectionMaxAgeMs,
+        clock: opts.clock ?? systemClock,
+        limiter,
+        log,
+        metrics,
+        sink: {
+          frame: (text, receiveTimeUs) => {
+            pipeline.frame(text, receiveTimeUs);
+            if (!paused && producer.depth >= src.producerBufferMax) checkPressure();
+          },
+          disconnected: (reason) => pipeline.disconnected(symbols, reason),
+        },
+      }),
+    );
+  }
+
+  const health = () => {
+    const states = feeds.map((f) => f.state);
+    const kafkaHealth = producer.health;
+    return {
+      ok: states.every((s) => s === 'open' || s === 'switching') && kafkaHealth.failures < 3,
+      connections: states,
+      producerBufferDepth: producer.depth,
+      heldTicks: pipeline.held,
+      backfilling: pipeline.backfilling,
+      paused,
+      kafka: kafkaHealth,
+    };
+  };
+  const http = (opts.http ?? true) ? await startHttpEndpoint({ host: config.http.host, port: opts.httpPort ?? config.http.ports.ingestion, registry: metrics.registry, health }) : undefined;
+  feeds.forEach((f) => f.start());
+  log.info({ streams: streams.length, connections: feeds.length, wsUrl: src.wsUrl, httpPort: http?.port }, 'ingestion started');
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: string) =>
+    (stopping ??= (async () => {
+      log.info({ reason }, 'ingestion stopping');
+      clearInterval(pressureTimer);
+      await Promise.all(feeds.map((f) => f.stop()));
+      pipeline.stop();
+      await producer.stop();
+      await http?.close();
+      await admin.disconnect();
+      resolveDone();
+    })());
+  return { done, stop, metrics, feeds, pipeline, producer, http, health };
+}

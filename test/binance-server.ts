@@ -1,0 +1,500 @@
+// A local stand-in for Binance on 127.0.0.1, for tests and benchmarks: a WebSocket server speaking the combined-stream
+// protocol (/stream?streams=a/b), with pings, and a REST server with the backfill endpoints (historicalTrades,
+// aggTrades, spot /api/v3 and USD-M /fapi/v1) answering from the same recorded messages of ../shared/data, with
+// weight headers and optional 429 + Retry-After. Like the exchange, it publishes on its own clock: whatever is
+// published while a client is away is only to be had over REST. It can drop connections, go silent, announce
+// serverShutdown and mix extra (e.g. malformed) frames into the stream.
+//
+// Run directly (benchmarks, manual tests) it prints {"wsUrl","restUrl"} on stdout and serves until stdin closes:
+//   tsx test/binance-server.ts [--rate=0] [--max-events=N] [--repeat=N]
+import { existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { readCapture } from '../ingestion/capture.ts';
+
+/** ../shared/data relative to the repository root. */
+export const SHARED_DATA = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../shared/data');
+
+/** For `describe.skipIf(...)`: why recorded data cannot be used here, or undefined. */
+export function missingRecordings(): string | undefined {
+  if (existsSync(join(SHARED_DATA, 'binance-spot')) && existsSync(join(SHARED_DATA, 'binance-usdm'))) return undefined;
+  const msg = `needs the recorded market data in ${SHARED_DATA} (binance-spot, binance-usdm)`;
+  console.warn(`[skipped] ${msg}`);
+  return msg;
+}
+
+export type RecordedSymbol = 'BTCUSDT' | 'ETHUSDT' | 'BNBUSDT';
+
+export interface RecordedEvent {
+  readonly stream: string;
+  /** The combined-stream frame as sent. */
+  readonly text: string;
+  readonly receiveNs: bigint;
+  readonly symbol: string;
+  readonly type: 'trade' | 'aggTrade' | 'bookTicker';
+  /** Trade id, aggTrade id or book update id. */
+  readonly id: number;
+}
+
+export interface TradeRow {
+  readonly id: number;
+  readonly price: string;
+  readonly qty: string;
+  readonly quoteQty: string;
+  readonly time: number;
+  readonly isBuyerMaker: boolean;
+  readonly isBestMatch: boolean;
+}
+export interface AggTradeRow {
+  readonly a: number;
+  readonly p: string;
+  readonly q: string;
+  readonly f: number;
+  readonly l: number;
+  readonly T: number;
+  readonly m: boolean;
+  readonly M: boolean;
+}
+
+export interface Recording {
+  readonly events: readonly RecordedEvent[];
+  readonly trades: ReadonlyMap<string, readonly TradeRow[]>;
+  readonly aggTrades: ReadonlyMap<string, readonly AggTradeRow[]>;
+}
+
+export interface LoadOptions {
+  readonly symbols?: readonly RecordedSymbol[];
+  readonly types?: readonly ('trade' | 'aggTrade' | 'bookTicker')[];
+  /** Keep only the first N events of the merged timeline. */
+  readonly maxEvents?: number;
+  /** Also read the second spot file of each symbol (after midnight). */
+  readonly bothDays?: boolean;
+}
+
+/** Exact decimal arithmetic on decimal strings, for derived aggTrade quantities and quote quantities. */
+function toScaled(s: string, scale: number): bigint {
+  const [i, f = ''] = s.split('.');
+  return BigInt(i! + f.padEnd(scale, '0').slice(0, scale));
+}
+function fromScaled(v: bigint, scale: number): string {
+  const s = v.toString().padStart(scale + 1, '0');
+  return scale === 0 ? s : `${s.slice(0, -scale)}.${s.slice(-scale)}`;
+}
+const decimals = (s: string) => (s.split('.')[1] ?? '').length;
+function addDecimal(a: string, b: string): string {
+  const scale = Math.max(decimals(a), decimals(b));
+  return fromScaled(toScaled(a, scale) + toScaled(b, scale), scale);
+}
+function mulDecimal(a: string, b: string): string {
+  const sa = decimals(a);
+  const sb = decimals(b);
+  return fromScaled(toScaled(a, sa) * toScaled(b, sb), sa + sb);
+}
+
+interface RawTrade {
+  t: number;
+  p: string;
+  q: string;
+  T: number;
+  E: number;
+  m: boolean;
+}
+
+/**
+ * Loads recorded messages. BTCUSDT and ETHUSDT are real spot captures. There is no BNBUSDT capture: its stream is
+ * the real USD-M BTCUSDT capture relabelled as BNBUSDT and rewritten to spot form (no X on trades, no e/E/T on book
+ * tickers). There is no spot aggTrade capture either: aggTrades are derived from the recorded trades the way Binance
+ * aggregates them (consecutive trades with the same price, side and time), and published when their last trade is.
+ */
+export async function loadRecording(opts: LoadOptions = {}): Promise<Recording> {
+  const symbols = opts.symbols ?? ['BTCUSDT', 'ETHUSDT', 'BNBUSDT'];
+  const types = new Set(opts.types ?? ['trade', 'aggTrade', 'bookTicker']);
+  const files: { path: string; symbol: string; relabel: boolean }[] = [];
+  for (const s of symbols) {
+    if (s === 'BNBUSDT') files.push({ path: join(SHARED_DATA, 'binance-usdm/btcusdt_20240808.gz'), symbol: s, relabel: true });
+    else {
+      const lower = s.toLowerCase();
+      files.push({ path: join(SHARED_DATA, `binance-spot/${lower}_20240808.gz`), symbol: s, relabel: false });
+      if (opts.bothDays) files.push({ path: join(SHARED_DATA, `binance-spot/${lower}_20240809.gz`), symbol: s, relabel: false });
+    }
+  }
+  const events: RecordedEvent[] = [];
+  const trades = new Map<string, TradeRow[]>();
+  const aggTrades = new Map<string, AggTradeRow[]>();
+  for (const f of files) {
+    const lower = f.symbol.toLowerCase();
+    const tradeRows = trades.get(f.symbol) ?? [];
+    const aggRows = aggTrades.get(f.symbol) ?? [];
+    trades.set(f.symbol, tradeRows);
+    {
+      // Open aggregate: consecutive trades with the same price, side and time.
+      let open: { first: RawTrade; last: RawTrade; q: string; receiveNs: bigint } | undefined;
+      let nextAggId = 100_000_000 + (aggRows.at(-1)?.a ?? 0);
+      const closeAgg = () => {
+        if (!open) return;
+        const row: AggTradeRow = { a: nextAggId++, p: open.first.p, q: open.q, f: open.first.t, l: open.last.t, T: open.first.T, m: open.first.m, M: true };
+        aggRows.push(row);
+        if (types.has('aggTrade')) {
+          const data = { e: 'aggTrade', E: open.last.E, s: f.symbol, ...row };
+          events.push({ stream: `${lower}@aggTrade`, text: JSON.stringify({ stream: `${lower}@aggTrade`, data }), receiveNs: open.receiveNs, symbol: f.symbol, type: 'aggTrade', id: row.a });
+        }
+        open = undefined;
+      };
+      for await (const frame of readCapture(f.path)) {
+        if (!frame.text.startsWith('{"stream"')) continue;
+        const msg = JSON.parse(frame.text) as { stream: string; data: Record<string, unknown> };
+        const kind = msg.stream.slice(msg.stream.indexOf('@') + 1);
+        if (kind === 'trade') {
+          const d = msg.data as unknown as RawTrade & { X?: string };
+          if (d.X !== undefined && d.X !== 'MARKET') continue; // USD-M: only market trades are public trades
+          tradeRows.push({ id: d.t, price: d.p, qty: d.q, quoteQty: mulDecimal(d.p, d.q), time: d.T, isBuyerMaker: d.m, isBestMatch: true });
+          if (open && (open.first.p !== d.p || open.first.m !== d.m || open.first.T !== d.T)) closeAgg();
+          if (open) {
+            open.last = d;
+            open.q = addDecimal(open.q, d.q);
+            open.receiveNs = frame.receiveNs;
+          } else open = { first: d, last: d, q: d.q, receiveNs: frame.receiveNs };
+          if (types.has('trade')) {
+            const data = { e: 'trade', E: d.E, s: f.symbol, t: d.t, p: d.p, q: d.q, T: d.T, m: d.m, M: true };
+            const text = f.relabel ? JSON.stringify({ stream: `${lower}@trade`, data }) : frame.text;
+            events.push({ stream: `${lower}@trade`, text, receiveNs: frame.receiveNs, symbol: f.symbol, type: 'trade', id: d.t });
+          }
+        } else if (kind === 'bookTicker' && types.has('bookTicker')) {
+          const d = msg.data as { u: number; b: string; B: string; a: string; A: string };
+          const text = f.relabel ? JSON.stringify({ stream: `${lower}@bookTicker`, data: { u: d.u, s: f.symbol, b: d.b, B: d.B, a: d.a, A: d.A } }) : frame.text;
+          events.push({ stream: `${lower}@bookTicker`, text, receiveNs: frame.receiveNs, symbol: f.symbol, type: 'bookTicker', id: d.u });
+        }
+      }
+      closeAgg();
+    }
+    aggTrades.set(f.symbol, aggRows);
+  }
+  events.sort((a, b) => (a.receiveNs < b.receiveNs ? -1 : a.receiveNs > b.receiveNs ? 1 : 0));
+  const kept = opts.maxEvents ? events.slice(0, opts.maxEvents) : events;
+  // REST answers only for what the kept timeline contains.
+  const lastId = new Map<string, number>();
+  for (const e of kept) if (e.type !== 'bookTicker') lastId.set(`${e.type}:${e.symbol}`, e.id);
+  for (const [s, rows] of trades) trades.set(s, rows.filter((r) => r.id <= (lastId.get(`trade:${s}`) ?? -1)));
+  for (const [s, rows] of aggTrades) aggTrades.set(s, rows.filter((r) => r.a <= (lastId.get(`aggTrade:${s}`) ?? -1)));
+  return { events: kept, trades, aggTrades };
+}
+
+/** Trade ids of the recording per symbol, in order: what a gap-free topic must hold. */
+export function expectedIds(rec: Recording, type: 'trade' | 'aggTrade'): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const e of rec.events) {
+    if (e.type !== type) continue;
+    let l = m.get(e.symbol);
+    if (!l) m.set(e.symbol, (l = []));
+    l.push(e.id);
+  }
+  return m;
+}
+
+export interface ServerOptions {
+  readonly recording: Recording;
+  /** Events published per second; 0 = as fast as the clients read (no client is dropped for being slow). */
+  readonly rate?: number;
+  /** Publish from the start (default) or wait for play(). */
+  readonly autoplay?: boolean;
+  readonly pingIntervalMs?: number;
+  /** Publish the recording this many times (ids shifted each time), for benchmarks. */
+  readonly repeat?: number;
+  /** At a fixed rate, a client that has this many bytes unread is disconnected, as Binance does with slow clients. */
+  readonly slowClientBytes?: number;
+  /** Extra raw frames sent after event i (before the next), to every client subscribed to that event's stream. */
+  readonly extraFrames?: (i: number, event: RecordedEvent) => readonly string[] | undefined;
+}
+
+interface Client {
+  readonly ws: WebSocket;
+  readonly streams: ReadonlySet<string>;
+  silent: boolean;
+  pongs: number;
+}
+
+const WEIGHTS: Record<string, number> = {
+  '/api/v3/historicalTrades': 25,
+  '/api/v3/aggTrades': 4,
+  '/fapi/v1/historicalTrades': 20,
+  '/fapi/v1/aggTrades': 20,
+};
+
+export class BinanceServer {
+  readonly wsUrl: string;
+  readonly restUrl: string;
+  /** Events published so far (the exchange's clock). */
+  published = 0;
+  /** Connections ever accepted. */
+  connectionsAccepted = 0;
+  restRequests = 0;
+  rateLimited = 0;
+  readonly finished: Promise<void>;
+
+  private readonly clients = new Set<Client>();
+  private readonly lastPublished = new Map<string, number>();
+  private playing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private resolveFinished!: () => void;
+  private limitNext = 0;
+  private limitStatus = 429;
+  private retryAfterS = 1;
+  private weightMinute = 0;
+  private weightUsed = 0;
+  private readonly total: number;
+  /** Per (type, symbol): last id - first id + 1 in the recording. */
+  private readonly spans = new Map<string, number>();
+
+  private constructor(
+    private readonly opts: ServerOptions,
+    private readonly http: Server,
+    private readonly wss: WebSocketServer,
+  ) {
+    const port = (http.address() as AddressInfo).port;
+    this.wsUrl = `ws://127.0.0.1:${port}`;
+    this.restUrl = `http://127.0.0.1:${port}`;
+    this.total = opts.recording.events.length * (opts.repeat ?? 1);
+    const first = new Map<string, number>();
+    for (const e of opts.recording.events) {
+      const k = `${e.type}:${e.symbol}`;
+      if (!first.has(k)) first.set(k, e.id);
+      this.spans.set(k, e.id - first.get(k)! + 1);
+    }
+    this.finished = new Promise((r) => (this.resolveFinished = r));
+    if (this.total === 0) this.resolveFinished();
+  }
+
+  static async start(opts: ServerOptions): Promise<BinanceServer> {
+    const http = createServer();
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const s = new BinanceServer(opts, http, wss);
+    http.on('request', (req, res) => s.rest(req, res));
+    http.on('upgrade', (req, socket, head) => {
+      const url = new URL(req.url ?? '/', s.restUrl);
+      if (url.pathname !== '/stream') {
+        socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => s.accept(ws, url));
+    });
+    s.pingTimer = setInterval(() => {
+      for (const c of s.clients) if (!c.silent) c.ws.ping(Buffer.from(String(Date.now())));
+    }, opts.pingIntervalMs ?? 20_000);
+    if (opts.autoplay ?? true) s.play();
+    return s;
+  }
+
+  get openConnections(): number {
+    return this.clients.size;
+  }
+
+  get pongs(): number {
+    let n = 0;
+    for (const c of this.clients) n += c.pongs;
+    return n;
+  }
+
+  get done(): boolean {
+    return this.published >= this.total;
+  }
+
+  play(): void {
+    if (this.playing) return;
+    this.playing = true;
+    this.schedule();
+  }
+
+  pause(): void {
+    this.playing = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Drops every connection abruptly (no close frame), as a network failure would. */
+  dropConnections(): void {
+    for (const c of this.clients) c.ws.terminate();
+    this.clients.clear();
+  }
+
+  /** The current connections get nothing more (no data, no pings); new ones are served normally. */
+  silence(): void {
+    for (const c of this.clients) c.silent = true;
+  }
+
+  /** Announces serverShutdown on every connection and closes them after `graceMs`. */
+  serverShutdown(graceMs = 3000): void {
+    const text = JSON.stringify({ event: { e: 'serverShutdown', E: Date.now() } });
+    const going = [...this.clients];
+    for (const c of going) c.ws.send(text);
+    setTimeout(() => {
+      for (const c of going) {
+        c.ws.close(1001, 'server shutdown');
+        this.clients.delete(c);
+      }
+    }, graceMs).unref();
+  }
+
+  /** The next `n` REST requests get `status` (429 or 418) with Retry-After. */
+  rateLimitNext(n: number, retryAfterS = 1, status = 429): void {
+    this.limitNext = n;
+    this.retryAfterS = retryAfterS;
+    this.limitStatus = status;
+  }
+
+  async close(): Promise<void> {
+    this.pause();
+    clearInterval(this.pingTimer);
+    for (const c of this.clients) c.ws.terminate();
+    this.clients.clear();
+    await new Promise<void>((r) => this.wss.close(() => r()));
+    this.http.closeAllConnections();
+    await new Promise<void>((r) => this.http.close(() => r()));
+  }
+
+  private accept(ws: WebSocket, url: URL): void {
+    const streams = new Set((url.searchParams.get('streams') ?? '').split('/').filter(Boolean));
+    const c: Client = { ws, streams, silent: false, pongs: 0 };
+    this.connectionsAccepted++;
+    this.clients.add(c);
+    ws.on('pong', () => c.pongs++);
+    ws.on('close', () => this.clients.delete(c));
+    ws.on('error', () => this.clients.delete(c));
+  }
+
+  private event(i: number): RecordedEvent {
+    const evs = this.opts.recording.events;
+    const e = evs[i % evs.length]!;
+    const round = Math.floor(i / evs.length);
+    if (round === 0) return e;
+    // Repeats shift ids past the recording's own span, so each id sequence runs on without a hole.
+    const shift = round * (this.spans.get(`${e.type}:${e.symbol}`) ?? 0);
+    const text = e.type === 'trade' ? e.text.replace(`"t":${e.id}`, `"t":${e.id + shift}`) : e.type === 'aggTrade' ? e.text.replace(`"a":${e.id}`, `"a":${e.id + shift}`) : e.text.replace(`"u":${e.id}`, `"u":${e.id + shift}`);
+    return { ...e, text, id: e.id + shift };
+  }
+
+  private publish(i: number): void {
+    const e = this.event(i);
+    const extra = this.opts.extraFrames?.(i, e);
+    for (const c of this.clients) {
+      if (c.silent || !c.streams.has(e.stream)) continue;
+      c.ws.send(e.text);
+      if (extra) for (const x of extra) c.ws.send(x);
+    }
+    if (e.type !== 'bookTicker') this.lastPublished.set(`${e.type}:${e.symbol}`, e.id);
+    this.published = i + 1;
+  }
+
+  private schedule(): void {
+    if (!this.playing) return;
+    const rate = this.opts.rate ?? 1000;
+    if (this.published >= this.total) {
+      this.playing = false;
+      this.resolveFinished();
+      return;
+    }
+    if (rate <= 0) {
+      // As fast as the clients read: publish while every subscriber has little unread.
+      let n = 0;
+      while (n < 2000 && this.published < this.total) {
+        let busy = false;
+        for (const c of this.clients) if (c.ws.bufferedAmount > 4 * 1024 * 1024) busy = true;
+        if (busy) break;
+        this.publish(this.published);
+        n++;
+      }
+      this.timer = n > 0 ? (setImmediate(() => this.schedule()) as unknown as NodeJS.Timeout) : setTimeout(() => this.schedule(), 1);
+      return;
+    }
+    const tickMs = 10;
+    const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+    for (let n = 0; n < perTick && this.published < this.total; n++) this.publish(this.published);
+    const limit = this.opts.slowClientBytes;
+    if (limit !== undefined) {
+      for (const c of [...this.clients]) {
+        if (c.ws.bufferedAmount > limit) {
+          c.ws.terminate();
+          this.clients.delete(c);
+        }
+      }
+    }
+    this.timer = setTimeout(() => this.schedule(), tickMs);
+  }
+
+  private rest(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', this.restUrl);
+    const weight = WEIGHTS[url.pathname];
+    if (weight === undefined) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"code":-1,"msg":"not found"}');
+      return;
+    }
+    this.restRequests++;
+    const minute = Math.floor(Date.now() / 60_000);
+    if (minute !== this.weightMinute) {
+      this.weightMinute = minute;
+      this.weightUsed = 0;
+    }
+    this.weightUsed += weight;
+    const headers = { 'content-type': 'application/json', 'x-mbx-used-weight-1m': String(this.weightUsed) };
+    if (this.limitNext > 0) {
+      this.limitNext--;
+      this.rateLimited++;
+      res.writeHead(this.limitStatus, { ...headers, 'retry-after': String(this.retryAfterS) });
+      res.end(JSON.stringify({ code: -1003, msg: 'Too many requests' }));
+      return;
+    }
+    const symbol = url.searchParams.get('symbol') ?? '';
+    const limit = Math.min(1000, Math.max(1, Number(url.searchParams.get('limit') ?? 500)));
+    const fromIdParam = url.searchParams.get('fromId');
+    const agg = url.pathname.endsWith('aggTrades');
+    const rows: readonly (TradeRow | AggTradeRow)[] = (agg ? this.opts.recording.aggTrades.get(symbol) : this.opts.recording.trades.get(symbol)) ?? [];
+    if (!/^[A-Z0-9]{2,20}$/.test(symbol) || (!agg && !this.opts.recording.trades.has(symbol)) || (agg && !this.opts.recording.aggTrades.has(symbol))) {
+      res.writeHead(400, headers);
+      res.end(JSON.stringify({ code: -1121, msg: 'Invalid symbol.' }));
+      return;
+    }
+    const idOf = (r: TradeRow | AggTradeRow) => ('a' in r ? r.a : r.id);
+    const published = this.lastPublished.get(`${agg ? 'aggTrade' : 'trade'}:${symbol}`) ?? -1;
+    let out: (TradeRow | AggTradeRow)[];
+    if (fromIdParam === null) {
+      const visible = rows.filter((r) => idOf(r) <= published);
+      out = visible.slice(-limit);
+    } else {
+      const fromId = Number(fromIdParam);
+      // Binary search for the first row at or after fromId.
+      let lo = 0;
+      let hi = rows.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (idOf(rows[mid]!) < fromId) lo = mid + 1;
+        else hi = mid;
+      }
+      out = [];
+      for (let i = lo; i < rows.length && out.length < limit && idOf(rows[i]!) <= published; i++) out.push(rows[i]!);
+    }
+    res.writeHead(200, headers);
+    res.end(JSON.stringify(out));
+  }
+}
+
+// Standalone: serve the recording, print the URLs, stop when stdin closes.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const arg = (name: string, fallback: number) => {
+    const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+    return a ? Number(a.split('=')[1]) : fallback;
+  };
+  const maxEvents = arg('max-events', 0);
+  const recording = await loadRecording(maxEvents > 0 ? { maxEvents } : {});
+  const server = await BinanceServer.start({ recording, rate: arg('rate', 0), repeat: arg('repeat', 1), autoplay: arg('autoplay', 1) === 1 });
+  process.stdout.write(`${JSON.stringify({ wsUrl: server.wsUrl, restUrl: server.restUrl, events: recording.events.length })}\n`);
+  process.stdin.resume();
+  process.stdin.on('data', (d) => {
+    if (d.toString().includes('play')) server.play();
+  });
+  process.stdin.on('end', () => void server.close().then(() => process.exit(0)));
+}

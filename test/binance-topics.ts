@@ -1,0 +1,149 @@
+// Test helpers around the ingestion worker and its topics: a config pointing at the local Binance stand-in with
+// fresh topic names, reading a run's topics back from Kafka, and waiting for a condition.
+import type { Kafka } from 'kafkajs';
+import type { Config } from '../common/config.ts';
+import { createKafka } from '../common/kafka.ts';
+import { decodeTick, type Tick } from '../common/records.ts';
+import type { BinanceServer, Recording } from './binance-server.ts';
+import { testConfig, testLog, uniqueName } from './services.ts';
+
+/** Config for one ingestion test run: the local server, fresh topics, short timers, an ephemeral HTTP port. */
+export async function ingestTestConfig(server: BinanceServer, overrides: Record<string, string> = {}): Promise<Config> {
+  const run = uniqueName('ingest');
+  return testConfig({
+    BINANCE_WS_URL: server.wsUrl,
+    BINANCE_REST_URL: server.restUrl,
+    TOPIC_TRADES: `${run}.trades`,
+    TOPIC_AGG_TRADES: `${run}.aggtrades`,
+    TOPIC_BOOK_TICKERS: `${run}.booktickers`,
+    TOPIC_GAPS: `${run}.gaps`,
+    TOPIC_DEAD_LETTER: `${run}.deadletter`,
+    KAFKA_PARTITIONS: '3',
+    WATCHDOG_SECONDS: '5',
+    RECONNECT_MIN_MS: '50',
+    RECONNECT_MAX_MS: '1000',
+    HTTP_HOST: '127.0.0.1',
+    INGESTION_HTTP_PORT: '0',
+    ...overrides,
+  });
+}
+
+export interface TopicRecord {
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string;
+  readonly value: string;
+  readonly headers: Record<string, string>;
+}
+
+/** Everything in the topics up to their current end, per topic, in partition order. */
+export async function readTopics(config: Config, topics: readonly string[], kafka: Kafka = createKafka(config, testLog, 'test-reader')): Promise<Map<string, TopicRecord[]>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map<string, number>();
+  for (const topic of topics) {
+    for (const p of await admin.fetchTopicOffsets(topic)) if (Number(p.high) > Number(p.low)) ends.set(`${topic}:${p.partition}`, Number(p.high) - 1);
+  }
+  const out = new Map<string, TopicRecord[]>(topics.map((t) => [t, []]));
+  if (ends.size > 0) {
+    const groupId = uniqueName('test-reader');
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`reading ${topics.join(', ')} timed out; left ${[...ends.keys()]}`)), 60_000);
+      void consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const list = out.get(batch.topic)!;
+          for (const m of batch.messages) {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(v);
+            list.push({ partition: batch.partition, offset: Number(m.offset), key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', headers });
+          }
+          const k = `${batch.topic}:${batch.partition}`;
+          if (ends.has(k) && Number(batch.lastOffset()) >= ends.get(k)!) ends.delete(k);
+          if (ends.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+    await consumer.disconnect();
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+  }
+  await admin.disconnect();
+  return out;
+}
+
+/** Ticks of a topic decoded (every one must pass decodeTick), in topic order per partition. */
+export function ticksOf(records: readonly TopicRecord[]): Tick[] {
+  return records.map((r) => decodeTick(Buffer.from(r.value), r.headers['schema-version']));
+}
+
+/** Ids per symbol as they sit in the topic (each symbol lives in one partition, so this is its order). */
+export function idsBySymbol(ticks: readonly Tick[]): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const t of ticks) {
+    if (t.type === 'bookTicker') continue;
+    let l = m.get(t.symbol);
+    if (!l) m.set(t.symbol, (l = []));
+    l.push(t.type === 'trade' ? t.tradeId : t.aggId);
+  }
+  return m;
+}
+
+/** Book tickers the worker should pass on: the recording's, without repeated update ids. */
+export function expectedBookTickers(rec: Recording): Map<string, number> {
+  const last = new Map<string, number>();
+  const count = new Map<string, number>();
+  for (const e of rec.events) {
+    if (e.type !== 'bookTicker' || e.id <= (last.get(e.symbol) ?? -1)) continue;
+    last.set(e.symbol, e.id);
+    count.set(e.symbol, (count.get(e.symbol) ?? 0) + 1);
+  }
+  return count;
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Reads one counter or gauge value from a prom-client registry ('' label filter = sum over all). */
+export async function metricValue(registry: import('prom-client').Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = registry.getSingleMetric(name);
+  if (!m) return 0;
+  const data = await m.get();
+  return data.values
+    .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
+    .reduce((s, v) => s + v.value, 0);
+}
+
+/**
+ * Waits until the worker has had Kafka acknowledge at least as many trades and aggTrades as the recording holds
+ * (frames can still sit unread in a socket that was paused when the server has long finished), and holds nothing.
+ */
+export async function deliveredAll(
+  worker: { metrics: { registry: import('prom-client').Registry }; producer: { depth: number }; pipeline: { held: number; backfilling: number } },
+  config: Config,
+  rec: Recording,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const want = (type: 'trade' | 'aggTrade') => rec.events.filter((e) => e.type === type).length;
+  const t = config.kafka.topics;
+  await waitFor(
+    async () =>
+      worker.producer.depth === 0 &&
+      worker.pipeline.held === 0 &&
+      worker.pipeline.backfilling === 0 &&
+      (await metricValue(worker.metrics.registry, 'tickwatch_ingestion_records_produced_total', { topic: t.trade })) >= want('trade') &&
+      (await metricValue(worker.metrics.registry, 'tickwatch_ingestion_records_produced_total', { topic: t.aggTrade })) >= want('aggTrade'),
+    timeoutMs,
+    'every recorded trade and aggTrade to be acknowledged by Kafka',
+  );
+}

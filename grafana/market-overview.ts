@@ -1,0 +1,189 @@
+// Market Overview: candles with volume per symbol, VWAP against the last price, trades per minute, quote volume,
+// spread in basis points, liquidity imbalance, RSI and MACD, and a cross-asset price ratio. Reads the reader views of
+// sql/migrations/0010-0012 (bars_1m/5m/1h, quote_metrics_1m, bar_indicators_1m).
+import * as candlestick from '@grafana/grafana-foundation-sdk/candlestick';
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import { DASHBOARD_UIDS, TIMESCALEDB, TIME_PICKER, legendTable, marketFilter, marketVariables, thresholds, tooltipAll } from './panels.ts';
+import { sql, type SqlQueryBuilder } from './sql-query.ts';
+
+/** Bars of the width chosen by $bar (1m, 5m or 1h). */
+const BARS = 'bars_${bar}';
+
+function series(title: string, unit: string, query: SqlQueryBuilder, w = 12): timeseries.PanelBuilder {
+  return new timeseries.PanelBuilder()
+    .title(title)
+    .datasource(TIMESCALEDB)
+    .withTarget(query)
+    .unit(unit)
+    .legend(legendTable())
+    .tooltip(tooltipAll())
+    .gridPos({ x: 0, y: 0, w, h: 8 });
+}
+
+function symbolVariable(name: string, label: string, value: string): dashboard.QueryVariableBuilder {
+  return new dashboard.QueryVariableBuilder(name)
+    .label(label)
+    .datasource(TIMESCALEDB)
+    .query("SELECT DISTINCT symbol FROM bars_1h WHERE exchange = '$exchange' AND market = '$market' ORDER BY 1")
+    .current({ text: value, value, selected: true })
+    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+    .sort(dashboard.VariableSort.AlphabeticalAsc);
+}
+
+export function marketOverview(): dashboard.DashboardBuilder {
+  const b = new dashboard.DashboardBuilder('Market Overview')
+    .uid(DASHBOARD_UIDS.marketOverview)
+    .description('Bars, prices, activity, liquidity and indicators per symbol, from the 1-minute metrics in TimescaleDB.')
+    .tags(['tickwatch', 'market'])
+    .readonly()
+    .timezone('utc')
+    .tooltip(dashboard.DashboardCursorSync.Crosshair)
+    .time({ from: 'now-3h', to: 'now' })
+    .refresh('1m')
+    .timepicker(TIME_PICKER());
+  for (const v of marketVariables()) b.withVariable(v);
+  b.withVariable(
+    new dashboard.CustomVariableBuilder('bar')
+      .label('Bar width')
+      .values('1m,5m,1h')
+      .current({ text: '1m', value: '1m', selected: true }),
+  )
+    .withVariable(symbolVariable('ratio_base', 'Ratio of', 'BTCUSDT'))
+    .withVariable(symbolVariable('ratio_quote', 'to', 'ETHUSDT'));
+
+  return b
+    .withRow(new dashboard.RowBuilder('Price'))
+    .withPanel(
+      new candlestick.PanelBuilder()
+        .title('Candles and volume: $symbol')
+        .datasource(TIMESCALEDB)
+        .withTarget(
+          sql(`
+            SELECT bucket AS time, open, high, low, close, volume
+              FROM ${BARS}
+             WHERE $__timeFilter(bucket) AND ${marketFilter()}
+             ORDER BY 1`),
+        )
+        .mode(candlestick.VizDisplayMode.CandlesVolume)
+        .candleStyle(candlestick.CandleStyle.Candles)
+        .colorStrategy(candlestick.ColorStrategy.OpenClose)
+        .fields(new candlestick.CandlestickFieldMapBuilder().open('open').high('high').low('low').close('close').volume('volume'))
+        .includeAllFields(false)
+        .repeat('symbol')
+        .repeatDirection('h')
+        .maxPerRow(2)
+        // Full width: Grafana splits a horizontal repeat across the row (at most maxPerRow per row).
+        .gridPos({ x: 0, y: 0, w: 24, h: 10 }),
+    )
+    .withPanel(
+      series(
+        'VWAP and last price',
+        'currencyUSD',
+        sql(`
+          SELECT bucket AS time, symbol, vwap, close AS last_price
+            FROM ${BARS}
+           WHERE $__timeFilter(bucket) AND ${marketFilter()}
+           ORDER BY 1`),
+      ),
+    )
+    .withPanel(
+      series(
+        'Cross-asset ratio: $ratio_base / $ratio_quote',
+        'none',
+        sql(`
+          SELECT a.bucket AS time, a.close / b.close AS "$ratio_base/$ratio_quote"
+            FROM ${BARS} a
+            JOIN ${BARS} b ON b.exchange = a.exchange AND b.market = a.market AND b.bucket = a.bucket
+           WHERE $__timeFilter(a.bucket) AND a.exchange = '$exchange' AND a.market = '$market'
+             AND a.symbol = '$ratio_base' AND b.symbol = '$ratio_quote'
+           ORDER BY 1`),
+      ).decimals(6),
+    )
+    .withRow(new dashboard.RowBuilder('Activity and liquidity'))
+    .withPanel(
+      series(
+        'Trades per minute',
+        'short',
+        sql(`
+          SELECT bucket AS time, symbol, trade_count AS trades
+            FROM bars_1m
+           WHERE $__timeFilter(bucket) AND ${marketFilter()}
+           ORDER BY 1`),
+      )
+        .drawStyle(common.GraphDrawStyle.Bars)
+        .fillOpacity(60),
+    )
+    .withPanel(
+      series(
+        'Quote volume',
+        'currencyUSD',
+        sql(`
+          SELECT bucket AS time, symbol, quote_volume
+            FROM ${BARS}
+           WHERE $__timeFilter(bucket) AND ${marketFilter()}
+           ORDER BY 1`),
+      )
+        .drawStyle(common.GraphDrawStyle.Bars)
+        .fillOpacity(60),
+    )
+    .withPanel(
+      series(
+        'Spread (bps)',
+        'none',
+        sql(`
+          SELECT bucket AS time, symbol, mean_spread_bps AS mean, max_spread_bps AS max
+            FROM quote_metrics_1m
+           WHERE $__timeFilter(bucket) AND ${marketFilter()}
+           ORDER BY 1`),
+      ).description('Ask minus bid over the mid, in basis points: the mean and the widest of each minute'),
+    )
+    .withPanel(
+      series(
+        'Liquidity imbalance',
+        'percentunit',
+        sql(`
+          SELECT bucket AS time, symbol, imbalance
+            FROM quote_metrics_1m
+           WHERE $__timeFilter(bucket) AND ${marketFilter()}
+           ORDER BY 1`),
+      )
+        .description('Top-of-book bid notional / (bid + ask notional): above 50% more is bid than offered')
+        .min(0)
+        .max(1),
+    )
+    .withRow(new dashboard.RowBuilder('Indicators'))
+    .withPanel(
+      series(
+        'RSI (14)',
+        'none',
+        sql(`
+          SELECT bucket AS time, symbol, rsi_14 AS rsi
+            FROM bar_indicators_1m
+           WHERE $__timeFilter(bucket) AND ${marketFilter()}
+           ORDER BY 1`),
+      )
+        .min(0)
+        .max(100)
+        .thresholds(
+          thresholds([
+            { value: null, color: 'green' },
+            { value: 30, color: 'yellow' },
+            { value: 70, color: 'red' },
+          ]),
+        )
+        .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed)),
+    )
+    .withPanel(
+      series(
+        'MACD (12, 26, 9)',
+        'none',
+        sql(`
+          SELECT bucket AS time, symbol, macd, macd_signal AS signal, macd_histogram AS histogram
+            FROM bar_indicators_1m
+           WHERE $__timeFilter(bucket) AND ${marketFilter()}
+           ORDER BY 1`),
+      ),
+    );
+}

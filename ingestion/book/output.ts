@@ -1,0 +1,74 @@
+// What the book keepers and venue sessions hand to the producer, and when a book is published: on every change of its
+// top N levels, or at most once per interval (the latest state wins; nothing is published for an unchanged top).
+import type { Book, BookGapEvent, Exchange, GapEvent, Market, VenueBookTicker, VenueTrade } from '../../common/records.ts';
+import type { OrderBook } from './order-book.ts';
+
+export type VenueOutput =
+  | { readonly kind: 'trade'; readonly record: VenueTrade }
+  | { readonly kind: 'bookTicker'; readonly record: VenueBookTicker }
+  | { readonly kind: 'book'; readonly record: Book }
+  | { readonly kind: 'gap'; readonly record: GapEvent | BookGapEvent }
+  /** The frame cannot become a record: the caller dead-letters its raw text with this reason. */
+  | { readonly kind: 'rejected'; readonly stream: string | null; readonly reason: string }
+  | { readonly kind: 'ignored'; readonly stream: string | null; readonly why: string }
+  /** The book of this venue symbol must be fetched again (Binance: REST snapshot; others: resubscribe). */
+  | { readonly kind: 'needSnapshot'; readonly venueSymbol: string; readonly reason: string };
+
+export interface BookIdentity {
+  readonly exchange: Exchange;
+  readonly market: Market;
+  /** Canonical BASE-QUOTE. */
+  readonly symbol: string;
+  readonly venueSymbol: string;
+}
+
+export interface PublishOptions {
+  /** Levels per side in a published book. */
+  readonly depth: number;
+  /** 0: publish on every change of the top levels; else at most once per this many ms (receive time). */
+  readonly intervalMs: number;
+}
+
+/** The publishing decision of one book. */
+export class BookPublisher {
+  private dirty = false;
+  private lastMs = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly intervalMs: number) {}
+
+  /** An update was applied at `nowMs`; true when the book should be published now. */
+  changed(topChanged: boolean, nowMs: number): boolean {
+    if (topChanged) this.dirty = true;
+    return this.due(nowMs);
+  }
+
+  /** For a timer: true when a change is waiting and its interval has passed. */
+  due(nowMs: number): boolean {
+    if (!this.dirty || nowMs - this.lastMs < this.intervalMs) return false;
+    this.dirty = false;
+    this.lastMs = nowMs;
+    return true;
+  }
+
+  /** A new session (snapshot): the next change is published at once. */
+  reset(): void {
+    this.dirty = false;
+    this.lastMs = Number.NEGATIVE_INFINITY;
+  }
+}
+
+export function bookRecord(id: BookIdentity, book: OrderBook, depth: number, sequence: number, exchangeTimeMs: number | null, receiveTimeUs: number): Book {
+  return {
+    type: 'book',
+    exchange: id.exchange,
+    market: id.market,
+    symbol: id.symbol,
+    venueSymbol: id.venueSymbol,
+    sequence,
+    depth,
+    bids: book.bids.top(depth),
+    asks: book.asks.top(depth),
+    exchangeTimeMs,
+    receiveTimeUs,
+  };
+}

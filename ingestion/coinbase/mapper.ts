@@ -1,0 +1,136 @@
+// Coinbase Exchange websocket messages (level2 snapshot/l2update, ticker, match/last_match) -> normalized values, in
+// pure code: one frame of text in, a typed event or a rejection with its reason out. Sequence checks and the books
+// live in the session (session.ts); nothing here keeps state or knows about sockets.
+import { isDecimal, isPositiveDecimal, type BookLevel, type VenueBookTicker, type VenueTrade } from '../../common/records.ts';
+import { checkLevels, type LevelChange } from '../book/order-book.ts';
+import type { SymbolMap } from '../venues.ts';
+
+export type CoinbaseEvent =
+  | { readonly kind: 'trade'; readonly trade: VenueTrade; readonly sequence: number }
+  /** A ticker: `tick` when it carries best bid/ask sizes (newer feeds); older tickers only carry the sequence. */
+  | { readonly kind: 'ticker'; readonly venueSymbol: string; readonly sequence: number; readonly tick: VenueBookTicker | null }
+  | { readonly kind: 'snapshot'; readonly venueSymbol: string; readonly symbol: string; readonly bids: readonly BookLevel[]; readonly asks: readonly BookLevel[] }
+  | { readonly kind: 'l2update'; readonly venueSymbol: string; readonly changes: readonly LevelChange[]; readonly exchangeTimeMs: number }
+  | { readonly kind: 'ignored'; readonly stream: string | null; readonly why: string }
+  | { readonly kind: 'rejected'; readonly stream: string | null; readonly reason: string };
+
+type Fields = Record<string, unknown>;
+
+const isId = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const MIN_MS = Date.UTC(2000, 0, 1);
+
+/** ISO time with up to µs ('2021-04-17T16:43:37.075687Z') -> ms, or undefined. */
+export function isoTimeMs(x: unknown): number | undefined {
+  if (typeof x !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$/.test(x)) return undefined;
+  const ms = Date.parse(x.length > 24 ? `${x.slice(0, 23)}Z` : x);
+  return Number.isFinite(ms) && ms > MIN_MS ? ms : undefined;
+}
+
+function short(v: unknown): string {
+  const s = String(JSON.stringify(v));
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
+}
+
+export function mapCoinbase(text: string, receiveTimeUs: number, symbols: SymbolMap): CoinbaseEvent {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return { kind: 'rejected', stream: null, reason: 'not JSON' };
+  }
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return { kind: 'rejected', stream: null, reason: 'not a JSON object' };
+  const m = msg as Fields;
+  const type = m.type;
+  if (type === 'subscriptions' || type === 'heartbeat') return { kind: 'ignored', stream: String(type), why: String(type) };
+  if (type === 'error') return { kind: 'rejected', stream: 'error', reason: `venue error: ${short(m.message)} ${short(m.reason)}` };
+  if (typeof type !== 'string') return { kind: 'rejected', stream: null, reason: 'missing field type' };
+  const venueSymbol = m.product_id;
+  if (typeof venueSymbol !== 'string') return { kind: 'rejected', stream: type, reason: 'missing field product_id' };
+  const stream = `${type}:${venueSymbol}`;
+  const symbol = symbols.canonical(venueSymbol);
+  if (symbol === undefined) return { kind: 'rejected', stream, reason: `product_id ${short(venueSymbol)} is not BASE-QUOTE` };
+  const reject = (reason: string): CoinbaseEvent => ({ kind: 'rejected', stream, reason });
+
+  switch (type) {
+    case 'match':
+    case 'last_match': {
+      const timeMs = isoTimeMs(m.time);
+      const bad =
+        (!isId(m.trade_id) ? `field trade_id is not an id: ${short(m.trade_id)}` : undefined) ??
+        (!isId(m.sequence) ? `field sequence is not an id: ${short(m.sequence)}` : undefined) ??
+        (!isPositiveDecimal(m.price) ? `field price is not a positive decimal string: ${short(m.price)}` : undefined) ??
+        (!isDecimal(m.size) ? `field size is not a decimal string: ${short(m.size)}` : undefined) ??
+        (m.side !== 'buy' && m.side !== 'sell' ? `field side is not buy or sell: ${short(m.side)}` : undefined) ??
+        (timeMs === undefined ? `field time is not an ISO time: ${short(m.time)}` : undefined);
+      if (bad) return reject(bad);
+      // Coinbase's side is the maker's: a sell maker means the taker bought.
+      const buyerIsMaker = m.side === 'buy';
+      const trade: VenueTrade = {
+        type: 'trade',
+        exchange: 'coinbase',
+        market: 'spot',
+        symbol,
+        venueSymbol,
+        receiveTimeUs,
+        tradeId: m.trade_id as number,
+        price: m.price as string,
+        quantity: m.size as string,
+        buyerIsMaker,
+        side: buyerIsMaker ? 'sell' : 'buy',
+        exchangeTimeMs: timeMs!,
+        eventTimeMs: timeMs!,
+      };
+      return { kind: 'trade', trade, sequence: m.sequence as number };
+    }
+    case 'ticker': {
+      const timeMs = isoTimeMs(m.time);
+      const bad =
+        (!isId(m.sequence) ? `field sequence is not an id: ${short(m.sequence)}` : undefined) ??
+        (!isPositiveDecimal(m.best_bid) ? `field best_bid is not a positive decimal string: ${short(m.best_bid)}` : undefined) ??
+        (!isPositiveDecimal(m.best_ask) ? `field best_ask is not a positive decimal string: ${short(m.best_ask)}` : undefined) ??
+        (timeMs === undefined ? `field time is not an ISO time: ${short(m.time)}` : undefined);
+      if (bad) return reject(bad);
+      const sized = isDecimal(m.best_bid_size) && isDecimal(m.best_ask_size);
+      const tick: VenueBookTicker | null = sized
+        ? {
+            type: 'bookTicker',
+            exchange: 'coinbase',
+            market: 'spot',
+            symbol,
+            venueSymbol,
+            receiveTimeUs,
+            updateId: m.sequence as number,
+            bidPrice: m.best_bid as string,
+            bidQty: m.best_bid_size as string,
+            askPrice: m.best_ask as string,
+            askQty: m.best_ask_size as string,
+            exchangeTimeMs: timeMs!,
+            eventTimeMs: timeMs!,
+          }
+        : null;
+      return { kind: 'ticker', venueSymbol, sequence: m.sequence as number, tick };
+    }
+    case 'snapshot': {
+      const bad = checkLevels(m.bids, 'bids') ?? checkLevels(m.asks, 'asks');
+      if (bad) return reject(bad);
+      return { kind: 'snapshot', venueSymbol, symbol, bids: m.bids as BookLevel[], asks: m.asks as BookLevel[] };
+    }
+    case 'l2update': {
+      const timeMs = isoTimeMs(m.time);
+      if (timeMs === undefined) return reject(`field time is not an ISO time: ${short(m.time)}`);
+      if (!Array.isArray(m.changes)) return reject('field changes is not an array');
+      const changes: LevelChange[] = [];
+      for (let i = 0; i < m.changes.length; i++) {
+        const c = m.changes[i] as unknown;
+        if (!Array.isArray(c) || c.length !== 3) return reject(`changes[${i}] is not [side, price, size]`);
+        if (c[0] !== 'buy' && c[0] !== 'sell') return reject(`changes[${i}] side is not buy or sell`);
+        if (!isPositiveDecimal(c[1])) return reject(`changes[${i}] price is not a positive decimal string`);
+        if (!isDecimal(c[2])) return reject(`changes[${i}] size is not a decimal string`);
+        changes.push({ side: c[0] === 'buy' ? 'bid' : 'ask', price: c[1], quantity: c[2] });
+      }
+      return { kind: 'l2update', venueSymbol, changes, exchangeTimeMs: timeMs };
+    }
+    default:
+      return { kind: 'ignored', stream, why: `message type ${type} not ingested` };
+  }
+}

@@ -1,0 +1,111 @@
+// Gemini v2 market data (`l2` subscription) -> normalized values, in pure code. The first `l2_updates` of a symbol is
+// the whole book and carries the latest trades (`trades`); later ones carry level changes only. `trade` events are live
+// trades (side = taker side). v2 has no sequence numbers, so the session deduplicates trades by event id.
+import { isDecimal, isPositiveDecimal, type VenueTrade } from '../../common/records.ts';
+import type { LevelChange } from '../book/order-book.ts';
+import type { SymbolMap } from '../venues.ts';
+
+export type GeminiEvent =
+  | {
+      readonly kind: 'l2';
+      readonly venueSymbol: string;
+      readonly symbol: string;
+      /** The initial message of a subscription: `changes` is the whole book. */
+      readonly snapshot: boolean;
+      readonly changes: readonly LevelChange[];
+      readonly trades: readonly VenueTrade[];
+    }
+  | { readonly kind: 'trade'; readonly trade: VenueTrade }
+  | { readonly kind: 'ignored'; readonly stream: string | null; readonly why: string }
+  | { readonly kind: 'rejected'; readonly stream: string | null; readonly reason: string };
+
+type Fields = Record<string, unknown>;
+
+const isId = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x > 946_684_800_000;
+
+function short(v: unknown): string {
+  const s = String(JSON.stringify(v));
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
+}
+
+/** One trade object (live or embedded); the reason it is bad as a string. */
+function mapTrade(d: Fields, venueSymbol: string, symbol: string, receiveTimeUs: number): VenueTrade | string {
+  const bad =
+    (d.symbol !== venueSymbol ? `trade symbol ${short(d.symbol)} does not match ${venueSymbol}` : undefined) ??
+    (!isId(d.event_id) ? `field event_id is not an id: ${short(d.event_id)}` : undefined) ??
+    (!isTime(d.timestamp) ? `field timestamp is not a time in ms: ${short(d.timestamp)}` : undefined) ??
+    (!isPositiveDecimal(d.price) ? `field price is not a positive decimal string: ${short(d.price)}` : undefined) ??
+    (!isDecimal(d.quantity) ? `field quantity is not a decimal string: ${short(d.quantity)}` : undefined) ??
+    (d.side !== 'buy' && d.side !== 'sell' ? `field side is not buy or sell: ${short(d.side)}` : undefined);
+  if (bad) return bad;
+  return {
+    type: 'trade',
+    exchange: 'gemini',
+    market: 'spot',
+    symbol,
+    venueSymbol,
+    receiveTimeUs,
+    tradeId: d.event_id as number,
+    price: d.price as string,
+    quantity: d.quantity as string,
+    buyerIsMaker: d.side === 'sell',
+    side: d.side as 'buy' | 'sell',
+    exchangeTimeMs: d.timestamp as number,
+    eventTimeMs: d.timestamp as number,
+  };
+}
+
+export function mapGemini(text: string, receiveTimeUs: number, symbols: SymbolMap): GeminiEvent {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return { kind: 'rejected', stream: null, reason: 'not JSON' };
+  }
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return { kind: 'rejected', stream: null, reason: 'not a JSON object' };
+  const m = msg as Fields;
+  const type = m.type;
+  if (type === 'heartbeat') return { kind: 'ignored', stream: 'heartbeat', why: 'heartbeat' };
+  if (typeof type !== 'string') return { kind: 'rejected', stream: null, reason: 'missing field type' };
+  if (type !== 'l2_updates' && type !== 'trade') {
+    // Errors and unknown types keep their text in the dead letter: Gemini reports problems with `result: "error"`.
+    if (m.result === 'error') return { kind: 'rejected', stream: type, reason: `venue error: ${short(m.reason)} ${short(m.message)}` };
+    return { kind: 'ignored', stream: type, why: `message type ${type} not ingested` };
+  }
+  const venueSymbol = m.symbol;
+  if (typeof venueSymbol !== 'string') return { kind: 'rejected', stream: type, reason: 'missing field symbol' };
+  const stream = `${type}:${venueSymbol}`;
+  const symbol = symbols.canonical(venueSymbol);
+  if (symbol === undefined) return { kind: 'rejected', stream, reason: `symbol ${short(venueSymbol)} has no known quote currency` };
+
+  if (type === 'trade') {
+    const t = mapTrade(m, venueSymbol, symbol, receiveTimeUs);
+    return typeof t === 'string' ? { kind: 'rejected', stream, reason: t } : { kind: 'trade', trade: t };
+  }
+  if (!Array.isArray(m.changes)) return { kind: 'rejected', stream, reason: 'field changes is not an array' };
+  const changes: LevelChange[] = [];
+  for (let i = 0; i < m.changes.length; i++) {
+    const c = m.changes[i] as unknown;
+    if (!Array.isArray(c) || c.length !== 3) return { kind: 'rejected', stream, reason: `changes[${i}] is not [side, price, quantity]` };
+    if (c[0] !== 'buy' && c[0] !== 'sell') return { kind: 'rejected', stream, reason: `changes[${i}] side is not buy or sell` };
+    if (!isPositiveDecimal(c[1])) return { kind: 'rejected', stream, reason: `changes[${i}] price is not a positive decimal string` };
+    if (!isDecimal(c[2])) return { kind: 'rejected', stream, reason: `changes[${i}] quantity is not a decimal string` };
+    changes.push({ side: c[0] === 'buy' ? 'bid' : 'ask', price: c[1], quantity: c[2] });
+  }
+  const snapshot = m.trades !== undefined;
+  const trades: VenueTrade[] = [];
+  if (snapshot) {
+    if (!Array.isArray(m.trades)) return { kind: 'rejected', stream, reason: 'field trades is not an array' };
+    for (let i = 0; i < m.trades.length; i++) {
+      const d = m.trades[i] as unknown;
+      if (typeof d !== 'object' || d === null) return { kind: 'rejected', stream, reason: `trades[${i}] is not an object` };
+      const t = mapTrade(d as Fields, venueSymbol, symbol, receiveTimeUs);
+      if (typeof t === 'string') return { kind: 'rejected', stream, reason: `trades[${i}]: ${t}` };
+      trades.push(t);
+    }
+    // Gemini lists them newest first; records go out in time order.
+    trades.sort((a, b) => a.exchangeTimeMs - b.exchangeTimeMs || a.tradeId - b.tradeId);
+  }
+  return { kind: 'l2', venueSymbol, symbol, snapshot, changes, trades };
+}

@@ -10,6 +10,8 @@ export default defineConfig({
           include: ['{common,ingestion,consumer,metrics,sql,grafana,docker,bin,test}/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
           testTimeout: 60_000,
+          // Starting the in-process TimescaleDB takes seconds, more on a busy machine.
+          hookTimeout: 60_000,
         },
       },
       {

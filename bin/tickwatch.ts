@@ -5,8 +5,11 @@ import { loadConfigOrExit } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
 import type { Command } from '../common/cli.ts';
 import { migrateCommand } from '../sql/cli.ts';
+import { writeCommand } from '../consumer/cli.ts';
+import { ingestionCommands } from '../ingestion/cli.ts';
+import { exportCommand, metricsCommand } from '../metrics/cli.ts';
 
-const commands: readonly Command[] = [migrateCommand];
+const commands: readonly Command[] = [migrateCommand, writeCommand, ...ingestionCommands, metricsCommand, exportCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

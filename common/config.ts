@@ -49,6 +49,43 @@ const url = (fallback: string, protocols: readonly string[]) =>
     }, `must be a URL (${protocols.join(' or ')})`)
     .default(fallback);
 
+/** Per-symbol anomaly rule settings as JSON, e.g. {"BTCUSDT":{"volumeSpikeRatio":8}}. */
+const ruleOverrides = () =>
+  z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s === '' ? '{}' : s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON like {"BTCUSDT":{"volumeSpikeRatio":8}}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z.record(
+        z.string().regex(/^[A-Z0-9]{2,20}$/, 'keys must be upper-case symbols like BTCUSDT'),
+        z
+          .object({
+            volatilityZ: z.number().min(0),
+            volumeSpikeRatio: z.number().min(1),
+            spreadWarnRatio: z.number().min(1),
+            priceJumpBps: z.number().min(0),
+            staleStreamMs: z.number().min(1000),
+          })
+          .partial()
+          .strict(),
+      ),
+    );
+
+/** A comma-separated list that may be empty (the venue is then off). */
+const venueSymbols = (pattern: RegExp, message: string) =>
+  z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+    .pipe(z.array(z.string().regex(pattern, message)));
+
 export const STREAM_TYPES = ['trade', 'aggTrade', 'bookTicker'] as const;
 export type StreamType = (typeof STREAM_TYPES)[number];
 
@@ -99,9 +136,13 @@ export const envSchema = z.object({
 
   // Writers
   BATCH_SIZE: int(5_000, 1, 1_000_000),
-  BATCH_MAX_BYTES: int(8 * 1024 * 1024, 1024),
+  BATCH_MAX_BYTES: int(2 * 1024 * 1024, 1024), // 2 MiB: measured by bench:write (peak RSS under 300 MB)
   BATCH_MAX_WAIT_MS: int(250, 1),
   WRITER_GROUP_PREFIX: text('tickwatch-writer'),
+  WRITER_FETCH_MIN_BYTES: int(1024 * 1024, 1),
+  WRITER_SESSION_TIMEOUT_MS: int(30_000, 1_000),
+  WRITER_RETRY_MIN_MS: int(200, 1),
+  WRITER_RETRY_MAX_MS: int(10_000, 1),
 
   // Metrics worker and alerts
   BAR_SHORT_SECONDS: int(10, 1, 59),
@@ -113,6 +154,7 @@ export const envSchema = z.object({
   TRAILING_WINDOW_MINUTES: int(60, 2),
   STALE_STREAM_SECONDS: num(60, 1),
   ALERT_COOLDOWN_SECONDS: num(300, 0),
+  RULE_OVERRIDES: ruleOverrides(),
   DASHBOARD_URL: url('http://localhost:3000', ['http:', 'https:']),
 
   // SMTP (alert mail)
@@ -129,6 +171,15 @@ export const envSchema = z.object({
   INGESTION_HTTP_PORT: port(9464),
   WRITER_HTTP_PORT: port(9465),
   METRICS_HTTP_PORT: port(9466),
+
+  // Order books and more venues (issue 7)
+  TOPIC_BOOKS: text('tickwatch.books'),
+  BOOK_DEPTH_LEVELS: int(20, 1, 1000),
+  BOOK_PUBLISH_INTERVAL_MS: int(0, 0, 60_000),
+  COINBASE_PRODUCTS: venueSymbols(/^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$/, 'each product must look like BTC-USD'),
+  COINBASE_WS_URL: url('wss://ws-feed.exchange.coinbase.com', ['wss:', 'ws:']),
+  GEMINI_SYMBOLS: venueSymbols(/^[A-Za-z0-9]{2,20}$/, 'each symbol must be letters and digits, like BTCUSD'),
+  GEMINI_WS_URL: url('wss://api.gemini.com/v2/marketdata', ['wss:', 'ws:']),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -187,6 +238,10 @@ function shape(e: Env) {
       batchMaxBytes: e.BATCH_MAX_BYTES,
       batchMaxWaitMs: e.BATCH_MAX_WAIT_MS,
       groupPrefix: e.WRITER_GROUP_PREFIX,
+      fetchMinBytes: e.WRITER_FETCH_MIN_BYTES,
+      sessionTimeoutMs: e.WRITER_SESSION_TIMEOUT_MS,
+      retryMinMs: e.WRITER_RETRY_MIN_MS,
+      retryMaxMs: e.WRITER_RETRY_MAX_MS,
     },
     metrics: {
       shortBarSeconds: e.BAR_SHORT_SECONDS,
@@ -199,6 +254,7 @@ function shape(e: Env) {
         priceJumpBps: e.PRICE_JUMP_BPS,
         staleStreamMs: e.STALE_STREAM_SECONDS * 1000,
       },
+      ruleOverrides: e.RULE_OVERRIDES,
       alertCooldownMs: e.ALERT_COOLDOWN_SECONDS * 1000,
       dashboardUrl: e.DASHBOARD_URL,
     },
@@ -214,6 +270,15 @@ function shape(e: Env) {
     http: {
       host: e.HTTP_HOST,
       ports: { ingestion: e.INGESTION_HTTP_PORT, writer: e.WRITER_HTTP_PORT, metrics: e.METRICS_HTTP_PORT },
+    },
+    books: {
+      topic: e.TOPIC_BOOKS,
+      depth: e.BOOK_DEPTH_LEVELS,
+      publishIntervalMs: e.BOOK_PUBLISH_INTERVAL_MS,
+    },
+    venues: {
+      coinbase: { products: e.COINBASE_PRODUCTS.map((s) => s.toUpperCase()), wsUrl: e.COINBASE_WS_URL },
+      gemini: { symbols: e.GEMINI_SYMBOLS.map((s) => s.toUpperCase()), wsUrl: e.GEMINI_WS_URL },
     },
   };
 }

@@ -3,7 +3,7 @@
 
 export const SCHEMA_VERSION = 1;
 
-export type Exchange = 'binance';
+export type Exchange = 'binance' | 'coinbase' | 'gemini';
 export type Market = 'spot' | 'usdm';
 /** A non-negative decimal exactly as the exchange wrote it, e.g. "61837.63000000". */
 export type Decimal = string;
@@ -180,4 +180,119 @@ export function decodeTick(value: Buffer | string | null, schemaVersion: string 
 /** The time a tick is bucketed and keyed on: exchange time, or receive time where the venue sends none. */
 export function tickTimeMs(t: Tick): number {
   return t.exchangeTimeMs ?? Math.floor(t.receiveTimeUs / 1000);
+}
+
+/** A closed bar published by the metrics worker (topic TOPIC_BARS, key exchange:market:symbol). A bar refreshed again
+ * after late or backfilled ticks is published again with a newer `publishedAtMs`; the latest one wins. */
+export interface BarRecord {
+  readonly type: 'bar';
+  readonly exchange: Exchange;
+  readonly market: Market;
+  readonly symbol: string;
+  readonly width: 'short' | '1m' | '5m' | '1h';
+  readonly widthSeconds: number;
+  /** Bucket start, ms since the epoch (the bucket is [bucketMs, bucketMs + widthSeconds * 1000)). */
+  readonly bucketMs: number;
+  readonly open: Decimal;
+  readonly high: Decimal;
+  readonly low: Decimal;
+  readonly close: Decimal;
+  readonly volume: Decimal;
+  readonly quoteVolume: Decimal;
+  readonly vwap: Decimal | null;
+  readonly tradeCount: number;
+  readonly takerBuyVolume: Decimal;
+  readonly takerBuyQuoteVolume: Decimal;
+  readonly firstTradeId: number;
+  readonly lastTradeId: number;
+  readonly volatility: number | null;
+  readonly priceStddev: number | null;
+  readonly maxMoveBps: number | null;
+  readonly publishedAtMs: number;
+}
+
+/** An anomaly rule firing (or its resolution), published by the metrics worker (topic TOPIC_ALERTS). */
+export interface AnomalyRecord {
+  readonly type: 'anomaly';
+  readonly state: 'firing' | 'resolved';
+  readonly rule: string;
+  readonly exchange: Exchange;
+  readonly market: Market;
+  readonly symbol: string;
+  readonly bucketMs: number;
+  readonly observed: number;
+  readonly threshold: number;
+  readonly detectedAtMs: number;
+}
+
+// --- Order books and more venues (issue 7) ---
+
+/** One price level, best first within its side: [price, quantity] as the venue wrote them. */
+export type BookLevel = readonly [price: Decimal, quantity: Decimal];
+
+/**
+ * The top of one venue's rebuilt order book (topic TOPIC_BOOKS, key exchange:market:symbol). `symbol` is the canonical
+ * BASE-QUOTE form shared by every venue (BTC-USDT, BTC-USD), `venueSymbol` the venue's own (BTCUSDT, BTC-USD, BTCUSD).
+ */
+export interface Book {
+  readonly type: 'book';
+  readonly exchange: Exchange;
+  readonly market: Market;
+  readonly symbol: string;
+  readonly venueSymbol: string;
+  /** Binance: the last applied update id `u`. Venues without book sequence numbers (Coinbase level2, Gemini v2 l2):
+   * updates applied since the connection's snapshot, a local count. Increases within one book session. */
+  readonly sequence: number;
+  /** Levels asked per side (a thin book may show fewer). */
+  readonly depth: number;
+  readonly bids: readonly BookLevel[];
+  readonly asks: readonly BookLevel[];
+  /** Event time of the last applied update, ms; null where the venue sends none (Gemini l2). */
+  readonly exchangeTimeMs: number | null;
+  readonly receiveTimeUs: number;
+}
+
+/** A book that lost updates (missed update ids, a crossed book): rebuilt from a new snapshot. Same fields as GapEvent,
+ * so it lands in gap_events; fromId/toId are the missing update ids where the venue numbers its updates. */
+export interface BookGapEvent extends Omit<GapEvent, 'stream'> {
+  readonly stream: 'book';
+}
+
+/** Trades and book tickers of venues whose symbol differs from the canonical form keep the venue's own as well. */
+export type VenueTrade = Trade & { readonly venueSymbol: string };
+export type VenueBookTicker = BookTicker & { readonly venueSymbol: string };
+
+const CANONICAL_SYMBOL = /^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$/;
+
+function checkLevels(x: unknown, side: string): void {
+  need(Array.isArray(x), `${side} must be an array`);
+  for (const l of x as unknown[]) {
+    need(Array.isArray(l) && l.length === 2 && isPositiveDecimal(l[0]) && isPositiveDecimal(l[1]), `${side} levels must be [price, quantity] positive decimal strings`);
+  }
+}
+
+/** Decodes and checks a book record read back from Kafka (the book writer's poison test, like decodeTick). */
+export function decodeBook(value: Buffer | string | null, schemaVersion: string | undefined): Book {
+  need(value !== null && value.length > 0, 'empty record value');
+  need(schemaVersion === undefined || schemaVersion === String(SCHEMA_VERSION), `unsupported schema version ${schemaVersion}`);
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(value!.toString());
+  } catch {
+    throw new RecordError('value is not JSON');
+  }
+  need(typeof r === 'object' && r !== null && !Array.isArray(r), 'value is not a JSON object');
+  need(r.type === 'book', `unknown record type ${JSON.stringify(r.type)}`);
+  need(r.exchange === 'binance' || r.exchange === 'coinbase' || r.exchange === 'gemini', 'exchange must be binance, coinbase or gemini');
+  need(r.market === 'spot' || r.market === 'usdm', 'market must be spot or usdm');
+  need(typeof r.symbol === 'string' && CANONICAL_SYMBOL.test(r.symbol), 'symbol must look like BTC-USD');
+  need(typeof r.venueSymbol === 'string' && /^[A-Za-z0-9_/-]{2,30}$/.test(r.venueSymbol), 'venueSymbol is missing or malformed');
+  need(isId(r.sequence), 'sequence must be a non-negative integer');
+  need(Number.isSafeInteger(r.depth) && (r.depth as number) > 0, 'depth must be a positive integer');
+  checkLevels(r.bids, 'bids');
+  checkLevels(r.asks, 'asks');
+  need((r.bids as unknown[]).length <= (r.depth as number) && (r.asks as unknown[]).length <= (r.depth as number), 'more levels than depth');
+  need(r.exchangeTimeMs === null || isTime(r.exchangeTimeMs), 'exchangeTimeMs must be null or a positive integer');
+  need(isTime(r.receiveTimeUs), 'receiveTimeUs must be a positive integer');
+  return r as unknown as Book;
 }

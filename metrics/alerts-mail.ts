@@ -1,0 +1,145 @@
+// Alert mail (thin adapter over nodemailer): renders an AlertMail, sends it through the configured SMTP server from a
+// queue so that metrics never wait for mail, retries failures with backoff, and counts what happened.
+import nodemailer, { type Transporter } from 'nodemailer';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Config } from '../common/config.ts';
+import type { Logger } from '../common/log.ts';
+import type { AlertMail } from './alert-state.ts';
+
+const fmt = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+/** Grafana link for the symbol around the bucket (dashboard uid `tickwatch-market`, variable `symbol`). */
+export function dashboardLink(dashboardUrl: string, symbol: string, bucketMs: number): string {
+  const u = new URL('/d/tickwatch-market', dashboardUrl);
+  u.searchParams.set('var-symbol', symbol);
+  u.searchParams.set('from', String(bucketMs - 30 * 60_000));
+  u.searchParams.set('to', String(bucketMs + 10 * 60_000));
+  return u.toString();
+}
+
+export function renderMail(m: AlertMail, dashboardUrl: string): { subject: string; text: string } {
+  const first = m.firings[0];
+  const lastBucket = m.firings.length > 0 ? m.firings[m.firings.length - 1]!.bucketMs : (m.clearedBucketMs ?? 0);
+  const line = (f: AlertMail['firings'][number]) =>
+    `  ${fmt(f.bucketMs)}  ${f.exchange} ${f.market} ${f.symbol}  ${f.rule}  observed ${f.observed.toPrecision(6)}  threshold ${f.threshold}`;
+  if (m.kind === 'firing' && first) {
+    return {
+      subject: `[tickwatch] ${m.symbol} ${m.rule}: ${first.observed.toPrecision(4)} > ${first.threshold} at ${fmt(first.bucketMs)}`,
+      text: [
+        `Symbol:    ${first.symbol} (${first.exchange} ${first.market})`,
+        `Rule:      ${first.rule}`,
+        `Observed:  ${first.observed}`,
+        `Threshold: ${first.threshold}`,
+        `Bucket:    ${fmt(first.bucketMs)} (1 minute)`,
+        `Dashboard: ${dashboardLink(dashboardUrl, first.symbol, first.bucketMs)}`,
+        '',
+        'Further firings of this rule for this symbol are collected into one digest per cooldown.',
+      ].join('\n'),
+    };
+  }
+  if (m.kind === 'digest') {
+    return {
+      subject: `[tickwatch] ${m.symbol} ${m.rule}: ${m.firings.length} more firing${m.firings.length === 1 ? '' : 's'} (digest)`,
+      text: [`${m.firings.length} firings since the last mail:`, ...m.firings.map(line), '', `Dashboard: ${dashboardLink(dashboardUrl, m.symbol, lastBucket)}`].join('\n'),
+    };
+  }
+  return {
+    subject: `[tickwatch] RESOLVED ${m.symbol} ${m.rule} at ${fmt(m.clearedBucketMs ?? lastBucket)}`,
+    text: [
+      `The condition ${m.rule} for ${m.symbol} cleared in the bucket of ${fmt(m.clearedBucketMs ?? lastBucket)}.`,
+      ...(m.firings.length > 0 ? ['', `${m.firings.length} firings since the last mail:`, ...m.firings.map(line)] : []),
+      '',
+      `Dashboard: ${dashboardLink(dashboardUrl, m.symbol, m.clearedBucketMs ?? lastBucket)}`,
+    ].join('\n'),
+  };
+}
+
+export interface MailerOptions {
+  readonly smtp: Config['smtp'];
+  readonly dashboardUrl: string;
+  readonly log: Logger;
+  readonly registry?: Registry;
+  readonly maxAttempts?: number;
+  readonly retryMinMs?: number;
+  /** Called after each successful send (tests, benchmark). */
+  readonly onSent?: (mail: AlertMail, sentAtMs: number) => void;
+}
+
+export class AlertMailer {
+  private readonly transport: Transporter;
+  private readonly queue: { mail: AlertMail; attempt: number }[] = [];
+  private running: Promise<void> | null = null;
+  private closed = false;
+  private readonly sent: Counter;
+  private readonly failed: Counter;
+  private readonly retried: Counter;
+  private readonly queued: Gauge;
+
+  constructor(private readonly opts: MailerOptions) {
+    const s = opts.smtp;
+    this.transport = nodemailer.createTransport({
+      host: s.host,
+      port: s.port,
+      secure: s.secure,
+      ...(s.user ? { auth: { user: s.user, pass: s.password ?? '' } } : {}),
+      // Plain loopback servers (tests, a local relay) offer no TLS; do not insist on it there.
+      ignoreTLS: !s.secure && (s.host === '127.0.0.1' || s.host === 'localhost'),
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 20_000,
+    });
+    const registers = opts.registry ? [opts.registry] : [];
+    this.sent = new Counter({ name: 'tickwatch_alert_mails_sent_total', help: 'Alert mails accepted by the SMTP server', labelNames: ['kind'], registers });
+    this.failed = new Counter({ name: 'tickwatch_alert_mails_failed_total', help: 'Alert mails given up after all retries', registers });
+    this.retried = new Counter({ name: 'tickwatch_alert_mail_retries_total', help: 'Alert mail send attempts that failed and were retried', registers });
+    this.queued = new Gauge({ name: 'tickwatch_alert_mails_queued', help: 'Alert mails waiting to be sent', registers });
+  }
+
+  /** Queues a mail; never waits for SMTP. */
+  send(mail: AlertMail): void {
+    if (this.closed) return;
+    this.queue.push({ mail, attempt: 0 });
+    this.queued.set(this.queue.length);
+    this.running ??= this.pump().finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** Resolves when the queue is empty (each mail sent or given up). */
+  async drain(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+    this.transport.close();
+  }
+
+  private async pump(): Promise<void> {
+    const maxAttempts = this.opts.maxAttempts ?? 5;
+    const retryMinMs = this.opts.retryMinMs ?? 1_000;
+    while (this.queue.length > 0) {
+      const item = this.queue.shift()!;
+      this.queued.set(this.queue.length);
+      const { subject, text } = renderMail(item.mail, this.opts.dashboardUrl);
+      try {
+        await this.transport.sendMail({ from: this.opts.smtp.from, to: this.opts.smtp.to, subject, text });
+        this.sent.inc({ kind: item.mail.kind });
+        this.opts.onSent?.(item.mail, Date.now());
+      } catch (err) {
+        item.attempt += 1;
+        const ctx = { err, rule: item.mail.rule, symbol: item.mail.symbol, kind: item.mail.kind, attempt: item.attempt };
+        if (item.attempt >= maxAttempts) {
+          this.failed.inc();
+          this.opts.log.error(ctx, 'alert mail failed: giving up');
+          continue;
+        }
+        this.retried.inc();
+        this.opts.log.warn(ctx, 'alert mail failed: retrying');
+        await new Promise((r) => setTimeout(r, retryMinMs * 2 ** (item.attempt - 1)));
+        this.queue.unshift(item);
+      }
+    }
+  }
+}

@@ -1,0 +1,61 @@
+// The SQL side of the refresh (thin adapter): reads the touched buckets (metric_invalidations), calls the one
+// refresh procedure for each planned window, and clears what it refreshed. The same calls work on plain PostgreSQL
+// and TimescaleDB; the procedure hides the difference (sql/migrations/0010_bars.sql, 0011_quote_metrics.sql).
+import type { SqlSession } from '../common/db.ts';
+import { planRefresh, type RefreshWindow } from './schedule.ts';
+
+export interface RefreshResult {
+  /** Closed minute windows refreshed at every width. */
+  readonly minutes: RefreshWindow[];
+  /** Short-bucket window refreshed inside the open minute, or null. */
+  readonly short: RefreshWindow | null;
+  readonly durationMs: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Rebuilds the short-bar relations when the configured width changed; true when it did. */
+export async function configureShortBars(db: SqlSession, shortBarSeconds: number): Promise<boolean> {
+  const r = await db.query<{ changed: boolean }>('SELECT configure_short_bars(make_interval(secs => $1)) AS changed', [shortBarSeconds]);
+  return r.rows[0]?.changed === true;
+}
+
+/** CALL refresh_metrics(from, to): every bar and quote metric whose bucket lies wholly inside the window. */
+export async function refreshWindow(db: SqlSession, w: RefreshWindow): Promise<void> {
+  await db.query('CALL refresh_metrics($1::timestamptz, $2::timestamptz)', [iso(w.fromMs), iso(w.toMs)]);
+}
+
+export class Refresher {
+  private shortRefreshedUntilMs = 0;
+
+  constructor(
+    private readonly db: SqlSession,
+    private readonly shortWidthMs: number,
+  ) {}
+
+  /** One pass: refresh every closed touched minute and the newly closed short buckets, given cutoff = now - lateness. */
+  async runOnce(cutoffMs: number): Promise<RefreshResult> {
+    const started = performance.now();
+    const touched = await this.db.query<{ bucket: Date | string; touched: string | number }>(
+      'SELECT DISTINCT bucket, max(touched) OVER () AS touched FROM metric_invalidations WHERE bucket < $1::timestamptz',
+      [iso(cutoffMs)],
+    );
+    const buckets = touched.rows.map((r) => new Date(r.bucket).getTime());
+    const maxTouched = touched.rows[0]?.touched;
+    const plan = planRefresh(buckets, cutoffMs, this.shortWidthMs, this.shortRefreshedUntilMs);
+    for (const w of plan.minutes) await refreshWindow(this.db, w);
+    if (plan.short) {
+      await refreshWindow(this.db, plan.short);
+      this.shortRefreshedUntilMs = plan.short.toMs;
+    }
+    if (plan.minutes.length > 0) {
+      this.shortRefreshedUntilMs = Math.max(this.shortRefreshedUntilMs, plan.minutes[plan.minutes.length - 1]!.toMs);
+      // Only what was read: a tick that touched a bucket during the refresh bumped `touched` and keeps it listed.
+      await this.db.query('DELETE FROM metric_invalidations WHERE bucket = ANY($1::timestamptz[]) AND touched <= $2', [
+        plan.doneBuckets.map(iso),
+        String(maxTouched),
+      ]);
+    }
+    return { minutes: plan.minutes, short: plan.short, durationMs: performance.now() - started };
+  }
+}

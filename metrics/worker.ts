@@ -1,0 +1,358 @@
+// The metrics worker: refreshes each bucket as it closes (plus the allowed lateness) and every bucket touched by late
+// or backfilled ticks, publishes closed bars to Kafka, computes indicators, evaluates the anomaly rules, records and
+// publishes firings, and hands them to the alert mail policy. The engine is driven by step(), so tests and the
+// benchmark can run it against any clock; startMetricsWorker wires it to PostgreSQL, Kafka, SMTP and HTTP.
+import { Histogram, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Partitioners, type Producer } from 'kafkajs';
+import pg from 'pg';
+import type { Config } from '../common/config.ts';
+import { createPool, pgSession, type SqlSession } from '../common/db.ts';
+import { startHttpEndpoint } from '../common/http.ts';
+import { createKafka, ensureTopics } from '../common/kafka.ts';
+import type { Worker } from '../common/lifecycle.ts';
+import type { Logger } from '../common/log.ts';
+import { recordHeaders, tickKey, type AnomalyRecord, type BarRecord, type Exchange, type Market } from '../common/records.ts';
+import { AlertPolicy, alertKey, type AlertMail, type Firing } from './alert-state.ts';
+import { AlertMailer } from './alerts-mail.ts';
+import { macd, rsiWilder } from './indicators.ts';
+import { configureShortBars, Refresher } from './refresher.ts';
+import { evaluateBucket, evaluateGaps, evaluateStale, rulesFor, type BucketPoint, type Verdict } from './rules.ts';
+import { bucketStart, MINUTE_MS, nextWakeMs, type RefreshWindow } from './schedule.ts';
+
+export interface MetricsSink {
+  publishBars(bars: readonly BarRecord[]): Promise<void>;
+  publishAnomalies(events: readonly AnomalyRecord[]): Promise<void>;
+}
+
+export interface EngineDeps {
+  readonly db: SqlSession;
+  readonly config: Config;
+  readonly log: Logger;
+  readonly sink: MetricsSink;
+  readonly mail?: (m: AlertMail) => void;
+  readonly clock?: () => number;
+  readonly registry?: Registry;
+  /** Streams watched for staleness; default: the configured source symbols. */
+  readonly staleStreams?: readonly { exchange: Exchange; market: Market; symbol: string }[];
+  /** Closed 1-minute bars fed to the indicators before the refreshed ones (warm-up). */
+  readonly indicatorWarmup?: number;
+}
+
+export interface StepResult {
+  readonly refreshedMinutes: RefreshWindow[];
+  readonly refreshedShort: RefreshWindow | null;
+  readonly barsPublished: number;
+  readonly firings: number;
+  readonly refreshMs: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const WIDTHS = [
+  { view: 'bars_1m', width: '1m', ms: MINUTE_MS },
+  { view: 'bars_5m', width: '5m', ms: 5 * MINUTE_MS },
+  { view: 'bars_1h', width: '1h', ms: 60 * MINUTE_MS },
+] as const;
+const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
+
+type Row = Record<string, unknown>;
+
+function toBar(r: Row, width: BarRecord['width'], widthSeconds: number, nowMs: number): BarRecord {
+  return {
+    type: 'bar',
+    exchange: r.exchange as Exchange,
+    market: r.market as Market,
+    symbol: String(r.symbol),
+    width,
+    widthSeconds,
+    bucketMs: new Date(r.bucket as string).getTime(),
+    open: String(r.open),
+    high: String(r.high),
+    low: String(r.low),
+    close: String(r.close),
+    volume: String(r.volume),
+    quoteVolume: String(r.quote_volume),
+    vwap: str(r.vwap),
+    tradeCount: Number(r.trade_count),
+    takerBuyVolume: String(r.taker_buy_volume),
+    takerBuyQuoteVolume: String(r.taker_buy_quote_volume),
+    firstTradeId: Number(r.first_trade_id),
+    lastTradeId: Number(r.last_trade_id),
+    volatility: num(r.volatility),
+    priceStddev: num(r.price_stddev),
+    maxMoveBps: num(r.max_move_bps),
+    publishedAtMs: nowMs,
+  };
+}
+
+export class MetricsEngine {
+  private readonly refresher: Refresher;
+  private readonly clock: () => number;
+  private readonly shortMs: number;
+  readonly policy: AlertPolicy;
+  /** Latest 1-minute bucket evaluated per stream: only newer buckets may resolve a firing. */
+  private readonly lastEvaluated = new Map<string, number>();
+  private readonly refreshSeconds: Histogram;
+  private readonly barDelaySeconds: Histogram;
+  private readonly firingsTotal: Counter;
+  private readonly lastRefreshed: Gauge;
+  lastStepAtMs = 0;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.clock = deps.clock ?? Date.now;
+    this.shortMs = deps.config.metrics.shortBarSeconds * 1000;
+    this.refresher = new Refresher(deps.db, this.shortMs);
+    this.policy = new AlertPolicy(deps.config.metrics.alertCooldownMs);
+    const registers = deps.registry ? [deps.registry] : [];
+    this.refreshSeconds = new Histogram({ name: 'tickwatch_metrics_refresh_seconds', help: 'Duration of one refresh pass', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers });
+    this.barDelaySeconds = new Histogram({ name: 'tickwatch_bar_readable_delay_seconds', help: 'From a 1-minute bucket close to its bar being readable', buckets: [0.5, 1, 2, 2.5, 3, 4, 5, 10, 30], registers });
+    this.firingsTotal = new Counter({ name: 'tickwatch_anomaly_firings_total', help: 'Anomaly rule firings recorded', labelNames: ['rule'], registers });
+    this.lastRefreshed = new Gauge({ name: 'tickwatch_metrics_last_refresh_timestamp_seconds', help: 'When the last refresh pass finished', registers });
+  }
+
+  async start(): Promise<void> {
+    if (await configureShortBars(this.deps.db, this.deps.config.metrics.shortBarSeconds)) {
+      this.deps.log.info({ shortBarSeconds: this.deps.config.metrics.shortBarSeconds }, 'short bars (re)built for the configured width: filled from now on');
+    }
+  }
+
+  /** When the next bucket closes past the lateness. */
+  nextWakeMs(): number {
+    return nextWakeMs(this.clock(), this.deps.config.metrics.allowedLatenessMs, this.shortMs);
+  }
+
+  async step(): Promise<StepResult> {
+    const now = this.clock();
+    const cutoff = now - this.deps.config.metrics.allowedLatenessMs;
+    const r = await this.refresher.runOnce(cutoff);
+    this.refreshSeconds.observe(r.durationMs / 1000);
+    const readable = this.clock();
+    const bars: BarRecord[] = [];
+    for (const w of r.minutes) {
+      bars.push(...(await this.readBars('bars_short', 'short', this.shortMs, w.fromMs, w.toMs, cutoff, readable)));
+      for (const x of WIDTHS) {
+        const from = bucketStart(w.fromMs, x.ms);
+        bars.push(...(await this.readBars(x.view, x.width, x.ms, from, w.toMs, cutoff, readable)));
+      }
+    }
+    if (r.short) bars.push(...(await this.readBars('bars_short', 'short', this.shortMs, r.short.fromMs, r.short.toMs, cutoff, readable)));
+    for (const b of bars) if (b.width === '1m') this.barDelaySeconds.observe((readable - (b.bucketMs + MINUTE_MS)) / 1000);
+    if (bars.length > 0) await this.deps.sink.publishBars(bars);
+
+    let firings = 0;
+    for (const w of r.minutes) {
+      const streams = new Set(bars.filter((b) => b.width === '1m' && b.bucketMs >= w.fromMs && b.bucketMs < w.toMs).map((b) => `${b.exchange}|${b.market}|${b.symbol}`));
+      for (const s of streams) {
+        const [exchange, market, symbol] = s.split('|') as [Exchange, Market, string];
+        await this.updateIndicators(exchange, market, symbol, w);
+        firings += await this.evaluate(exchange, market, symbol, w, now);
+      }
+    }
+    firings += await this.checkStale(now);
+    for (const m of this.policy.due(now)) this.deps.mail?.(m);
+    this.lastStepAtMs = now;
+    this.lastRefreshed.set(now / 1000);
+    return { refreshedMinutes: r.minutes, refreshedShort: r.short, barsPublished: bars.length, firings, refreshMs: r.durationMs };
+  }
+
+  private async readBars(view: string, width: BarRecord['width'], widthMs: number, fromMs: number, toMs: number, cutoff: number, nowMs: number): Promise<BarRecord[]> {
+    const rows = await this.deps.db.query(
+      `SELECT * FROM ${view} WHERE bucket >= $1::timestamptz AND bucket < $2::timestamptz ORDER BY bucket, exchange, market, symbol`,
+      [iso(fromMs), iso(toMs)],
+    );
+    return rows.rows.filter((x) => new Date(x.bucket as string).getTime() + widthMs <= cutoff).map((x) => toBar(x, width, widthMs / 1000, nowMs));
+  }
+
+  private async updateIndicators(exchange: string, market: string, symbol: string, w: RefreshWindow): Promise<void> {
+    const warmup = this.deps.indicatorWarmup ?? 500;
+    const rows = (
+      await this.deps.db.query<{ bucket: string; close: string }>(
+        `SELECT bucket, close FROM (SELECT bucket, close FROM bars_1m WHERE exchange = $1 AND market = $2 AND symbol = $3 AND bucket < $4::timestamptz
+                ORDER BY bucket DESC LIMIT $5) x ORDER BY bucket`,
+        [exchange, market, symbol, iso(w.toMs), warmup + (w.toMs - w.fromMs) / MINUTE_MS],
+      )
+    ).rows;
+    const closes = rows.map((x) => Number(x.close));
+    const rsi = rsiWilder(closes, 14);
+    const m = macd(closes, 12, 26, 9);
+    const keep = rows.map((x, i) => ({ x, i })).filter(({ x }) => new Date(x.bucket).getTime() >= w.fromMs);
+    if (keep.length === 0) return;
+    await this.deps.db.query(
+      `INSERT INTO bar_indicators_1m (exchange, market, symbol, bucket, close, rsi_14, macd, macd_signal, macd_histogram)
+       SELECT $1, $2, $3, * FROM unnest($4::timestamptz[], $5::numeric[], $6::float8[], $7::float8[], $8::float8[], $9::float8[])
+       ON CONFLICT (exchange, market, symbol, bucket) DO UPDATE SET close = excluded.close, rsi_14 = excluded.rsi_14, macd = excluded.macd,
+         macd_signal = excluded.macd_signal, macd_histogram = excluded.macd_histogram, computed_at = now()`,
+      [
+        exchange, market, symbol,
+        keep.map(({ x }) => new Date(x.bucket).toISOString()),
+        keep.map(({ x }) => String(x.close)),
+        keep.map(({ i }) => rsi[i]),
+        keep.map(({ i }) => m[i]!.macd),
+        keep.map(({ i }) => m[i]!.signal),
+        keep.map(({ i }) => m[i]!.histogram),
+      ],
+    );
+  }
+
+  private async evaluate(exchange: Exchange, market: Market, symbol: string, w: RefreshWindow, now: number): Promise<number> {
+    const trailingMs = this.deps.config.metrics.trailingWindowMinutes * MINUTE_MS;
+    const rows = (
+      await this.deps.db.query(
+        `SELECT b.bucket, b.volume, b.volatility, b.max_move_bps, q.mean_spread_bps
+           FROM bars_1m b LEFT JOIN quote_metrics_1m q USING (exchange, market, symbol, bucket)
+          WHERE b.exchange = $1 AND b.market = $2 AND b.symbol = $3 AND b.bucket >= $4::timestamptz AND b.bucket < $5::timestamptz
+          ORDER BY b.bucket`,
+        [exchange, market, symbol, iso(w.fromMs - trailingMs), iso(w.toMs)],
+      )
+    ).rows;
+    const points: BucketPoint[] = rows.map((x) => ({
+      bucketMs: new Date(x.bucket as string).getTime(),
+      volume: Number(x.volume),
+      volatility: num(x.volatility),
+      maxMoveBps: num(x.max_move_bps),
+      meanSpreadBps: num(x.mean_spread_bps),
+    }));
+    const gaps = (
+      await this.deps.db.query<{ from_time: string; to_time: string }>(
+        `SELECT from_time, to_time FROM gap_events WHERE exchange = $1 AND market = $2 AND symbol = $3 AND from_time < $5::timestamptz AND to_time >= $4::timestamptz`,
+        [exchange, market, symbol, iso(w.fromMs), iso(w.toMs)],
+      )
+    ).rows.map((g) => ({ from: new Date(g.from_time).getTime(), to: new Date(g.to_time).getTime() }));
+    const rules = rulesFor(symbol, this.deps.config.metrics.rules, this.deps.config.metrics.ruleOverrides);
+    let fired = 0;
+    for (const p of points.filter((x) => x.bucketMs >= w.fromMs)) {
+      const trailing = points.filter((x) => x.bucketMs < p.bucketMs && x.bucketMs >= p.bucketMs - trailingMs);
+      const verdicts: Verdict[] = [...evaluateBucket(p, trailing, rules), evaluateGaps(gaps.filter((g) => g.from < p.bucketMs + MINUTE_MS && g.to >= p.bucketMs).length)];
+      fired += await this.record(exchange, market, symbol, p.bucketMs, verdicts, now);
+    }
+    return fired;
+  }
+
+  /** Stores and publishes firings (idempotent by rule, symbol and bucket) and resolutions; feeds the mail policy. */
+  private async record(exchange: Exchange, market: Market, symbol: string, bucketMs: number, verdicts: readonly Verdict[], now: number): Promise<number> {
+    const streamKey = `${exchange}|${market}|${symbol}`;
+    const latest = bucketMs >= (this.lastEvaluated.get(streamKey) ?? -Infinity);
+    if (latest) this.lastEvaluated.set(streamKey, bucketMs);
+    const out: AnomalyRecord[] = [];
+    const mails: AlertMail[] = [];
+    for (const v of verdicts) {
+      const base = { exchange, market, symbol, rule: v.rule, bucketMs, observed: v.observed, threshold: v.threshold };
+      if (v.firing) {
+        const inserted = await this.deps.db.query(
+          `INSERT INTO anomaly_events (rule, exchange, market, symbol, bucket, observed, threshold)
+           VALUES ($1, $2, $3, $4, $5::timestamptz, $6, $7) ON CONFLICT DO NOTHING RETURNING rule`,
+          [v.rule, exchange, market, symbol, iso(bucketMs), v.observed, v.threshold],
+        );
+        if (inserted.rows.length === 0) continue;
+        this.firingsTotal.inc({ rule: v.rule });
+        out.push({ type: 'anomaly', state: 'firing', ...base, detectedAtMs: now });
+        mails.push(...this.policy.firing(base satisfies Firing, now));
+      } else if (latest && this.policy.isActive(alertKey(base))) {
+        await this.deps.db.query(
+          `UPDATE anomaly_events SET resolved_at = now() WHERE rule = $1 AND exchange = $2 AND market = $3 AND symbol = $4 AND resolved_at IS NULL`,
+          [v.rule, exchange, market, symbol],
+        );
+        out.push({ type: 'anomaly', state: 'resolved', ...base, detectedAtMs: now });
+        mails.push(...this.policy.clear(base, now));
+      }
+    }
+    if (out.length > 0) await this.deps.sink.publishAnomalies(out);
+    for (const m of mails) this.deps.mail?.(m);
+    return out.filter((x) => x.state === 'firing').length;
+  }
+
+  private async checkStale(now: number): Promise<number> {
+    const c = this.deps.config;
+    const streams = this.deps.staleStreams ?? c.source.symbols.map((symbol) => ({ exchange: c.source.exchange, market: c.source.market, symbol }));
+    let fired = 0;
+    for (const s of streams) {
+      const r = await this.deps.db.query<{ last: string | null }>(
+        `SELECT max(time) AS last FROM trades WHERE exchange = $1 AND market = $2 AND symbol = $3 AND time > $4::timestamptz`,
+        [s.exchange, s.market, s.symbol, iso(now - 86_400_000)],
+      );
+      const last = r.rows[0]?.last ? new Date(r.rows[0].last).getTime() : null;
+      const v = evaluateStale(last, now, rulesFor(s.symbol, c.metrics.rules, c.metrics.ruleOverrides));
+      if (v) fired += await this.record(s.exchange, s.market, s.symbol, bucketStart(now, MINUTE_MS), [v], now);
+    }
+    return fired;
+  }
+}
+
+/** Publishes bars and anomalies as JSON records keyed by exchange:market:symbol. */
+export function kafkaSink(producer: Producer, topics: Config['kafka']['topics']): MetricsSink {
+  return {
+    publishBars: async (bars) => {
+      await producer.send({ topic: topics.bar, messages: bars.map((b) => ({ key: tickKey(b), value: JSON.stringify(b), headers: recordHeaders('bar') })) });
+    },
+    publishAnomalies: async (events) => {
+      await producer.send({ topic: topics.alert, messages: events.map((e) => ({ key: tickKey(e), value: JSON.stringify(e), headers: recordHeaders('anomaly') })) });
+    },
+  };
+}
+
+/** Wires the engine to PostgreSQL, Kafka, SMTP and HTTP and runs it until stopped. */
+export async function startMetricsWorker(config: Config, log: Logger, opts: { httpPort?: number } = {}): Promise<Worker & { engine: MetricsEngine; httpPort: number }> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const pool = createPool(config, 'tickwatch-metrics');
+  const db = pgSession(pool as unknown as pg.ClientBase);
+  const kafka = createKafka(config, log, 'metrics');
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [config.kafka.topics.bar, config.kafka.topics.alert], config);
+  await admin.disconnect();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const mailer = new AlertMailer({ smtp: config.smtp, dashboardUrl: config.metrics.dashboardUrl, log: log.child({ component: 'mail' }), registry });
+  const engine = new MetricsEngine({ db, config, log, sink: kafkaSink(producer, config.kafka.topics), mail: (m) => mailer.send(m), registry });
+  await engine.start();
+
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<unknown> = Promise.resolve();
+  let failures = 0;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const loop = () => {
+    if (stopped) return;
+    current = engine.step().then(
+      (r) => {
+        failures = 0;
+        if (r.refreshedMinutes.length > 0) log.debug({ minutes: r.refreshedMinutes.length, bars: r.barsPublished, firings: r.firings, refreshMs: Math.round(r.refreshMs) }, 'refreshed');
+      },
+      (err: unknown) => {
+        failures += 1;
+        log.error({ err, failures }, 'refresh pass failed: retrying');
+      },
+    );
+    void current.then(() => {
+      if (stopped) return;
+      // Wake at the next close plus lateness; poll at least every second for late ticks and digests.
+      const wait = failures > 0 ? Math.min(30_000, 500 * 2 ** failures) : Math.max(20, Math.min(1_000, engine.nextWakeMs() - Date.now()));
+      timer = setTimeout(loop, wait);
+    });
+  };
+  const http = await startHttpEndpoint({
+    host: config.http.host,
+    port: opts.httpPort ?? config.http.ports.metrics,
+    registry,
+    health: () => ({ ok: !stopped && failures < 5 && Date.now() - engine.lastStepAtMs < 60_000, lastStepAt: new Date(engine.lastStepAtMs).toISOString(), failures }),
+  });
+  loop();
+  log.info({ port: http.port, shortBarSeconds: config.metrics.shortBarSeconds, allowedLatenessMs: config.metrics.allowedLatenessMs }, 'metrics worker running');
+  return {
+    engine,
+    httpPort: http.port,
+    done,
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await current;
+      await mailer.close();
+      await producer.disconnect();
+      await http.close();
+      await pool.end();
+      resolveDone();
+    },
+  };
+}

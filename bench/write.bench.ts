@@ -1,0 +1,471 @@
+// `npm run bench:write`: the tick writer against the database's own limit and a tutorial-style baseline, side by side
+// on the same ticks (the recorded Binance captures, cycled with shifted ids and times to reach the count):
+//   1. limit:    COPY of the same rows, pre-encoded in memory, into fresh tables (no Kafka), one stream per table
+//   2. writer:   `tickwatch write` as a child process, end to end from a Kafka backlog, offsets stored with the rows
+//   3. baseline: kafkajs eachBatch, 500-row multi-row INSERT ... ON CONFLICT DO NOTHING, Kafka commit after each batch
+// plus the end-to-end latency of 2 and 3 at a steady live rate, the writer's peak RSS, and a measurement of the two
+// exactly-once candidates (offsets in the database vs. COPY with a conflict fallback).
+// Flags: --ticks N (default 1,000,000), --live-rate R ticks/s (default 20,000), --live-seconds S (default 10).
+// Needs KAFKA_BROKERS and DATABASE_URL (eval "$(bash scripts/services.sh env)").
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Partitioners, type Message } from 'kafkajs';
+import pg from 'pg';
+import { loadConfig, type Config } from '../common/config.ts';
+import { createClient, pgSession } from '../common/db.ts';
+import { createKafka, ensureTopics } from '../common/kafka.ts';
+import { createLogger } from '../common/log.ts';
+import { decodeTick, encodeRecord, recordHeaders, tickKey, type Tick } from '../common/records.ts';
+import { writeBatch, COPY_SQL, STAGE_SQL, readOffset } from '../consumer/copy.ts';
+import { COLUMNS, CopyTextEncoder, TABLE_OF, type TickTable } from '../consumer/copy-rows.ts';
+import { migrate } from '../sql/migrate.ts';
+import { mixedTicks } from '../test/capture-ticks.ts';
+import { from as copyFrom } from 'pg-copy-streams';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+const { values: args } = parseArgs({
+  options: { ticks: { type: 'string', default: '1000000' }, 'live-rate': { type: 'string', default: '20000' }, 'live-seconds': { type: 'string', default: '10' } },
+});
+const N = Number(args.ticks);
+const LIVE_RATE = Number(args['live-rate']);
+const LIVE_SECONDS = Number(args['live-seconds']);
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'bench-write');
+const base = loadConfig(process.env);
+const run = `${Date.now().toString(36)}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const say = (s: string) => process.stdout.write(`${s}\n`);
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+// --- databases and topics -------------------------------------------------------------------------------------------
+
+const dbs: string[] = [];
+async function freshDb(name: string): Promise<string> {
+  const db = `bench_write_${run}_${name}`;
+  const admin = new pg.Client({ connectionString: base.database.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${db}"`);
+  await admin.end();
+  dbs.push(db);
+  const url = new URL(base.database.url);
+  url.pathname = `/${db}`;
+  const client = createClient({ database: { ...base.database, url: url.toString() } }, 'bench-migrate');
+  await client.connect();
+  await migrate(pgSession(client), { database: { ...base.database, url: url.toString() } }, log);
+  await client.end();
+  return url.toString();
+}
+async function dropDbs(): Promise<void> {
+  const admin = new pg.Client({ connectionString: base.database.url });
+  await admin.connect();
+  for (const db of dbs) await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+  await admin.end();
+}
+
+function benchConfig(databaseUrl: string, extra: Record<string, string> = {}): { config: Config; env: Record<string, string> } {
+  const env: Record<string, string> = {
+    KAFKA_BROKERS: base.kafka.brokers.join(','),
+    DATABASE_URL: databaseUrl,
+    TOPIC_TRADES: `bench-${run}-trades`,
+    TOPIC_AGG_TRADES: `bench-${run}-aggtrades`,
+    TOPIC_BOOK_TICKERS: `bench-${run}-booktickers`,
+    TOPIC_DEAD_LETTER: `bench-${run}-deadletter`,
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+  return { config: loadConfig(env), env };
+}
+
+async function produce(config: Config, ticks: readonly Tick[]): Promise<void> {
+  const kafka = createKafka(config, log, 'bench-producer');
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const byTopic = new Map<string, Message[]>();
+  for (const t of ticks) {
+    const topic = config.kafka.topics[t.type];
+    let l = byTopic.get(topic);
+    if (!l) byTopic.set(topic, (l = []));
+    l.push({ key: tickKey(t), value: encodeRecord(t), headers: recordHeaders(t.type) });
+  }
+  for (const [topic, messages] of byTopic) {
+    for (let i = 0; i < messages.length; i += 8_000) {
+      const group = [];
+      for (let j = i; j < Math.min(i + 8_000, messages.length); j += 1_000) group.push(producer.send({ topic, acks: -1, messages: messages.slice(j, j + 1_000) }));
+      await Promise.all(group);
+    }
+  }
+  await producer.disconnect();
+}
+
+/** Produces ticks at a steady rate with their times set to the moment they are produced (a live market). */
+async function produceLive(config: Config, template: readonly Tick[], rate: number, seconds: number, idShift: number): Promise<number> {
+  const kafka = createKafka(config, log, 'bench-live');
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const tickMs = 20;
+  const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+  const start = Date.now();
+  let sent = 0;
+  while (Date.now() - start < seconds * 1000) {
+    const nowMs = Date.now();
+    const batch = new Map<string, Message[]>();
+    for (let i = 0; i < perTick; i++) {
+      const t = live(template[(sent + i) % template.length]!, nowMs, idShift + sent + i);
+      const topic = config.kafka.topics[t.type];
+      let l = batch.get(topic);
+      if (!l) batch.set(topic, (l = []));
+      l.push({ key: tickKey(t), value: encodeRecord(t), headers: recordHeaders(t.type) });
+    }
+    await producer.sendBatch({ acks: -1, topicMessages: [...batch].map(([topic, messages]) => ({ topic, messages })) });
+    sent += perTick;
+    const due = start + (sent / rate) * 1000;
+    if (due > Date.now()) await sleep(due - Date.now());
+  }
+  await producer.disconnect();
+  return sent;
+}
+
+function live(t: Tick, nowMs: number, id: number): Tick {
+  const us = nowMs * 1000;
+  switch (t.type) {
+    case 'trade':
+      return { ...t, tradeId: 9e12 + id, exchangeTimeMs: nowMs, eventTimeMs: nowMs, receiveTimeUs: us };
+    case 'aggTrade':
+      return { ...t, aggId: 9e12 + id, firstTradeId: 9e12 + id, lastTradeId: 9e12 + id, exchangeTimeMs: nowMs, eventTimeMs: nowMs, receiveTimeUs: us };
+    case 'bookTicker':
+      return { ...t, updateId: 9e12 + id, exchangeTimeMs: t.exchangeTimeMs === null ? null : nowMs, eventTimeMs: t.eventTimeMs === null ? null : nowMs, receiveTimeUs: us };
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** p-quantile from Prometheus histogram buckets (linear inside the bucket), from the difference of two scrapes. */
+function histogramQuantile(before: string, after: string, name: string, labels: string, q: number): number {
+  const parse = (text: string) => {
+    const out = new Map<number, number>();
+    const re = new RegExp(`^${name}_bucket\\{le="([^"]+)",${labels}\\} (\\d+)`, 'gm');
+    for (const m of text.matchAll(re)) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+    return out;
+  };
+  const a = parse(before);
+  const b = parse(after);
+  const bounds = [...b.keys()].sort((x, y) => x - y);
+  const counts = bounds.map((le) => (b.get(le) ?? 0) - (a.get(le) ?? 0));
+  const total = counts.at(-1) ?? 0;
+  if (total === 0) return NaN;
+  const target = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (let i = 0; i < bounds.length; i++) {
+    if (counts[i]! >= target) {
+      const le = bounds[i]!;
+      if (!Number.isFinite(le)) return prevLe;
+      return prevLe + ((target - prevCount) / (counts[i]! - prevCount || 1)) * (le - prevLe);
+    }
+    prevLe = bounds[i]!;
+    prevCount = counts[i]!;
+  }
+  return prevLe;
+}
+
+async function waitFor(what: () => Promise<number>, target: number, timeoutMs: number): Promise<{ t0: number; t1: number; atT0: number }> {
+  const deadline = Date.now() + timeoutMs;
+  let t0 = 0;
+  let atT0 = 0;
+  for (;;) {
+    const n = await what();
+    if (t0 === 0 && n > 0) {
+      t0 = Date.now();
+      atT0 = n;
+    }
+    if (n >= target) return { t0, t1: Date.now(), atT0 };
+    if (Date.now() > deadline) throw new Error(`timed out at ${n} of ${target}`);
+    await sleep(50);
+  }
+}
+
+// --- 1. the limit -----------------------------------------------------------------------------------------------------
+
+function encodeBatches(ticks: readonly Tick[], batchSize: number): Map<TickTable, { rows: Buffer; count: number }[]> {
+  const byTable = new Map<TickTable, Tick[]>();
+  for (const t of ticks) {
+    const table = TABLE_OF[t.type];
+    let l = byTable.get(table);
+    if (!l) byTable.set(table, (l = []));
+    l.push(t);
+  }
+  const out = new Map<TickTable, { rows: Buffer; count: number }[]>();
+  for (const [table, list] of byTable) {
+    const enc = new CopyTextEncoder();
+    const batches = [];
+    for (let i = 0; i < list.length; i += batchSize) {
+      const slice = list.slice(i, i + batchSize);
+      batches.push({ rows: Buffer.from(enc.rows(slice)), count: slice.length });
+    }
+    out.set(table, batches);
+  }
+  return out;
+}
+
+async function copyPlain(client: pg.ClientBase, sql: string, rows: Buffer): Promise<void> {
+  await pipeline(Readable.from([rows]), client.query(copyFrom(sql)));
+}
+
+async function limit(ticks: readonly Tick[], batchSize: number): Promise<number> {
+  const url = await freshDb('limit');
+  const batches = encodeBatches(ticks, batchSize);
+  const t0 = performance.now();
+  await Promise.all(
+    [...batches].map(async ([table, list]) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      for (const b of list) {
+        await client.query('BEGIN');
+        await copyPlain(client, COPY_SQL[table], b.rows);
+        await client.query('COMMIT');
+      }
+      await client.end();
+    }),
+  );
+  return ticks.length / ((performance.now() - t0) / 1000);
+}
+
+// --- 2. the writer ----------------------------------------------------------------------------------------------------
+
+async function writer(ticks: readonly Tick[]) {
+  const url = await freshDb('writer');
+  const port = await freePort();
+  const { config, env } = benchConfig(url, { WRITER_GROUP_PREFIX: `bench-${run}-writer`, WRITER_HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1' });
+  const kafka = createKafka(config, log, 'bench-admin');
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, Object.values(config.kafka.topics), config);
+  await admin.disconnect();
+  const tp = performance.now();
+  await produce(config, ticks);
+  say(`   produced ${fmt(ticks.length)} ticks to Kafka in ${((performance.now() - tp) / 1000).toFixed(1)} s (not timed below)`);
+
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  const stored = async () => Number((await pool.query<{ n: string }>('SELECT coalesce(sum(next_offset), 0)::text n FROM writer_offsets')).rows[0]!.n);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/tickwatch.ts', 'write'], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  let peakRss = 0;
+  const rssTimer = setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peakRss = Math.max(peakRss, Number(m[1]) * 1024);
+    } catch {}
+  }, 200);
+  const { t0, t1, atT0 } = await waitFor(stored, ticks.length, 600_000);
+  const rate = (ticks.length - atT0) / ((t1 - t0) / 1000);
+
+  // Live phase: steady arrivals with current times; latency from the histogram difference.
+  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  const before = await (await fetch(metricsUrl)).text();
+  const sent = await produceLive(config, ticks, LIVE_RATE, LIVE_SECONDS, 1e9);
+  await waitFor(stored, ticks.length + sent, 120_000);
+  await sleep(300);
+  const after = await (await fetch(metricsUrl)).text();
+  const p99 = {} as Record<string, number>;
+  for (const since of ['receive', 'exchange']) {
+    p99[since] = Math.max(
+      ...(['trades', 'agg_trades', 'book_tickers'] as const).map((t) =>
+        histogramQuantile(before, after, 'tickwatch_writer_commit_latency_seconds', `table="${t}",since="${since}"`, 0.99),
+      ).filter(Number.isFinite),
+    );
+  }
+  const copyP99 = histogramQuantile('', after, 'tickwatch_writer_copy_seconds', 'table="book_tickers"', 0.99);
+  clearInterval(rssTimer);
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  await pool.end();
+  return { rate, peakRss, p99, copyP99, sent, config };
+}
+
+// --- 3. the baseline --------------------------------------------------------------------------------------------------
+
+const INSERT_COLUMNS = COLUMNS;
+function insertSql(table: TickTable, rows: number): string {
+  const cols = INSERT_COLUMNS[table];
+  const values: string[] = [];
+  for (let r = 0; r < rows; r++) values.push(`(${cols.map((_, c) => `$${r * cols.length + c + 1}`).join(', ')})`);
+  return `INSERT INTO ${table} (${cols.join(', ')}) VALUES ${values.join(', ')} ON CONFLICT DO NOTHING`;
+}
+function params(t: Tick): unknown[] {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  const recv = new CopyTextEncoder().timeUs(t.receiveTimeUs);
+  switch (t.type) {
+    case 'trade':
+      return [t.exchange, t.market, t.symbol, iso(t.exchangeTimeMs), t.tradeId, t.price, t.quantity, t.buyerIsMaker, t.side, iso(t.eventTimeMs), recv];
+    case 'aggTrade':
+      return [t.exchange, t.market, t.symbol, iso(t.exchangeTimeMs), t.aggId, t.firstTradeId, t.lastTradeId, t.price, t.quantity, t.buyerIsMaker, t.side, iso(t.eventTimeMs), recv];
+    case 'bookTicker':
+      return [t.exchange, t.market, t.symbol, iso(t.exchangeTimeMs ?? Math.floor(t.receiveTimeUs / 1000)), t.updateId, t.bidPrice, t.bidQty, t.askPrice, t.askQty, iso(t.exchangeTimeMs), iso(t.eventTimeMs), recv];
+  }
+}
+
+async function baseline(config0: Config, total: number, template: readonly Tick[]) {
+  const url = await freshDb('baseline');
+  const { config } = benchConfig(url);
+  const kafka = createKafka(config, log, 'bench-baseline');
+  const pool = new pg.Pool({ connectionString: url, max: 9 });
+  let written = 0;
+  let recording = false;
+  const latencies: number[] = [];
+  const consumers = await Promise.all(
+    (['trade', 'aggTrade', 'bookTicker'] as const).map(async (family) => {
+      const consumer = kafka.consumer({ groupId: `bench-${run}-baseline-${family}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: config0.kafka.topics[family], fromBeginning: true });
+      const table = TABLE_OF[family];
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: config.kafka.partitions,
+        eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+          for (let i = 0; i < batch.messages.length; i += 500) {
+            const msgs = batch.messages.slice(i, i + 500);
+            const ticks = msgs.map((m) => decodeTick(m.value, m.headers?.['schema-version']?.toString()));
+            await pool.query(insertSql(table, ticks.length), ticks.flatMap(params));
+            const last = msgs.at(-1)!.offset;
+            resolveOffset(last);
+            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+            await heartbeat();
+            written += ticks.length;
+            if (recording) {
+              const now = Date.now();
+              for (const t of ticks) latencies.push(now - t.receiveTimeUs / 1000);
+            }
+          }
+        },
+      });
+      return consumer;
+    }),
+  );
+  const { t0, t1, atT0 } = await waitFor(async () => written, total, 1_200_000);
+  const rate = (total - atT0) / ((t1 - t0) / 1000);
+  recording = true;
+  const sent = await produceLive(config0, template, LIVE_RATE, LIVE_SECONDS, 2e9);
+  const liveTarget = total + sent; // the writer's live records are on the same topics: the baseline reads them too
+  await waitFor(async () => written, liveTarget, 300_000).catch(() => undefined);
+  latencies.sort((a, b) => a - b);
+  for (const c of consumers) await c.disconnect();
+  await pool.end();
+  return { rate, p99: percentile(latencies, 0.99) / 1000 };
+}
+
+// --- exactly-once candidates --------------------------------------------------------------------------------------
+
+async function exactlyOnceCandidates(ticks: readonly Tick[], batchSize: number) {
+  const trades = ticks.filter((t) => t.type === 'bookTicker').slice(0, 200_000);
+  const batches = encodeBatches(trades, batchSize).get('book_tickers')!;
+  const res: Record<string, number> = {};
+  // A: offsets claimed in the same transaction (the writer's path).
+  {
+    const url = await freshDb('eo_a');
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    let next = 0n;
+    let expected: bigint | null = null;
+    const t0 = performance.now();
+    for (const b of batches) {
+      next += BigInt(b.count);
+      await writeBatch(pool, 'book_tickers', b.rows, b.count, { groupId: 'g', topic: 't', partition: 0, expected, next });
+      expected = next;
+    }
+    res.aSteady = trades.length / ((performance.now() - t0) / 1000);
+    // Replay after a crash: the last 10 batches come again; A reads its offset and skips them without touching the table.
+    const t1 = performance.now();
+    const stored = await readOffset(pool, 'g', 't', 0);
+    if (stored !== next) throw new Error('offset mismatch');
+    res.aReplayMs = performance.now() - t1;
+    await pool.end();
+  }
+  // B: COPY straight in, no offsets; a batch that conflicts is redone via staging + ON CONFLICT DO NOTHING.
+  {
+    const url = await freshDb('eo_b');
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const copyB = async (b: { rows: Buffer }) => {
+      await client.query('BEGIN');
+      try {
+        await copyPlain(client, COPY_SQL.book_tickers, b.rows);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        if ((err as { code?: string }).code !== '23505') throw err;
+        await client.query('BEGIN');
+        await client.query(STAGE_SQL.book_tickers.create);
+        await copyPlain(client, STAGE_SQL.book_tickers.copy, b.rows);
+        await client.query(STAGE_SQL.book_tickers.merge);
+        await client.query('COMMIT');
+      }
+    };
+    const t0 = performance.now();
+    for (const b of batches) await copyB(b);
+    res.bSteady = trades.length / ((performance.now() - t0) / 1000);
+    const replay = batches.slice(-10);
+    const t1 = performance.now();
+    for (const b of replay) await copyB(b);
+    res.bReplayMs = performance.now() - t1;
+    res.replayRows = replay.reduce((n, b) => n + b.count, 0);
+    await client.end();
+  }
+  return res;
+}
+
+// --- main -------------------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  say(`tickwatch bench:write — ${fmt(N)} ticks (recorded Binance spot + USD-M captures, cycled with ids +k*1e10 and times +k h)`);
+  const ticks = mixedTicks(N);
+  const counts = { trade: 0, aggTrade: 0, bookTicker: 0 };
+  for (const t of ticks) counts[t.type]++;
+  say(`   mix: ${fmt(counts.trade)} trades, ${fmt(counts.aggTrade)} aggTrades, ${fmt(counts.bookTicker)} bookTickers; BATCH_SIZE=${base.writer.batchSize}, partitions=${base.kafka.partitions}`);
+
+  say('\n[eo] exactly-once candidates (200,000 bookTickers, batches of BATCH_SIZE, one connection)');
+  const eo = await exactlyOnceCandidates(ticks, base.writer.batchSize);
+  say(`   A offsets in the same transaction:  ${fmt(eo.aSteady!)} rows/s steady; replay of ${fmt(eo.replayRows!)} stored rows after a crash: ${eo.aReplayMs!.toFixed(1)} ms (one offset read, rows skipped)`);
+  say(`   B COPY + conflict fallback:         ${fmt(eo.bSteady!)} rows/s steady; replay of ${fmt(eo.replayRows!)} stored rows: ${eo.bReplayMs!.toFixed(0)} ms (failed COPY + staging + ON CONFLICT)`);
+
+  say('\n[1] limit: COPY from memory, pre-encoded, one stream per table');
+  const lim = await limit(ticks, base.writer.batchSize);
+  say(`   ${fmt(lim)} rows/s`);
+
+  say('\n[2] writer: tickwatch write (child process), end to end from a Kafka backlog');
+  const w = await writer(ticks);
+  say(`   ${fmt(w.rate)} rows/s, peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB`);
+  say(`   live ${fmt(LIVE_RATE)} ticks/s for ${LIVE_SECONDS} s: p99 commit - receive ${(w.p99.receive! * 1000).toFixed(0)} ms, commit - exchange ${(w.p99.exchange! * 1000).toFixed(0)} ms (histogram buckets, interpolated)`);
+
+  say('\n[3] baseline: 500-row multi-row INSERT ... ON CONFLICT DO NOTHING, Kafka commit per batch');
+  const b = await baseline(w.config, N + w.sent, ticks);
+  say(`   ${fmt(b.rate)} rows/s; live ${fmt(LIVE_RATE)} ticks/s: p99 commit - receive ${(b.p99 * 1000).toFixed(0)} ms`);
+
+  say('\nsummary');
+  say(`   limit ${fmt(lim)} rows/s | writer ${fmt(w.rate)} rows/s | baseline ${fmt(b.rate)} rows/s`);
+  say(`   writer/limit = ${(w.rate / lim).toFixed(2)} (target >= 0.5)   writer/baseline = ${(w.rate / b.rate).toFixed(1)} (target >= 5)`);
+  say(`   writer p99 end-to-end (commit - receive) ${(w.p99.receive! * 1000).toFixed(0)} ms; peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB (target < 300 MB)`);
+}
+
+main()
+  .catch((err) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await dropDbs().catch(() => {});
+    process.exit();
+  });

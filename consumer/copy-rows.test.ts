@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { RecordError, type AggTrade, type BookTicker, type Trade } from '../common/records.ts';
+import { COLUMNS, CopyTextEncoder, checkWritable, escapeCopyText } from './copy-rows.ts';
+
+const trade: Trade = {
+  type: 'trade',
+  exchange: 'binance',
+  market: 'spot',
+  symbol: 'BTCUSDT',
+  receiveTimeUs: 1723161254087896,
+  tradeId: 3735683259,
+  price: '61837.63000000',
+  quantity: '0.02000000',
+  buyerIsMaker: true,
+  side: 'sell',
+  exchangeTimeMs: 1723161255342,
+  eventTimeMs: 1723161255343,
+};
+
+describe('escapeCopyText', () => {
+  it('escapes backslash, tab, newline and carriage return and nothing else', () => {
+    expect(escapeCopyText('plain BTCUSDT')).toBe('plain BTCUSDT');
+    expect(escapeCopyText('a\\b\tc\nd\re')).toBe('a\\\\b\\tc\\nd\\re');
+    expect(escapeCopyText('\\N')).toBe('\\\\N');
+    expect(escapeCopyText('üñí €')).toBe('üñí €');
+  });
+});
+
+describe('CopyTextEncoder', () => {
+  it('encodes a trade in column order with exact decimals and UTC times', () => {
+    const row = new CopyTextEncoder().row(trade);
+    expect(row).toBe(
+      'binance\tspot\tBTCUSDT\t2024-08-08T23:54:15.342Z\t3735683259\t61837.63000000\t0.02000000\tt\tsell\t' +
+        '2024-08-08T23:54:15.343Z\t2024-08-08T23:54:14.087896Z\n',
+    );
+    expect(row.split('\t')).toHaveLength(COLUMNS.trades.length);
+  });
+
+  it('encodes an aggTrade', () => {
+    const agg: AggTrade = {
+      ...trade,
+      type: 'aggTrade',
+      aggId: 42,
+      firstTradeId: 100,
+      lastTradeId: 103,
+      buyerIsMaker: false,
+      side: 'buy',
+    } as AggTrade;
+    const row = new CopyTextEncoder().row(agg);
+    expect(row.split('\t')).toHaveLength(COLUMNS.agg_trades.length);
+    expect(row).toContain('\t42\t100\t103\t61837.63000000\t0.02000000\tf\tbuy\t');
+  });
+
+  it('encodes a spot bookTicker with NULL exchange times and the receive time (ms) as its time', () => {
+    const bt: BookTicker = {
+      type: 'bookTicker',
+      exchange: 'binance',
+      market: 'spot',
+      symbol: 'ETHUSDT',
+      receiveTimeUs: 1723161254116723,
+      updateId: 50093239219,
+      bidPrice: '2612.10',
+      bidQty: '3.78826000',
+      askPrice: '2612.11',
+      askQty: '0',
+      exchangeTimeMs: null,
+      eventTimeMs: null,
+    };
+    const row = new CopyTextEncoder().row(bt);
+    expect(row).toBe(
+      'binance\tspot\tETHUSDT\t2024-08-08T23:54:14.116Z\t50093239219\t2612.10\t3.78826000\t2612.11\t0\t\\N\t\\N\t2024-08-08T23:54:14.116723Z\n',
+    );
+    expect(row.split('\t')).toHaveLength(COLUMNS.book_tickers.length);
+  });
+
+  it('formats times across second, day and year boundaries (the per-second cache must not leak)', () => {
+    const e = new CopyTextEncoder();
+    for (const ms of [Date.UTC(2024, 11, 31, 23, 59, 59, 999), Date.UTC(2025, 0, 1), Date.UTC(2025, 0, 1, 0, 0, 0, 7), 1723161255342]) {
+      expect(e.timeMs(ms)).toBe(new Date(ms).toISOString());
+    }
+    expect(e.timeUs(1735689599999999)).toBe('2024-12-31T23:59:59.999999Z');
+    expect(e.timeUs(1735689600000000)).toBe('2025-01-01T00:00:00.000000Z');
+    expect(e.timeUs(1735689600000001)).toBe('2025-01-01T00:00:00.000001Z');
+  });
+});
+
+describe('checkWritable', () => {
+  it('accepts real ticks and rejects times PostgreSQL would not store faithfully', () => {
+    expect(() => checkWritable(trade)).not.toThrow();
+    expect(() => checkWritable({ ...trade, exchangeTimeMs: 8e15 })).toThrow(RecordError);
+    expect(() => checkWritable({ ...trade, receiveTimeUs: 5 })).toThrow(/receiveTimeUs/);
+  });
+});

@@ -1,0 +1,153 @@
+// The database side of a writer: one transaction per batch on a client checked out for that batch alone. The
+// transaction first claims the partition's offset range in writer_offsets (refused if another member moved it), then
+// COPYs the rows straight into the table; a batch that hits the unique key (a tick produced twice) is redone through a
+// temporary staging table and INSERT ... ON CONFLICT DO NOTHING.
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { COLUMNS, type TickTable } from './copy-rows.ts';
+
+// --- SQL (constants; every value travels as a parameter or inside the COPY stream) ---------------------------------
+
+export const READ_OFFSET_SQL = 'SELECT next_offset FROM writer_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3';
+
+/**
+ * Moves the partition's next offset from $5 (what this member last read) to $4, or inserts it when the partition has
+ * no row yet. Zero rows affected means another member wrote first: the caller's view is stale and nothing may be written.
+ */
+export const CLAIM_OFFSETS_SQL = `
+INSERT INTO writer_offsets AS w (group_id, topic, partition, next_offset, updated_at)
+VALUES ($1, $2, $3, $4::bigint, now())
+ON CONFLICT (group_id, topic, partition) DO UPDATE
+   SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at
+ WHERE w.next_offset = $5::bigint AND EXCLUDED.next_offset > w.next_offset`;
+
+const cols = (t: TickTable) => COLUMNS[t].join(', ');
+
+export const COPY_SQL: Readonly<Record<TickTable, string>> = {
+  trades: `COPY trades (${cols('trades')}) FROM STDIN`,
+  agg_trades: `COPY agg_trades (${cols('agg_trades')}) FROM STDIN`,
+  book_tickers: `COPY book_tickers (${cols('book_tickers')}) FROM STDIN`,
+};
+
+export const STAGE_SQL: Readonly<Record<TickTable, { create: string; copy: string; merge: string }>> = {
+  trades: {
+    create: 'CREATE TEMP TABLE IF NOT EXISTS trades_stage (LIKE trades) ON COMMIT DELETE ROWS',
+    copy: `COPY trades_stage (${cols('trades')}) FROM STDIN`,
+    merge: `INSERT INTO trades (${cols('trades')}) SELECT ${cols('trades')} FROM trades_stage ON CONFLICT DO NOTHING`,
+  },
+  agg_trades: {
+    create: 'CREATE TEMP TABLE IF NOT EXISTS agg_trades_stage (LIKE agg_trades) ON COMMIT DELETE ROWS',
+    copy: `COPY agg_trades_stage (${cols('agg_trades')}) FROM STDIN`,
+    merge: `INSERT INTO agg_trades (${cols('agg_trades')}) SELECT ${cols('agg_trades')} FROM agg_trades_stage ON CONFLICT DO NOTHING`,
+  },
+  book_tickers: {
+    create: 'CREATE TEMP TABLE IF NOT EXISTS book_tickers_stage (LIKE book_tickers) ON COMMIT DELETE ROWS',
+    copy: `COPY book_tickers_stage (${cols('book_tickers')}) FROM STDIN`,
+    merge: `INSERT INTO book_tickers (${cols('book_tickers')}) SELECT ${cols('book_tickers')} FROM book_tickers_stage ON CONFLICT DO NOTHING`,
+  },
+};
+
+// --- Writing ----------------------------------------------------------------------------------------------------------
+
+export interface OffsetClaim {
+  readonly groupId: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** What this member last read from writer_offsets (null: no row). */
+  readonly expected: bigint | null;
+  /** The partition's next offset once this batch is in. */
+  readonly next: bigint;
+}
+
+export type WriteResult =
+  | { readonly outcome: 'written'; readonly path: 'copy' | 'merge'; readonly rowsInserted: number; readonly copyMs: number }
+  | { readonly outcome: 'stale'; readonly current: bigint | null };
+
+const UNIQUE_VIOLATION = '23505';
+
+export async function readOffset(db: pg.Pool | pg.ClientBase, groupId: string, topic: string, partition: number): Promise<bigint | null> {
+  const res = await db.query<{ next_offset: string }>(READ_OFFSET_SQL, [groupId, topic, partition]);
+  const row = res.rows[0];
+  return row ? BigInt(row.next_offset) : null;
+}
+
+async function copyIn(client: pg.PoolClient, sql: string, rows: Buffer): Promise<number> {
+  const stream = client.query(copyFrom(sql));
+  await pipeline(Readable.from([rows]), stream);
+  return stream.rowCount;
+}
+
+async function rollbackQuietly(client: pg.PoolClient): Promise<void> {
+  try {
+    await client.query('ROLLBACK');
+  } catch {
+    // The connection is gone; the caller discards the client.
+  }
+}
+
+/**
+ * Writes one batch (COPY text rows, possibly empty when the batch held only dead letters) together with its offsets.
+ * Throws on database errors (the caller retries the same batch); returns 'stale' when another member owns the range.
+ */
+export async function writeBatch(pool: pg.Pool, table: TickTable, rows: Buffer, rowCount: number, claim: OffsetClaim): Promise<WriteResult> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    const first = await attempt(client, table, rows, rowCount, claim, 'copy');
+    if (first !== 'conflict') return first;
+    const second = await attempt(client, table, rows, rowCount, claim, 'merge');
+    if (second === 'conflict') throw new Error('unique violation in the merge path'); // cannot happen: ON CONFLICT
+    return second;
+  } catch (err) {
+    broken = err as Error;
+    throw err;
+  } finally {
+    // A client that failed is not returned to the pool: its connection may be half way through a protocol or dead.
+    client.release(broken);
+  }
+}
+
+async function attempt(
+  client: pg.PoolClient,
+  table: TickTable,
+  rows: Buffer,
+  rowCount: number,
+  claim: OffsetClaim,
+  path: 'copy' | 'merge',
+): Promise<WriteResult | 'conflict'> {
+  await client.query('BEGIN');
+  try {
+    const claimed = await client.query(CLAIM_OFFSETS_SQL, [
+      claim.groupId,
+      claim.topic,
+      claim.partition,
+      claim.next.toString(),
+      claim.expected === null ? null : claim.expected.toString(),
+    ]);
+    if (claimed.rowCount !== 1) {
+      await client.query('ROLLBACK');
+      return { outcome: 'stale', current: await readOffset(client, claim.groupId, claim.topic, claim.partition) };
+    }
+    const t0 = performance.now();
+    let inserted = 0;
+    if (rowCount > 0) {
+      if (path === 'copy') {
+        inserted = await copyIn(client, COPY_SQL[table], rows);
+      } else {
+        const stage = STAGE_SQL[table];
+        await client.query(stage.create);
+        await copyIn(client, stage.copy, rows);
+        inserted = (await client.query(stage.merge)).rowCount ?? 0;
+      }
+    }
+    const copyMs = performance.now() - t0;
+    await client.query('COMMIT');
+    return { outcome: 'written', path, rowsInserted: inserted, copyMs };
+  } catch (err) {
+    await rollbackQuietly(client);
+    if (path === 'copy' && (err as { code?: string }).code === UNIQUE_VIOLATION) return 'conflict';
+    throw err;
+  }
+}

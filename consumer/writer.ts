@@ -1,0 +1,476 @@
+// The tick writers: one Kafka consumer group per table family (trades, aggTrades, bookTickers). Each member takes
+// fetched batches per partition, cuts them into COPY transactions bounded by rows and bytes, and stores the partition's
+// next offset in the same transaction as the rows (writer_offsets), so a crash, restart, rebalance or redelivery never
+// writes a record twice or skips one. Kafka offsets are committed after the database commit, for lag tooling only.
+import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import type pg from 'pg';
+import type { Config, StreamType } from '../common/config.ts';
+import { createPool } from '../common/db.ts';
+import type { Logger } from '../common/log.ts';
+import { decodeTick, encodeRecord, recordHeaders, RecordError, tickTimeMs, type DeadLetter, type Tick } from '../common/records.ts';
+import { retryDelayMs } from './backoff.ts';
+import { fetchSettings, planBatches } from './batching.ts';
+import { readOffset, writeBatch } from './copy.ts';
+import { checkWritable, CopyTextEncoder, TABLE_OF, type TickTable } from './copy-rows.ts';
+import { computeLag } from './lag.ts';
+import type { WriterMetrics } from './metrics.ts';
+
+export type Family = StreamType;
+export const FAMILIES: readonly Family[] = ['trade', 'aggTrade', 'bookTicker'];
+
+const LAG_POLL_MS = 5_000;
+const HEARTBEAT_DURING_WRITE_MS = 1_000;
+
+/** A record that cannot become a row, with the coordinates needed to find it again. */
+export interface PoisonRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly reason: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+}
+
+/** Sends poison records to the dead-letter topic (at least once: a crash before the batch commits sends them again). */
+export class DeadLetterSink {
+  constructor(
+    private readonly producer: Producer,
+    private readonly topic: string,
+    private readonly maxBytes: number,
+  ) {}
+
+  async send(records: readonly PoisonRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.producer.send({
+      topic: this.topic,
+      acks: -1,
+      messages: records.map((r) => {
+        const raw = r.value ?? Buffer.alloc(0);
+        const truncated = raw.length > this.maxBytes;
+        const letter: DeadLetter = {
+          type: 'deadLetter',
+          source: 'writer',
+          stream: r.topic,
+          reason: r.reason,
+          raw: raw.subarray(0, this.maxBytes).toString('utf8'),
+          truncated,
+          receiveTimeUs: Date.now() * 1000,
+          topic: r.topic,
+          partition: r.partition,
+          offset: r.offset,
+        };
+        return { key: r.key, value: encodeRecord(letter), headers: recordHeaders('deadLetter') };
+      }),
+    });
+  }
+}
+
+interface PartitionState {
+  /** Next offset to write, as last read from or written to writer_offsets; null when the partition has no row yet. */
+  next: bigint | null;
+  /** The first batch after (re)loading the position has been checked against it. */
+  positionChecked: boolean;
+  high: bigint;
+  newestSeenMs: number | null;
+  newestWrittenMs: number | null;
+}
+
+export interface TickWriterOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly kafka: Kafka;
+  readonly family: Family;
+  readonly metrics: WriterMetrics;
+  readonly deadLetters: DeadLetterSink;
+  /** Distinguishes members in logs (tests run several in one process). */
+  readonly memberName?: string;
+}
+
+export interface WriterHealth {
+  readonly ok: boolean;
+  readonly family: Family;
+  readonly groupId: string;
+  readonly assigned: number[];
+  readonly paused: number[];
+  readonly lastCommitAt: string | null;
+  readonly error?: string;
+}
+
+export class TickWriter {
+  readonly family: Family;
+  readonly topic: string;
+  readonly table: TickTable;
+  readonly groupId: string;
+  readonly done: Promise<void>;
+
+  private readonly log: Logger;
+  private readonly pool: pg.Pool;
+  private readonly consumer: Consumer;
+  private readonly admin: Admin;
+  private readonly encoder = new CopyTextEncoder();
+  private readonly states = new Map<number, PartitionState>();
+  private readonly attempts = new Map<number, number>();
+  private readonly retryTimers = new Map<number, NodeJS.Timeout>();
+  private assigned = new Set<number>();
+  private lagTimer: NodeJS.Timeout | undefined;
+  private lastCommitAt: Date | null = null;
+  private crashed: Error | undefined;
+  private stopping = false;
+  private settle!: { resolve: () => void; reject: (err: Error) => void };
+  private readonly latencyExchange;
+  private readonly latencyReceive;
+
+  constructor(private readonly o: TickWriterOptions) {
+    this.family = o.family;
+    this.topic = o.config.kafka.topics[o.family];
+    this.table = TABLE_OF[o.family];
+    this.groupId = `${o.config.writer.groupPrefix}-${o.family}`;
+    this.log = o.log.child({ component: 'writer', family: o.family, groupId: this.groupId, member: o.memberName });
+    this.pool = createPool(o.config, `tickwatch-writer-${o.family}`);
+    // An idle pooled connection that the server closes must not crash the process; the next batch reconnects.
+    this.pool.on('error', (err) => this.log.warn({ error: err.message, code: (err as { code?: string }).code }, 'idle database connection lost'));
+    const session = o.config.writer.sessionTimeoutMs;
+    this.consumer = o.kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: session,
+      heartbeatInterval: Math.max(500, Math.min(3_000, Math.floor(session / 5))),
+      rebalanceTimeout: Math.max(60_000, session),
+      allowAutoTopicCreation: false,
+      ...fetchSettings(o.config.writer),
+    });
+    this.admin = o.kafka.admin();
+    this.done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
+    this.done.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+    this.latencyExchange = o.metrics.commitLatency.labels(this.table, 'exchange');
+    this.latencyReceive = o.metrics.commitLatency.labels(this.table, 'receive');
+  }
+
+  async start(): Promise<void> {
+    const { consumer } = this;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const now = new Set(e.payload.memberAssignment[this.topic] ?? []);
+      for (const p of this.assigned) if (!now.has(p)) this.forget(p);
+      this.assigned = now;
+      // Another member may have written while we were out: every position is read again from the database.
+      this.states.clear();
+      this.log.info({ partitions: [...now].sort((a, b) => a - b) }, 'partitions assigned');
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      const err = e.payload.error;
+      if (e.payload.restart) {
+        this.log.warn({ err }, 'consumer crashed: kafkajs restarts it');
+        return;
+      }
+      this.crashed = err;
+      this.log.error({ err }, 'consumer crashed for good');
+      this.settle.reject(err);
+    });
+    await this.admin.connect();
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.o.config.kafka.partitions,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.lagTimer = setInterval(() => void this.pollLag(), LAG_POLL_MS);
+    this.lagTimer.unref();
+  }
+
+  /** Graceful: batches in hand are written and committed, then the member leaves the group. */
+  async stop(): Promise<void> {
+    if (this.stopping) return this.done;
+    this.stopping = true;
+    clearInterval(this.lagTimer);
+    for (const t of this.retryTimers.values()) clearTimeout(t);
+    this.retryTimers.clear();
+    try {
+      await this.consumer.stop();
+      await this.consumer.disconnect();
+      await this.admin.disconnect();
+      await this.pool.end();
+      this.settle.resolve();
+    } catch (err) {
+      this.settle.reject(err as Error);
+    }
+    return this.done;
+  }
+
+  health(): WriterHealth {
+    return {
+      ok: this.crashed === undefined,
+      family: this.family,
+      groupId: this.groupId,
+      assigned: [...this.assigned].sort((a, b) => a - b),
+      paused: [...this.retryTimers.keys()].sort((a, b) => a - b),
+      lastCommitAt: this.lastCommitAt?.toISOString() ?? null,
+      ...(this.crashed ? { error: this.crashed.message } : {}),
+    };
+  }
+
+  // --- one fetched batch of one partition -----------------------------------------------------------------------------
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    if (isStale() || this.retryTimers.has(partition) || batch.messages.length === 0) return;
+
+    let st = this.states.get(partition);
+    if (!st) {
+      let next: bigint | null;
+      try {
+        next = await readOffset(this.pool, this.groupId, topic, partition);
+      } catch (err) {
+        this.retryLater(partition, err as Error, 'reading the stored offset');
+        return;
+      }
+      st = { next, positionChecked: false, high: 0n, newestSeenMs: null, newestWrittenMs: null };
+      this.states.set(partition, st);
+    }
+    st.high = BigInt(batch.highWatermark);
+
+    // Line the fetched records up with the stored position: what is below it is in the database already.
+    let messages = batch.messages;
+    const lastOffset = BigInt(batch.lastOffset());
+    if (st.next !== null) {
+      const next = st.next;
+      const first = BigInt(messages[0]!.offset);
+      if (lastOffset < next) {
+        resolveOffset(batch.lastOffset());
+        if (next > lastOffset + 1n) this.consumer.seek({ topic, partition, offset: next.toString() });
+        return;
+      }
+      if (first > next && !st.positionChecked) {
+        // Kafka's position is past the database's (a restored database, or a trimmed log): go back once to be sure.
+        st.positionChecked = true;
+        this.log.warn({ topic, partition, fetched: first.toString(), stored: next.toString() }, 'fetch position ahead of the stored offset: seeking back');
+        this.consumer.seek({ topic, partition, offset: next.toString() });
+        return;
+      }
+      if (first < next) messages = messages.filter((m) => BigInt(m.offset) >= next);
+    }
+    st.positionChecked = true;
+
+    const { batchSize, batchMaxBytes } = this.o.config.writer;
+    const runs = planBatches(
+      messages.map((m) => m.value?.length ?? 0),
+      { rows: batchSize, bytes: batchMaxBytes },
+    );
+    for (const [a, b] of runs) {
+      const run = messages.slice(a, b);
+      const { ticks, poison, bytes } = this.decode(topic, partition, st, run);
+      const next = b === messages.length ? lastOffset + 1n : BigInt(run.at(-1)!.offset) + 1n;
+      const ok = await this.writeRun(st, partition, run, ticks, poison, next, bytes, heartbeat);
+      if (!ok) return;
+      resolveOffset(run.at(-1)!.offset);
+      await this.commitKafka(topic, partition, next);
+      await heartbeat();
+    }
+  }
+
+  /** Decodes one run (only one at a time is held in memory); a record that cannot become a row is a dead letter. */
+  private decode(topic: string, partition: number, st: PartitionState, run: KafkaMessage[]) {
+    const ticks: Tick[] = [];
+    const poison: PoisonRecord[] = [];
+    let bytes = 0;
+    for (const m of run) {
+      bytes += m.value?.length ?? 0;
+      try {
+        const t = decodeTick(m.value, m.headers?.['schema-version']?.toString());
+        if (t.type !== this.family) throw new RecordError(`a ${t.type} record on the ${this.family} topic`);
+        checkWritable(t);
+        ticks.push(t);
+        const ms = tickTimeMs(t);
+        if (st.newestSeenMs === null || ms > st.newestSeenMs) st.newestSeenMs = ms;
+      } catch (err) {
+        const reason = err instanceof RecordError ? err.message : `undecodable: ${(err as Error).message}`;
+        poison.push({ topic, partition, offset: m.offset, reason, key: m.key ?? null, value: m.value ?? null });
+      }
+    }
+    return { ticks, poison, bytes };
+  }
+
+  /** Writes one run; false when the run was not written (retry scheduled, or another member owns the range). */
+  private async writeRun(
+    st: PartitionState,
+    partition: number,
+    messages: KafkaMessage[],
+    ticks: Tick[],
+    poison: PoisonRecord[],
+    next: bigint,
+    bytes: number,
+    heartbeat: () => Promise<void>,
+  ): Promise<boolean> {
+    const { metrics } = this.o;
+    try {
+      if (poison.length > 0) {
+        await this.o.deadLetters.send(poison);
+        for (const p of poison) this.log.warn({ topic: p.topic, partition: p.partition, offset: p.offset, reason: p.reason }, 'dead letter');
+        metrics.deadLetters.inc({ topic: this.topic }, poison.length);
+      }
+    } catch (err) {
+      this.retryLater(partition, err as Error, 'sending dead letters');
+      return false;
+    }
+
+    const rows = Buffer.from(this.encoder.rows(ticks));
+    // A slow database must not cost the group membership: keep heartbeating while the transaction runs.
+    const beat = setInterval(() => heartbeat().catch(() => {}), HEARTBEAT_DURING_WRITE_MS);
+    let result;
+    try {
+      result = await writeBatch(this.pool, this.table, rows, ticks.length, {
+        groupId: this.groupId,
+        topic: this.topic,
+        partition,
+        expected: st.next,
+        next,
+      });
+    } catch (err) {
+      this.retryLater(partition, err as Error, 'writing a batch');
+      return false;
+    } finally {
+      clearInterval(beat);
+    }
+
+    if (result.outcome === 'stale') {
+      metrics.staleBatches.inc({ table: this.table });
+      this.log.warn(
+        { topic: this.topic, partition, expected: st.next?.toString() ?? null, stored: result.current?.toString() ?? null },
+        'another member moved this partition: batch dropped, position re-read',
+      );
+      this.states.delete(partition);
+      return false;
+    }
+
+    const committedAt = Date.now();
+    this.lastCommitAt = new Date(committedAt);
+    this.attempts.delete(partition);
+    st.next = next;
+    metrics.batches.inc({ table: this.table, path: result.path });
+    metrics.rowsWritten.inc({ table: this.table }, result.rowsInserted);
+    if (result.rowsInserted < ticks.length) metrics.duplicatesSkipped.inc({ table: this.table }, ticks.length - result.rowsInserted);
+    metrics.batchRows.observe({ table: this.table }, messages.length);
+    metrics.batchBytes.observe({ table: this.table }, bytes);
+    metrics.copySeconds.observe({ table: this.table }, result.copyMs / 1000);
+    for (const t of ticks) {
+      if (t.exchangeTimeMs !== null) this.latencyExchange.observe((committedAt - t.exchangeTimeMs) / 1000);
+      this.latencyReceive.observe((committedAt - t.receiveTimeUs / 1000) / 1000);
+      const ms = tickTimeMs(t);
+      if (st.newestWrittenMs === null || ms > st.newestWrittenMs) st.newestWrittenMs = ms;
+    }
+    if (result.path === 'merge') {
+      this.log.info({ topic: this.topic, partition, rows: ticks.length, inserted: result.rowsInserted }, 'batch held ticks already stored: merged');
+    }
+    this.updateLag(partition, st);
+    return true;
+  }
+
+  /** Kafka's committed offset follows the database (for lag tools); the database stays the source of truth. */
+  private async commitKafka(topic: string, partition: number, next: bigint): Promise<void> {
+    try {
+      await this.consumer.commitOffsets([{ topic, partition, offset: next.toString() }]);
+    } catch (err) {
+      this.log.debug({ err, topic, partition }, 'Kafka offset commit failed (the database holds the position)');
+    }
+  }
+
+  /** Pauses the partition and resumes it after a capped backoff; the batch is fetched again from its first record. */
+  private retryLater(partition: number, err: Error, what: string): void {
+    const attempt = (this.attempts.get(partition) ?? 0) + 1;
+    this.attempts.set(partition, attempt);
+    const { retryMinMs, retryMaxMs } = this.o.config.writer;
+    const delayMs = retryDelayMs(attempt, retryMinMs, retryMaxMs);
+    this.o.metrics.retries.inc({ table: this.table });
+    this.log.warn({ err, topic: this.topic, partition, attempt, delayMs }, `${what} failed: partition paused, retrying`);
+    // The transaction may have committed before its reply was lost: read the position again before the retry.
+    this.states.delete(partition);
+    if (this.stopping) return;
+    this.consumer.pause([{ topic: this.topic, partitions: [partition] }]);
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(partition);
+      this.o.metrics.pausedPartitions.set({ table: this.table }, this.retryTimers.size);
+      if (!this.stopping) this.consumer.resume([{ topic: this.topic, partitions: [partition] }]);
+    }, delayMs);
+    this.retryTimers.set(partition, timer);
+    this.o.metrics.pausedPartitions.set({ table: this.table }, this.retryTimers.size);
+  }
+
+  // --- lag ---------------------------------------------------------------------------------------------------------
+
+  private updateLag(partition: number, st: PartitionState): void {
+    const lag = computeLag({ highWatermark: st.high, nextOffset: st.next, newestSeenMs: st.newestSeenMs, newestWrittenMs: st.newestWrittenMs });
+    const labels = { topic: this.topic, partition: String(partition) };
+    this.o.metrics.lagMessages.set(labels, lag.messages);
+    this.o.metrics.lagSeconds.set(labels, lag.seconds);
+  }
+
+  private forget(partition: number): void {
+    const labels = { topic: this.topic, partition: String(partition) };
+    this.o.metrics.lagMessages.remove(labels);
+    this.o.metrics.lagSeconds.remove(labels);
+  }
+
+  /** Between batches (idle, paused or waiting for the database) the high watermarks still move: poll them. */
+  private async pollLag(): Promise<void> {
+    if (this.assigned.size === 0) return;
+    try {
+      const offsets = await this.admin.fetchTopicOffsets(this.topic);
+      for (const o of offsets) {
+        const st = this.states.get(o.partition);
+        if (!st || !this.assigned.has(o.partition)) continue;
+        st.high = BigInt(o.high);
+        this.updateLag(o.partition, st);
+      }
+    } catch (err) {
+      this.log.debug({ err }, 'lag poll failed');
+    }
+  }
+}
+
+export interface WriterSet {
+  readonly writers: readonly TickWriter[];
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+  health(): { ok: boolean; writers: WriterHealth[] };
+}
+
+/** Starts one group member per family, sharing one dead-letter producer. */
+export async function startWriters(opts: {
+  config: Config;
+  log: Logger;
+  kafka: Kafka;
+  metrics: WriterMetrics;
+  families?: readonly Family[];
+  memberName?: string;
+}): Promise<WriterSet> {
+  const { config, log, kafka, metrics } = opts;
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const deadLetters = new DeadLetterSink(producer, config.kafka.topics.deadLetter, config.source.deadLetterMaxBytes);
+  const writers = (opts.families ?? FAMILIES).map(
+    (family) => new TickWriter({ config, log, kafka, family, metrics, deadLetters, memberName: opts.memberName }),
+  );
+  try {
+    for (const w of writers) await w.start();
+  } catch (err) {
+    await Promise.allSettled(writers.map((w) => w.stop()));
+    await producer.disconnect();
+    throw err;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    writers,
+    done: Promise.all(writers.map((w) => w.done)).then(() => undefined),
+    stop: () =>
+      (stopped ??= (async () => {
+        const results = await Promise.allSettled(writers.map((w) => w.stop()));
+        await producer.disconnect();
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+      })()),
+    health: () => {
+      const hs = writers.map((w) => w.health());
+      return { ok: hs.every((h) => h.ok), writers: hs };
+    },
+  };
+}

@@ -43,6 +43,13 @@ export function createIngestMetrics(opts: { defaultMetrics?: boolean } = {}) {
   const paused = new Gauge({ name: 'tickwatch_ingestion_sockets_paused', help: '1 while socket reading is paused for backpressure', registers: r });
   const connections = new Gauge({ name: 'tickwatch_ingestion_connection_state', help: 'Per connection slot: 0 down, 1 connecting, 2 open, 3 switching over', labelNames: ['connection'], registers: r });
 
+  // Series for the known label values exist from the start, so dashboards and rate() see zero, not "no data".
+  for (const stream of ['trade', 'aggTrade', 'bookTicker']) {
+    gaps.labels(stream);
+    for (const outcome of ['detected', 'backfilled', 'lost']) gapIds.labels(stream, outcome);
+  }
+  gapSeconds.labels('bookTicker');
+
   const cache = <C>(make: (k: string) => C) => {
     const m = new Map<string, C>();
     return (k: string): C => {

@@ -33,7 +33,7 @@ describe('config', () => {
 
   it('names every bad variable in one error', () => {
     expect(
-      problems({ KAFKA_BROKERS: '', BATCH_SIZE: '-3', STREAM_TYPES: 'trade,depth', DATABASE_URL: 'mysql://x', ALERT_EMAIL_TO: 'nobody' }).sort(),
+      problems({ KAFKA_BROKERS: '', BATCH_SIZE: '-3', STREAM_TYPES: 'trade,kline', DATABASE_URL: 'mysql://x', ALERT_EMAIL_TO: 'nobody' }).sort(),
     ).toEqual(['ALERT_EMAIL_TO', 'BATCH_SIZE', 'DATABASE_URL', 'KAFKA_BROKERS', 'STREAM_TYPES']);
     expect(problems({ TICK_RETENTION: 'forever', BATCH_SIZE: '1.5', HTTP_HOST: '' }).sort()).toEqual(['BATCH_SIZE', 'HTTP_HOST', 'TICK_RETENTION']);
     expect(problems({ RECONNECT_MIN_MS: '5000', RECONNECT_MAX_MS: '100' })).toEqual(['RECONNECT_MIN_MS']);

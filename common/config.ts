@@ -86,8 +86,10 @@ const venueSymbols = (pattern: RegExp, message: string) =>
     .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
     .pipe(z.array(z.string().regex(pattern, message)));
 
-export const STREAM_TYPES = ['trade', 'aggTrade', 'bookTicker'] as const;
+export const STREAM_TYPES = ['trade', 'aggTrade', 'bookTicker', 'depth'] as const;
 export type StreamType = (typeof STREAM_TYPES)[number];
+/** The tick streams subscribed by default (3 per symbol); `depth` (order books) is opt-in. */
+export const DEFAULT_STREAM_TYPES: readonly StreamType[] = ['trade', 'aggTrade', 'bookTicker'];
 
 /** Every variable the stack reads, with its default. `.env.example` documents the same list (a test keeps them equal). */
 export const envSchema = z.object({
@@ -123,7 +125,7 @@ export const envSchema = z.object({
   SYMBOLS: csv('BTCUSDT,ETHUSDT,BNBUSDT').pipe(
     z.array(z.string().regex(/^[A-Za-z0-9]{2,20}$/, 'each symbol must be letters and digits, like BTCUSDT')),
   ),
-  STREAM_TYPES: csv(STREAM_TYPES.join(',')).pipe(z.array(z.enum(STREAM_TYPES, { error: `each must be one of ${STREAM_TYPES.join(', ')}` }))),
+  STREAM_TYPES: csv(DEFAULT_STREAM_TYPES.join(',')).pipe(z.array(z.enum(STREAM_TYPES, { error: `each must be one of ${STREAM_TYPES.join(', ')}` }))),
   STREAMS_PER_CONNECTION: int(1024, 1, 1024),
   WATCHDOG_SECONDS: num(30, 1),
   RECONNECT_MIN_MS: int(500, 1),

@@ -67,7 +67,8 @@ export interface GapEvent {
   readonly exchange: Exchange;
   readonly market: Market;
   readonly symbol: string;
-  readonly stream: TickType;
+  /** The stream with the hole; 'book' for an order book rebuilt from a new snapshot (BookGapEvent). */
+  readonly stream: TickType | 'book';
   /** First and last missing id, when the stream has contiguous ids. */
   readonly fromId: number | null;
   readonly toId: number | null;
@@ -104,7 +105,7 @@ export function recordHeaders(type: string): Record<string, string> {
   return { 'schema-version': String(SCHEMA_VERSION), 'record-type': type };
 }
 
-export function encodeRecord(r: Tick | GapEvent | DeadLetter): Buffer {
+export function encodeRecord(r: Tick | GapEvent | DeadLetter | Book | BookGapEvent): Buffer {
   return Buffer.from(JSON.stringify(r));
 }
 
@@ -129,6 +130,9 @@ function need(cond: boolean, what: string): void {
   if (!cond) throw new RecordError(what);
 }
 
+const CANONICAL_SYMBOL = /^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$/;
+const VENUE_SYMBOL = /^[A-Za-z0-9_/-]{2,30}$/;
+
 const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 const isTime = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
 
@@ -146,9 +150,16 @@ export function decodeTick(value: Buffer | string | null, schemaVersion: string 
     throw new RecordError('value is not JSON');
   }
   need(typeof r === 'object' && r !== null && !Array.isArray(r), 'value is not a JSON object');
-  need(r.exchange === 'binance', 'exchange must be binance');
-  need(r.market === 'spot' || r.market === 'usdm', 'market must be spot or usdm');
-  need(typeof r.symbol === 'string' && /^[A-Z0-9]{2,20}$/.test(r.symbol), 'symbol is missing or malformed');
+  if (r.exchange === 'binance') {
+    need(r.market === 'spot' || r.market === 'usdm', 'market must be spot or usdm');
+    need(typeof r.symbol === 'string' && /^[A-Z0-9]{2,20}$/.test(r.symbol), 'symbol is missing or malformed');
+  } else {
+    // Other venues: spot only, the canonical BASE-QUOTE symbol, and the venue's own symbol where it differs.
+    need(r.exchange === 'coinbase' || r.exchange === 'gemini', 'exchange must be binance, coinbase or gemini');
+    need(r.market === 'spot', 'market must be spot');
+    need(typeof r.symbol === 'string' && CANONICAL_SYMBOL.test(r.symbol), 'symbol must look like BTC-USD');
+    need(r.venueSymbol === undefined || (typeof r.venueSymbol === 'string' && VENUE_SYMBOL.test(r.venueSymbol)), 'venueSymbol is malformed');
+  }
   need(isTime(r.receiveTimeUs), 'receiveTimeUs must be a positive integer');
   switch (r.type) {
     case 'trade':
@@ -262,7 +273,6 @@ export interface BookGapEvent extends Omit<GapEvent, 'stream'> {
 export type VenueTrade = Trade & { readonly venueSymbol: string };
 export type VenueBookTicker = BookTicker & { readonly venueSymbol: string };
 
-const CANONICAL_SYMBOL = /^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$/;
 
 function checkLevels(x: unknown, side: string): void {
   need(Array.isArray(x), `${side} must be an array`);
@@ -286,7 +296,7 @@ export function decodeBook(value: Buffer | string | null, schemaVersion: string 
   need(r.exchange === 'binance' || r.exchange === 'coinbase' || r.exchange === 'gemini', 'exchange must be binance, coinbase or gemini');
   need(r.market === 'spot' || r.market === 'usdm', 'market must be spot or usdm');
   need(typeof r.symbol === 'string' && CANONICAL_SYMBOL.test(r.symbol), 'symbol must look like BTC-USD');
-  need(typeof r.venueSymbol === 'string' && /^[A-Za-z0-9_/-]{2,30}$/.test(r.venueSymbol), 'venueSymbol is missing or malformed');
+  need(typeof r.venueSymbol === 'string' && VENUE_SYMBOL.test(r.venueSymbol), 'venueSymbol is missing or malformed');
   need(isId(r.sequence), 'sequence must be a non-negative integer');
   need(Number.isSafeInteger(r.depth) && (r.depth as number) > 0, 'depth must be a positive integer');
   checkLevels(r.bids, 'bids');

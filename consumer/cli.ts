@@ -11,6 +11,7 @@ import type { Logger } from '../common/log.ts';
 import { migrate } from '../sql/migrate.ts';
 import { retryDelayMs } from './backoff.ts';
 import { createWriterMetrics } from './metrics.ts';
+import { familyCodec } from './families.ts';
 import { FAMILIES, startWriters, type Family } from './writer.ts';
 
 /** The schema (writer_offsets included) must exist before the first batch; the database may still be starting. */
@@ -34,15 +35,16 @@ async function migrateWithRetry(config: Config, log: Logger): Promise<void> {
 
 export const writeCommand: Command = {
   name: 'write',
-  summary: 'write ticks from Kafka into the database (COPY, exactly-once effect)',
+  summary: 'write ticks and order books from Kafka into the database (COPY, exactly-once effect)',
   usage: [
-    'usage: tickwatch write [--family trade|aggTrade|bookTicker]...',
+    'usage: tickwatch write [--family trade|aggTrade|bookTicker|book]...',
     '',
-    'Consumes the trade, aggTrade and bookTicker topics (one consumer group per family, WRITER_GROUP_PREFIX-<family>)',
-    'and COPYs the ticks into trades, agg_trades and book_tickers. The offsets of each partition are stored in the same',
-    'transaction as its rows (writer_offsets). Serves /metrics and /healthz on HTTP_HOST:WRITER_HTTP_PORT.',
+    'Consumes the trade, aggTrade, bookTicker and book topics (one consumer group per family, WRITER_GROUP_PREFIX-<family>)',
+    'and COPYs the records into trades, agg_trades, book_tickers, and books with their top_of_book analytics. The offsets',
+    'of each partition are stored in the same transaction as its rows (writer_offsets). Serves /metrics and /healthz on',
+    'HTTP_HOST:WRITER_HTTP_PORT.',
     '',
-    '  --family <name>   run only this family (repeatable); default: all three',
+    '  --family <name>   run only this family (repeatable); default: all four',
   ].join('\n'),
   options: { family: { type: 'string', multiple: true } },
   async run({ config, log, values }) {
@@ -61,7 +63,7 @@ export const writeCommand: Command = {
       const admin = kafka.admin();
       await admin.connect();
       try {
-        await ensureTopics(admin, [...families.map((f) => config.kafka.topics[f]), config.kafka.topics.deadLetter], config);
+        await ensureTopics(admin, [...families.map((f) => familyCodec(f).topic(config)), config.kafka.topics.deadLetter], config);
       } finally {
         await admin.disconnect();
       }

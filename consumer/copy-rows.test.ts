@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RecordError, type AggTrade, type BookTicker, type Trade } from '../common/records.ts';
+import { RecordError, type AggTrade, type Book, type BookTicker, type Trade } from '../common/records.ts';
+import { topOfBook } from '../metrics/top-of-book.ts';
 import { COLUMNS, CopyTextEncoder, checkWritable, escapeCopyText } from './copy-rows.ts';
 
 const trade: Trade = {
@@ -81,6 +82,29 @@ describe('CopyTextEncoder', () => {
     expect(e.timeUs(1735689599999999)).toBe('2024-12-31T23:59:59.999999Z');
     expect(e.timeUs(1735689600000000)).toBe('2025-01-01T00:00:00.000000Z');
     expect(e.timeUs(1735689600000001)).toBe('2025-01-01T00:00:00.000001Z');
+  });
+});
+
+describe('book rows', () => {
+  const book: Book = {
+    type: 'book', exchange: 'gemini', market: 'spot', symbol: 'BTC-GBP', venueSymbol: 'BTCGBP', sequence: 7, depth: 3,
+    bids: [['25000.10', '0.5'], ['25000', '1']], asks: [['25001.5', '2']], exchangeTimeMs: null, receiveTimeUs: 1624493666638480,
+  };
+
+  it('encodes a book with numeric[] levels, NULL exchange time and the receive time (ms) as its time', () => {
+    const row = new CopyTextEncoder().bookRow(book);
+    expect(row).toBe(
+      'gemini\tspot\tBTC-GBP\tBTCGBP\t2021-06-24T00:14:26.638Z\t7\t3\t{25000.10,25000}\t{0.5,1}\t{25001.5}\t{2}\t\\N\t2021-06-24T00:14:26.638480Z\n',
+    );
+    expect(row.split('\t')).toHaveLength(COLUMNS.books.length);
+    expect(new CopyTextEncoder().bookRow({ ...book, asks: [] })).toContain('\t{}\t{}\t');
+  });
+
+  it('encodes its top of book in column order', () => {
+    const row = new CopyTextEncoder().topOfBookRow(topOfBook(book)!);
+    expect(row.split('\t')).toHaveLength(COLUMNS.top_of_book.length);
+    expect(row).toMatch(/^gemini\tspot\tBTC-GBP\tBTCGBP\t2021-06-24T00:14:26\.638Z\t7\t25000\.10\t0\.5\t25001\.5\t2\t25000\.8\t1\.4\t/);
+    expect(row).toMatch(/\tt\tt\t[0-9.e-]+\t[0-9.e-]+\t2021-06-24T00:14:26\.638480Z\n$/);
   });
 });
 

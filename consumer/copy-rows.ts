@@ -1,9 +1,12 @@
-// COPY text-format rows for the three raw tick tables (pure): column lists, escaping, and timestamps rendered exactly
-// (ms for exchange times, µs for receive times, always UTC 'Z'). Prices and quantities go through as the exchange's
-// decimal strings, so NUMERIC stores them digit for digit.
-import { RecordError, type Tick, type TickType } from '../common/records.ts';
+// COPY text-format rows for the three raw tick tables and the two order book tables (pure): column lists, escaping, and
+// timestamps rendered exactly (ms for exchange times, µs for receive times, always UTC 'Z'). Prices and quantities go
+// through as the exchange's decimal strings, so NUMERIC stores them digit for digit.
+import { RecordError, type Book, type BookLevel, type Tick, type TickType } from '../common/records.ts';
+import type { TopOfBook } from '../metrics/top-of-book.ts';
 
 export type TickTable = 'trades' | 'agg_trades' | 'book_tickers';
+/** Every table a writer family COPYs into: the tick tables, and books with their top_of_book analytics. */
+export type WriteTable = TickTable | 'books' | 'top_of_book';
 
 export const TABLE_OF: Readonly<Record<TickType, TickTable>> = {
   trade: 'trades',
@@ -11,7 +14,7 @@ export const TABLE_OF: Readonly<Record<TickType, TickTable>> = {
   bookTicker: 'book_tickers',
 };
 
-export const COLUMNS: Readonly<Record<TickTable, readonly string[]>> = {
+export const COLUMNS: Readonly<Record<WriteTable, readonly string[]>> = {
   trades: ['exchange', 'market', 'symbol', 'time', 'trade_id', 'price', 'quantity', 'buyer_is_maker', 'side', 'event_time', 'receive_time'],
   agg_trades: [
     'exchange', 'market', 'symbol', 'time', 'agg_id', 'first_trade_id', 'last_trade_id', 'price', 'quantity', 'buyer_is_maker', 'side',
@@ -20,6 +23,15 @@ export const COLUMNS: Readonly<Record<TickTable, readonly string[]>> = {
   book_tickers: [
     'exchange', 'market', 'symbol', 'time', 'update_id', 'bid_price', 'bid_qty', 'ask_price', 'ask_qty', 'exchange_time', 'event_time',
     'receive_time',
+  ],
+  books: [
+    'exchange', 'market', 'symbol', 'venue_symbol', 'time', 'sequence', 'depth', 'bid_prices', 'bid_qtys', 'ask_prices', 'ask_qtys',
+    'exchange_time', 'receive_time',
+  ],
+  top_of_book: [
+    'exchange', 'market', 'symbol', 'venue_symbol', 'time', 'sequence', 'bid_price', 'bid_qty', 'ask_price', 'ask_qty', 'mid', 'spread',
+    'spread_pct', 'spread_bps', 'bid_depth_10bps', 'ask_depth_10bps', 'bid_depth_50bps', 'ask_depth_50bps', 'depth_complete_10bps',
+    'depth_complete_50bps', 'imbalance', 'depth_imbalance_50bps', 'receive_time',
   ],
 };
 
@@ -41,6 +53,22 @@ export function checkWritable(t: Tick): void {
     checkTime(t.exchangeTimeMs, 'exchangeTimeMs');
     checkTime(t.eventTimeMs, 'eventTimeMs');
   }
+}
+
+/** The book writer's check on top of decodeBook: its times must be storable. */
+export function checkWritableBook(b: Book): void {
+  checkTime(Math.floor(b.receiveTimeUs / 1000), 'receiveTimeUs');
+  checkTime(b.exchangeTimeMs, 'exchangeTimeMs');
+}
+
+/** The time a book row is keyed on: exchange time where the venue sends one, else receive time (as topOfBook). */
+export const bookTimeMs = (b: Book): number => b.exchangeTimeMs ?? Math.floor(b.receiveTimeUs / 1000);
+
+/** A numeric[] literal of one column of levels: {61837.63,61837.62}. Decimal strings need no quoting. */
+function levelArray(levels: readonly BookLevel[], i: 0 | 1): string {
+  let out = '{';
+  for (let k = 0; k < levels.length; k++) out += (k > 0 ? ',' : '') + levels[k]![i];
+  return `${out}}`;
 }
 
 const SPECIAL = /[\\\t\n\r]/;
@@ -123,5 +151,26 @@ export class CopyTextEncoder {
     let out = '';
     for (const t of ticks) out += this.row(t);
     return out;
+  }
+
+  /** One `books` row, columns in COLUMNS.books order. */
+  bookRow(b: Book): string {
+    return (
+      `${escapeCopyText(b.exchange)}\t${escapeCopyText(b.market)}\t${escapeCopyText(b.symbol)}\t${escapeCopyText(b.venueSymbol)}\t` +
+      `${this.timeMs(bookTimeMs(b))}\t${b.sequence}\t${b.depth}\t${levelArray(b.bids, 0)}\t${levelArray(b.bids, 1)}\t` +
+      `${levelArray(b.asks, 0)}\t${levelArray(b.asks, 1)}\t${b.exchangeTimeMs === null ? NULL : this.timeMs(b.exchangeTimeMs)}\t` +
+      `${this.timeUs(b.receiveTimeUs)}\n`
+    );
+  }
+
+  /** One `top_of_book` row, columns in COLUMNS.top_of_book order. */
+  topOfBookRow(t: TopOfBook): string {
+    return (
+      `${escapeCopyText(t.exchange)}\t${escapeCopyText(t.market)}\t${escapeCopyText(t.symbol)}\t${escapeCopyText(t.venueSymbol)}\t` +
+      `${this.timeMs(t.timeMs)}\t${t.sequence}\t${t.bidPrice}\t${t.bidQty}\t${t.askPrice}\t${t.askQty}\t${t.mid}\t${t.spread}\t` +
+      `${t.spreadPct}\t${t.spreadBps}\t${t.bidDepth10Bps}\t${t.askDepth10Bps}\t${t.bidDepth50Bps}\t${t.askDepth50Bps}\t` +
+      `${t.depthComplete10Bps ? 't' : 'f'}\t${t.depthComplete50Bps ? 't' : 'f'}\t${t.imbalance}\t` +
+      `${t.depthImbalance50Bps === null ? NULL : t.depthImbalance50Bps}\t${this.timeUs(t.receiveTimeUs)}\n`
+    );
   }
 }

@@ -1,12 +1,12 @@
 // The database side of a writer: one transaction per batch on a client checked out for that batch alone. The
 // transaction first claims the partition's offset range in writer_offsets (refused if another member moved it), then
-// COPYs the rows straight into the table; a batch that hits the unique key (a tick produced twice) is redone through a
-// temporary staging table and INSERT ... ON CONFLICT DO NOTHING.
+// COPYs the rows straight into the table (or tables: a book and its top-of-book row go in together); a batch that hits
+// a unique key (a tick produced twice) is redone through temporary staging tables and INSERT ... ON CONFLICT DO NOTHING.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { COLUMNS, type TickTable } from './copy-rows.ts';
+import { COLUMNS, type TickTable, type WriteTable } from './copy-rows.ts';
 
 // --- SQL (constants; every value travels as a parameter or inside the COPY stream) ---------------------------------
 
@@ -23,15 +23,17 @@ ON CONFLICT (group_id, topic, partition) DO UPDATE
    SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at
  WHERE w.next_offset = $5::bigint AND EXCLUDED.next_offset > w.next_offset`;
 
-const cols = (t: TickTable) => COLUMNS[t].join(', ');
+const cols = (t: WriteTable) => COLUMNS[t].join(', ');
 
-export const COPY_SQL: Readonly<Record<TickTable, string>> = {
+export const COPY_SQL: Readonly<Record<WriteTable, string>> = {
   trades: `COPY trades (${cols('trades')}) FROM STDIN`,
   agg_trades: `COPY agg_trades (${cols('agg_trades')}) FROM STDIN`,
   book_tickers: `COPY book_tickers (${cols('book_tickers')}) FROM STDIN`,
+  books: `COPY books (${cols('books')}) FROM STDIN`,
+  top_of_book: `COPY top_of_book (${cols('top_of_book')}) FROM STDIN`,
 };
 
-export const STAGE_SQL: Readonly<Record<TickTable, { create: string; copy: string; merge: string }>> = {
+export const STAGE_SQL: Readonly<Record<WriteTable, { create: string; copy: string; merge: string }>> = {
   trades: {
     create: 'CREATE TEMP TABLE IF NOT EXISTS trades_stage (LIKE trades) ON COMMIT DELETE ROWS',
     copy: `COPY trades_stage (${cols('trades')}) FROM STDIN`,
@@ -47,6 +49,16 @@ export const STAGE_SQL: Readonly<Record<TickTable, { create: string; copy: strin
     copy: `COPY book_tickers_stage (${cols('book_tickers')}) FROM STDIN`,
     merge: `INSERT INTO book_tickers (${cols('book_tickers')}) SELECT ${cols('book_tickers')} FROM book_tickers_stage ON CONFLICT DO NOTHING`,
   },
+  books: {
+    create: 'CREATE TEMP TABLE IF NOT EXISTS books_stage (LIKE books) ON COMMIT DELETE ROWS',
+    copy: `COPY books_stage (${cols('books')}) FROM STDIN`,
+    merge: `INSERT INTO books (${cols('books')}) SELECT ${cols('books')} FROM books_stage ON CONFLICT DO NOTHING`,
+  },
+  top_of_book: {
+    create: 'CREATE TEMP TABLE IF NOT EXISTS top_of_book_stage (LIKE top_of_book) ON COMMIT DELETE ROWS',
+    copy: `COPY top_of_book_stage (${cols('top_of_book')}) FROM STDIN`,
+    merge: `INSERT INTO top_of_book (${cols('top_of_book')}) SELECT ${cols('top_of_book')} FROM top_of_book_stage ON CONFLICT DO NOTHING`,
+  },
 };
 
 // --- Writing ----------------------------------------------------------------------------------------------------------
@@ -61,8 +73,16 @@ export interface OffsetClaim {
   readonly next: bigint;
 }
 
+/** The COPY rows of one table in a batch. */
+export interface TableRows {
+  readonly table: WriteTable;
+  readonly rows: Buffer;
+  readonly count: number;
+}
+
 export type WriteResult =
-  | { readonly outcome: 'written'; readonly path: 'copy' | 'merge'; readonly rowsInserted: number; readonly copyMs: number }
+  /** rowsInserted: rows of the first table; inserted: per table, in the order given. */
+  | { readonly outcome: 'written'; readonly path: 'copy' | 'merge'; readonly rowsInserted: number; readonly inserted: readonly number[]; readonly copyMs: number }
   | { readonly outcome: 'stale'; readonly current: bigint | null };
 
 const UNIQUE_VIOLATION = '23505';
@@ -92,12 +112,17 @@ async function rollbackQuietly(client: pg.PoolClient): Promise<void> {
  * Throws on database errors (the caller retries the same batch); returns 'stale' when another member owns the range.
  */
 export async function writeBatch(pool: pg.Pool, table: TickTable, rows: Buffer, rowCount: number, claim: OffsetClaim): Promise<WriteResult> {
+  return writeTables(pool, [{ table, rows, count: rowCount }], claim);
+}
+
+/** writeBatch for rows of several tables in one transaction (a book and its top-of-book row). */
+export async function writeTables(pool: pg.Pool, tables: readonly TableRows[], claim: OffsetClaim): Promise<WriteResult> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    const first = await attempt(client, table, rows, rowCount, claim, 'copy');
+    const first = await attempt(client, tables, claim, 'copy');
     if (first !== 'conflict') return first;
-    const second = await attempt(client, table, rows, rowCount, claim, 'merge');
+    const second = await attempt(client, tables, claim, 'merge');
     if (second === 'conflict') throw new Error('unique violation in the merge path'); // cannot happen: ON CONFLICT
     return second;
   } catch (err) {
@@ -109,14 +134,7 @@ export async function writeBatch(pool: pg.Pool, table: TickTable, rows: Buffer, 
   }
 }
 
-async function attempt(
-  client: pg.PoolClient,
-  table: TickTable,
-  rows: Buffer,
-  rowCount: number,
-  claim: OffsetClaim,
-  path: 'copy' | 'merge',
-): Promise<WriteResult | 'conflict'> {
+async function attempt(client: pg.PoolClient, tables: readonly TableRows[], claim: OffsetClaim, path: 'copy' | 'merge'): Promise<WriteResult | 'conflict'> {
   await client.query('BEGIN');
   try {
     const claimed = await client.query(CLAIM_OFFSETS_SQL, [
@@ -131,20 +149,24 @@ async function attempt(
       return { outcome: 'stale', current: await readOffset(client, claim.groupId, claim.topic, claim.partition) };
     }
     const t0 = performance.now();
-    let inserted = 0;
-    if (rowCount > 0) {
-      if (path === 'copy') {
-        inserted = await copyIn(client, COPY_SQL[table], rows);
-      } else {
-        const stage = STAGE_SQL[table];
-        await client.query(stage.create);
-        await copyIn(client, stage.copy, rows);
-        inserted = (await client.query(stage.merge)).rowCount ?? 0;
+    const inserted: number[] = [];
+    for (const { table, rows, count } of tables) {
+      let n = 0;
+      if (count > 0) {
+        if (path === 'copy') {
+          n = await copyIn(client, COPY_SQL[table], rows);
+        } else {
+          const stage = STAGE_SQL[table];
+          await client.query(stage.create);
+          await copyIn(client, stage.copy, rows);
+          n = (await client.query(stage.merge)).rowCount ?? 0;
+        }
       }
+      inserted.push(n);
     }
     const copyMs = performance.now() - t0;
     await client.query('COMMIT');
-    return { outcome: 'written', path, rowsInserted: inserted, copyMs };
+    return { outcome: 'written', path, rowsInserted: inserted[0] ?? 0, inserted, copyMs };
   } catch (err) {
     await rollbackQuietly(client);
     if (path === 'copy' && (err as { code?: string }).code === UNIQUE_VIOLATION) return 'conflict';

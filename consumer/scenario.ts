@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { Config } from '../common/config.ts';
 import { createClient, pgSession } from '../common/db.ts';
 import { createKafka, ensureTopics } from '../common/kafka.ts';
-import { encodeRecord, recordHeaders, tickKey, type Tick } from '../common/records.ts';
+import { encodeRecord, recordHeaders, tickKey, type Book, type Tick } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { freshDatabase, testConfig, testLog, uniqueName } from '../test/services.ts';
 
@@ -16,7 +16,8 @@ export interface Scenario {
   readonly producer: Producer;
   /** Environment for a writer child process with the same settings. */
   readonly env: Record<string, string>;
-  produce(ticks: readonly Tick[]): Promise<void>;
+  /** Produces records to their family's topic (books to TOPIC_BOOKS), as ingestion does. */
+  produce(records: readonly (Tick | Book)[]): Promise<void>;
   produceRaw(topic: string, messages: Message[]): Promise<void>;
   /** Resolves when writer_offsets covers every record produced so far on every family topic. */
   waitUntilWritten(timeoutMs: number): Promise<void>;
@@ -43,6 +44,7 @@ export async function createScenario(name: string, opts: { env?: Record<string, 
     TOPIC_AGG_TRADES: uniqueName(`${name}-aggtrades`),
     TOPIC_BOOK_TICKERS: uniqueName(`${name}-booktickers`),
     TOPIC_DEAD_LETTER: uniqueName(`${name}-deadletter`),
+    TOPIC_BOOKS: uniqueName(`${name}-books`),
     WRITER_GROUP_PREFIX: uniqueName(`${name}-writer`),
     WRITER_SESSION_TIMEOUT_MS: '6000',
     WRITER_RETRY_MIN_MS: '100',
@@ -63,7 +65,7 @@ export async function createScenario(name: string, opts: { env?: Record<string, 
   const admin = kafka.admin();
   await admin.connect();
   const { trade, aggTrade, bookTicker, deadLetter } = config.kafka.topics;
-  await ensureTopics(admin, [trade, aggTrade, bookTicker, deadLetter], config);
+  await ensureTopics(admin, [trade, aggTrade, bookTicker, deadLetter, config.books.topic], config);
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   const produced = new Map<string, number>();
@@ -92,7 +94,7 @@ export async function createScenario(name: string, opts: { env?: Record<string, 
     produce: async (ticks) => {
       const byTopic = new Map<string, Message[]>();
       for (const t of ticks) {
-        const topic = config.kafka.topics[t.type];
+        const topic = t.type === 'book' ? config.books.topic : config.kafka.topics[t.type];
         let list = byTopic.get(topic);
         if (!list) byTopic.set(topic, (list = []));
         list.push({ key: tickKey(t), value: encodeRecord(t), headers: recordHeaders(t.type) });

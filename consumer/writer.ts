@@ -1,22 +1,22 @@
-// The tick writers: one Kafka consumer group per table family (trades, aggTrades, bookTickers). Each member takes
+// The tick writers: one Kafka consumer group per table family (trades, aggTrades, bookTickers, books). Each member takes
 // fetched batches per partition, cuts them into COPY transactions bounded by rows and bytes, and stores the partition's
 // next offset in the same transaction as the rows (writer_offsets), so a crash, restart, rebalance or redelivery never
 // writes a record twice or skips one. Kafka offsets are committed after the database commit, for lag tooling only.
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type pg from 'pg';
-import type { Config, StreamType } from '../common/config.ts';
+import type { Config } from '../common/config.ts';
 import { createPool } from '../common/db.ts';
 import type { Logger } from '../common/log.ts';
-import { decodeTick, encodeRecord, recordHeaders, RecordError, tickTimeMs, type DeadLetter, type Tick } from '../common/records.ts';
+import { encodeRecord, recordHeaders, RecordError, type DeadLetter } from '../common/records.ts';
 import { retryDelayMs } from './backoff.ts';
 import { fetchSettings, planBatches } from './batching.ts';
-import { readOffset, writeBatch } from './copy.ts';
-import { checkWritable, CopyTextEncoder, TABLE_OF, type TickTable } from './copy-rows.ts';
+import { readOffset, writeTables } from './copy.ts';
+import { CopyTextEncoder, type WriteTable } from './copy-rows.ts';
+import { familyCodec, FAMILIES, type Family, type FamilyCodec, type WriterRecord } from './families.ts';
 import { computeLag } from './lag.ts';
 import type { WriterMetrics } from './metrics.ts';
 
-export type Family = StreamType;
-export const FAMILIES: readonly Family[] = ['trade', 'aggTrade', 'bookTicker'];
+export { FAMILIES, type Family };
 
 const LAG_POLL_MS = 5_000;
 const HEARTBEAT_DURING_WRITE_MS = 1_000;
@@ -99,7 +99,7 @@ export interface WriterHealth {
 export class TickWriter {
   readonly family: Family;
   readonly topic: string;
-  readonly table: TickTable;
+  readonly table: WriteTable;
   readonly groupId: string;
   readonly done: Promise<void>;
 
@@ -108,6 +108,7 @@ export class TickWriter {
   private readonly consumer: Consumer;
   private readonly admin: Admin;
   private readonly encoder = new CopyTextEncoder();
+  private readonly codec: FamilyCodec;
   private readonly states = new Map<number, PartitionState>();
   private readonly attempts = new Map<number, number>();
   private readonly retryTimers = new Map<number, NodeJS.Timeout>();
@@ -122,8 +123,9 @@ export class TickWriter {
 
   constructor(private readonly o: TickWriterOptions) {
     this.family = o.family;
-    this.topic = o.config.kafka.topics[o.family];
-    this.table = TABLE_OF[o.family];
+    this.codec = familyCodec(o.family);
+    this.topic = this.codec.topic(o.config);
+    this.table = this.codec.table;
     this.groupId = `${o.config.writer.groupPrefix}-${o.family}`;
     this.log = o.log.child({ component: 'writer', family: o.family, groupId: this.groupId, member: o.memberName });
     this.pool = createPool(o.config, `tickwatch-writer-${o.family}`);
@@ -270,17 +272,15 @@ export class TickWriter {
 
   /** Decodes one run (only one at a time is held in memory); a record that cannot become a row is a dead letter. */
   private decode(topic: string, partition: number, st: PartitionState, run: KafkaMessage[]) {
-    const ticks: Tick[] = [];
+    const ticks: WriterRecord[] = [];
     const poison: PoisonRecord[] = [];
     let bytes = 0;
     for (const m of run) {
       bytes += m.value?.length ?? 0;
       try {
-        const t = decodeTick(m.value, m.headers?.['schema-version']?.toString());
-        if (t.type !== this.family) throw new RecordError(`a ${t.type} record on the ${this.family} topic`);
-        checkWritable(t);
+        const t = this.codec.decode(m.value ?? null, m.headers?.['schema-version']?.toString());
         ticks.push(t);
-        const ms = tickTimeMs(t);
+        const ms = this.codec.timeMs(t);
         if (st.newestSeenMs === null || ms > st.newestSeenMs) st.newestSeenMs = ms;
       } catch (err) {
         const reason = err instanceof RecordError ? err.message : `undecodable: ${(err as Error).message}`;
@@ -295,7 +295,7 @@ export class TickWriter {
     st: PartitionState,
     partition: number,
     messages: KafkaMessage[],
-    ticks: Tick[],
+    ticks: WriterRecord[],
     poison: PoisonRecord[],
     next: bigint,
     bytes: number,
@@ -313,12 +313,12 @@ export class TickWriter {
       return false;
     }
 
-    const rows = Buffer.from(this.encoder.rows(ticks));
+    const tables = this.codec.encode(ticks, this.encoder);
     // A slow database must not cost the group membership: keep heartbeating while the transaction runs.
     const beat = setInterval(() => heartbeat().catch(() => {}), HEARTBEAT_DURING_WRITE_MS);
     let result;
     try {
-      result = await writeBatch(this.pool, this.table, rows, ticks.length, {
+      result = await writeTables(this.pool, tables, {
         groupId: this.groupId,
         topic: this.topic,
         partition,
@@ -347,7 +347,7 @@ export class TickWriter {
     this.attempts.delete(partition);
     st.next = next;
     metrics.batches.inc({ table: this.table, path: result.path });
-    metrics.rowsWritten.inc({ table: this.table }, result.rowsInserted);
+    tables.forEach((t, i) => metrics.rowsWritten.inc({ table: t.table }, result.inserted[i] ?? 0));
     if (result.rowsInserted < ticks.length) metrics.duplicatesSkipped.inc({ table: this.table }, ticks.length - result.rowsInserted);
     metrics.batchRows.observe({ table: this.table }, messages.length);
     metrics.batchBytes.observe({ table: this.table }, bytes);
@@ -355,7 +355,7 @@ export class TickWriter {
     for (const t of ticks) {
       if (t.exchangeTimeMs !== null) this.latencyExchange.observe((committedAt - t.exchangeTimeMs) / 1000);
       this.latencyReceive.observe((committedAt - t.receiveTimeUs / 1000) / 1000);
-      const ms = tickTimeMs(t);
+      const ms = this.codec.timeMs(t);
       if (st.newestWrittenMs === null || ms > st.newestWrittenMs) st.newestWrittenMs = ms;
     }
     if (result.path === 'merge') {

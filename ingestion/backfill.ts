@@ -1,5 +1,6 @@
-// REST backfill: fetches missing trades and aggTrades by id (historicalTrades / aggTrades ?fromId=), within a
-// request-weight budget per minute, honouring 429 / 418 and their Retry-After. It knows nothing about Kafka.
+// REST backfill: fetches missing trades and aggTrades by id (historicalTrades / aggTrades ?fromId=) and order book
+// snapshots (depth), within one request-weight budget per minute, honouring 429 / 418 and their Retry-After. It knows
+// nothing about Kafka.
 import type { Logger } from '../common/log.ts';
 import type { AggTrade, Market, Trade } from '../common/records.ts';
 import { mapRestAggTrade, mapRestTrade } from './binance/mapper.ts';
@@ -9,6 +10,10 @@ const ENDPOINTS = {
   spot: { trade: { path: '/api/v3/historicalTrades', weight: 25 }, aggTrade: { path: '/api/v3/aggTrades', weight: 4 } },
   usdm: { trade: { path: '/fapi/v1/historicalTrades', weight: 20 }, aggTrade: { path: '/fapi/v1/aggTrades', weight: 20 } },
 } as const;
+
+/** Order book snapshots: the deepest page of 1000 levels per side costs 50 (spot) or 20 (USD-M). */
+const DEPTH = { spot: { path: '/api/v3/depth', weight: 50 }, usdm: { path: '/fapi/v1/depth', weight: 20 } } as const;
+export const DEPTH_SNAPSHOT_LEVELS = 1000;
 
 export const BACKFILL_PAGE = 1000;
 
@@ -61,6 +66,14 @@ export class RestBackfiller {
     return rows.map((r) => check(mapRestAggTrade(this.opts.market, symbol, r, nowUs()), symbol));
   }
 
+  /** The REST order book snapshot of `symbol` (1000 levels per side), as parsed JSON: BinanceBooks checks it. */
+  async depthSnapshot(symbol: string): Promise<unknown> {
+    const ep = DEPTH[this.opts.market];
+    const body = await this.request(ep, `symbol=${encodeURIComponent(symbol)}&limit=${DEPTH_SNAPSHOT_LEVELS}`, { symbol });
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BackfillError(`GET ${ep.path} for ${symbol}: response is not an object`);
+    return body;
+  }
+
   /** Waits until `weight` fits in this minute's budget, then books it. */
   private async spend(weight: number): Promise<void> {
     for (;;) {
@@ -86,7 +99,15 @@ export class RestBackfiller {
 
   private async get(kind: 'trade' | 'aggTrade', symbol: string, fromId: number, limit: number): Promise<unknown[]> {
     const ep = ENDPOINTS[this.opts.market][kind];
-    const url = `${this.opts.restUrl}${ep.path}?symbol=${encodeURIComponent(symbol)}&fromId=${fromId}&limit=${Math.min(BACKFILL_PAGE, Math.max(1, limit))}`;
+    const query = `symbol=${encodeURIComponent(symbol)}&fromId=${fromId}&limit=${Math.min(BACKFILL_PAGE, Math.max(1, limit))}`;
+    const rows = await this.request(ep, query, { symbol, fromId });
+    if (!Array.isArray(rows)) throw new BackfillError(`GET ${ep.path}?${query}: response is not an array`);
+    return rows;
+  }
+
+  /** One GET within the weight budget: retries network errors and 5xx, waits out 429 / 418; returns the parsed body. */
+  private async request(ep: { readonly path: string; readonly weight: number }, query: string, context: Record<string, unknown>): Promise<unknown> {
+    const url = `${this.opts.restUrl}${ep.path}?${query}`;
     const attempts = this.opts.attempts ?? 5;
     for (let attempt = 1; ; attempt++) {
       await this.spend(ep.weight);
@@ -110,7 +131,7 @@ export class RestBackfiller {
         const retryAfterS = Number(res.headers.get('retry-after'));
         const waitMs = Number.isFinite(retryAfterS) && retryAfterS > 0 ? retryAfterS * 1000 : 60_000;
         this.bannedUntil = this.now() + waitMs;
-        this.opts.log.warn({ status: res.status, waitMs, symbol, fromId, path: ep.path }, 'REST rate limited: honouring Retry-After');
+        this.opts.log.warn({ status: res.status, waitMs, ...context, path: ep.path }, 'REST rate limited: honouring Retry-After');
         await res.body?.cancel();
         continue;
       }
@@ -120,9 +141,11 @@ export class RestBackfiller {
         await sleep(Math.min(10_000, 250 * 2 ** attempt));
         continue;
       }
-      const rows: unknown = await res.json();
-      if (!Array.isArray(rows)) throw new BackfillError(`GET ${url}: response is not an array`);
-      return rows;
+      try {
+        return (await res.json()) as unknown;
+      } catch {
+        throw new BackfillError(`GET ${url}: response is not JSON`);
+      }
     }
   }
 }

@@ -15,12 +15,14 @@ import { ingestionTopics, startIngestion } from './worker.ts';
 
 export const ingestCommand: Command = {
   name: 'ingest',
-  summary: 'stream Binance trades, aggTrades and book tickers into Kafka (the ingestion worker)',
+  summary: 'stream Binance trades, aggTrades, book tickers and order books (and Coinbase, Gemini) into Kafka (the ingestion worker)',
   usage: [
     'usage: tickwatch ingest',
     '',
     'Connects to BINANCE_WS_URL (combined streams for SYMBOLS x STREAM_TYPES), produces to the TOPIC_* topics,',
-    'backfills holes over BINANCE_REST_URL and serves /metrics and /healthz on INGESTION_HTTP_PORT.',
+    'backfills holes over BINANCE_REST_URL and serves /metrics and /healthz on INGESTION_HTTP_PORT. With `depth` in',
+    'STREAM_TYPES it keeps order books from the diff streams and REST snapshots and publishes them to TOPIC_BOOKS.',
+    'COINBASE_PRODUCTS and GEMINI_SYMBOLS add one connection per venue (trades, book tickers, books to the same topics).',
   ].join('\n'),
   options: {},
   run: ({ config, log }) => runWorker(log, () => startIngestion(config, { log })),
@@ -75,7 +77,7 @@ export const recordCommand: Command = {
     return runWorker(log, async () => {
       const writer = new CaptureWriter(dir);
       const metrics = createIngestMetrics({ defaultMetrics: false });
-      const streams = streamNames(src.symbols, src.streamTypes);
+      const streams = streamNames(src.symbols, src.streamTypes, src.market);
       const limiter = new AttemptLimiter();
       const feeds: Feed[] = [];
       for (let i = 0; i < streams.length; i += src.streamsPerConnection) {

@@ -1,8 +1,9 @@
-// All the socket trouble of one Binance combined-stream connection slot in one place: it answers pings (ws does,
-// echoing the payload), replaces a socket that has gone silent (watchdog), reconnects with capped exponential backoff
-// and jitter within the connection-attempt limit, and before the 24-hour limit or on request (serverShutdown) opens
-// the new socket first and closes the old one only once the new one delivers (make before break). It knows nothing
-// about what the frames say: the overlap is dropped by id downstream.
+// All the socket trouble of one connection slot in one place: it answers pings (ws does, echoing the payload), replaces
+// a socket that has gone silent (watchdog), reconnects with capped exponential backoff and jitter within the
+// connection-attempt limit, and before the 24-hour limit or on request (serverShutdown) opens the new socket first and
+// closes the old one only once the new one delivers (make before break). It knows nothing about what the frames say:
+// the overlap is dropped by id downstream. Binance slots name their streams in the URL (/stream?streams=a/b); other
+// venues (Coinbase, Gemini) connect to their URL as is and send their subscribe messages on every open.
 import { WebSocket } from 'ws';
 import type { Logger } from '../common/log.ts';
 import { AttemptLimiter, backoffDelay } from './backoff.ts';
@@ -24,7 +25,10 @@ export interface FeedSink {
 export interface FeedOptions {
   readonly name: string;
   readonly wsUrl: string;
+  /** Binance combined streams, named in the URL; empty for a venue that subscribes by message. */
   readonly streams: readonly string[];
+  /** Messages sent on every open (a venue's subscriptions); with them the URL is wsUrl as is. */
+  readonly subscribe?: () => readonly string[];
   readonly watchdogMs: number;
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
@@ -67,7 +71,7 @@ export class Feed {
 
   constructor(private readonly opts: FeedOptions) {
     this.log = opts.log.child({ feed: opts.name });
-    this.url = `${opts.wsUrl.replace(/\/+$/, '')}/stream?streams=${opts.streams.join('/')}`;
+    this.url = opts.subscribe ? opts.wsUrl : `${opts.wsUrl.replace(/\/+$/, '')}/stream?streams=${opts.streams.join('/')}`;
     const every = Math.max(20, Math.min(1000, opts.watchdogMs / 4));
     this.ticker = setInterval(() => this.tick(), every);
     this.setState('down');
@@ -91,6 +95,14 @@ export class Feed {
     this.opts.metrics.reconnects(reason);
     this.next = this.open();
     this.setState('switching');
+  }
+
+  /** Sends a text frame on the open connection (a venue's resubscription); false when none is open. */
+  send(text: string): boolean {
+    const c = this.active;
+    if (!c?.open) return false;
+    c.ws.send(text);
+    return true;
   }
 
   /** Stops reading the sockets (backpressure); the watchdog sleeps meanwhile. */
@@ -160,6 +172,7 @@ export class Feed {
       c.openedAt = this.opts.clock.now();
       c.lastHeardMs = performance.now();
       if (this.paused) ws.pause();
+      for (const m of this.opts.subscribe?.() ?? []) ws.send(m);
       this.log.info({ conn: c.id, url: this.url }, 'connected');
       if (c === this.active) this.setState('open');
     });
@@ -201,6 +214,7 @@ export class Feed {
   }
 
   private onClose(c: Conn, code: number, reason: string): void {
+    const wasOpen = c.open;
     c.open = false;
     if (this.stopped) return;
     if (c === this.next) {
@@ -212,10 +226,12 @@ export class Feed {
     }
     if (c !== this.active) return;
     this.active = undefined;
-    this.lost(`closed (${code}${reason ? ` ${reason}` : ''})`, 'closed');
+    // A socket that never opened means the exchange cannot be reached (no network, DNS, firewall): say so plainly.
+    if (wasOpen) this.lost(`closed (${code}${reason ? ` ${reason}` : ''})`, 'closed');
+    else this.lost(`could not connect to ${this.url}`, 'closed', 'exchange unreachable: retrying with backoff');
   }
 
-  private lost(detail: string, reason: string): void {
+  private lost(detail: string, reason: string, message = 'connection lost: reconnecting'): void {
     if (this.next) {
       // A replacement is on its way: it becomes the active connection at once.
       const n = this.next;
@@ -229,7 +245,7 @@ export class Feed {
     this.opts.sink.disconnected(reason);
     this.opts.metrics.reconnects(reason);
     const delay = backoffDelay(this.attempt++, this.opts.reconnectMinMs, this.opts.reconnectMaxMs);
-    this.log.warn({ detail, reason, delayMs: delay, attempt: this.attempt }, 'connection lost: reconnecting');
+    this.log.warn({ detail, reason, delayMs: delay, attempt: this.attempt }, message);
     this.setState('connecting');
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }

@@ -1,19 +1,36 @@
 // What happens to a frame between the socket (or a capture file) and the producer: map and validate it, send bad
 // ones to the dead-letter topic, pass trades and aggTrades on in id order exactly once, backfill the holes over REST,
-// deduplicate book tickers and record their holes as gap events. Live ingestion and replay share it.
+// deduplicate book tickers and record their holes as gap events, and keep the order books of the depth streams in sync
+// with their REST snapshots. Live ingestion and replay share it.
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
-import { tickKey, type DeadLetter, type GapEvent, type Tick } from '../common/records.ts';
+import { tickKey, type Book, type DeadLetter, type GapEvent, type Tick } from '../common/records.ts';
 import type { RestBackfiller } from './backfill.ts';
 import type { Mapper } from './binance/mapper.ts';
+import { BinanceBooks } from './book/binance-depth.ts';
+import type { VenueOutput } from './book/output.ts';
 import { BookTickerTracker, SequenceBook, sequenceId, type IdSequencer, type Sequenced } from './gaps.ts';
 import type { IngestMetrics } from './metrics.ts';
 
 /** Where records go: the producer, or anything with the same face (tests, the parse-only benchmark). */
 export interface RecordSink {
-  produce(topic: string, key: string, record: Tick | GapEvent | DeadLetter, receiveTimeUs?: number): void;
+  produce(topic: string, key: string, record: Tick | GapEvent | DeadLetter | Book, receiveTimeUs?: number): void;
   writable(): Promise<void>;
 }
+
+/** A dead letter for a frame (or REST body) that cannot become a record, its raw text cut to `maxBytes`. */
+export function deadLetterOf(source: string, raw: string, stream: string | null, reason: string, receiveTimeUs: number, maxBytes: number): DeadLetter {
+  let text = raw;
+  let truncated = false;
+  if (Buffer.byteLength(raw) > maxBytes) {
+    text = Buffer.from(raw).subarray(0, maxBytes).toString().replace(/\uFFFD$/, '');
+    truncated = true;
+  }
+  return { type: 'deadLetter', source, stream, reason, raw: text, truncated, receiveTimeUs };
+}
+
+/** Depth frames (`<symbol>@depth...`) go to the order books, not the tick mapper. */
+const DEPTH_FRAME = /^\{"stream":"([a-z0-9]+@depth[@0-9a-z]*)"/;
 
 export interface PipelineOptions {
   readonly source: Config['source'];
@@ -29,6 +46,8 @@ export interface PipelineOptions {
   /** Attempts at a hole REST does not (yet) cover before it is recorded as lost. */
   readonly backfillAttempts?: number;
   readonly onServerShutdown?: () => void;
+  /** Keep order books of the depth streams (when STREAM_TYPES has `depth`); snapshots come over REST (backfiller). */
+  readonly books?: Config['books'];
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -43,9 +62,28 @@ export class Pipeline {
   private stopped = false;
   /** Exchange time of the last tick passed on, per sequence (for the span of a lost hole). */
   private readonly lastTimeMs = new Map<IdSequencer, number>();
+  /** Order books of the depth streams, or undefined when none are subscribed. */
+  readonly books: BinanceBooks | undefined;
+  private readonly bookOut: VenueOutput[] = [];
+  /** Symbols whose book wants a REST snapshot, and the fetches running. */
+  private readonly snapshotWanted = new Set<string>();
+  private readonly snapshotFetches = new Map<string, Promise<void>>();
+  private readonly flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: PipelineOptions) {
     this.source = `binance-${opts.source.market}`;
+    const b = opts.books;
+    if (b && opts.source.streamTypes.includes('depth')) {
+      this.books = new BinanceBooks({ market: opts.source.market, depth: b.depth, intervalMs: b.publishIntervalMs, symbols: opts.source.symbols });
+      if (b.publishIntervalMs > 0) {
+        this.flushTimer = setInterval(() => {
+          const nowMs = Date.now();
+          this.books!.flush(nowMs, nowMs * 1000, this.bookOut);
+          this.routeBooks('', nowMs * 1000);
+        }, b.publishIntervalMs);
+        this.flushTimer.unref();
+      }
+    }
   }
 
   /** Ticks held behind holes (they count towards the buffer bound). */
@@ -57,6 +95,11 @@ export class Pipeline {
     return this.backfills.size;
   }
 
+  /** REST snapshots being fetched for order books. */
+  get snapshotting(): number {
+    return this.snapshotFetches.size;
+  }
+
   /** Start a sequence after an id already in Kafka (a restart then shows the downtime as a hole). */
   resumeAfter(type: Sequenced['type'], symbol: string, lastId: number): void {
     this.sequences.get(type, symbol).resumeAfter(lastId);
@@ -65,10 +108,19 @@ export class Pipeline {
   /** The connection carrying these symbols' streams went down. */
   disconnected(symbols: readonly string[], reason: string): void {
     this.bookTickers.disconnected(symbols, reason);
+    // A book cannot be trusted across a hole in its diffs: it waits for a new snapshot after the next diff.
+    if (this.books) for (const s of symbols) this.books.syncs.get(s)?.reset();
   }
 
   frame(text: string, receiveTimeUs: number): void {
     const m = this.opts.metrics;
+    const depth = this.books ? DEPTH_FRAME.exec(text) : null;
+    if (depth) {
+      m.received(depth[1]!).inc();
+      this.books!.frame(text, receiveTimeUs, this.bookOut);
+      this.routeBooks(text, receiveTimeUs);
+      return;
+    }
     const r = this.opts.mapper.map(text, receiveTimeUs);
     switch (r.kind) {
       case 'tick': {
@@ -116,15 +168,78 @@ export class Pipeline {
     out.length = 0;
   }
 
-  private deadLetter(raw: string, stream: string | null, reason: string, receiveTimeUs: number): void {
-    const max = this.opts.source.deadLetterMaxBytes;
-    let text = raw;
-    let truncated = false;
-    if (Buffer.byteLength(raw) > max) {
-      text = Buffer.from(raw).subarray(0, max).toString().replace(/\uFFFD$/, '');
-      truncated = true;
+  /** Sends what the books put out: books to the books topic, gaps, dead letters (of `raw`), snapshot requests. */
+  private routeBooks(raw: string, receiveTimeUs: number): void {
+    const m = this.opts.metrics;
+    for (const o of this.bookOut) {
+      switch (o.kind) {
+        case 'book':
+          this.opts.sink.produce(this.opts.books!.topic, tickKey(o.record), o.record, o.record.receiveTimeUs);
+          break;
+        case 'gap':
+          this.gap(o.record);
+          break;
+        case 'rejected':
+          this.deadLetter(raw, o.stream, o.reason, receiveTimeUs);
+          break;
+        case 'ignored':
+          m.ignored(o.why).inc();
+          break;
+        case 'needSnapshot':
+          this.opts.log.info({ symbol: o.venueSymbol, reason: o.reason }, 'order book needs a snapshot');
+          this.requestSnapshot(o.venueSymbol);
+          break;
+        case 'trade':
+        case 'bookTicker':
+          break; // Binance books put out neither.
+      }
     }
-    const dl: DeadLetter = { type: 'deadLetter', source: this.source, stream, reason, raw: text, truncated, receiveTimeUs };
+    this.bookOut.length = 0;
+  }
+
+  /** Fetches a REST snapshot for `symbol` (one fetch per symbol at a time), again while its book still waits for one. */
+  private requestSnapshot(symbol: string): void {
+    this.snapshotWanted.add(symbol);
+    if (this.snapshotFetches.has(symbol) || this.stopped) return;
+    const bf = this.opts.backfiller;
+    if (!bf) {
+      this.opts.log.warn({ symbol }, 'order book needs a snapshot but there is no REST source: it stays unsynced');
+      return;
+    }
+    const log = this.opts.log.child({ stream: 'book', symbol });
+    const task = (async () => {
+      for (let attempt = 1; this.snapshotWanted.has(symbol) && !this.stopped; attempt++) {
+        this.snapshotWanted.delete(symbol);
+        await this.opts.sink.writable();
+        let body: unknown;
+        try {
+          body = await bf.depthSnapshot(symbol);
+        } catch (err) {
+          log.warn({ err: (err as Error).message, attempt }, 'depth snapshot failed: retrying');
+          this.snapshotWanted.add(symbol);
+          await sleep(Math.min(10_000, 250 * 2 ** attempt));
+          continue;
+        }
+        if (this.stopped) return;
+        const receiveTimeUs = nowUs();
+        this.books!.snapshot(symbol, body, receiveTimeUs, this.bookOut);
+        this.routeBooks(JSON.stringify(body), receiveTimeUs);
+        // Older than the diffs held (REST lagging the stream) or unusable: ask again, a little later.
+        if (this.books!.syncs.get(symbol)?.state === 'awaitingSnapshot') {
+          this.snapshotWanted.add(symbol);
+          await sleep(Math.min(5_000, 100 * 2 ** attempt));
+        } else {
+          log.info({ sequence: this.books!.syncs.get(symbol)?.sequence, attempt }, 'order book synced from its snapshot');
+        }
+      }
+    })()
+      .catch((err: unknown) => log.error({ err }, 'depth snapshot loop failed'))
+      .finally(() => this.snapshotFetches.delete(symbol));
+    this.snapshotFetches.set(symbol, task);
+  }
+
+  private deadLetter(raw: string, stream: string | null, reason: string, receiveTimeUs: number): void {
+    const dl = deadLetterOf(this.source, raw, stream, reason, receiveTimeUs, this.opts.source.deadLetterMaxBytes);
     this.opts.metrics.deadLettered(reason);
     this.opts.sink.produce(this.opts.topics.deadLetter, stream ?? this.source, dl, receiveTimeUs);
   }
@@ -229,5 +344,6 @@ export class Pipeline {
 
   stop(): void {
     this.stopped = true;
+    clearInterval(this.flushTimer);
   }
 }

@@ -44,10 +44,11 @@ export async function replay(config: Config, log: Logger, opts: ReplayOptions): 
   const producer = new TickProducer(kafka, { bufferMax: src.producerBufferMax, log, metrics });
   await producer.connect();
   const produced: Record<string, number> = {};
+  const out: RecordSink = producer;
   const sink: RecordSink = {
     produce: (topic, key, record, receiveTimeUs) => {
       produced[topic] = (produced[topic] ?? 0) + 1;
-      producer.produce(topic, key, record, receiveTimeUs);
+      out.produce(topic, key, record, receiveTimeUs);
     },
     writable: () => producer.writable(),
   };

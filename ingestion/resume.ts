@@ -66,7 +66,7 @@ export async function readLastIds(
             for (const m of batch.messages) {
               try {
                 const t = decodeTick(m.value, m.headers?.['schema-version']?.toString());
-                if (t.market !== market || t.type === 'bookTicker') continue;
+                if (t.exchange !== 'binance' || t.market !== market || t.type === 'bookTicker') continue;
                 const id = t.type === 'trade' ? t.tradeId : t.aggId;
                 const k = `${t.type}:${t.symbol}`;
                 if ((last.get(k)?.lastId ?? -1) < id) last.set(k, { type: t.type, symbol: t.symbol, lastId: id });

@@ -1,6 +1,7 @@
-// The ingestion worker: wires the feeds (one per block of up to STREAMS_PER_CONNECTION streams), the pipeline, the
-// REST backfill and the Kafka producer, resumes from the last ids in Kafka, pauses the sockets while the producer
-// buffer is full, and serves /metrics and /healthz.
+// The ingestion worker: wires the Binance feeds (one per block of up to STREAMS_PER_CONNECTION streams), the pipeline
+// (order books included when STREAM_TYPES has depth), the REST backfill and snapshots, one feed per enabled venue
+// (Coinbase, Gemini) with its session, and the Kafka producer; resumes from the last ids in Kafka, pauses the sockets
+// while the producer buffer is full, and serves /metrics and /healthz.
 import type { Config } from '../common/config.ts';
 import { startHttpEndpoint, type HttpEndpoint } from '../common/http.ts';
 import { createKafka, ensureTopics } from '../common/kafka.ts';
@@ -14,6 +15,7 @@ import { createIngestMetrics, type IngestMetrics } from './metrics.ts';
 import { Pipeline } from './pipeline.ts';
 import { TickProducer } from './producer.ts';
 import { readLastIds } from './resume.ts';
+import { enabledVenues, VenueRouter } from './venue-feeds.ts';
 
 export interface IngestionOptions {
   readonly log: Logger;
@@ -29,7 +31,10 @@ export interface IngestionOptions {
 
 export interface IngestionWorker extends Worker {
   readonly metrics: IngestMetrics;
+  /** The Binance connection slots. */
   readonly feeds: readonly Feed[];
+  /** One feed and session per enabled venue (Coinbase, Gemini). */
+  readonly venues: readonly { readonly name: string; readonly feed: Feed; readonly router: VenueRouter }[];
   readonly pipeline: Pipeline;
   readonly producer: TickProducer;
   readonly http: HttpEndpoint | undefined;
@@ -39,7 +44,7 @@ export interface IngestionWorker extends Worker {
 /** Every topic ingestion writes. */
 export function ingestionTopics(config: Config): string[] {
   const t = config.kafka.topics;
-  return [t.trade, t.aggTrade, t.bookTicker, t.gap, t.deadLetter];
+  return [t.trade, t.aggTrade, t.bookTicker, t.gap, t.deadLetter, config.books.topic];
 }
 
 export async function startIngestion(config: Config, opts: IngestionOptions): Promise<IngestionWorker> {
@@ -66,6 +71,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     log,
     // A serverShutdown names no streams: every connection of this process is on the going server's list.
     onServerShutdown: () => feeds.forEach((f) => f.rollover('serverShutdown')),
+    books: config.books,
   });
 
   if (opts.resume ?? true) {
@@ -85,12 +91,12 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
       paused = true;
       metrics.paused.set(1);
       log.warn({ depth: producer.depth, held: pipeline.held }, 'producer buffer full: pausing the sockets');
-      feeds.forEach((f) => f.pause());
+      allFeeds().forEach((f) => f.pause());
     } else if (paused && pressure() < src.producerBufferMax / 2) {
       paused = false;
       metrics.paused.set(0);
       log.info({ depth: producer.depth }, 'producer buffer drained: resuming the sockets');
-      feeds.forEach((f) => f.resume());
+      allFeeds().forEach((f) => f.resume());
     }
   };
   const pressureTimer = setInterval(() => {
@@ -98,7 +104,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     metrics.heldTicks.set(pipeline.held);
   }, 50);
 
-  const streams = streamNames(src.symbols, src.streamTypes);
+  const streams = streamNames(src.symbols, src.streamTypes, src.market);
   const limiter = new AttemptLimiter();
   for (let i = 0; i < streams.length; i += src.streamsPerConnection) {
     const block = streams.slice(i, i + src.streamsPerConnection);
@@ -127,8 +133,54 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     );
   }
 
+  // Coinbase and Gemini: one connection each, subscribed by message. They have no 24-hour limit (no rollover: two
+  // sockets feeding one session would interleave its books).
+  const venues: { name: string; feed: Feed; router: VenueRouter }[] = [];
+  for (const venue of enabledVenues(config)) {
+    let feed: Feed | undefined;
+    const router = new VenueRouter({
+      venue,
+      topics: config.kafka.topics,
+      books: config.books,
+      sink: producer,
+      metrics,
+      log,
+      deadLetterMaxBytes: src.deadLetterMaxBytes,
+      send: (text) => feed?.send(text) ?? false,
+    });
+    feed = new Feed({
+      name: venue.name,
+      wsUrl: venue.wsUrl,
+      streams: [],
+      subscribe: () => venue.subscribe(),
+      watchdogMs: src.watchdogMs,
+      reconnectMinMs: src.reconnectMinMs,
+      reconnectMaxMs: src.reconnectMaxMs,
+      maxAgeMs: Number.POSITIVE_INFINITY,
+      clock: opts.clock ?? systemClock,
+      limiter: new AttemptLimiter(),
+      log,
+      metrics,
+      sink: {
+        frame: (text, receiveTimeUs) => {
+          router.frame(text, receiveTimeUs);
+          if (!paused && producer.depth >= src.producerBufferMax) checkPressure();
+        },
+        disconnected: (reason) => router.disconnected(reason),
+      },
+    });
+    venues.push({ name: venue.name, feed, router });
+  }
+  const venueFlush =
+    config.books.publishIntervalMs > 0 && venues.length > 0
+      ? setInterval(() => venues.forEach((v) => v.router.flush(Date.now())), config.books.publishIntervalMs)
+      : undefined;
+  function allFeeds(): Feed[] {
+    return [...feeds, ...venues.map((v) => v.feed)];
+  }
+
   const health = () => {
-    const states = feeds.map((f) => f.state);
+    const states = allFeeds().map((f) => f.state);
     const kafkaHealth = producer.health;
     return {
       ok: states.every((s) => s === 'open' || s === 'switching') && kafkaHealth.failures < 3,
@@ -141,8 +193,8 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     };
   };
   const http = (opts.http ?? true) ? await startHttpEndpoint({ host: config.http.host, port: opts.httpPort ?? config.http.ports.ingestion, registry: metrics.registry, health }) : undefined;
-  feeds.forEach((f) => f.start());
-  log.info({ streams: streams.length, connections: feeds.length, wsUrl: src.wsUrl, httpPort: http?.port }, 'ingestion started');
+  allFeeds().forEach((f) => f.start());
+  log.info({ streams: streams.length, connections: feeds.length, venues: venues.map((v) => v.name), wsUrl: src.wsUrl, httpPort: http?.port }, 'ingestion started');
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -151,12 +203,13 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     (stopping ??= (async () => {
       log.info({ reason }, 'ingestion stopping');
       clearInterval(pressureTimer);
-      await Promise.all(feeds.map((f) => f.stop()));
+      clearInterval(venueFlush);
+      await Promise.all(allFeeds().map((f) => f.stop()));
       pipeline.stop();
       await producer.stop();
       await http?.close();
       await admin.disconnect();
       resolveDone();
     })());
-  return { done, stop, metrics, feeds, pipeline, producer, http, health };
+  return { done, stop, metrics, feeds, venues, pipeline, producer, http, health };
 }

@@ -20,9 +20,13 @@ export async function configureShortBars(db: SqlSession, shortBarSeconds: number
   return r.rows[0]?.changed === true;
 }
 
-/** CALL refresh_metrics(from, to): every bar and quote metric whose bucket lies wholly inside the window. */
+/**
+ * CALL refresh_metrics(from, to): every bar and quote metric whose bucket lies wholly inside the window; and
+ * CALL refresh_top_of_book(from, to): the per-minute top-of-book metrics of every venue's books in it (0020).
+ */
 export async function refreshWindow(db: SqlSession, w: RefreshWindow): Promise<void> {
   await db.query('CALL refresh_metrics($1::timestamptz, $2::timestamptz)', [iso(w.fromMs), iso(w.toMs)]);
+  await db.query('CALL refresh_top_of_book($1::timestamptz, $2::timestamptz)', [iso(w.fromMs), iso(w.toMs)]);
 }
 
 export class Refresher {

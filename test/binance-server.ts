@@ -1,7 +1,8 @@
 // A local stand-in for Binance on 127.0.0.1, for tests and benchmarks: a WebSocket server speaking the combined-stream
 // protocol (/stream?streams=a/b), with pings, and a REST server with the backfill endpoints (historicalTrades,
-// aggTrades, spot /api/v3 and USD-M /fapi/v1) answering from the same recorded messages of ../shared/data, with
-// weight headers and optional 429 + Retry-After. Like the exchange, it publishes on its own clock: whatever is
+// aggTrades, spot /api/v3 and USD-M /fapi/v1) and the order book snapshot (depth) answering from the same recorded
+// messages of ../shared/data, with weight headers and optional 429 + Retry-After. Its order books start from the
+// recording's REST snapshot line and follow every depth diff it publishes, so a snapshot is always the current book. Like the exchange, it publishes on its own clock: whatever is
 // published while a client is away is only to be had over REST. It can drop connections, go silent, announce
 // serverShutdown and mix extra (e.g. malformed) frames into the stream.
 //
@@ -34,8 +35,8 @@ export interface RecordedEvent {
   readonly text: string;
   readonly receiveNs: bigint;
   readonly symbol: string;
-  readonly type: 'trade' | 'aggTrade' | 'bookTicker';
-  /** Trade id, aggTrade id or book update id. */
+  readonly type: 'trade' | 'aggTrade' | 'bookTicker' | 'depth';
+  /** Trade id, aggTrade id or book update id (depth: the diff's last update id u). */
   readonly id: number;
 }
 
@@ -59,15 +60,24 @@ export interface AggTradeRow {
   readonly M: boolean;
 }
 
+export interface DepthSnapshotBody {
+  readonly lastUpdateId: number;
+  readonly bids: readonly (readonly [string, string])[];
+  readonly asks: readonly (readonly [string, string])[];
+}
+
 export interface Recording {
   readonly events: readonly RecordedEvent[];
   readonly trades: ReadonlyMap<string, readonly TradeRow[]>;
   readonly aggTrades: ReadonlyMap<string, readonly AggTradeRow[]>;
+  /** The recorded REST depth snapshot per symbol (spot captures only), where depth events were loaded. */
+  readonly depthSnapshots: ReadonlyMap<string, DepthSnapshotBody>;
 }
 
 export interface LoadOptions {
   readonly symbols?: readonly RecordedSymbol[];
-  readonly types?: readonly ('trade' | 'aggTrade' | 'bookTicker')[];
+  /** Default: trade, aggTrade, bookTicker; `depth` adds the spot depth diffs (and their snapshot for REST). */
+  readonly types?: readonly ('trade' | 'aggTrade' | 'bookTicker' | 'depth')[];
   /** Keep only the first N events of the merged timeline. */
   readonly maxEvents?: number;
   /** Also read the second spot file of each symbol (after midnight). */
@@ -112,6 +122,7 @@ interface RawTrade {
 export async function loadRecording(opts: LoadOptions = {}): Promise<Recording> {
   const symbols = opts.symbols ?? ['BTCUSDT', 'ETHUSDT', 'BNBUSDT'];
   const types = new Set(opts.types ?? ['trade', 'aggTrade', 'bookTicker']);
+  const depthSnapshots = new Map<string, DepthSnapshotBody>();
   const files: { path: string; symbol: string; relabel: boolean }[] = [];
   for (const s of symbols) {
     if (s === 'BNBUSDT') files.push({ path: join(SHARED_DATA, 'binance-usdm/btcusdt_20240808.gz'), symbol: s, relabel: true });
@@ -144,6 +155,10 @@ export async function loadRecording(opts: LoadOptions = {}): Promise<Recording> 
         open = undefined;
       };
       for await (const frame of readCapture(f.path)) {
+        if (frame.text.startsWith('{"lastUpdateId"') && types.has('depth') && !f.relabel && !depthSnapshots.has(f.symbol)) {
+          depthSnapshots.set(f.symbol, JSON.parse(frame.text) as DepthSnapshotBody);
+          continue;
+        }
         if (!frame.text.startsWith('{"stream"')) continue;
         const msg = JSON.parse(frame.text) as { stream: string; data: Record<string, unknown> };
         const kind = msg.stream.slice(msg.stream.indexOf('@') + 1);
@@ -162,6 +177,8 @@ export async function loadRecording(opts: LoadOptions = {}): Promise<Recording> 
             const text = f.relabel ? JSON.stringify({ stream: `${lower}@trade`, data }) : frame.text;
             events.push({ stream: `${lower}@trade`, text, receiveNs: frame.receiveNs, symbol: f.symbol, type: 'trade', id: d.t });
           }
+        } else if (kind.startsWith('depth') && types.has('depth') && !f.relabel) {
+          events.push({ stream: msg.stream, text: frame.text, receiveNs: frame.receiveNs, symbol: f.symbol, type: 'depth', id: msg.data.u as number });
         } else if (kind === 'bookTicker' && types.has('bookTicker')) {
           const d = msg.data as { u: number; b: string; B: string; a: string; A: string };
           const text = f.relabel ? JSON.stringify({ stream: `${lower}@bookTicker`, data: { u: d.u, s: f.symbol, b: d.b, B: d.B, a: d.a, A: d.A } }) : frame.text;
@@ -176,10 +193,10 @@ export async function loadRecording(opts: LoadOptions = {}): Promise<Recording> 
   const kept = opts.maxEvents ? events.slice(0, opts.maxEvents) : events;
   // REST answers only for what the kept timeline contains.
   const lastId = new Map<string, number>();
-  for (const e of kept) if (e.type !== 'bookTicker') lastId.set(`${e.type}:${e.symbol}`, e.id);
+  for (const e of kept) if (e.type === 'trade' || e.type === 'aggTrade') lastId.set(`${e.type}:${e.symbol}`, e.id);
   for (const [s, rows] of trades) trades.set(s, rows.filter((r) => r.id <= (lastId.get(`trade:${s}`) ?? -1)));
   for (const [s, rows] of aggTrades) aggTrades.set(s, rows.filter((r) => r.a <= (lastId.get(`aggTrade:${s}`) ?? -1)));
-  return { events: kept, trades, aggTrades };
+  return { events: kept, trades, aggTrades, depthSnapshots };
 }
 
 /** Trade ids of the recording per symbol, in order: what a gap-free topic must hold. */
@@ -203,10 +220,26 @@ export interface ServerOptions {
   readonly pingIntervalMs?: number;
   /** Publish the recording this many times (ids shifted each time), for benchmarks. */
   readonly repeat?: number;
+  /** With repeat: also shift every exchange and event time (T, E) by this many ms per round, so rounds fill new minutes. */
+  readonly repeatShiftMs?: number;
   /** At a fixed rate, a client that has this many bytes unread is disconnected, as Binance does with slow clients. */
   readonly slowClientBytes?: number;
   /** Extra raw frames sent after event i (before the next), to every client subscribed to that event's stream. */
   readonly extraFrames?: (i: number, event: RecordedEvent) => readonly string[] | undefined;
+  /** Events published (the exchange's clock and books move on) but sent to no client: a lost frame. */
+  readonly skip?: (i: number, event: RecordedEvent) => boolean;
+}
+
+/** One side of the stand-in's order book: price text -> quantity text. */
+type Side = Map<string, string>;
+interface ServerBook {
+  lastUpdateId: number;
+  readonly bids: Side;
+  readonly asks: Side;
+}
+
+function topLevels(side: Side, limit: number, descending: boolean): [string, string][] {
+  return [...side].sort((a, b) => (descending ? Number(b[0]) - Number(a[0]) : Number(a[0]) - Number(b[0]))).slice(0, limit);
 }
 
 interface Client {
@@ -221,6 +254,8 @@ const WEIGHTS: Record<string, number> = {
   '/api/v3/aggTrades': 4,
   '/fapi/v1/historicalTrades': 20,
   '/fapi/v1/aggTrades': 20,
+  '/api/v3/depth': 50,
+  '/fapi/v1/depth': 20,
 };
 
 export class BinanceServer {
@@ -231,7 +266,13 @@ export class BinanceServer {
   /** Connections ever accepted. */
   connectionsAccepted = 0;
   restRequests = 0;
+  /** Depth snapshot requests answered (not rate limited). */
+  depthRequests = 0;
   rateLimited = 0;
+  /** Depth events published but sent to nobody (ServerOptions.skip). */
+  readonly skipped: RecordedEvent[] = [];
+  /** The exchange's order books, per symbol (from the recorded snapshot on). */
+  readonly books = new Map<string, ServerBook>();
   readonly finished: Promise<void>;
 
   private readonly clients = new Set<Client>();
@@ -266,6 +307,9 @@ export class BinanceServer {
     }
     this.finished = new Promise((r) => (this.resolveFinished = r));
     if (this.total === 0) this.resolveFinished();
+    for (const [symbol, snap] of opts.recording.depthSnapshots) {
+      this.books.set(symbol, { lastUpdateId: snap.lastUpdateId, bids: new Map(snap.bids.map(([p, q]) => [p, q])), asks: new Map(snap.asks.map(([p, q]) => [p, q])) });
+    }
   }
 
   static async start(opts: ServerOptions): Promise<BinanceServer> {
@@ -370,22 +414,50 @@ export class BinanceServer {
     const evs = this.opts.recording.events;
     const e = evs[i % evs.length]!;
     const round = Math.floor(i / evs.length);
-    if (round === 0) return e;
+    // Depth diffs are not repeated with shifted ids (U, u and the book would all have to move): benchmarks only.
+    if (round === 0 || e.type === 'depth') return e;
     // Repeats shift ids past the recording's own span, so each id sequence runs on without a hole.
     const shift = round * (this.spans.get(`${e.type}:${e.symbol}`) ?? 0);
-    const text = e.type === 'trade' ? e.text.replace(`"t":${e.id}`, `"t":${e.id + shift}`) : e.type === 'aggTrade' ? e.text.replace(`"a":${e.id}`, `"a":${e.id + shift}`) : e.text.replace(`"u":${e.id}`, `"u":${e.id + shift}`);
+    let text = e.type === 'trade' ? e.text.replace(`"t":${e.id}`, `"t":${e.id + shift}`) : e.type === 'aggTrade' ? e.text.replace(`"a":${e.id}`, `"a":${e.id + shift}`) : e.text.replace(`"u":${e.id}`, `"u":${e.id + shift}`);
+    const dMs = round * (this.opts.repeatShiftMs ?? 0);
+    if (dMs !== 0) text = text.replace(/"([TE])":(\d+)/g, (_, k: string, v: string) => `"${k}":${Number(v) + dMs}`);
     return { ...e, text, id: e.id + shift };
+  }
+
+  /** The top of the stand-in's book of `symbol`, best first, as the REST snapshot shows it. */
+  bookTop(symbol: string, limit: number): DepthSnapshotBody | undefined {
+    const b = this.books.get(symbol);
+    return b && { lastUpdateId: b.lastUpdateId, bids: topLevels(b.bids, limit, true), asks: topLevels(b.asks, limit, false) };
+  }
+
+  private applyDepth(e: RecordedEvent): void {
+    const book = this.books.get(e.symbol);
+    if (!book || e.id <= book.lastUpdateId) return;
+    const d = (JSON.parse(e.text) as { data: { b: [string, string][]; a: [string, string][] } }).data;
+    for (const [side, levels] of [[book.bids, d.b], [book.asks, d.a]] as const) {
+      for (const [p, q] of levels) {
+        if (Number(q) === 0) side.delete(p);
+        else side.set(p, q);
+      }
+    }
+    book.lastUpdateId = e.id;
   }
 
   private publish(i: number): void {
     const e = this.event(i);
+    if (e.type === 'depth') this.applyDepth(e);
+    if (this.opts.skip?.(i, e)) {
+      this.skipped.push(e);
+      this.published = i + 1;
+      return;
+    }
     const extra = this.opts.extraFrames?.(i, e);
     for (const c of this.clients) {
       if (c.silent || !c.streams.has(e.stream)) continue;
       c.ws.send(e.text);
       if (extra) for (const x of extra) c.ws.send(x);
     }
-    if (e.type !== 'bookTicker') this.lastPublished.set(`${e.type}:${e.symbol}`, e.id);
+    if (e.type === 'trade' || e.type === 'aggTrade') this.lastPublished.set(`${e.type}:${e.symbol}`, e.id);
     this.published = i + 1;
   }
 
@@ -450,6 +522,13 @@ export class BinanceServer {
     }
     const symbol = url.searchParams.get('symbol') ?? '';
     const limit = Math.min(1000, Math.max(1, Number(url.searchParams.get('limit') ?? 500)));
+    if (url.pathname.endsWith('/depth')) {
+      const top = this.bookTop(symbol, limit);
+      res.writeHead(top ? 200 : 400, headers);
+      res.end(JSON.stringify(top ?? { code: -1121, msg: 'Invalid symbol.' }));
+      if (top) this.depthRequests++;
+      return;
+    }
     const fromIdParam = url.searchParams.get('fromId');
     const agg = url.pathname.endsWith('aggTrades');
     const rows: readonly (TradeRow | AggTradeRow)[] = (agg ? this.opts.recording.aggTrades.get(symbol) : this.opts.recording.trades.get(symbol)) ?? [];
@@ -461,6 +540,21 @@ export class BinanceServer {
     const idOf = (r: TradeRow | AggTradeRow) => ('a' in r ? r.a : r.id);
     const published = this.lastPublished.get(`${agg ? 'aggTrade' : 'trade'}:${symbol}`) ?? -1;
     let out: (TradeRow | AggTradeRow)[];
+    // Repeats: answer from the round the asked id belongs to, with that round's id and time shift.
+    const span = this.spans.get(`${agg ? 'aggTrade' : 'trade'}:${symbol}`) ?? 0;
+    const firstId = rows.length > 0 ? idOf(rows[0]!) : 0;
+    const asked = fromIdParam === null ? published : Number(fromIdParam);
+    const round = span > 0 && (this.opts.repeat ?? 1) > 1 ? Math.max(0, Math.floor((asked - firstId) / span)) : 0;
+    if (round > 0) {
+      const dId = round * span;
+      const dMs = round * (this.opts.repeatShiftMs ?? 0);
+      const base = rows.filter((r) => idOf(r) + dId >= (fromIdParam === null ? -Infinity : asked) && idOf(r) + dId <= published);
+      const picked = fromIdParam === null ? base.slice(-limit) : base.slice(0, limit);
+      out = picked.map((r) => ('a' in r ? { ...r, a: r.a + dId, T: r.T + dMs } : { ...r, id: r.id + dId, time: r.time + dMs }));
+      res.writeHead(200, headers);
+      res.end(JSON.stringify(out));
+      return;
+    }
     if (fromIdParam === null) {
       const visible = rows.filter((r) => idOf(r) <= published);
       out = visible.slice(-limit);

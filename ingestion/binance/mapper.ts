@@ -62,7 +62,7 @@ function short(v: unknown): string {
   return s.length > 40 ? `${s.slice(0, 40)}...` : s;
 }
 
-const TYPES: Record<string, StreamType> = { trade: 'trade', aggTrade: 'aggTrade', bookTicker: 'bookTicker' };
+const TYPES: Record<string, Exclude<StreamType, 'depth'>> = { trade: 'trade', aggTrade: 'aggTrade', bookTicker: 'bookTicker' };
 
 export function createBinanceMapper(opts: MapperOptions): Mapper {
   const { market, maxFrameBytes } = opts;
@@ -203,9 +203,12 @@ export function createBinanceMapper(opts: MapperOptions): Mapper {
   };
 }
 
+/** The diff-depth stream subscribed for order books: 100 ms diffs on spot, every update on USD-M. */
+export const DEPTH_STREAM: Readonly<Record<Market, string>> = { spot: 'depth@100ms', usdm: 'depth@0ms' };
+
 /** Stream names for a subscription: `btcusdt@trade`, ... (Binance wants them lower-case). */
-export function streamNames(symbols: readonly string[], types: readonly StreamType[]): string[] {
-  return symbols.flatMap((s) => types.map((t) => `${s.toLowerCase()}@${t}`));
+export function streamNames(symbols: readonly string[], types: readonly StreamType[], market: Market = 'spot'): string[] {
+  return symbols.flatMap((s) => types.map((t) => `${s.toLowerCase()}@${t === 'depth' ? DEPTH_STREAM[market] : t}`));
 }
 
 /** REST `historicalTrades` row -> Trade (a backfilled trade has no event time: its trade time stands in). */

@@ -105,7 +105,10 @@ export function recordHeaders(type: string): Record<string, string> {
   return { 'schema-version': String(SCHEMA_VERSION), 'record-type': type };
 }
 
-export function encodeRecord(r: Tick | GapEvent | DeadLetter | Book | BookGapEvent): Buffer {
+/** Everything ingestion produces to Kafka. */
+export type ProducedRecord = Tick | GapEvent | DeadLetter | Book | BookGapEvent;
+
+export function encodeRecord(r: ProducedRecord): Buffer {
   return Buffer.from(JSON.stringify(r));
 }
 

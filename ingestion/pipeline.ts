@@ -4,7 +4,7 @@
 // with their REST snapshots. Live ingestion and replay share it.
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
-import { tickKey, type Book, type DeadLetter, type GapEvent, type Tick } from '../common/records.ts';
+import { tickKey, type Book, type DeadLetter, type GapEvent, type ProducedRecord, type Tick } from '../common/records.ts';
 import type { RestBackfiller } from './backfill.ts';
 import type { Mapper } from './binance/mapper.ts';
 import { BinanceBooks } from './book/binance-depth.ts';
@@ -14,7 +14,7 @@ import type { IngestMetrics } from './metrics.ts';
 
 /** Where records go: the producer, or anything with the same face (tests, the parse-only benchmark). */
 export interface RecordSink {
-  produce(topic: string, key: string, record: Tick | GapEvent | DeadLetter | Book, receiveTimeUs?: number): void;
+  produce(topic: string, key: string, record: ProducedRecord, receiveTimeUs?: number): void;
   writable(): Promise<void>;
 }
 

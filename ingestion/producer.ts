@@ -3,7 +3,7 @@
 // order, so a broker outage costs time, never records. When the buffer is full the caller stops reading sockets.
 import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '../common/log.ts';
-import { encodeRecord, recordHeaders, type DeadLetter, type GapEvent, type Tick } from '../common/records.ts';
+import { encodeRecord, recordHeaders, type ProducedRecord } from '../common/records.ts';
 import type { IngestMetrics } from './metrics.ts';
 
 interface Pending {
@@ -29,7 +29,8 @@ const HEADERS = {
   bookTicker: recordHeaders('bookTicker'),
   gap: recordHeaders('gap'),
   deadLetter: recordHeaders('deadLetter'),
-} as const;
+  book: recordHeaders('book'),
+} as const satisfies Record<ProducedRecord['type'], Record<string, string>>;
 
 const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
@@ -94,7 +95,7 @@ export class TickProducer {
     return { failures: this.failures, lastError: this.lastError };
   }
 
-  produce(topic: string, key: string, record: Tick | GapEvent | DeadLetter, receiveTimeUs = 0): void {
+  produce(topic: string, key: string, record: ProducedRecord, receiveTimeUs = 0): void {
     if (this.stopped) throw new Error(`producer stopped: cannot produce to ${topic}`);
     this.queue.push({ topic, message: { key, value: encodeRecord(record), headers: HEADERS[record.type] }, receiveTimeUs });
     if (!this.sending && this.delay === undefined) this.kick();

@@ -7,7 +7,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{common,ingestion,consumer,metrics,sql,grafana,docker,bin,test}/**/*.test.ts'],
+          include: ['{common,ingestion,consumer,metrics,sql,grafana,docker,bin,stack,test}/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
           testTimeout: 60_000,
           // Starting the in-process TimescaleDB takes seconds, more on a busy machine.

@@ -8,8 +8,9 @@ import { migrateCommand } from '../sql/cli.ts';
 import { writeCommand } from '../consumer/cli.ts';
 import { ingestionCommands } from '../ingestion/cli.ts';
 import { exportCommand, metricsCommand } from '../metrics/cli.ts';
+import { doctorCommand, runCommand } from '../stack/cli.ts';
 
-const commands: readonly Command[] = [migrateCommand, writeCommand, ...ingestionCommands, metricsCommand, exportCommand];
+const commands: readonly Command[] = [runCommand, doctorCommand, migrateCommand, writeCommand, ...ingestionCommands, metricsCommand, exportCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -14,87 +14,9 @@ import { startTimescale, type InProcessTimescale } from '../test/timescale.ts';
 import { insertBookTickers, insertTrades } from './replay.ts';
 import { Refresher } from './refresher.ts';
 import { bucketStart } from './schedule.ts';
+import { P, divRound, expectedBars, fixed, key, pow10, type ExpectedBar } from '../test/expected-bars.ts';
 
 // ---------- the independent computation ----------
-
-const pow10 = (n: number) => 10n ** BigInt(n);
-/** A decimal string as an integer at `scale` decimals; throws if it has more significant decimals. */
-function fixed(s: string, scale: number): bigint {
-  const neg = s.startsWith('-');
-  const [i = '0', f = ''] = (neg ? s.slice(1) : s).split('.');
-  if (f.length > scale && /[1-9]/.test(f.slice(scale))) throw new Error(`${s} has more than ${scale} decimals`);
-  const v = BigInt(`${i}${f.slice(0, scale).padEnd(scale, '0')}`);
-  return neg ? -v : v;
-}
-/** Round half up of a / b for non-negative a, b. */
-const divRound = (a: bigint, b: bigint) => (2n * a + b) / (2n * b);
-
-const P = 8; // price and quantity scale in fixed()
-
-interface ExpectedBar {
-  open: bigint; high: bigint; low: bigint; close: bigint; // scale 8
-  volume: bigint; quoteVolume: bigint; vwap: bigint; // 8, 16, 18
-  tradeCount: number; takerBuyVolume: bigint; takerBuyQuoteVolume: bigint; // 8, 16
-  firstTradeId: number; lastTradeId: number;
-  returnCount: number; maxMove: bigint | null; maxMoveBps: bigint | null; // 8, 12
-  volatility: number | null; priceStddev: number | null;
-}
-
-const key = (t: { market: string; symbol: string }, bucket: number) => `${t.market}|${t.symbol}|${bucket}`;
-
-function sampleStd(xs: number[]): number | null {
-  if (xs.length < 2) return null;
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
-}
-
-/** Bars of width `widthMs` straight from the trades (never from other bars). */
-function expectedBars(trades: readonly Trade[], widthMs: number): Map<string, ExpectedBar> {
-  const bySymbol = new Map<string, Trade[]>();
-  for (const t of trades) {
-    const k = `${t.market}|${t.symbol}`;
-    (bySymbol.get(k) ?? bySymbol.set(k, []).get(k)!).push(t);
-  }
-  const out = new Map<string, ExpectedBar>();
-  for (const list of bySymbol.values()) {
-    list.sort((a, b) => a.exchangeTimeMs - b.exchangeTimeMs || a.tradeId - b.tradeId);
-    const groups = new Map<number, { t: Trade; prev: Trade | undefined }[]>();
-    list.forEach((t, i) => {
-      const prev = i > 0 && t.exchangeTimeMs - list[i - 1]!.exchangeTimeMs <= 86_400_000 ? list[i - 1] : undefined;
-      const b = bucketStart(t.exchangeTimeMs, widthMs);
-      (groups.get(b) ?? groups.set(b, []).get(b)!).push({ t, prev });
-    });
-    for (const [b, g] of groups) {
-      const prices = g.map(({ t }) => fixed(t.price, P));
-      let volume = 0n, quote = 0n, takerV = 0n, takerQ = 0n;
-      const returns: number[] = [];
-      let maxMove: bigint | null = null, maxBps: bigint | null = null;
-      for (const { t, prev } of g) {
-        const p = fixed(t.price, P), q = fixed(t.quantity, P);
-        volume += q; quote += p * q;
-        if (!t.buyerIsMaker) { takerV += q; takerQ += p * q; }
-        if (prev) {
-          const pp = fixed(prev.price, P);
-          const move = p > pp ? p - pp : pp - p;
-          returns.push(Math.log1p(Number(p - pp) / Number(pp)));
-          const bps = divRound(move * pow10(16), pp);
-          if (maxMove === null || move > maxMove) maxMove = move;
-          if (maxBps === null || bps > maxBps) maxBps = bps;
-        }
-      }
-      out.set(key(g[0]!.t, b), {
-        open: prices[0]!, close: prices[prices.length - 1]!,
-        high: prices.reduce((a, x) => (x > a ? x : a)), low: prices.reduce((a, x) => (x < a ? x : a)),
-        volume, quoteVolume: quote, vwap: volume === 0n ? -1n : divRound(quote * pow10(10), volume),
-        tradeCount: g.length, takerBuyVolume: takerV, takerBuyQuoteVolume: takerQ,
-        firstTradeId: g[0]!.t.tradeId, lastTradeId: g[g.length - 1]!.t.tradeId,
-        returnCount: returns.length, maxMove, maxMoveBps: maxBps,
-        volatility: sampleStd(returns), priceStddev: sampleStd(g.map(({ t }) => Number(t.price))),
-      });
-    }
-  }
-  return out;
-}
 
 interface ExpectedQuote {
   quoteCount: number; meanSpread: bigint; minSpread: bigint; maxSpread: bigint; lastSpread: bigint; // 18, 8, 8, 8

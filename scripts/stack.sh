@@ -2,7 +2,8 @@
 # The run command: brings the whole stack up on this machine and says where everything is.
 #   - With a working Docker engine: docker compose (docker/compose.yaml), everything in containers.
 #   - Without one: the native services (scripts/services.sh: Kafka, PostgreSQL, Prometheus), the schema migration,
-#     and the workers (ingestion, writers, metrics) as background processes with logs and pid files.
+#     `tickwatch doctor`, then `tickwatch run` in the background: the supervisor of the workers (ingestion, writers,
+#     metrics), each a child process with its own /metrics and log file.
 #
 #   bash scripts/stack.sh up [--source live|replay] [capture files...]   start (idempotent)
 #   bash scripts/stack.sh down                                           stop the workers and the services
@@ -24,29 +25,18 @@ use_docker() {
   [ "${TICKWATCH_NATIVE:-}" != 1 ] && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1
 }
 
-# Worker name -> CLI command. The CLI only lists commands that exist; start what it offers.
-WORKERS=(ingestion:ingest writer:write metrics:metrics)
+# The workers run under one supervisor, `tickwatch run` (stack/cli.ts): ingestion, writers and the metrics worker as its
+# child processes, each with its own /metrics, restarted if they crash, all stopped on SIGTERM.
+LEGACY_WORKERS=(ingestion writer metrics)  # per-worker pid files of earlier versions of this script
 
-cli_has() { npx tsx bin/tickwatch.ts --help 2>/dev/null | grep -qE "^  $1 "; }
+running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
-worker_running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
-
-start_worker() { # name, command, args...
-  local name=$1; shift
-  if worker_running "$name"; then say "$name already running (pid $(cat "$RUN/$name.pid"))"; return; fi
-  # set -a exports the .env file's variables to the worker; the worker validates them.
-  ( set -a; [ -f .env ] && . ./.env; set +a; eval "$(bash scripts/services.sh env)"
-    exec nohup npx tsx bin/tickwatch.ts "$@" >>"$RUN/$name.log" 2>&1 ) &
-  echo $! >"$RUN/$name.pid"
-  say "$name started (pid $!), log $RUN/$name.log"
-}
-
-stop_worker() {
+stop_pid() { # name: SIGTERM, wait (the supervisor stops its children first), SIGKILL as the last resort
   local name=$1 pid
-  worker_running "$name" || { rm -f "$RUN/$name.pid"; return 0; }
+  running "$name" || { rm -f "$RUN/$name.pid"; return 0; }
   pid=$(cat "$RUN/$name.pid")
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  for _ in $(seq 1 240); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   rm -f "$RUN/$name.pid"
   say "$name stopped"
@@ -77,37 +67,44 @@ up() {
   bash scripts/services.sh up
   eval "$(bash scripts/services.sh env)"
   export KAFKA_BROKERS DATABASE_URL
-  npx tsx bin/tickwatch.ts migrate
-  for w in "${WORKERS[@]}"; do
-    local name=${w%%:*} cmd=${w#*:}
-    if ! cli_has "$cmd"; then say "$name: command '$cmd' not available in this version, skipped"; continue; fi
-    if [ "$name" = ingestion ] && [ "$source" = replay ]; then
-      [ ${#files[@]} -gt 0 ] || { say "--source replay needs capture files"; exit 2; }
-      start_worker "$name" replay "${files[@]}"
-    else
-      start_worker "$name" "$cmd"
-    fi
-  done
+  [ "$source" = live ] || [ "$source" = replay ] || { say "--source must be live or replay"; exit 2; }
+  [ "$source" = live ] || [ ${#files[@]} -gt 0 ] || { say "--source replay needs capture files"; exit 2; }
+  if running run; then say "already running (pid $(cat "$RUN/run.pid")): 'bash scripts/stack.sh down' first to change the source"; status; return; fi
+  ( set -a; [ -f .env ] && . ./.env; set +a; npx tsx bin/tickwatch.ts migrate )
+  # What is missing or wrong, with a fix for each (an unreachable exchange is said here, plainly); never fatal here.
+  ( set -a; [ -f .env ] && . ./.env; set +a; npx tsx bin/tickwatch.ts doctor --source "$source" ) || say "doctor found problems (above): starting anyway"
+  local args=(--source "$source" --log-dir "$RUN")
+  [ "$source" = replay ] && args+=("${files[@]}")
+  ( set -a; [ -f .env ] && . ./.env; set +a
+    exec nohup node --import tsx bin/tickwatch.ts run "${args[@]}" >>"$RUN/run.log" 2>&1 ) &
+  echo $! >"$RUN/run.pid"
+  say "supervisor started (pid $!), log $RUN/run.log; workers log to $RUN/<worker>.log"
+  for _ in $(seq 1 60); do grep -q 'stop with Ctrl-C' "$RUN/run.log" 2>/dev/null && break; running run || break; sleep 0.5; done
+  running run || { say "the supervisor exited: see $RUN/run.log"; tail -n 20 "$RUN/run.log"; exit 1; }
   status
 }
 
 status() {
   bash scripts/services.sh status || true
-  for w in "${WORKERS[@]}"; do
-    local name=${w%%:*}
-    if worker_running "$name"; then say "$name: running pid $(cat "$RUN/$name.pid"), log $RUN/$name.log"
-    else say "$name: not running"; fi
-  done
+  if running run; then
+    say "tickwatch run: pid $(cat "$RUN/run.pid"), log $RUN/run.log"
+    # The supervisor's last banner says which child runs where.
+    tac "$RUN/run.log" 2>/dev/null | awk '/^tickwatch run:/ {print; exit} {print}' | tac | grep -v '^{' | sed 's/^/[stack] /'
+  else
+    say "tickwatch run: not running"
+  fi
   cat <<TXT
-[stack] metrics: ingestion http://127.0.0.1:9464/metrics  writer http://127.0.0.1:9465/metrics  metrics http://127.0.0.1:9466/metrics
-[stack] Prometheus http://127.0.0.1:9090   (Grafana runs under Docker only: docker/compose.yaml)
+[stack] metrics: ingestion http://127.0.0.1:${INGESTION_HTTP_PORT:-9464}/metrics  writer http://127.0.0.1:${WRITER_HTTP_PORT:-9465}/metrics  metrics http://127.0.0.1:${METRICS_HTTP_PORT:-9466}/metrics
+[stack] Prometheus http://127.0.0.1:${PROMETHEUS_PORT:-9090}   (Grafana runs under Docker only: docker/compose.yaml)
+[stack] check the dependencies: npx tsx bin/tickwatch.ts doctor
 TXT
 }
 
 down() {
   if use_docker; then docker compose -f docker/compose.yaml down; return; fi
-  local i
-  for ((i = ${#WORKERS[@]} - 1; i >= 0; i--)); do stop_worker "${WORKERS[i]%%:*}"; done
+  stop_pid run
+  local w
+  for w in "${LEGACY_WORKERS[@]}"; do stop_pid "$w"; done
   bash scripts/services.sh down
 }
 

@@ -1,0 +1,140 @@
+// The workers of `tickwatch run` as child processes (one OS process each, so each has its own pid, RSS, /metrics
+// and crash): start, restart after an unexpected exit with capped backoff, and stop all on SIGTERM.
+// The soak harness and the end-to-end benchmark start the same children through `WorkerProcess`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../common/log.ts';
+
+export const TICKWATCH_BIN = fileURLToPath(new URL('../bin/tickwatch.ts', import.meta.url));
+
+export interface WorkerSpec {
+  /** ingestion, writer, metrics */
+  readonly name: string;
+  /** tickwatch subcommand and its arguments, e.g. ['write'] or ['replay', '--speed', '0', 'a.gz']. */
+  readonly args: readonly string[];
+  /** Port of its /metrics, if it serves one. */
+  readonly httpPort?: number | undefined;
+  /** A worker that finishes its job (replay) exits 0 and is not restarted. */
+  readonly finite?: boolean;
+}
+
+/** One child process running `tickwatch <args>` under node + tsx; output appended to `logFile` or passed through. */
+export class WorkerProcess {
+  child: ChildProcess | undefined;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: 0, signal: null });
+  private log: WriteStream | undefined;
+
+  constructor(
+    readonly spec: WorkerSpec,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly logFile?: string,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
+  }
+
+  start(): void {
+    const child = spawn(process.execPath, ['--import', 'tsx', TICKWATCH_BIN, ...this.spec.args], {
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    if (this.logFile) {
+      this.log ??= createWriteStream(this.logFile, { flags: 'a' });
+      child.stdout!.pipe(this.log, { end: false });
+      child.stderr!.pipe(this.log, { end: false });
+    } else {
+      child.stdout!.pipe(process.stdout, { end: false });
+      child.stderr!.pipe(process.stderr, { end: false });
+    }
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Sends a signal to the running child; resolves when it has exited (SIGKILL after `graceMs`). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 40_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const child = this.child;
+    if (!child || this.pid === undefined) return this.exited;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const r = await this.exited;
+    clearTimeout(timer);
+    return r;
+  }
+
+  close(): void {
+    this.log?.end();
+    this.log = undefined;
+  }
+}
+
+/** Resident set size now and its high-water mark, in bytes, from /proc (Linux); undefined when the process is gone. */
+export function memoryOf(pid: number | undefined): { rss: number; hwm: number } | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Capped exponential restart delay: 1 s, 2 s, 4 s ... 30 s; reset after a minute of running. */
+export function restartDelayMs(consecutiveFailures: number): number {
+  return Math.min(30_000, 1000 * 2 ** Math.max(0, consecutiveFailures - 1));
+}
+
+export interface Supervisor {
+  readonly workers: readonly WorkerProcess[];
+  /** Resolves when stop() has stopped every worker; true when all stopped cleanly. */
+  stop(): Promise<boolean>;
+}
+
+/** Starts every worker and keeps them running: an unexpected exit is logged and the worker restarted after a delay. */
+export function supervise(specs: readonly WorkerSpec[], env: NodeJS.ProcessEnv, log: Logger, logDir?: string): Supervisor {
+  let stopping = false;
+  const timers = new Set<NodeJS.Timeout>();
+  const workers = specs.map((s) => new WorkerProcess(s, env, logDir ? `${logDir}/${s.name}.log` : undefined));
+  const watch = (w: WorkerProcess, failures: number) => {
+    const startedAt = Date.now();
+    w.start();
+    log.info({ worker: w.spec.name, pid: w.child?.pid, args: w.spec.args.join(' ') }, 'worker started');
+    void w.exited.then(({ code, signal }) => {
+      if (stopping) return;
+      if (w.spec.finite && code === 0) {
+        log.info({ worker: w.spec.name }, 'worker finished its job');
+        return;
+      }
+      const n = Date.now() - startedAt > 60_000 ? 1 : failures + 1;
+      const delayMs = restartDelayMs(n);
+      log.error({ worker: w.spec.name, code, signal, restartInMs: delayMs, consecutiveFailures: n }, 'worker exited unexpectedly: restarting');
+      const t = setTimeout(() => {
+        timers.delete(t);
+        if (!stopping) watch(w, n);
+      }, delayMs);
+      timers.add(t);
+    });
+  };
+  for (const w of workers) watch(w, 0);
+  return {
+    workers,
+    async stop() {
+      stopping = true;
+      for (const t of timers) clearTimeout(t);
+      // Stop from the source down: ingestion first, so the writers get everything it flushed.
+      let clean = true;
+      for (const w of workers) {
+        if (w.pid === undefined) continue;
+        const r = await w.stop('SIGTERM');
+        // `replay` has no graceful stop of its own: dying by our SIGTERM is the interruption the user asked for.
+        const interrupted = w.spec.finite === true && r.signal === 'SIGTERM';
+        log.info({ worker: w.spec.name, code: r.code, signal: r.signal }, interrupted ? 'worker interrupted' : 'worker stopped');
+        if (r.code !== 0 && !interrupted) clean = false;
+        w.close();
+      }
+      return clean;
+    },
+  };
+}

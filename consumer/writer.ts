@@ -105,7 +105,7 @@ export class TickWriter {
 
   private readonly log: Logger;
   private readonly pool: pg.Pool;
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
   private readonly admin: Admin;
   private readonly encoder = new CopyTextEncoder();
   private readonly codec: FamilyCodec;
@@ -131,15 +131,7 @@ export class TickWriter {
     this.pool = createPool(o.config, `tickwatch-writer-${o.family}`);
     // An idle pooled connection that the server closes must not crash the process; the next batch reconnects.
     this.pool.on('error', (err) => this.log.warn({ error: err.message, code: (err as { code?: string }).code }, 'idle database connection lost'));
-    const session = o.config.writer.sessionTimeoutMs;
-    this.consumer = o.kafka.consumer({
-      groupId: this.groupId,
-      sessionTimeout: session,
-      heartbeatInterval: Math.max(500, Math.min(3_000, Math.floor(session / 5))),
-      rebalanceTimeout: Math.max(60_000, session),
-      allowAutoTopicCreation: false,
-      ...fetchSettings(o.config.writer),
-    });
+    this.consumer = this.createConsumer();
     this.admin = o.kafka.admin();
     this.done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
     this.done.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
@@ -147,7 +139,49 @@ export class TickWriter {
     this.latencyReceive = o.metrics.commitLatency.labels(this.table, 'receive');
   }
 
+  private createConsumer(): Consumer {
+    const { o } = this;
+    const session = o.config.writer.sessionTimeoutMs;
+    return o.kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: session,
+      heartbeatInterval: Math.max(500, Math.min(3_000, Math.floor(session / 5))),
+      rebalanceTimeout: Math.max(60_000, session),
+      allowAutoTopicCreation: false,
+      ...fetchSettings(o.config.writer),
+    });
+  }
+
   async start(): Promise<void> {
+    await this.admin.connect();
+    await this.runConsumer();
+    this.lagTimer = setInterval(() => void this.pollLag(), LAG_POLL_MS);
+    this.lagTimer.unref();
+  }
+
+  /**
+   * kafkajs gives up on a consumer after its own retries (a broker away for more than ~15 s). The database holds the
+   * positions, so a new consumer simply rejoins and lines up again: the writer outlives any broker outage.
+   */
+  private async restartConsumer(attempt: number): Promise<void> {
+    await this.consumer.disconnect().catch(() => {});
+    if (this.stopping) return;
+    for (const t of this.retryTimers.values()) clearTimeout(t);
+    this.retryTimers.clear();
+    this.states.clear();
+    this.consumer = this.createConsumer();
+    try {
+      await this.runConsumer();
+      this.crashed = undefined;
+      this.log.info({ attempt }, 'consumer restarted');
+    } catch (err) {
+      const delayMs = retryDelayMs(attempt, this.o.config.writer.retryMinMs, this.o.config.writer.retryMaxMs);
+      this.log.warn({ err, attempt, delayMs }, 'restarting the consumer failed: retrying');
+      setTimeout(() => void this.restartConsumer(attempt + 1), delayMs);
+    }
+  }
+
+  private async runConsumer(): Promise<void> {
     const { consumer } = this;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const now = new Set(e.payload.memberAssignment[this.topic] ?? []);
@@ -164,10 +198,10 @@ export class TickWriter {
         return;
       }
       this.crashed = err;
-      this.log.error({ err }, 'consumer crashed for good');
-      this.settle.reject(err);
+      if (this.stopping) return;
+      this.log.error({ err }, 'consumer crashed and kafkajs gave up: starting a new one');
+      setTimeout(() => void this.restartConsumer(1), this.o.config.writer.retryMinMs);
     });
-    await this.admin.connect();
     await consumer.connect();
     await consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await consumer.run({
@@ -176,8 +210,6 @@ export class TickWriter {
       partitionsConsumedConcurrently: this.o.config.kafka.partitions,
       eachBatch: (payload) => this.onBatch(payload),
     });
-    this.lagTimer = setInterval(() => void this.pollLag(), LAG_POLL_MS);
-    this.lagTimer.unref();
   }
 
   /** Graceful: batches in hand are written and committed, then the member leaves the group. */

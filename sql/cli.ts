@@ -13,7 +13,7 @@ export const migrateCommand: Command = {
     await client.connect();
     try {
       const r = await migrate(pgSession(client), config, log);
-      const version = (await client.query<{ v: string }>('SHOW server_version')).rows[0]?.v;
+      const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version;
       log.info({ applied: r.applied, alreadyApplied: r.alreadyApplied.length, timescaledb: r.timescaledb, serverVersion: version }, 'schema up to date');
       return 0;
     } finally {

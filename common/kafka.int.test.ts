@@ -72,4 +72,23 @@ describe.skipIf(skip)('Kafka round trip', () => {
     // The keys really were spread over the partitions, so per-key order was not a one-partition accident.
     expect(new Set([...partitionsOfKey.values()].flatMap((s) => [...s])).size).toBeGreaterThan(1);
   });
+
+  it('lets two processes ensure the same new topics at once; both return with leaders in place', async () => {
+    const config = await testConfig({ KAFKA_PARTITIONS: '3' });
+    const other = kafka.admin();
+    await other.connect();
+    const topics = [uniqueName('race-a'), uniqueName('race-b')];
+    try {
+      const [a, b] = await Promise.all([ensureTopics(admin, topics, config), ensureTopics(other, topics, config)]);
+      expect([...a, ...b].sort()).toEqual(expect.arrayContaining([...topics].sort()));
+      const meta = await admin.fetchTopicMetadata({ topics });
+      for (const t of meta.topics) {
+        expect(t.partitions).toHaveLength(3);
+        expect(t.partitions.every((p) => p.leader >= 0)).toBe(true);
+      }
+    } finally {
+      await admin.deleteTopics({ topics }).catch(() => undefined);
+      await other.disconnect();
+    }
+  });
 });

@@ -27,24 +27,57 @@ export function createKafka(config: Pick<Config, 'kafka'>, log: Logger, clientSu
   });
 }
 
-/** Creates the topics that are missing, with the configured partitions and replication; existing ones are left alone. */
+/**
+ * Creates the topics that are missing, with the configured partitions and replication; existing ones are left alone.
+ * Returns the topics this call created. Resolves only once every partition of the topics has a leader, also when
+ * another process (a writer starting beside the ingestion) created them a moment earlier.
+ */
 export async function ensureTopics(
   admin: Admin,
   topics: readonly string[],
   config: Pick<Config, 'kafka'>,
   extra: Partial<ITopicConfig> = {},
+  leaderTimeoutMs = 30_000,
 ): Promise<string[]> {
+  const wanted = [...new Set(topics)];
   const existing = new Set(await admin.listTopics());
-  const missing = [...new Set(topics)].filter((t) => !existing.has(t));
-  if (missing.length === 0) return [];
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: missing.map((topic) => ({
-      topic,
-      numPartitions: config.kafka.partitions,
-      replicationFactor: config.kafka.replicationFactor,
-      ...extra,
-    })),
-  });
-  return missing;
+  const missing = wanted.filter((t) => !existing.has(t));
+  let created: string[] = [];
+  if (missing.length > 0) {
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({
+          topic,
+          numPartitions: config.kafka.partitions,
+          replicationFactor: config.kafka.replicationFactor,
+          ...extra,
+        })),
+      });
+      created = missing;
+    } catch (err) {
+      // Lost the race to another process creating the same topics: theirs will do.
+      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS' && !/already exists/i.test((err as Error).message)) throw err;
+    }
+  }
+  await waitForLeaders(admin, wanted, leaderTimeoutMs);
+  return created;
+}
+
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let leaderless: string[];
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+      leaderless = meta.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)).map((t) => t.name);
+    } catch (err) {
+      // A topic created a moment ago may not be in this broker's metadata yet.
+      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      leaderless = topics;
+    }
+    if (leaderless.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`topics without partition leaders after ${timeoutMs} ms: ${leaderless.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

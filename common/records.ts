@@ -309,3 +309,30 @@ export function decodeBook(value: Buffer | string | null, schemaVersion: string 
   need(isTime(r.receiveTimeUs), 'receiveTimeUs must be a positive integer');
   return r as unknown as Book;
 }
+
+/**
+ * Decodes and checks a gap event read back from Kafka (the writers store them in gap_events, where the data-quality
+ * rule and the Risk Monitor read them).
+ */
+export function decodeGap(value: Buffer | string | null, schemaVersion: string | undefined): GapEvent {
+  need(value !== null && value.length > 0, 'empty record value');
+  need(schemaVersion === undefined || schemaVersion === String(SCHEMA_VERSION), `unsupported schema version ${schemaVersion}`);
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(value!.toString());
+  } catch {
+    throw new RecordError('value is not JSON');
+  }
+  need(typeof r === 'object' && r !== null && !Array.isArray(r), 'value is not a JSON object');
+  need(r.type === 'gap', `unknown record type ${JSON.stringify(r.type)}`);
+  need(r.exchange === 'binance' || r.exchange === 'coinbase' || r.exchange === 'gemini', 'exchange must be binance, coinbase or gemini');
+  need(r.market === 'spot' || r.market === 'usdm', 'market must be spot or usdm');
+  need(typeof r.symbol === 'string' && /^[A-Z0-9-]{2,33}$/.test(r.symbol), 'symbol is missing or malformed');
+  need(['trade', 'aggTrade', 'bookTicker', 'book'].includes(r.stream as string), 'stream must be trade, aggTrade, bookTicker or book');
+  need((r.fromId === null) === (r.toId === null), 'fromId and toId must both be set or both null');
+  need(r.fromId === null || (isId(r.fromId) && isId(r.toId) && (r.fromId as number) <= (r.toId as number)), 'fromId..toId must be an id range');
+  need(isTime(r.fromTimeMs) && isTime(r.toTimeMs) && (r.fromTimeMs as number) <= (r.toTimeMs as number), 'fromTimeMs..toTimeMs must be a time span');
+  need(typeof r.reason === 'string' && r.reason.length > 0, 'reason must be a non-empty string');
+  need(isTime(r.detectedAtUs), 'detectedAtUs must be a positive integer');
+  return r as unknown as GapEvent;
+}

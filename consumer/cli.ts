@@ -37,14 +37,14 @@ export const writeCommand: Command = {
   name: 'write',
   summary: 'write ticks and order books from Kafka into the database (COPY, exactly-once effect)',
   usage: [
-    'usage: tickwatch write [--family trade|aggTrade|bookTicker|book]...',
+    'usage: tickwatch write [--family trade|aggTrade|bookTicker|book|gap]...',
     '',
-    'Consumes the trade, aggTrade, bookTicker and book topics (one consumer group per family, WRITER_GROUP_PREFIX-<family>)',
-    'and COPYs the records into trades, agg_trades, book_tickers, and books with their top_of_book analytics. The offsets',
+    'Consumes the trade, aggTrade, bookTicker, book and gap topics (one consumer group per family, WRITER_GROUP_PREFIX-<family>)',
+    'and COPYs the records into trades, agg_trades, book_tickers, books with their top_of_book analytics, and gap_events. The offsets',
     'of each partition are stored in the same transaction as its rows (writer_offsets). Serves /metrics and /healthz on',
     'HTTP_HOST:WRITER_HTTP_PORT.',
     '',
-    '  --family <name>   run only this family (repeatable); default: all four',
+    '  --family <name>   run only this family (repeatable); default: all five',
   ].join('\n'),
   options: { family: { type: 'string', multiple: true } },
   async run({ config, log, values }) {

@@ -1,12 +1,12 @@
 // COPY text-format rows for the three raw tick tables and the two order book tables (pure): column lists, escaping, and
 // timestamps rendered exactly (ms for exchange times, µs for receive times, always UTC 'Z'). Prices and quantities go
 // through as the exchange's decimal strings, so NUMERIC stores them digit for digit.
-import { RecordError, type Book, type BookLevel, type Tick, type TickType } from '../common/records.ts';
+import { RecordError, type Book, type BookLevel, type GapEvent, type Tick, type TickType } from '../common/records.ts';
 import type { TopOfBook } from '../metrics/top-of-book.ts';
 
 export type TickTable = 'trades' | 'agg_trades' | 'book_tickers';
 /** Every table a writer family COPYs into: the tick tables, and books with their top_of_book analytics. */
-export type WriteTable = TickTable | 'books' | 'top_of_book';
+export type WriteTable = TickTable | 'books' | 'top_of_book' | 'gap_events';
 
 export const TABLE_OF: Readonly<Record<TickType, TickTable>> = {
   trade: 'trades',
@@ -33,6 +33,7 @@ export const COLUMNS: Readonly<Record<WriteTable, readonly string[]>> = {
     'spread_pct', 'spread_bps', 'bid_depth_10bps', 'ask_depth_10bps', 'bid_depth_50bps', 'ask_depth_50bps', 'depth_complete_10bps',
     'depth_complete_50bps', 'imbalance', 'depth_imbalance_50bps', 'receive_time',
   ],
+  gap_events: ['exchange', 'market', 'symbol', 'stream', 'from_time', 'to_time', 'from_id', 'to_id', 'reason', 'detected_at'],
 };
 
 // Times outside this window are poison: PostgreSQL would reject them (or a far-future year would not round-trip).
@@ -59,6 +60,13 @@ export function checkWritable(t: Tick): void {
 export function checkWritableBook(b: Book): void {
   checkTime(Math.floor(b.receiveTimeUs / 1000), 'receiveTimeUs');
   checkTime(b.exchangeTimeMs, 'exchangeTimeMs');
+}
+
+/** The gap writer's check on top of decodeGap: its times must be storable. */
+export function checkWritableGap(g: GapEvent): void {
+  checkTime(g.fromTimeMs, 'fromTimeMs');
+  checkTime(g.toTimeMs, 'toTimeMs');
+  checkTime(Math.floor(g.detectedAtUs / 1000), 'detectedAtUs');
 }
 
 /** The time a book row is keyed on: exchange time where the venue sends one, else receive time (as topOfBook). */
@@ -160,6 +168,15 @@ export class CopyTextEncoder {
       `${this.timeMs(bookTimeMs(b))}\t${b.sequence}\t${b.depth}\t${levelArray(b.bids, 0)}\t${levelArray(b.bids, 1)}\t` +
       `${levelArray(b.asks, 0)}\t${levelArray(b.asks, 1)}\t${b.exchangeTimeMs === null ? NULL : this.timeMs(b.exchangeTimeMs)}\t` +
       `${this.timeUs(b.receiveTimeUs)}\n`
+    );
+  }
+
+  /** One `gap_events` row, columns in COLUMNS.gap_events order. */
+  gapRow(g: GapEvent): string {
+    return (
+      `${escapeCopyText(g.exchange)}\t${escapeCopyText(g.market)}\t${escapeCopyText(g.symbol)}\t${escapeCopyText(g.stream)}\t` +
+      `${this.timeMs(g.fromTimeMs)}\t${this.timeMs(g.toTimeMs)}\t${g.fromId ?? NULL}\t${g.toId ?? NULL}\t${escapeCopyText(g.reason)}\t` +
+      `${this.timeUs(g.detectedAtUs)}\n`
     );
   }
 

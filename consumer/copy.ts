@@ -31,6 +31,7 @@ export const COPY_SQL: Readonly<Record<WriteTable, string>> = {
   book_tickers: `COPY book_tickers (${cols('book_tickers')}) FROM STDIN`,
   books: `COPY books (${cols('books')}) FROM STDIN`,
   top_of_book: `COPY top_of_book (${cols('top_of_book')}) FROM STDIN`,
+  gap_events: `COPY gap_events (${cols('gap_events')}) FROM STDIN`,
 };
 
 export const STAGE_SQL: Readonly<Record<WriteTable, { create: string; copy: string; merge: string }>> = {
@@ -58,6 +59,11 @@ export const STAGE_SQL: Readonly<Record<WriteTable, { create: string; copy: stri
     create: 'CREATE TEMP TABLE IF NOT EXISTS top_of_book_stage (LIKE top_of_book) ON COMMIT DELETE ROWS',
     copy: `COPY top_of_book_stage (${cols('top_of_book')}) FROM STDIN`,
     merge: `INSERT INTO top_of_book (${cols('top_of_book')}) SELECT ${cols('top_of_book')} FROM top_of_book_stage ON CONFLICT DO NOTHING`,
+  },
+  gap_events: {
+    create: 'CREATE TEMP TABLE IF NOT EXISTS gap_events_stage (LIKE gap_events) ON COMMIT DELETE ROWS',
+    copy: `COPY gap_events_stage (${cols('gap_events')}) FROM STDIN`,
+    merge: `INSERT INTO gap_events (${cols('gap_events')}) SELECT ${cols('gap_events')} FROM gap_events_stage ON CONFLICT DO NOTHING`,
   },
 };
 

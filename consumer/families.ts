@@ -1,16 +1,16 @@
 // The writer families: which topic each consumes, how a record is checked (a record that fails is a dead letter) and
-// which tables its rows go to. Ticks fill one table each; a book fills `books` and, from the same record, `top_of_book`.
+// which tables its rows go to. Ticks fill one table each; a book fills `books` and, from the same record, `top_of_book`;
+// gap events fill `gap_events`, read by the data-quality rule and the Risk Monitor.
 import type { Config } from '../common/config.ts';
-import { decodeBook, decodeTick, RecordError, tickTimeMs, type Book, type Tick, type TickType } from '../common/records.ts';
+import { decodeBook, decodeGap, decodeTick, RecordError, tickTimeMs, type Book, type GapEvent, type Tick, type TickType } from '../common/records.ts';
 import { topOfBook } from '../metrics/top-of-book.ts';
 import type { TableRows } from './copy.ts';
-import { bookTimeMs, checkWritable, checkWritableBook, TABLE_OF, type CopyTextEncoder, type WriteTable } from './copy-rows.ts';
+import { bookTimeMs, checkWritable, checkWritableBook, checkWritableGap, TABLE_OF, type CopyTextEncoder, type WriteTable } from './copy-rows.ts';
 
-export type Family = TickType | 'book';
-export const FAMILIES: readonly Family[] = ['trade', 'aggTrade', 'bookTicker', 'book'];
+export type Family = TickType | 'book' | 'gap';
+export const FAMILIES: readonly Family[] = ['trade', 'aggTrade', 'bookTicker', 'book', 'gap'];
 
-/** What the writer needs of any record: its times, for lag and latency. */
-export type WriterRecord = Tick | Book;
+export type WriterRecord = Tick | Book | GapEvent;
 
 export interface FamilyCodec {
   readonly family: Family;
@@ -21,6 +21,8 @@ export interface FamilyCodec {
   decode(value: Buffer | null, schemaVersion: string | undefined): WriterRecord;
   /** The time the row is keyed on (exchange time, else receive time), ms. */
   timeMs(r: WriterRecord): number;
+  /** The record's exchange time (ms, null where none) and receive time (µs), for the end-to-end latency. */
+  latencyTimes(r: WriterRecord): { readonly exchangeMs: number | null; readonly receiveUs: number };
   encode(records: readonly WriterRecord[], enc: CopyTextEncoder): TableRows[];
 }
 
@@ -37,6 +39,7 @@ function tickCodec(family: TickType): FamilyCodec {
       return t;
     },
     timeMs: (r) => tickTimeMs(r as Tick),
+    latencyTimes: (r) => ({ exchangeMs: (r as Tick).exchangeTimeMs, receiveUs: (r as Tick).receiveTimeUs }),
     encode: (records, enc) => [{ table, rows: Buffer.from(enc.rows(records as Tick[])), count: records.length }],
   };
 }
@@ -51,6 +54,7 @@ const bookCodec: FamilyCodec = {
     return b;
   },
   timeMs: (r) => bookTimeMs(r as Book),
+  latencyTimes: (r) => ({ exchangeMs: (r as Book).exchangeTimeMs, receiveUs: (r as Book).receiveTimeUs }),
   encode(records, enc) {
     let books = '';
     let tops = '';
@@ -71,6 +75,27 @@ const bookCodec: FamilyCodec = {
   },
 };
 
+const gapCodec: FamilyCodec = {
+  family: 'gap',
+  table: 'gap_events',
+  topic: (config) => config.kafka.topics.gap,
+  decode(value, schemaVersion) {
+    const g = decodeGap(value, schemaVersion);
+    checkWritableGap(g);
+    return g;
+  },
+  timeMs: (r) => (r as GapEvent).toTimeMs,
+  // A gap is "received" when it is detected; its exchange-side time is the end of the hole.
+  latencyTimes: (r) => ({ exchangeMs: (r as GapEvent).toTimeMs, receiveUs: (r as GapEvent).detectedAtUs }),
+  encode(records, enc) {
+    let rows = '';
+    for (const g of records as GapEvent[]) rows += enc.gapRow(g);
+    return [{ table: 'gap_events', rows: Buffer.from(rows), count: records.length }];
+  },
+};
+
 export function familyCodec(family: Family): FamilyCodec {
-  return family === 'book' ? bookCodec : tickCodec(family);
+  if (family === 'book') return bookCodec;
+  if (family === 'gap') return gapCodec;
+  return tickCodec(family);
 }

@@ -45,6 +45,7 @@ export async function createScenario(name: string, opts: { env?: Record<string, 
     TOPIC_BOOK_TICKERS: uniqueName(`${name}-booktickers`),
     TOPIC_DEAD_LETTER: uniqueName(`${name}-deadletter`),
     TOPIC_BOOKS: uniqueName(`${name}-books`),
+    TOPIC_GAPS: uniqueName(`${name}-gaps`),
     WRITER_GROUP_PREFIX: uniqueName(`${name}-writer`),
     WRITER_SESSION_TIMEOUT_MS: '6000',
     WRITER_RETRY_MIN_MS: '100',
@@ -64,8 +65,8 @@ export async function createScenario(name: string, opts: { env?: Record<string, 
   const kafka = createKafka(config, testLog, 'writer-test');
   const admin = kafka.admin();
   await admin.connect();
-  const { trade, aggTrade, bookTicker, deadLetter } = config.kafka.topics;
-  await ensureTopics(admin, [trade, aggTrade, bookTicker, deadLetter, config.books.topic], config);
+  const { trade, aggTrade, bookTicker, deadLetter, gap } = config.kafka.topics;
+  await ensureTopics(admin, [trade, aggTrade, bookTicker, deadLetter, gap, config.books.topic], config);
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   const produced = new Map<string, number>();

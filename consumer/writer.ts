@@ -385,8 +385,9 @@ export class TickWriter {
     metrics.batchBytes.observe({ table: this.table }, bytes);
     metrics.copySeconds.observe({ table: this.table }, result.copyMs / 1000);
     for (const t of ticks) {
-      if (t.exchangeTimeMs !== null) this.latencyExchange.observe((committedAt - t.exchangeTimeMs) / 1000);
-      this.latencyReceive.observe((committedAt - t.receiveTimeUs / 1000) / 1000);
+      const { exchangeMs, receiveUs } = this.codec.latencyTimes(t);
+      if (exchangeMs !== null) this.latencyExchange.observe((committedAt - exchangeMs) / 1000);
+      this.latencyReceive.observe((committedAt - receiveUs / 1000) / 1000);
       const ms = this.codec.timeMs(t);
       if (st.newestWrittenMs === null || ms > st.newestWrittenMs) st.newestWrittenMs = ms;
     }

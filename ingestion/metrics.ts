@@ -45,10 +45,10 @@ export function createIngestMetrics(opts: { defaultMetrics?: boolean } = {}) {
 
   // Series for the known label values exist from the start, so dashboards and rate() see zero, not "no data".
   for (const stream of ['trade', 'aggTrade', 'bookTicker']) {
-    gaps.labels(stream);
-    for (const outcome of ['detected', 'backfilled', 'lost']) gapIds.labels(stream, outcome);
+    gaps.labels(stream).inc(0);
+    for (const outcome of ['detected', 'backfilled', 'lost']) gapIds.labels(stream, outcome).inc(0);
   }
-  gapSeconds.labels('bookTicker');
+  gapSeconds.labels('bookTicker').inc(0);
 
   const cache = <C>(make: (k: string) => C) => {
     const m = new Map<string, C>();

@@ -1,5 +1,5 @@
 // The real broker round trip every stage relies on: keyed messages come back complete and in order per key.
-import type { Admin } from 'kafkajs';
+import { Partitioners, type Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafka, ensureTopics } from './kafka.ts';
 import { missing, testConfig, testLog, uniqueName } from '../test/services.ts';
@@ -27,7 +27,7 @@ describe.skipIf(skip)('Kafka round trip', () => {
   it('produces 10,000 keyed messages and consumes them all back, in order per key', async () => {
     const keys = Array.from({ length: 16 }, (_, i) => `binance:spot:SYM${i}`);
     const total = 10_000;
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     for (let start = 0; start < total; start += 1_000) {
       const messages = Array.from({ length: 1_000 }, (_, j) => {

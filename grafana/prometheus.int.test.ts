@@ -4,6 +4,7 @@
 // 1 s intervals; its rules are the generated docker/prometheus/rules/pipeline.yml. Every PromQL expression of the
 // Pipeline Health dashboard and of the pipeline alert rules, expanded as Grafana expands it, returns data through the
 // HTTP API; then the writer is stopped while ingestion keeps producing, and TickwatchPipelineLag fires.
+import { Partitioners } from 'kafkajs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -173,7 +174,7 @@ describe.skipIf(skip)('Prometheus scraping the workers', () => {
     await waitFor(() => server.published > 3_000, 60_000, 'events published');
     server.dropConnections();
     const kafka = createKafka(config, testLog, 'grafana-prom-test');
-    const producer = kafka.producer();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({ topic: tradesTopic, messages: [{ key: 'poison', value: 'not a tick' }] });
     await producer.disconnect();

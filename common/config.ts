@@ -133,7 +133,7 @@ export const envSchema = z.object({
   CONNECTION_MAX_AGE_HOURS: num(23.5, 0.001),
   MAX_FRAME_BYTES: int(65_536, 256),
   DEAD_LETTER_MAX_BYTES: int(8_192, 64),
-  PRODUCER_BUFFER_MAX: int(100_000, 1),
+  PRODUCER_BUFFER_MAX: int(20_000, 1),
   REST_WEIGHT_PER_MINUTE: int(3_000, 1, 6_000),
 
   // Writers

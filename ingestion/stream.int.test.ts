@@ -1,6 +1,7 @@
 // The worker against real Kafka and the local Binance stand-in: every recorded message of the 9 default streams
 // reaches its topic once and in order; malformed frames go to the dead-letter topic without disturbing the rest.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeTick } from '../common/records.ts';
 import { BinanceServer, expectedIds, loadRecording, missingRecordings, type Recording } from '../test/binance-server.ts';
 import { expectedBookTickers, idsBySymbol, ingestTestConfig, metricValue, readTopics, ticksOf, waitFor } from '../test/binance-topics.ts';
 import { missing, testLog } from '../test/services.ts';
@@ -46,8 +47,18 @@ describe.skipIf(skip)('ingestion: all 9 default streams', () => {
       for (const b of books) bookCount.set(b.symbol, (bookCount.get(b.symbol) ?? 0) + 1);
       expect(bookCount).toEqual(expectedBookTickers(rec));
       expect([...expectedIds(rec, 'trade').keys()].sort()).toEqual(['BNBUSDT', 'BTCUSDT', 'ETHUSDT']);
-      // Keys keep a symbol in one partition; schema version travels in the headers.
-      for (const r of topics.get(t.trade)!) expect(r.headers['schema-version']).toBe('1');
+      // Keys keep a symbol in one partition; the schema version travels in the value (`"v":1`, last), not in headers,
+      // and the decoders drop it again; a record of another version is refused, from either place.
+      for (const r of topics.get(t.trade)!) {
+        expect(r.headers).toEqual({});
+        expect(r.value.endsWith(',"v":1}')).toBe(true);
+      }
+      expect(trades.every((tr) => !('v' in tr))).toBe(true);
+      const one = topics.get(t.trade)![0]!.value;
+      expect(decodeTick(Buffer.from(one), '1')).toEqual(trades[0]);
+      expect(() => decodeTick(Buffer.from(one.replace(/,"v":1}$/, ',"v":2}')), undefined)).toThrow(/unsupported schema version 2/);
+      expect(() => decodeTick(Buffer.from(one), '2')).toThrow(/unsupported schema version 2/);
+      expect(decodeTick(Buffer.from(one.replace(/,"v":1}$/, '}')), '1')).toEqual(trades[0]);
       expect(new Set(topics.get(t.trade)!.filter((r) => r.key === 'binance:spot:BTCUSDT').map((r) => r.partition)).size).toBe(1);
       expect(topics.get(t.deadLetter)).toHaveLength(0);
       expect(topics.get(t.gap)).toHaveLength(0);

@@ -133,6 +133,21 @@ function checkVersion(r: Record<string, unknown>): void {
   delete r.v;
 }
 
+/** The common start of every decoder: a non-empty JSON object of a known schema version (header or `v`). */
+function parseRecord(value: Buffer | string | null, schemaVersion: string | undefined): Record<string, unknown> {
+  need(value !== null && value.length > 0, 'empty record value');
+  need(schemaVersion === undefined || schemaVersion === String(SCHEMA_VERSION), `unsupported schema version ${schemaVersion}`);
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(value!.toString());
+  } catch {
+    throw new RecordError('value is not JSON');
+  }
+  need(typeof r === 'object' && r !== null && !Array.isArray(r), 'value is not a JSON object');
+  checkVersion(r);
+  return r;
+}
+
 const DECIMAL = /^\d{1,20}(\.\d{1,18})?$/;
 
 export function isDecimal(s: unknown): s is Decimal {
@@ -165,16 +180,7 @@ const isTime = (x: unknown): x is number => Number.isSafeInteger(x) && (x as num
  * good one; it accepts exactly what ingestion produces for the given schema version.
  */
 export function decodeTick(value: Buffer | string | null, schemaVersion: string | undefined): Tick {
-  need(value !== null && value.length > 0, 'empty record value');
-  need(schemaVersion === undefined || schemaVersion === String(SCHEMA_VERSION), `unsupported schema version ${schemaVersion}`);
-  let r: Record<string, unknown>;
-  try {
-    r = JSON.parse(value!.toString());
-  } catch {
-    throw new RecordError('value is not JSON');
-  }
-  need(typeof r === 'object' && r !== null && !Array.isArray(r), 'value is not a JSON object');
-  checkVersion(r);
+  const r = parseRecord(value, schemaVersion);
   if (r.exchange === 'binance') {
     need(r.market === 'spot' || r.market === 'usdm', 'market must be spot or usdm');
     need(typeof r.symbol === 'string' && /^[A-Z0-9]{2,20}$/.test(r.symbol), 'symbol is missing or malformed');
@@ -308,16 +314,7 @@ function checkLevels(x: unknown, side: string): void {
 
 /** Decodes and checks a book record read back from Kafka (the book writer's poison test, like decodeTick). */
 export function decodeBook(value: Buffer | string | null, schemaVersion: string | undefined): Book {
-  need(value !== null && value.length > 0, 'empty record value');
-  need(schemaVersion === undefined || schemaVersion === String(SCHEMA_VERSION), `unsupported schema version ${schemaVersion}`);
-  let r: Record<string, unknown>;
-  try {
-    r = JSON.parse(value!.toString());
-  } catch {
-    throw new RecordError('value is not JSON');
-  }
-  need(typeof r === 'object' && r !== null && !Array.isArray(r), 'value is not a JSON object');
-  checkVersion(r);
+  const r = parseRecord(value, schemaVersion);
   need(r.type === 'book', `unknown record type ${JSON.stringify(r.type)}`);
   need(r.exchange === 'binance' || r.exchange === 'coinbase' || r.exchange === 'gemini', 'exchange must be binance, coinbase or gemini');
   need(r.market === 'spot' || r.market === 'usdm', 'market must be spot or usdm');
@@ -338,16 +335,7 @@ export function decodeBook(value: Buffer | string | null, schemaVersion: string 
  * rule and the Risk Monitor read them).
  */
 export function decodeGap(value: Buffer | string | null, schemaVersion: string | undefined): GapEvent {
-  need(value !== null && value.length > 0, 'empty record value');
-  need(schemaVersion === undefined || schemaVersion === String(SCHEMA_VERSION), `unsupported schema version ${schemaVersion}`);
-  let r: Record<string, unknown>;
-  try {
-    r = JSON.parse(value!.toString());
-  } catch {
-    throw new RecordError('value is not JSON');
-  }
-  need(typeof r === 'object' && r !== null && !Array.isArray(r), 'value is not a JSON object');
-  checkVersion(r);
+  const r = parseRecord(value, schemaVersion);
   need(r.type === 'gap', `unknown record type ${JSON.stringify(r.type)}`);
   need(r.exchange === 'binance' || r.exchange === 'coinbase' || r.exchange === 'gemini', 'exchange must be binance, coinbase or gemini');
   need(r.market === 'spot' || r.market === 'usdm', 'market must be spot or usdm');

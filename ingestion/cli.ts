@@ -1,6 +1,5 @@
 // The ingestion stage's commands: `ingest` (the worker), `replay` and `record` (capture files), `backfill` (by hand).
 import type { Command } from '../common/cli.ts';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
 import { runWorker } from '../common/lifecycle.ts';
 import { tickKey } from '../common/records.ts';
 import { AttemptLimiter } from './backoff.ts';
@@ -9,9 +8,8 @@ import { streamNames } from './binance/mapper.ts';
 import { CaptureWriter } from './capture.ts';
 import { Feed, systemClock } from './feed.ts';
 import { createIngestMetrics } from './metrics.ts';
-import { TickProducer } from './producer.ts';
 import { replay } from './replay.ts';
-import { ingestionTopics, startIngestion } from './worker.ts';
+import { connectProducer, startIngestion } from './worker.ts';
 
 export const ingestCommand: Command = {
   name: 'ingest',
@@ -134,13 +132,7 @@ export const backfillCommand: Command = {
     }
     const src = config.source;
     const metrics = createIngestMetrics({ defaultMetrics: false });
-    const kafka = createKafka(config, log, 'backfill');
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, ingestionTopics(config), config);
-    await admin.disconnect();
-    const producer = new TickProducer(kafka, { bufferMax: src.producerBufferMax, log, metrics });
-    await producer.connect();
+    const producer = await connectProducer(config, log, 'backfill', metrics);
     const rest = new RestBackfiller({ restUrl: src.restUrl, market: src.market, weightPerMinute: src.restWeightPerMinute, log, metrics });
     const topic = type === 'trade' ? config.kafka.topics.trade : config.kafka.topics.aggTrade;
     let next = from;

@@ -2,15 +2,13 @@
 // at recorded speed, N times faster or as fast as possible, with a progress line on stderr and a summary at the end.
 import { statSync } from 'node:fs';
 import type { Config } from '../common/config.ts';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
 import type { Logger } from '../common/log.ts';
 import { RestBackfiller } from './backfill.ts';
 import { createBinanceMapper } from './binance/mapper.ts';
 import { mergeCaptures, readCapture } from './capture.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { Pipeline, type RecordSink } from './pipeline.ts';
-import { TickProducer } from './producer.ts';
-import { ingestionTopics } from './worker.ts';
+import { connectProducer } from './worker.ts';
 
 export interface ReplayOptions {
   readonly files: readonly string[];
@@ -36,13 +34,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export async function replay(config: Config, log: Logger, opts: ReplayOptions): Promise<ReplaySummary> {
   const src = config.source;
   const metrics = createIngestMetrics({ defaultMetrics: false });
-  const kafka = createKafka(config, log, 'replay');
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, ingestionTopics(config), config);
-  await admin.disconnect();
-  const producer = new TickProducer(kafka, { bufferMax: src.producerBufferMax, log, metrics });
-  await producer.connect();
+  const producer = await connectProducer(config, log, 'replay', metrics);
   const produced: Record<string, number> = {};
   const out: RecordSink = producer;
   const sink: RecordSink = {

@@ -47,6 +47,21 @@ export function ingestionTopics(config: Config): string[] {
   return [t.trade, t.aggTrade, t.bookTicker, t.gap, t.deadLetter, config.books.topic];
 }
 
+/** For the one-shot commands (replay, backfill): the ingestion topics ensured, then a connected producer. */
+export async function connectProducer(config: Config, log: Logger, clientSuffix: string, metrics: IngestMetrics): Promise<TickProducer> {
+  const kafka = createKafka(config, log, clientSuffix);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, ingestionTopics(config), config);
+  } finally {
+    await admin.disconnect();
+  }
+  const producer = new TickProducer(kafka, { bufferMax: config.source.producerBufferMax, log, metrics });
+  await producer.connect();
+  return producer;
+}
+
 export async function startIngestion(config: Config, opts: IngestionOptions): Promise<IngestionWorker> {
   const log = opts.log.child({ component: 'ingestion' });
   const src = config.source;

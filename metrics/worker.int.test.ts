@@ -84,8 +84,8 @@ describe.skipIf(skip)('metrics worker', () => {
       expect(oneMinute.map((b) => [b.bucketMs, b.tradeCount, b.vwap, b.close])).toEqual(rows.map((r) => [r.bucket.getTime(), Number(r.trade_count), r.vwap, r.close]));
       expect(oneMinute.map((b) => b.bucketMs)).toEqual([0, 1, 2, 3].map((i) => nowMinute - (4 - i) * MINUTE_MS));
       await until('the 10 s bars of those minutes', () => received.filter((b) => b.width === 'short' && b.bucketMs < nowMinute).length >= 24);
-      const health = await fetch(`http://127.0.0.1:${worker.httpPort}/healthz`);
-      expect(health.status).toBe(200);
+      // Health turns 200 when the first pass has finished; bars are published during that pass.
+      await until('/healthz 200', async () => (await fetch(`http://127.0.0.1:${worker.httpPort}/healthz`)).status === 200, 30_000);
       expect(await (await fetch(`http://127.0.0.1:${worker.httpPort}/metrics`)).text()).toContain('tickwatch_bar_readable_delay_seconds');
 
       // A late tick in the second minute: its bar is refreshed and published again, one more trade, other bars untouched.

@@ -11,7 +11,7 @@ import { capturesMissing, mixedTicks } from '../test/capture-ticks.ts';
 import { missing, testLog } from '../test/services.ts';
 import { createWriterMetrics } from './metrics.ts';
 import { compareRows, createScenario, type Scenario } from './scenario.ts';
-import { startWriters } from './writer.ts';
+import { startWriters, type WriterSet } from './writer.ts';
 
 const skip = (await missing('kafka', 'postgres')) ?? capturesMissing();
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -23,6 +23,14 @@ async function trickle(s: Scenario, ticks: readonly Tick[], slices: number, paus
   for (let i = 0; i < ticks.length; i += size) {
     await s.produce(ticks.slice(i, i + size));
     await sleep(pauseMs);
+  }
+}
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
   }
 }
 
@@ -107,21 +115,26 @@ describe.skipIf(skip)('tick writers under faults (real Kafka, real PostgreSQL)',
     const ticks = mixedTicks(60_000);
     const registryA = new Registry();
     const registryB = new Registry();
-    const a = await startWriters({ config: s.config, log: testLog, kafka: createKafka(s.config, testLog, 'a'), metrics: createWriterMetrics(registryA), memberName: 'a' });
+    const rows = async (r: Registry) => ((await r.getSingleMetric('tickwatch_writer_rows_written_total')!.get()).values as { value: number }[]).reduce((n, v) => n + v.value, 0);
+    const families = ['trade', 'aggTrade', 'bookTicker'] as const;
+    const a = await startWriters({ config: s.config, log: testLog, kafka: createKafka(s.config, testLog, 'a'), metrics: createWriterMetrics(registryA), memberName: 'a', families });
     cleanup.push(() => a.stop());
 
-    const producing = trickle(s, ticks, 30, 300);
-    await sleep(2_500);
-    const b = await startWriters({ config: s.config, log: testLog, kafka: createKafka(s.config, testLog, 'b'), metrics: createWriterMetrics(registryB), memberName: 'b' });
+    // Records keep arriving while b joins (the first rebalance); the rest arrive after a has left (the second), so b
+    // must write them whichever partitions the first rebalance gave it (the ticks' keys need not cover all of them).
+    const assigned = (w: WriterSet) => w.health().writers.every((h) => h.assigned.length > 0);
+    const producing = trickle(s, ticks.slice(0, 30_000), 30, 200);
+    await waitFor(async () => (await rows(registryA)) > 0, 60_000, 'member a writing');
+    const b = await startWriters({ config: s.config, log: testLog, kafka: createKafka(s.config, testLog, 'b'), metrics: createWriterMetrics(registryB), memberName: 'b', families });
     cleanup.push(() => b.stop());
-    await sleep(4_000);
-    await a.stop(); // the second rebalance: b takes every partition
     await producing;
+    await waitFor(async () => assigned(b), 60_000, 'member b assigned partitions in every family');
+    await a.stop(); // the second rebalance: b takes every partition
+    await trickle(s, ticks.slice(30_000), 30, 200);
     await s.waitUntilWritten(120_000);
 
     const cmp = compareRows(await s.readRows(), ticks);
     expect(cmp).toMatchObject({ expected: 60_000, actual: 60_000, missing: 0, unexpected: 0 });
-    const rows = async (r: Registry) => ((await r.getSingleMetric('tickwatch_writer_rows_written_total')!.get()).values as { value: number }[]).reduce((n, v) => n + v.value, 0);
     const [byA, byB] = [await rows(registryA), await rows(registryB)];
     testLog.info({ byA, byB }, 'rows written per member');
     expect(byA).toBeGreaterThan(0);

@@ -24,48 +24,19 @@ ON CONFLICT (group_id, topic, partition) DO UPDATE
  WHERE w.next_offset = $5::bigint AND EXCLUDED.next_offset > w.next_offset`;
 
 const cols = (t: WriteTable) => COLUMNS[t].join(', ');
+const TABLES = Object.keys(COLUMNS) as WriteTable[];
+// Table names come from this fixed list, never from data.
+const perTable = <V>(make: (t: WriteTable) => V): Readonly<Record<WriteTable, V>> =>
+  Object.fromEntries(TABLES.map((t) => [t, make(t)])) as Record<WriteTable, V>;
 
-export const COPY_SQL: Readonly<Record<WriteTable, string>> = {
-  trades: `COPY trades (${cols('trades')}) FROM STDIN`,
-  agg_trades: `COPY agg_trades (${cols('agg_trades')}) FROM STDIN`,
-  book_tickers: `COPY book_tickers (${cols('book_tickers')}) FROM STDIN`,
-  books: `COPY books (${cols('books')}) FROM STDIN`,
-  top_of_book: `COPY top_of_book (${cols('top_of_book')}) FROM STDIN`,
-  gap_events: `COPY gap_events (${cols('gap_events')}) FROM STDIN`,
-};
+export const COPY_SQL = perTable((t) => `COPY ${t} (${cols(t)}) FROM STDIN`);
 
-export const STAGE_SQL: Readonly<Record<WriteTable, { create: string; copy: string; merge: string }>> = {
-  trades: {
-    create: 'CREATE TEMP TABLE IF NOT EXISTS trades_stage (LIKE trades) ON COMMIT DELETE ROWS',
-    copy: `COPY trades_stage (${cols('trades')}) FROM STDIN`,
-    merge: `INSERT INTO trades (${cols('trades')}) SELECT ${cols('trades')} FROM trades_stage ON CONFLICT DO NOTHING`,
-  },
-  agg_trades: {
-    create: 'CREATE TEMP TABLE IF NOT EXISTS agg_trades_stage (LIKE agg_trades) ON COMMIT DELETE ROWS',
-    copy: `COPY agg_trades_stage (${cols('agg_trades')}) FROM STDIN`,
-    merge: `INSERT INTO agg_trades (${cols('agg_trades')}) SELECT ${cols('agg_trades')} FROM agg_trades_stage ON CONFLICT DO NOTHING`,
-  },
-  book_tickers: {
-    create: 'CREATE TEMP TABLE IF NOT EXISTS book_tickers_stage (LIKE book_tickers) ON COMMIT DELETE ROWS',
-    copy: `COPY book_tickers_stage (${cols('book_tickers')}) FROM STDIN`,
-    merge: `INSERT INTO book_tickers (${cols('book_tickers')}) SELECT ${cols('book_tickers')} FROM book_tickers_stage ON CONFLICT DO NOTHING`,
-  },
-  books: {
-    create: 'CREATE TEMP TABLE IF NOT EXISTS books_stage (LIKE books) ON COMMIT DELETE ROWS',
-    copy: `COPY books_stage (${cols('books')}) FROM STDIN`,
-    merge: `INSERT INTO books (${cols('books')}) SELECT ${cols('books')} FROM books_stage ON CONFLICT DO NOTHING`,
-  },
-  top_of_book: {
-    create: 'CREATE TEMP TABLE IF NOT EXISTS top_of_book_stage (LIKE top_of_book) ON COMMIT DELETE ROWS',
-    copy: `COPY top_of_book_stage (${cols('top_of_book')}) FROM STDIN`,
-    merge: `INSERT INTO top_of_book (${cols('top_of_book')}) SELECT ${cols('top_of_book')} FROM top_of_book_stage ON CONFLICT DO NOTHING`,
-  },
-  gap_events: {
-    create: 'CREATE TEMP TABLE IF NOT EXISTS gap_events_stage (LIKE gap_events) ON COMMIT DELETE ROWS',
-    copy: `COPY gap_events_stage (${cols('gap_events')}) FROM STDIN`,
-    merge: `INSERT INTO gap_events (${cols('gap_events')}) SELECT ${cols('gap_events')} FROM gap_events_stage ON CONFLICT DO NOTHING`,
-  },
-};
+/** The fallback for a batch that hits the unique key: COPY into a temporary twin, then insert what is new. */
+export const STAGE_SQL = perTable((t) => ({
+  create: `CREATE TEMP TABLE IF NOT EXISTS ${t}_stage (LIKE ${t}) ON COMMIT DELETE ROWS`,
+  copy: `COPY ${t}_stage (${cols(t)}) FROM STDIN`,
+  merge: `INSERT INTO ${t} (${cols(t)}) SELECT ${cols(t)} FROM ${t}_stage ON CONFLICT DO NOTHING`,
+}));
 
 // --- Writing ----------------------------------------------------------------------------------------------------------
 

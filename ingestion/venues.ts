@@ -49,3 +49,21 @@ export class SymbolMap {
     return c ?? undefined;
   }
 }
+
+/** A venue frame's JSON object, or why the frame is not one (the mappers dead-letter it with that reason). */
+export function parseVenueFrame(text: string): { readonly fields: Record<string, unknown> } | { readonly reason: string } {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return { reason: 'not JSON' };
+  }
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return { reason: 'not a JSON object' };
+  return { fields: msg as Record<string, unknown> };
+}
+
+/** A value shortened for a rejection reason. */
+export function shortValue(v: unknown): string {
+  const s = String(JSON.stringify(v));
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
+}

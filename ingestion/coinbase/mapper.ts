@@ -3,7 +3,7 @@
 // live in the session (session.ts); nothing here keeps state or knows about sockets.
 import { isDecimal, isPositiveDecimal, type BookLevel, type VenueBookTicker, type VenueTrade } from '../../common/records.ts';
 import { checkLevels, type LevelChange } from '../book/order-book.ts';
-import type { SymbolMap } from '../venues.ts';
+import { parseVenueFrame, shortValue, type SymbolMap } from '../venues.ts';
 
 export type CoinbaseEvent =
   | { readonly kind: 'trade'; readonly trade: VenueTrade; readonly sequence: number }
@@ -26,20 +26,12 @@ export function isoTimeMs(x: unknown): number | undefined {
   return Number.isFinite(ms) && ms > MIN_MS ? ms : undefined;
 }
 
-function short(v: unknown): string {
-  const s = String(JSON.stringify(v));
-  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
-}
+const short = shortValue;
 
 export function mapCoinbase(text: string, receiveTimeUs: number, symbols: SymbolMap): CoinbaseEvent {
-  let msg: unknown;
-  try {
-    msg = JSON.parse(text);
-  } catch {
-    return { kind: 'rejected', stream: null, reason: 'not JSON' };
-  }
-  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return { kind: 'rejected', stream: null, reason: 'not a JSON object' };
-  const m = msg as Fields;
+  const parsed = parseVenueFrame(text);
+  if ('reason' in parsed) return { kind: 'rejected', stream: null, reason: parsed.reason };
+  const m = parsed.fields;
   const type = m.type;
   if (type === 'subscriptions' || type === 'heartbeat') return { kind: 'ignored', stream: String(type), why: String(type) };
   if (type === 'error') return { kind: 'rejected', stream: 'error', reason: `venue error: ${short(m.message)} ${short(m.reason)}` };

@@ -3,7 +3,7 @@
 // trades (side = taker side). v2 has no sequence numbers, so the session deduplicates trades by event id.
 import { isDecimal, isPositiveDecimal, type VenueTrade } from '../../common/records.ts';
 import type { LevelChange } from '../book/order-book.ts';
-import type { SymbolMap } from '../venues.ts';
+import { parseVenueFrame, shortValue, type SymbolMap } from '../venues.ts';
 
 export type GeminiEvent =
   | {
@@ -24,10 +24,7 @@ type Fields = Record<string, unknown>;
 const isId = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x > 946_684_800_000;
 
-function short(v: unknown): string {
-  const s = String(JSON.stringify(v));
-  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
-}
+const short = shortValue;
 
 /** One trade object (live or embedded); the reason it is bad as a string. */
 function mapTrade(d: Fields, venueSymbol: string, symbol: string, receiveTimeUs: number): VenueTrade | string {
@@ -57,14 +54,9 @@ function mapTrade(d: Fields, venueSymbol: string, symbol: string, receiveTimeUs:
 }
 
 export function mapGemini(text: string, receiveTimeUs: number, symbols: SymbolMap): GeminiEvent {
-  let msg: unknown;
-  try {
-    msg = JSON.parse(text);
-  } catch {
-    return { kind: 'rejected', stream: null, reason: 'not JSON' };
-  }
-  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return { kind: 'rejected', stream: null, reason: 'not a JSON object' };
-  const m = msg as Fields;
+  const parsed = parseVenueFrame(text);
+  if ('reason' in parsed) return { kind: 'rejected', stream: null, reason: parsed.reason };
+  const m = parsed.fields;
   const type = m.type;
   if (type === 'heartbeat') return { kind: 'ignored', stream: 'heartbeat', why: 'heartbeat' };
   if (typeof type !== 'string') return { kind: 'rejected', stream: null, reason: 'missing field type' };

@@ -2,14 +2,43 @@
 // in-process TimescaleDB (PGlite) offer, so migrations and reader queries run unchanged on either.
 import pg from 'pg';
 import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
 
-export function createPool(config: Pick<Config, 'database'>, applicationName: string): pg.Pool {
-  return new pg.Pool({
+/**
+ * A pool whose idle connections may die (a database restart) without taking the process down: node-postgres emits
+ * 'error' on the pool for them, and an 'error' event nobody listens to is an uncaught exception.
+ */
+export function createPool(config: Pick<Config, 'database'>, applicationName: string, log: Logger): pg.Pool {
+  const pool = new pg.Pool({
     connectionString: config.database.url,
     max: config.database.poolSize,
     application_name: applicationName,
     connectionTimeoutMillis: 10_000,
   });
+  pool.on('error', (err) => log.warn({ error: err.message, code: (err as { code?: string }).code }, 'idle database connection lost'));
+  return pool;
+}
+
+/**
+ * Runs `use` on a client checked out of the pool. A checked-out client has no 'error' listener of the pool's, and
+ * node-postgres emits 'error' on it when the server ends the connection (even while a query fails with the same
+ * error): without this listener a database restart mid-batch is an uncaught exception. A client that failed is
+ * destroyed, not returned: its connection may be dead or half way through a protocol.
+ */
+export async function withClient<T>(pool: pg.Pool, use: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => (broken ??= err);
+  client.on('error', onError);
+  try {
+    return await use(client);
+  } catch (err) {
+    broken ??= err as Error;
+    throw err;
+  } finally {
+    client.removeListener('error', onError);
+    client.release(broken);
+  }
 }
 
 export function createClient(config: Pick<Config, 'database'>, applicationName: string): pg.Client {

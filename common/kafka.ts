@@ -64,6 +64,17 @@ export async function ensureTopics(
   return created;
 }
 
+/** ensureTopics on an admin client of its own, for workers that need the admin only to start. */
+export async function createTopics(kafka: Kafka, topics: readonly string[], config: Pick<Config, 'kafka'>): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await ensureTopics(admin, topics, config);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

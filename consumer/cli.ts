@@ -1,37 +1,16 @@
 // `tickwatch write`: the tick writers, one consumer group per table family, with /metrics and /healthz.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { retryUntilReady } from '../common/backoff.ts';
 import type { Command } from '../common/cli.ts';
 import type { Config } from '../common/config.ts';
 import { createClient, pgSession } from '../common/db.ts';
 import { startHttpEndpoint } from '../common/http.ts';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
+import { createKafka, createTopics } from '../common/kafka.ts';
 import { runWorker } from '../common/lifecycle.ts';
-import type { Logger } from '../common/log.ts';
 import { migrate } from '../sql/migrate.ts';
-import { retryDelayMs } from './backoff.ts';
 import { createWriterMetrics } from './metrics.ts';
 import { familyCodec } from './families.ts';
-import { FAMILIES, startWriters, type Family } from './writer.ts';
-
-/** The schema (writer_offsets included) must exist before the first batch; the database may still be starting. */
-async function migrateWithRetry(config: Config, log: Logger): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const client = createClient(config, 'tickwatch-writer-migrate');
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await migrate(pgSession(client), config, log);
-      return;
-    } catch (err) {
-      const delayMs = retryDelayMs(attempt, config.writer.retryMinMs, config.writer.retryMaxMs);
-      log.warn({ err, attempt, delayMs }, 'database not ready for migration: retrying');
-      await sleep(delayMs);
-    } finally {
-      await client.end().catch(() => {});
-    }
-  }
-}
+import { FAMILIES, startWriters, type Family, type WriterSet } from './writer.ts';
 
 export const writeCommand: Command = {
   name: 'write',
@@ -60,21 +39,41 @@ export const writeCommand: Command = {
       collectDefaultMetrics({ register: registry, prefix: 'tickwatch_writer_' });
       const metrics = createWriterMetrics(registry);
       const kafka = createKafka(config, log, 'writer');
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        await ensureTopics(admin, [...families.map((f) => familyCodec(f).topic(config)), config.kafka.topics.deadLetter], config);
-      } finally {
-        await admin.disconnect();
-      }
-      await migrateWithRetry(config, log);
-      const set = await startWriters({ config, log, kafka, metrics, families });
-      const http = await startHttpEndpoint({ host: config.http.host, port: config.http.ports.writer, registry, health: () => set.health() });
+      let set: WriterSet | undefined;
+      // Up from the start: while the writer waits for its dependencies, /healthz says so and /metrics counts the waits.
+      const http = await startHttpEndpoint({
+        host: config.http.host,
+        port: config.http.ports.writer,
+        registry,
+        health: () => set?.health() ?? { ok: false, writers: [], starting: true },
+      });
+      // Started before the broker or the database is up (or during a restart of either), the writer waits for them;
+      // the database waits count as writer retries, so a restart during start-up shows in /metrics too.
+      const startupRetry = { minMs: config.writer.retryMinMs, maxMs: config.writer.retryMaxMs, log };
+      const topics = [...families.map((f) => familyCodec(f).topic(config)), config.kafka.topics.deadLetter];
+      await retryUntilReady('creating the topics', () => createTopics(kafka, topics, config), startupRetry);
+      // The schema (writer_offsets included) must exist before the first batch.
+      await retryUntilReady(
+        'migrating the database',
+        async () => {
+          const client = createClient(config, 'tickwatch-writer-migrate');
+          client.on('error', () => {}); // a connection lost here fails the attempt, which is retried
+          try {
+            await client.connect();
+            await migrate(pgSession(client), config, log);
+          } finally {
+            await client.end().catch(() => {});
+          }
+        },
+        { ...startupRetry, onRetry: () => metrics.retries.inc({ table: 'schema_migrations' }) },
+      );
+      const writers = await startWriters({ config, log, kafka, metrics, families });
+      set = writers;
       log.info({ families, port: http.port }, 'writers running');
       return {
-        done: set.done,
+        done: writers.done,
         stop: async () => {
-          await set.stop();
+          await writers.stop();
           await http.close();
         },
       };

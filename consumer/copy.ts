@@ -5,6 +5,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { withClient } from '../common/db.ts';
 import { from as copyFrom } from 'pg-copy-streams';
 import { COLUMNS, type TickTable, type WriteTable } from './copy-rows.ts';
 
@@ -94,21 +95,13 @@ export async function writeBatch(pool: pg.Pool, table: TickTable, rows: Buffer, 
 
 /** writeBatch for rows of several tables in one transaction (a book and its top-of-book row). */
 export async function writeTables(pool: pg.Pool, tables: readonly TableRows[], claim: OffsetClaim): Promise<WriteResult> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
+  return withClient(pool, async (client) => {
     const first = await attempt(client, tables, claim, 'copy');
     if (first !== 'conflict') return first;
     const second = await attempt(client, tables, claim, 'merge');
     if (second === 'conflict') throw new Error('unique violation in the merge path'); // cannot happen: ON CONFLICT
     return second;
-  } catch (err) {
-    broken = err as Error;
-    throw err;
-  } finally {
-    // A client that failed is not returned to the pool: its connection may be half way through a protocol or dead.
-    client.release(broken);
-  }
+  });
 }
 
 async function attempt(client: pg.PoolClient, tables: readonly TableRows[], claim: OffsetClaim, path: 'copy' | 'merge'): Promise<WriteResult | 'conflict'> {

@@ -8,7 +8,7 @@ import type { Config } from '../common/config.ts';
 import { createPool } from '../common/db.ts';
 import type { Logger } from '../common/log.ts';
 import { encodeRecord, recordHeaders, RecordError, type DeadLetter } from '../common/records.ts';
-import { retryDelayMs } from './backoff.ts';
+import { backoffDelay } from '../common/backoff.ts';
 import { fetchSettings, planBatches } from './batching.ts';
 import { readOffset, writeTables } from './copy.ts';
 import { CopyTextEncoder, type WriteTable } from './copy-rows.ts';
@@ -128,9 +128,7 @@ export class TickWriter {
     this.table = this.codec.table;
     this.groupId = `${o.config.writer.groupPrefix}-${o.family}`;
     this.log = o.log.child({ component: 'writer', family: o.family, groupId: this.groupId, member: o.memberName });
-    this.pool = createPool(o.config, `tickwatch-writer-${o.family}`);
-    // An idle pooled connection that the server closes must not crash the process; the next batch reconnects.
-    this.pool.on('error', (err) => this.log.warn({ error: err.message, code: (err as { code?: string }).code }, 'idle database connection lost'));
+    this.pool = createPool(o.config, `tickwatch-writer-${o.family}`, this.log);
     this.consumer = this.createConsumer();
     this.admin = o.kafka.admin();
     this.done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
@@ -175,7 +173,7 @@ export class TickWriter {
       this.crashed = undefined;
       this.log.info({ attempt }, 'consumer restarted');
     } catch (err) {
-      const delayMs = retryDelayMs(attempt, this.o.config.writer.retryMinMs, this.o.config.writer.retryMaxMs);
+      const delayMs = backoffDelay(attempt - 1, this.o.config.writer.retryMinMs, this.o.config.writer.retryMaxMs, 0.2);
       this.log.warn({ err, attempt, delayMs }, 'restarting the consumer failed: retrying');
       setTimeout(() => void this.restartConsumer(attempt + 1), delayMs);
     }
@@ -412,7 +410,7 @@ export class TickWriter {
     const attempt = (this.attempts.get(partition) ?? 0) + 1;
     this.attempts.set(partition, attempt);
     const { retryMinMs, retryMaxMs } = this.o.config.writer;
-    const delayMs = retryDelayMs(attempt, retryMinMs, retryMaxMs);
+    const delayMs = backoffDelay(attempt - 1, retryMinMs, retryMaxMs, 0.2);
     this.o.metrics.retries.inc({ table: this.table });
     this.log.warn({ err, topic: this.topic, partition, attempt, delayMs }, `${what} failed: partition paused, retrying`);
     // The transaction may have committed before its reply was lost: read the position again before the retry.

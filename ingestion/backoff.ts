@@ -1,11 +1,5 @@
-// Reconnect pacing in pure code: capped exponential backoff with jitter, and a sliding-window limit on connection
-// attempts (Binance allows 300 per 5 minutes per IP), shared by every connection of the process.
-
-/** Delay before reconnect attempt `attempt` (0 = first retry): between half and all of min * 2^attempt, capped. */
-export function backoffDelay(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}
+// Reconnect pacing in pure code: a sliding-window limit on connection attempts (Binance allows 300 per 5 minutes per
+// IP), shared by every connection of the process. The backoff itself is common/backoff.ts.
 
 export class AttemptLimiter {
   private readonly attempts: number[] = [];

@@ -6,7 +6,8 @@
 // venues (Coinbase, Gemini) connect to their URL as is and send their subscribe messages on every open.
 import { WebSocket } from 'ws';
 import type { Logger } from '../common/log.ts';
-import { AttemptLimiter, backoffDelay } from './backoff.ts';
+import { backoffDelay } from '../common/backoff.ts';
+import { AttemptLimiter } from './backoff.ts';
 import type { IngestMetrics } from './metrics.ts';
 
 /** Wall-clock time in ms; injected so tests can move a connection's age past 24 hours. */

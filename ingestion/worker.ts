@@ -4,7 +4,7 @@
 // while the producer buffer is full, and serves /metrics and /healthz.
 import type { Config } from '../common/config.ts';
 import { startHttpEndpoint, type HttpEndpoint } from '../common/http.ts';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
+import { createKafka, createTopics, ensureTopics } from '../common/kafka.ts';
 import type { Worker } from '../common/lifecycle.ts';
 import type { Logger } from '../common/log.ts';
 import { AttemptLimiter } from './backoff.ts';
@@ -50,13 +50,7 @@ export function ingestionTopics(config: Config): string[] {
 /** For the one-shot commands (replay, backfill): the ingestion topics ensured, then a connected producer. */
 export async function connectProducer(config: Config, log: Logger, clientSuffix: string, metrics: IngestMetrics): Promise<TickProducer> {
   const kafka = createKafka(config, log, clientSuffix);
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await ensureTopics(admin, ingestionTopics(config), config);
-  } finally {
-    await admin.disconnect();
-  }
+  await createTopics(kafka, ingestionTopics(config), config);
   const producer = new TickProducer(kafka, { bufferMax: config.source.producerBufferMax, log, metrics });
   await producer.connect();
   return producer;

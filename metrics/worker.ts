@@ -5,10 +5,11 @@
 import { Histogram, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Partitioners, type Producer } from 'kafkajs';
 import pg from 'pg';
+import { backoffDelay, retryUntilReady } from '../common/backoff.ts';
 import type { Config } from '../common/config.ts';
 import { createPool, pgSession, type SqlSession } from '../common/db.ts';
 import { startHttpEndpoint } from '../common/http.ts';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
+import { createKafka, createTopics } from '../common/kafka.ts';
 import type { Worker } from '../common/lifecycle.ts';
 import type { Logger } from '../common/log.ts';
 import { recordHeaders, tickKey, type AnomalyRecord, type BarRecord, type Exchange, type Market } from '../common/records.ts';
@@ -294,18 +295,18 @@ export function kafkaSink(producer: Producer, topics: Config['kafka']['topics'])
 export async function startMetricsWorker(config: Config, log: Logger, opts: { httpPort?: number } = {}): Promise<Worker & { engine: MetricsEngine; httpPort: number }> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const pool = createPool(config, 'tickwatch-metrics');
+  const pool = createPool(config, 'tickwatch-metrics', log);
   const db = pgSession(pool as unknown as pg.ClientBase);
   const kafka = createKafka(config, log, 'metrics');
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, [config.kafka.topics.bar, config.kafka.topics.alert], config);
-  await admin.disconnect();
+  // Started before the broker or the database is up (or during a restart of either), the worker waits for them.
+  const startupRetry = { minMs: 500, maxMs: 10_000, log };
+  const topics = [config.kafka.topics.bar, config.kafka.topics.alert];
+  await retryUntilReady('creating the bar and alert topics', () => createTopics(kafka, topics, config), startupRetry);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
+  await retryUntilReady('connecting the producer', () => producer.connect(), startupRetry);
   const mailer = new AlertMailer({ smtp: config.smtp, dashboardUrl: config.metrics.dashboardUrl, log: log.child({ component: 'mail' }), registry });
   const engine = new MetricsEngine({ db, config, log, sink: kafkaSink(producer, config.kafka.topics), mail: (m) => mailer.send(m), registry });
-  await engine.start();
+  await retryUntilReady('preparing the bar tables', () => engine.start(), startupRetry);
 
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -328,7 +329,7 @@ export async function startMetricsWorker(config: Config, log: Logger, opts: { ht
     void current.then(() => {
       if (stopped) return;
       // Wake at the next close plus lateness; poll at least every second for late ticks and digests.
-      const wait = failures > 0 ? Math.min(30_000, 500 * 2 ** failures) : Math.max(20, Math.min(1_000, engine.nextWakeMs() - Date.now()));
+      const wait = failures > 0 ? backoffDelay(failures - 1, 1_000, 30_000, 0.2) : Math.max(20, Math.min(1_000, engine.nextWakeMs() - Date.now()));
       timer = setTimeout(loop, wait);
     });
   };

@@ -10,11 +10,31 @@ export interface LastId {
   readonly lastId: number;
 }
 
-/**
- * Reads up to `tail` records from the end of every partition of the topics. Symbols share partitions, so the tail
- * must be long enough to reach the last record of a quiet symbol; 20,000 records per partition covers minutes of the
- * default streams.
- */
+export interface ResumeScan {
+  /** `trade:BTCUSDT`-style keys the worker streams: the scan steps back until it has found each, or the log's start. */
+  readonly wanted: ReadonlySet<string>;
+  /** Records per partition read in the first window; each further window reaches twice as far back. */
+  readonly window?: number;
+  /** At most this many records per partition in all (a symbol never produced would otherwise read whole topics). */
+  readonly maxRecordsPerPartition?: number;
+  readonly timeoutMs?: number;
+}
+
+export interface ResumePoint {
+  readonly lastIds: readonly LastId[];
+  /** Wanted keys with no record in the part scanned: a fresh start for them. */
+  readonly notFound: readonly string[];
+  readonly recordsRead: number;
+}
+
+/** One partition's part of a window: offsets [from, to). */
+interface Slice {
+  readonly topic: string;
+  readonly partition: number;
+  readonly from: number;
+  readonly to: number;
+}
+
 /** Topic offsets, retried while a just-created topic's leaders settle. */
 async function offsetsOf(admin: Admin, topic: string) {
   for (let attempt = 1; ; attempt++) {
@@ -27,55 +47,91 @@ async function offsetsOf(admin: Admin, topic: string) {
   }
 }
 
-export async function readLastIds(
-  kafka: Kafka,
-  admin: Admin,
-  topics: readonly string[],
-  market: Market,
-  log: Logger,
-  tail = 20_000,
-  timeoutMs = 60_000,
-): Promise<LastId[]> {
-  const ends = new Map<string, number>();
-  if (topics.length === 0) return [];
-  const starts: { topic: string; partition: number; offset: number }[] = [];
+/**
+ * Symbols share partitions, and a quiet symbol's last record may lie far behind a busy one's: the scan reads the
+ * newest `window` records of every partition, then, while a wanted symbol is still missing, windows further back
+ * (doubling), until every wanted key is found, the partitions' starts are reached or the per-partition bound is spent.
+ * A key still missing then has nothing in Kafka to resume from, which the worker treats as a fresh start.
+ */
+export async function readLastIds(kafka: Kafka, admin: Admin, topics: readonly string[], market: Market, log: Logger, scan: ResumeScan): Promise<ResumePoint> {
+  const window = scan.window ?? 20_000;
+  const maxRecords = scan.maxRecordsPerPartition ?? 2_000_000;
+  const deadline = Date.now() + (scan.timeoutMs ?? 120_000);
+  const started = Date.now();
+  // Per partition: [low, next window's end), the part not read yet.
+  const unread = new Map<string, { topic: string; partition: number; low: number; end: number; high: number }>();
   for (const topic of topics) {
     for (const p of await offsetsOf(admin, topic)) {
       const high = Number(p.high);
       const low = Number(p.low);
-      if (high <= low) continue;
-      ends.set(`${topic}:${p.partition}`, high - 1);
-      starts.push({ topic, partition: p.partition, offset: Math.max(low, high - tail) });
+      if (high > low) unread.set(`${topic}:${p.partition}`, { topic, partition: p.partition, low, end: high, high });
     }
   }
   const last = new Map<string, LastId>();
-  if (starts.length === 0) return [];
+  const missing = () => [...scan.wanted].filter((k) => !last.has(k));
+  let records = 0;
+  for (let round = 0; unread.size > 0 && (round === 0 || missing().length > 0); round++) {
+    const size = window * 2 ** round;
+    const slices: Slice[] = [];
+    for (const [k, u] of unread) {
+      const from = Math.max(u.low, u.end - size, u.high - maxRecords);
+      if (from < u.end) slices.push({ topic: u.topic, partition: u.partition, from, to: u.end });
+      if (from <= u.low || from <= u.high - maxRecords) unread.delete(k);
+      else u.end = from;
+    }
+    if (slices.length === 0) break;
+    records += await readSlices(kafka, admin, slices, deadline - Date.now(), (value, schemaVersion) => {
+      try {
+        const t = decodeTick(value, schemaVersion);
+        if (t.exchange !== 'binance' || t.market !== market || t.type === 'bookTicker') return;
+        const id = t.type === 'trade' ? t.tradeId : t.aggId;
+        const k = `${t.type}:${t.symbol}`;
+        if ((last.get(k)?.lastId ?? -1) < id) last.set(k, { type: t.type, symbol: t.symbol, lastId: id });
+      } catch {
+        // Not ours to judge here: the writers dead-letter poison records.
+      }
+    });
+  }
+  const point = { lastIds: [...last.values()], notFound: missing(), recordsRead: records };
+  log.info({ ...point, ms: Date.now() - started }, 'read the last ids from Kafka');
+  return point;
+}
+
+/** Reads the slices with a throwaway consumer; resolves with the number of records seen once every slice is read. */
+async function readSlices(
+  kafka: Kafka,
+  admin: Admin,
+  slices: readonly Slice[],
+  timeoutMs: number,
+  onRecord: (value: Buffer | null, schemaVersion: string | undefined) => void,
+): Promise<number> {
+  const ends = new Map(slices.map((s) => [`${s.topic}:${s.partition}`, s.to]));
+  const remaining = new Set(ends.keys());
+  const topics = [...new Set(slices.map((s) => s.topic))];
   const groupId = `tickwatch-ingest-resume-${process.pid}-${Date.now().toString(36)}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
-  const started = Date.now();
+  let seen = 0;
   try {
     await consumer.connect();
-    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
-    const remaining = new Set(ends.keys());
+    await consumer.subscribe({ topics, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`reading the last ids timed out after ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`reading the last ids timed out after ${timeoutMs} ms`)), Math.max(1, timeoutMs));
       consumer
         .run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
-            for (const m of batch.messages) {
-              try {
-                const t = decodeTick(m.value, m.headers?.['schema-version']?.toString());
-                if (t.exchange !== 'binance' || t.market !== market || t.type === 'bookTicker') continue;
-                const id = t.type === 'trade' ? t.tradeId : t.aggId;
-                const k = `${t.type}:${t.symbol}`;
-                if ((last.get(k)?.lastId ?? -1) < id) last.set(k, { type: t.type, symbol: t.symbol, lastId: id });
-              } catch {
-                // Not ours to judge here: the writers dead-letter poison records.
-              }
-            }
             const k = `${batch.topic}:${batch.partition}`;
-            if (Number(batch.lastOffset()) >= (ends.get(k) ?? Infinity)) remaining.delete(k);
+            const to = ends.get(k);
+            if (to === undefined || !remaining.has(k)) return;
+            for (const m of batch.messages) {
+              if (Number(m.offset) >= to) break;
+              seen++;
+              onRecord(m.value, m.headers?.['schema-version']?.toString());
+            }
+            if (Number(batch.lastOffset()) >= to - 1) {
+              remaining.delete(k);
+              consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
+            }
             if (remaining.size === 0) {
               clearTimeout(timer);
               resolve();
@@ -83,13 +139,11 @@ export async function readLastIds(
           },
         })
         .catch(reject);
-      for (const s of starts) consumer.seek({ topic: s.topic, partition: s.partition, offset: String(s.offset) });
+      for (const s of slices) consumer.seek({ topic: s.topic, partition: s.partition, offset: String(s.from) });
     });
   } finally {
     await consumer.disconnect().catch(() => undefined);
     await admin.deleteGroups([groupId]).catch(() => undefined);
   }
-  const found = [...last.values()];
-  log.info({ found, ms: Date.now() - started }, 'read the last ids from Kafka');
-  return found;
+  return seen;
 }

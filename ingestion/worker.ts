@@ -84,11 +84,12 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
   });
 
   if (opts.resume ?? true) {
-    const wanted = new Set(src.symbols);
+    const types = (['trade', 'aggTrade'] as const).filter((t) => src.streamTypes.includes(t));
+    const wanted = new Set(types.flatMap((t) => src.symbols.map((s) => `${t}:${s}`)));
     // Topics created just now are empty: nothing to resume from.
-    const topics = [config.kafka.topics.trade, config.kafka.topics.aggTrade].filter((t) => !created.includes(t));
-    for (const l of await readLastIds(kafka, admin, topics, src.market, log)) {
-      if (wanted.has(l.symbol) && src.streamTypes.includes(l.type)) pipeline.resumeAfter(l.type, l.symbol, l.lastId);
+    const topics = types.map((t) => config.kafka.topics[t]).filter((t) => !created.includes(t));
+    for (const l of (await readLastIds(kafka, admin, topics, src.market, log, { wanted })).lastIds) {
+      if (wanted.has(`${l.type}:${l.symbol}`)) pipeline.resumeAfter(l.type, l.symbol, l.lastId);
     }
   }
 

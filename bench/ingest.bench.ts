@@ -1,7 +1,7 @@
 // Ingestion benchmark: a local Binance stand-in (child process) sends recorded messages as fast as the worker reads
 // them; the worker maps, validates, sequences and produces them to Kafka (acks -1, gzip). Prints messages/s, p50/p99
 // receive-to-acknowledged latency and peak RSS, beside JSON.parse and parse + validate alone, measured in this run.
-//   npm run bench:ingest   (REPEAT=N sends the recording N times, default 2 = 349,288 messages; PRODUCER_BUFFER_MAX overrides)
+//   npm run bench:ingest   (REPEAT=N sends the recording N times, default 2 = 349,288 messages; PRODUCER_BUFFER_MAX and PRODUCER_LANES override)
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../common/config.ts';
@@ -35,6 +35,7 @@ const config = loadConfig({
   HTTP_HOST: '127.0.0.1',
   INGESTION_HTTP_PORT: '0',
   ...(process.env.PRODUCER_BUFFER_MAX ? { PRODUCER_BUFFER_MAX: process.env.PRODUCER_BUFFER_MAX } : {}),
+  ...(process.env.PRODUCER_LANES ? { PRODUCER_LANES: process.env.PRODUCER_LANES } : {}),
 });
 
 const latencies: number[] = [];
@@ -49,8 +50,13 @@ const worker = await startIngestion(config, {
     if ((acked++ & 15) === 0) latencies.push(us);
   },
 });
-let peakRss = process.memoryUsage().rss;
-const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+// The peak RSS and what it was made of at that moment (V8 heap vs. buffers outside it).
+let peak = process.memoryUsage();
+let peakRss = peak.rss;
+const rssTimer = setInterval(() => {
+  const m = process.memoryUsage();
+  if (m.rss > peakRss) [peak, peakRss] = [m, m.rss];
+}, 50);
 const received = async () => {
   const m = await metrics.registry.getSingleMetric('tickwatch_ingestion_messages_received_total')!.get();
   return m.values.reduce((s, v) => s + v.value, 0);
@@ -113,7 +119,8 @@ const rows = [
   ['worker: socket -> Kafka acknowledged', `${fmt(e2e)} msg/s`],
   ['  receive -> ack latency p50 / p99', `${pct(50)} ms / ${pct(99)} ms`],
   ['  peak RSS (worker process)', `${(peakRss / 2 ** 20).toFixed(0)} MB`],
-  ['  CPU per message (worker process)', `${((cpu.user + cpu.system) / total).toFixed(1)} µs (${config.source.producerBufferMax.toLocaleString('en')}-record buffer)`],
+  ['    at the peak: V8 heap total / used', `${(peak.heapTotal / 2 ** 20).toFixed(0)} / ${(peak.heapUsed / 2 ** 20).toFixed(0)} MB, external ${(peak.external / 2 ** 20).toFixed(0)} MB (array buffers ${(peak.arrayBuffers / 2 ** 20).toFixed(0)} MB)`],
+  ['  CPU per message (worker process)', `${((cpu.user + cpu.system) / total).toFixed(1)} µs (${config.source.producerBufferMax.toLocaleString('en')}-record buffer, ${config.source.producerLanes} producer lane(s))`],
   ['  messages / seconds / reconnects', `${total.toLocaleString('en')} / ${seconds.toFixed(2)} s / ${reconnects}`],
   ['live rate of the recorded streams', `${fmt(liveRate)} msg/s (worker = ${(e2e / liveRate).toFixed(0)}x live)`],
 ];

@@ -134,6 +134,7 @@ export const envSchema = z.object({
   MAX_FRAME_BYTES: int(65_536, 256),
   DEAD_LETTER_MAX_BYTES: int(8_192, 64),
   PRODUCER_BUFFER_MAX: int(20_000, 1),
+  PRODUCER_LANES: int(2, 1, 16),
   REST_WEIGHT_PER_MINUTE: int(3_000, 1, 6_000),
 
   // Writers
@@ -233,6 +234,7 @@ function shape(e: Env) {
       maxFrameBytes: e.MAX_FRAME_BYTES,
       deadLetterMaxBytes: e.DEAD_LETTER_MAX_BYTES,
       producerBufferMax: e.PRODUCER_BUFFER_MAX,
+      producerLanes: e.PRODUCER_LANES,
       restWeightPerMinute: e.REST_WEIGHT_PER_MINUTE,
     },
     writer: {

@@ -6,10 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ConfigError, ENV_VARIABLES, loadConfig, type Config } from '../common/config.ts';
+import { NODE_FLAGS } from '../stack/supervisor.ts';
 
 const DOCKER_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = resolve(DOCKER_DIR, '..');
 const COMPOSE_FILE = join(DOCKER_DIR, 'compose.yaml');
+/** The Dockerfile's ENTRYPOINT (exec form). */
+const IMAGE_ENTRYPOINT: string[] = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(DOCKER_DIR, 'Dockerfile'), 'utf8'))![1]!);
 const PROMETHEUS_DIR = join(DOCKER_DIR, 'prometheus');
 
 /** The long-running workers: compose service -> CLI subcommand, the variable holding its /metrics port, Prometheus job. */
@@ -31,6 +34,7 @@ interface Service {
   hostname?: string;
   build?: string | { context?: string; dockerfile?: string };
   command?: string | string[];
+  entrypoint?: string | string[];
   environment?: Record<string, string | number | boolean | null> | string[];
   env_file?: string | (string | { path: string; required?: boolean })[];
   ports?: (string | number | { target: number; published?: string | number; host_ip?: string })[];
@@ -296,6 +300,11 @@ describe('docker/compose.yaml', () => {
       const dotEnv = envFiles.find((f) => resolve(DOCKER_DIR, typeof f === 'string' ? f : f.path) === join(REPO_ROOT, '.env'));
       if (!dotEnv) problems.push(`service ${name} does not read the repository's .env (env_file: ../.env)`);
       else if (typeof dotEnv === 'string' || dotEnv.required !== false) problems.push(`service ${name}: the .env env_file must be \`required: false\` (it is optional)`);
+      // The image's entrypoint, with the V8 flags the native supervisor gives the same subcommand.
+      const flags = NODE_FLAGS[expected[name]!] ?? [];
+      const entrypoint = s.entrypoint === undefined ? IMAGE_ENTRYPOINT : typeof s.entrypoint === 'string' ? s.entrypoint.split(/\s+/) : s.entrypoint;
+      const wanted = [IMAGE_ENTRYPOINT[0]!, ...flags, ...IMAGE_ENTRYPOINT.slice(1)];
+      if (JSON.stringify(entrypoint) !== JSON.stringify(wanted)) problems.push(`service ${name} starts ${JSON.stringify(entrypoint)}, expected ${JSON.stringify(wanted)}`);
       const restart = name === 'migrate' ? 'no' : 'unless-stopped';
       if (s.restart !== restart) problems.push(`service ${name} has restart ${JSON.stringify(s.restart)}, expected "${restart}"`);
     }

@@ -20,6 +20,8 @@ export interface ProducerOptions {
   /** Most records per produce request (default 2,000: kafkajs groups a request's records by partition in time
    * quadratic in their number, and encodes it in one go; 2,000 measured best for messages/s and RSS, 10,000 worst). */
   readonly batchMax?: number;
+  /** Idempotent producers the records are spread over by key (default 2). */
+  readonly lanes?: number;
   readonly log: Logger;
   readonly metrics: IngestMetrics;
   /** Called with every acknowledged record's receive-to-ack latency in µs (the benchmark samples it). */
@@ -31,24 +33,114 @@ const KEY_CACHE_MAX = 10_000;
 
 const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
+/** FNV-1a of the key: a key always lands in the same lane, so its records keep their order. */
+function laneOf(key: string, lanes: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % lanes;
+}
+
+/**
+ * Records are spread over `lanes` idempotent producers by key. kafkajs holds one produce request per broker in flight
+ * for an idempotent producer, so a single one idles while the broker writes and acknowledges; two lanes keep encoding
+ * while the other waits (measured 45k -> 74k records/s with pre-encoded records on this machine's broker).
+ */
 export class TickProducer {
+  private readonly lanes: Lane[];
+  private stopped = false;
+  private readonly waiters: (() => void)[] = [];
+  private readonly keys = new Map<string, Buffer>();
+
+  constructor(
+    kafka: Kafka,
+    private readonly opts: ProducerOptions,
+  ) {
+    this.lanes = Array.from({ length: Math.max(1, opts.lanes ?? 2) }, (_, i) => new Lane(kafka, opts, i, () => this.wake()));
+  }
+
+  async connect(): Promise<void> {
+    await Promise.all(this.lanes.map((l) => l.connect()));
+  }
+
+  /** Records waiting for an acknowledgement. */
+  get depth(): number {
+    let n = 0;
+    for (const l of this.lanes) n += l.depth;
+    return n;
+  }
+
+  get full(): boolean {
+    return this.depth >= this.opts.bufferMax;
+  }
+
+  /** Kafka's state as the producer sees it: consecutive failed sends and the last error (of the worst lane). */
+  get health(): { failures: number; lastError: string | undefined } {
+    const worst = this.lanes.reduce((a, b) => (b.failures > a.failures ? b : a));
+    return { failures: worst.failures, lastError: worst.lastError };
+  }
+
+  produce(topic: string, key: string, record: ProducedRecord, receiveTimeUs = 0): void {
+    if (this.stopped) throw new Error(`producer stopped: cannot produce to ${topic}`);
+    const lane = this.lanes.length === 1 ? this.lanes[0]! : this.lanes[laneOf(key, this.lanes.length)]!;
+    lane.push({ topic, message: { key: this.keyBytes(key), value: encodeRecord(record) }, receiveTimeUs });
+  }
+
+  private keyBytes(key: string): Buffer {
+    let bytes = this.keys.get(key);
+    if (bytes === undefined) {
+      if (this.keys.size >= KEY_CACHE_MAX) this.keys.clear();
+      this.keys.set(key, (bytes = Buffer.from(key)));
+    }
+    return bytes;
+  }
+
+  /** Resolves once the buffer is below its bound (backfill waits on it; sockets are paused instead). */
+  async writable(): Promise<void> {
+    while (this.full && !this.stopped) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Resolves once every record produced so far has been acknowledged. */
+  async flush(): Promise<void> {
+    while (this.depth > 0 && !this.stopped) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    this.opts.metrics.bufferDepth.set(this.depth);
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Flushes (bounded by `timeoutMs`), then disconnects. */
+  async stop(timeoutMs = 15_000): Promise<void> {
+    if (this.depth > 0) {
+      const left = await Promise.race([this.flush().then(() => 0), new Promise<number>((r) => setTimeout(() => r(this.depth), timeoutMs).unref())]);
+      if (left > 0) this.opts.log.error({ records: left }, 'stopping with records Kafka has not acknowledged: they will be backfilled at the next start');
+    }
+    this.stopped = true;
+    this.wake();
+    await Promise.all(this.lanes.map((l) => l.stop()));
+  }
+}
+
+/** One idempotent producer and the records waiting for it, sent in order, one request at a time. */
+class Lane {
   private producer: Producer;
   private queue: Pending[] = [];
-  private head = 0;
   private sending = false;
   private stopped = false;
-  private failures = 0;
-  private lastError: string | undefined;
-  private readonly waiters: (() => void)[] = [];
+  failures = 0;
+  lastError: string | undefined;
   private batchMax: number;
   private delay: NodeJS.Timeout | undefined;
-  private readonly keys = new Map<string, Buffer>();
+  private readonly log: Logger;
 
   constructor(
     private readonly kafka: Kafka,
     private readonly opts: ProducerOptions,
+    lane: number,
+    private readonly onAcked: () => void,
   ) {
     this.batchMax = opts.batchMax ?? 2_000;
+    this.log = opts.log.child({ lane });
     this.producer = this.create();
   }
 
@@ -69,65 +161,33 @@ export class TickProducer {
    * may then appear twice; the writers drop such repeats by id.
    */
   private async renew(err: Error): Promise<void> {
-    this.opts.log.warn({ err: err.message }, 'idempotent producer session lost: starting a new one');
+    this.log.warn({ err: err.message }, 'idempotent producer session lost: starting a new one');
     await this.producer.disconnect().catch(() => undefined);
     this.producer = this.create();
-    await this.producer.connect().catch((e: Error) => this.opts.log.warn({ err: e.message }, 'kafka connect failed: will retry'));
+    await this.producer.connect().catch((e: Error) => this.log.warn({ err: e.message }, 'kafka connect failed: will retry'));
   }
 
   async connect(): Promise<void> {
     await this.producer.connect();
   }
 
-  /** Records waiting for an acknowledgement. */
   get depth(): number {
-    return this.queue.length - this.head;
+    return this.queue.length;
   }
 
-  get full(): boolean {
-    return this.depth >= this.opts.bufferMax;
-  }
-
-  /** Kafka's state as the producer sees it: consecutive failed sends and the last error. */
-  get health(): { failures: number; lastError: string | undefined } {
-    return { failures: this.failures, lastError: this.lastError };
-  }
-
-  produce(topic: string, key: string, record: ProducedRecord, receiveTimeUs = 0): void {
-    if (this.stopped) throw new Error(`producer stopped: cannot produce to ${topic}`);
-    this.queue.push({ topic, message: { key: this.keyBytes(key), value: encodeRecord(record) }, receiveTimeUs });
-    if (!this.sending && this.delay === undefined) this.kick();
-  }
-
-  private keyBytes(key: string): Buffer {
-    let bytes = this.keys.get(key);
-    if (bytes === undefined) {
-      if (this.keys.size >= KEY_CACHE_MAX) this.keys.clear();
-      this.keys.set(key, (bytes = Buffer.from(key)));
+  push(p: Pending): void {
+    this.queue.push(p);
+    if (!this.sending && this.delay === undefined) {
+      // Let the current burst of frames accumulate into one request.
+      this.sending = true;
+      setImmediate(() => void this.sendLoop());
     }
-    return bytes;
-  }
-
-  /** Resolves once the buffer is below its bound (backfill waits on it; sockets are paused instead). */
-  async writable(): Promise<void> {
-    while (this.full) await new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-
-  /** Resolves once every record produced so far has been acknowledged. */
-  async flush(): Promise<void> {
-    while (this.depth > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-
-  private kick(): void {
-    // Let the current burst of frames accumulate into one request.
-    this.sending = true;
-    setImmediate(() => void this.sendLoop());
   }
 
   private async sendLoop(): Promise<void> {
-    while (this.depth > 0 && !this.stopped) {
-      const end = Math.min(this.queue.length, this.head + this.batchMax);
-      const batch = this.queue.slice(this.head, end);
+    while (this.queue.length > 0 && !this.stopped) {
+      const end = Math.min(this.queue.length, this.batchMax);
+      const batch = this.queue.slice(0, end);
       const byTopic = new Map<string, Message[]>();
       for (const p of batch) {
         let list = byTopic.get(p.topic);
@@ -147,11 +207,11 @@ export class TickProducer {
         if ((err as { type?: string }).type === 'MESSAGE_TOO_LARGE' && batch.length > 1) {
           // The broker's max.message.bytes is smaller than this batch: send smaller ones from now on.
           this.batchMax = Math.max(1, Math.floor(batch.length / 2));
-          this.opts.log.warn({ batchMax: this.batchMax }, 'batch too large for the broker: halving it');
+          this.log.warn({ batchMax: this.batchMax }, 'batch too large for the broker: halving it');
           continue;
         }
         const waitMs = Math.min(5_000, 200 * 2 ** Math.min(this.failures, 5));
-        this.opts.log.warn({ err, records: batch.length, depth: this.depth, failures: this.failures, waitMs }, 'kafka send failed: keeping the records and retrying');
+        this.log.warn({ err, records: batch.length, depth: this.depth, failures: this.failures, waitMs }, 'kafka send failed: keeping the records and retrying');
         await new Promise<void>((resolve) => (this.delay = setTimeout(resolve, waitMs)));
         this.delay = undefined;
         continue;
@@ -168,32 +228,17 @@ export class TickProducer {
           this.opts.onAck?.(latencyUs);
         }
       }
-      this.head = end;
-      if (this.head > 65_536 && this.head * 2 > this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-      m.bufferDepth.set(this.depth);
-      this.wake();
+      // Acknowledged records are let go at once (holding them until a rare compaction kept tens of MB alive).
+      this.queue = this.queue.slice(end);
+      this.onAcked();
     }
     this.sending = false;
-    this.opts.metrics.bufferDepth.set(this.depth);
-    this.wake();
+    this.onAcked();
   }
 
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  /** Flushes (bounded by `timeoutMs`), then disconnects. */
-  async stop(timeoutMs = 15_000): Promise<void> {
-    if (this.depth > 0) {
-      const left = await Promise.race([this.flush().then(() => 0), new Promise<number>((r) => setTimeout(() => r(this.depth), timeoutMs).unref())]);
-      if (left > 0) this.opts.log.error({ records: left }, 'stopping with records Kafka has not acknowledged: they will be backfilled at the next start');
-    }
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.delay) clearTimeout(this.delay);
-    this.wake();
     await this.producer.disconnect();
   }
 }

@@ -51,7 +51,7 @@ export function ingestionTopics(config: Config): string[] {
 export async function connectProducer(config: Config, log: Logger, clientSuffix: string, metrics: IngestMetrics): Promise<TickProducer> {
   const kafka = createKafka(config, log, clientSuffix);
   await createTopics(kafka, ingestionTopics(config), config);
-  const producer = new TickProducer(kafka, { bufferMax: config.source.producerBufferMax, log, metrics });
+  const producer = new TickProducer(kafka, { bufferMax: config.source.producerBufferMax, lanes: config.source.producerLanes, log, metrics });
   await producer.connect();
   return producer;
 }
@@ -66,7 +66,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
   const created = await ensureTopics(admin, ingestionTopics(config), config);
   if (created.length > 0) log.info({ created }, 'created topics');
 
-  const producer = new TickProducer(kafka, { bufferMax: src.producerBufferMax, log, metrics, onAck: opts.onAck });
+  const producer = new TickProducer(kafka, { bufferMax: src.producerBufferMax, lanes: src.producerLanes, log, metrics, onAck: opts.onAck });
   await producer.connect();
 
   const feeds: Feed[] = [];

@@ -5,10 +5,12 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../common/config.ts';
-import { createKafka } from '../common/kafka.ts';
+import { createKafka, createTopics } from '../common/kafka.ts';
+import { tickKey } from '../common/records.ts';
 import { createLogger } from '../common/log.ts';
 import { createBinanceMapper } from '../ingestion/binance/mapper.ts';
 import { createIngestMetrics } from '../ingestion/metrics.ts';
+import { TickProducer } from '../ingestion/producer.ts';
 import { startIngestion } from '../ingestion/worker.ts';
 import { loadRecording, missingRecordings } from '../test/binance-server.ts';
 
@@ -109,6 +111,38 @@ const mapper = createBinanceMapper({ market: 'spot', maxFrameBytes: 65_536, stre
 const parseOnly = rate((t) => JSON.parse(t));
 const parseValidate = rate((t) => mapper.map(t, 1_723_161_254_087_896));
 
+// --- The Kafka side alone: the worker's producer (same lanes, buffer, acks and compression) fed the same ticks from
+// memory, no socket and no parsing: the most the worker could reach on this machine with this Kafka client. ---
+const ticks = texts.flatMap((t) => {
+  const r = mapper.map(t, 1_723_161_254_087_896);
+  return r.kind === 'tick' ? [r.tick] : [];
+});
+const kafkaOnly = await (async () => {
+  const kafka = createKafka(config, log, 'bench-producer');
+  const topics = { trade: `${run}.p.trades`, aggTrade: `${run}.p.aggtrades`, bookTicker: `${run}.p.booktickers` } as const;
+  await createTopics(kafka, Object.values(topics), config);
+  const producer = new TickProducer(kafka, { bufferMax: config.source.producerBufferMax, lanes: config.source.producerLanes, log, metrics: createIngestMetrics() });
+  await producer.connect();
+  const n = ticks.length * repeat;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let r = 0; r < repeat; r++) {
+    for (const t of ticks) {
+      if (producer.full) await producer.writable();
+      producer.produce(topics[t.type as keyof typeof topics], tickKey(t), t);
+    }
+  }
+  await producer.flush();
+  const s = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  await producer.stop();
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
+  await admin.disconnect();
+  return { rate: n / s, cpuUs: (c.user + c.system) / n };
+})();
+
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => (latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))]! / 1000).toFixed(1);
 const e2e = total / seconds;
@@ -116,6 +150,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en').padStart(10);
 const rows = [
   ['JSON.parse only (same frames)', `${fmt(parseOnly)} msg/s`],
   ['parse + validate + normalize (mapper)', `${fmt(parseValidate)} msg/s`],
+  ['producer alone: memory -> Kafka acknowledged', `${fmt(kafkaOnly.rate)} msg/s (${kafkaOnly.cpuUs.toFixed(1)} µs CPU per message)`],
   ['worker: socket -> Kafka acknowledged', `${fmt(e2e)} msg/s`],
   ['  receive -> ack latency p50 / p99', `${pct(50)} ms / ${pct(99)} ms`],
   ['  peak RSS (worker process)', `${(peakRss / 2 ** 20).toFixed(0)} MB`],

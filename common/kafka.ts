@@ -1,5 +1,5 @@
 // Kafka factory shared by every stage: one client per process, logs routed into pino, topics created when missing.
-import { Kafka, logLevel, type Admin, type ITopicConfig } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type ICustomPartitioner, type ITopicConfig } from 'kafkajs';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 
@@ -32,6 +32,26 @@ export function createKafka(config: Pick<Config, 'kafka'>, log: Logger, clientSu
  * Returns the topics this call created. Resolves only once every partition of the topics has a leader, also when
  * another process (a writer starting beside the ingestion) created them a moment earlier.
  */
+/**
+ * kafkajs's default (Java-compatible murmur2) partitioner, remembered per key: producers that reuse one Buffer per
+ * key (the few exchange:market:symbol keys) skip the hash, which kafkajs computes with 64-bit Long objects for every
+ * record. Placement is exactly the default partitioner's, so records keep their partitions across versions.
+ */
+export const cachedKeyPartitioner: ICustomPartitioner = () => {
+  const hash = Partitioners.DefaultPartitioner();
+  const cache = new WeakMap<Buffer, { partitions: number; partition: number }>();
+  return (args) => {
+    const key = args.message.key;
+    if (!Buffer.isBuffer(key) || args.message.partition != null) return hash(args);
+    const partitions = args.partitionMetadata.length;
+    const hit = cache.get(key);
+    if (hit !== undefined && hit.partitions === partitions) return hit.partition;
+    const partition = hash(args);
+    cache.set(key, { partitions, partition });
+    return partition;
+  };
+};
+
 export async function ensureTopics(
   admin: Admin,
   topics: readonly string[],

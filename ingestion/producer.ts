@@ -1,7 +1,8 @@
 // The Kafka side of ingestion: an idempotent producer (acks -1, gzip) fed from a bounded in-memory buffer. Records
 // leave the buffer only once Kafka has acknowledged them; a failed send is retried with the same records in the same
 // order, so a broker outage costs time, never records. When the buffer is full the caller stops reading sockets.
-import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import { cachedKeyPartitioner } from '../common/kafka.ts';
 import type { Logger } from '../common/log.ts';
 import { encodeRecord, type ProducedRecord } from '../common/records.ts';
 import type { IngestMetrics } from './metrics.ts';
@@ -149,7 +150,7 @@ class Lane {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: cachedKeyPartitioner,
       // The idempotent producer keeps its guarantees only if it never gives up on a request by itself.
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
     });

@@ -1,7 +1,8 @@
 // `npm run bench:write`: the tick writer against the database's own limit and a tutorial-style baseline, side by side
 // on the same ticks (the recorded Binance captures, cycled with shifted ids and times to reach the count):
 //   1. limit:    COPY of the same rows, pre-encoded in memory, into fresh tables (no Kafka), one stream per table
-//   2. writer:   `tickwatch write` as a child process, end to end from a Kafka backlog, offsets stored with the rows
+//   2. writer:   `tickwatch write` as a child process, end to end from a Kafka backlog (records as ingestion produces
+//                them: encodeRecord JSON, no headers, gzip batches of 2,000), offsets stored with the rows
 //   3. baseline: kafkajs eachBatch, 500-row multi-row INSERT ... ON CONFLICT DO NOTHING, Kafka commit after each batch
 // plus the end-to-end latency of 2 and 3 at a steady live rate, the writer's peak RSS, and a measurement of the two
 // exactly-once candidates (offsets in the database vs. COPY with a conflict fallback).
@@ -12,13 +13,13 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Partitioners, type Message } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Message } from 'kafkajs';
 import pg from 'pg';
 import { loadConfig, type Config } from '../common/config.ts';
 import { createClient, pgSession } from '../common/db.ts';
 import { createKafka, ensureTopics } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
-import { decodeTick, encodeRecord, recordHeaders, tickKey, type Tick } from '../common/records.ts';
+import { decodeTick, encodeRecord, tickKey, type Tick } from '../common/records.ts';
 import { writeBatch, COPY_SQL, STAGE_SQL, readOffset } from '../consumer/copy.ts';
 import { COLUMNS, CopyTextEncoder, TABLE_OF, type TickTable } from '../consumer/copy-rows.ts';
 import { migrate } from '../sql/migrate.ts';
@@ -80,6 +81,7 @@ function benchConfig(databaseUrl: string, extra: Record<string, string> = {}): {
   return { config: loadConfig(env), env };
 }
 
+// Records as ingestion produces them (ingestion/producer.ts): the JSON of encodeRecord, no headers, gzip batches.
 async function produce(config: Config, ticks: readonly Tick[]): Promise<void> {
   const kafka = createKafka(config, log, 'bench-producer');
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
@@ -89,12 +91,14 @@ async function produce(config: Config, ticks: readonly Tick[]): Promise<void> {
     const topic = config.kafka.topics[t.type];
     let l = byTopic.get(topic);
     if (!l) byTopic.set(topic, (l = []));
-    l.push({ key: tickKey(t), value: encodeRecord(t), headers: recordHeaders(t.type) });
+    l.push({ key: tickKey(t), value: encodeRecord(t) });
   }
   for (const [topic, messages] of byTopic) {
     for (let i = 0; i < messages.length; i += 8_000) {
       const group = [];
-      for (let j = i; j < Math.min(i + 8_000, messages.length); j += 1_000) group.push(producer.send({ topic, acks: -1, messages: messages.slice(j, j + 1_000) }));
+      for (let j = i; j < Math.min(i + 8_000, messages.length); j += 2_000) {
+        group.push(producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: messages.slice(j, j + 2_000) }));
+      }
       await Promise.all(group);
     }
   }
@@ -118,9 +122,9 @@ async function produceLive(config: Config, template: readonly Tick[], rate: numb
       const topic = config.kafka.topics[t.type];
       let l = batch.get(topic);
       if (!l) batch.set(topic, (l = []));
-      l.push({ key: tickKey(t), value: encodeRecord(t), headers: recordHeaders(t.type) });
+      l.push({ key: tickKey(t), value: encodeRecord(t) });
     }
-    await producer.sendBatch({ acks: -1, topicMessages: [...batch].map(([topic, messages]) => ({ topic, messages })) });
+    await producer.sendBatch({ acks: -1, compression: CompressionTypes.GZIP, topicMessages: [...batch].map(([topic, messages]) => ({ topic, messages })) });
     sent += perTick;
     const due = start + (sent / rate) * 1000;
     if (due > Date.now()) await sleep(due - Date.now());
@@ -434,14 +438,14 @@ async function main(): Promise<void> {
   const ticks = mixedTicks(N);
   const counts = { trade: 0, aggTrade: 0, bookTicker: 0 };
   for (const t of ticks) counts[t.type]++;
-  say(`   mix: ${fmt(counts.trade)} trades, ${fmt(counts.aggTrade)} aggTrades, ${fmt(counts.bookTicker)} bookTickers; BATCH_SIZE=${base.writer.batchSize}, partitions=${base.kafka.partitions}`);
+  say(`   mix: ${fmt(counts.trade)} trades, ${fmt(counts.aggTrade)} aggTrades, ${fmt(counts.bookTicker)} bookTickers; BATCH_SIZE=${base.writer.batchSize}, WRITER_FETCH_MAX_BYTES=${base.writer.fetchMaxBytes}, partitions=${base.kafka.partitions}`);
 
-  say('\n[eo] exactly-once candidates (200,000 bookTickers, batches of BATCH_SIZE, one connection)');
-  const eo = await exactlyOnceCandidates(ticks, base.writer.batchSize);
+  say('\n[eo] exactly-once candidates (200,000 bookTickers, 5,000-row batches, one connection)');
+  const eo = await exactlyOnceCandidates(ticks, 5_000);
   say(`   A offsets in the same transaction:  ${fmt(eo.aSteady!)} rows/s steady; replay of ${fmt(eo.replayRows!)} stored rows after a crash: ${eo.aReplayMs!.toFixed(1)} ms (one offset read, rows skipped)`);
   say(`   B COPY + conflict fallback:         ${fmt(eo.bSteady!)} rows/s steady; replay of ${fmt(eo.replayRows!)} stored rows: ${eo.bReplayMs!.toFixed(0)} ms (failed COPY + staging + ON CONFLICT)`);
 
-  say('\n[1] limit: COPY from memory, pre-encoded, one stream per table');
+  say('\n[1] limit: COPY from memory, pre-encoded, one stream per table, BATCH_SIZE rows per transaction');
   const lim = await limit(ticks, base.writer.batchSize);
   say(`   ${fmt(lim)} rows/s`);
 

@@ -19,7 +19,7 @@ describe('config', () => {
     expect(c.source.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'BNBUSDT']);
     expect(c.source.streamTypes).toEqual(['trade', 'aggTrade', 'bookTicker']);
     expect(c.source.wsUrl).toBe('wss://stream.binance.com:9443');
-    expect(c.writer.batchSize).toBe(5000);
+    expect(c.writer.batchSize).toBe(20000);
   });
 
   it('parses lists, numbers and market-dependent URLs', () => {

@@ -36,8 +36,13 @@ describe('planBatches', () => {
 });
 
 describe('fetchSettings', () => {
-  it('maps the time bound onto the fetch wait and the byte bound onto the partition fetch size', () => {
-    const c = loadConfig({ BATCH_MAX_WAIT_MS: '100', BATCH_MAX_BYTES: '2000000', WRITER_FETCH_MIN_BYTES: '65536' });
-    expect(fetchSettings(c.writer)).toEqual({ minBytes: 65536, maxBytes: 2000000, maxBytesPerPartition: 2000000, maxWaitTimeInMs: 100 });
+  it('maps the time bound onto the fetch wait and splits the fetch bound between the partitions', () => {
+    const c = loadConfig({ BATCH_MAX_WAIT_MS: '100', WRITER_FETCH_MAX_BYTES: '2000000', WRITER_FETCH_MIN_BYTES: '65536' });
+    expect(fetchSettings(c.writer, 3)).toEqual({ minBytes: 65536, maxBytes: 2000000, maxBytesPerPartition: 666667, maxWaitTimeInMs: 100 });
+    expect(fetchSettings(c.writer, 1).maxBytesPerPartition).toBe(2000000);
+  });
+  it('never waits for more than one fetch can hold', () => {
+    const c = loadConfig({ WRITER_FETCH_MAX_BYTES: '4096', WRITER_FETCH_MIN_BYTES: '65536' });
+    expect(fetchSettings(c.writer, 3).minBytes).toBe(4096);
   });
 });

@@ -41,14 +41,15 @@ export interface FetchSettings {
 
 /**
  * The broker-side half of the policy: a fetch returns once `minBytes` are available or after the time bound, and holds
- * at most one byte bound of records for all partitions together (so memory per family stays near BATCH_MAX_BYTES).
+ * at most WRITER_FETCH_MAX_BYTES of (compressed) records for all partitions together, split evenly between them so one
+ * fetch feeds every partition's transactions at once instead of filling up from the first partition alone.
  */
-export function fetchSettings(writer: Config['writer']): FetchSettings {
-  const maxBytes = writer.batchMaxBytes;
+export function fetchSettings(writer: Config['writer'], partitions: number): FetchSettings {
+  const maxBytes = writer.fetchMaxBytes;
   return {
     minBytes: Math.min(writer.fetchMinBytes, maxBytes),
     maxBytes,
-    maxBytesPerPartition: maxBytes,
+    maxBytesPerPartition: Math.ceil(maxBytes / Math.max(1, partitions)),
     maxWaitTimeInMs: writer.batchMaxWaitMs,
   };
 }

@@ -37,8 +37,8 @@ export const COLUMNS: Readonly<Record<WriteTable, readonly string[]>> = {
 };
 
 // Times outside this window are poison: PostgreSQL would reject them (or a far-future year would not round-trip).
-const MIN_TIME_MS = Date.UTC(2000, 0, 1);
-const MAX_TIME_MS = Date.UTC(2100, 0, 1);
+export const MIN_TIME_MS = Date.UTC(2000, 0, 1);
+export const MAX_TIME_MS = Date.UTC(2100, 0, 1);
 
 function checkTime(ms: number | null, what: string): void {
   if (ms !== null && !(ms >= MIN_TIME_MS && ms < MAX_TIME_MS)) throw new RecordError(`${what} is outside 2000..2100`);

@@ -11,8 +11,8 @@ import { encodeRecord, recordHeaders, RecordError, type DeadLetter } from '../co
 import { backoffDelay } from '../common/backoff.ts';
 import { fetchSettings, planBatches } from './batching.ts';
 import { readOffset, writeTables } from './copy.ts';
-import { CopyTextEncoder, type WriteTable } from './copy-rows.ts';
-import { familyCodec, FAMILIES, type Family, type FamilyCodec, type WriterRecord } from './families.ts';
+import type { WriteTable } from './copy-rows.ts';
+import { familyCodec, FAMILIES, type EncodedRun, type Family, type FamilyCodec } from './families.ts';
 import { computeLag } from './lag.ts';
 import type { WriterMetrics } from './metrics.ts';
 
@@ -107,7 +107,6 @@ export class TickWriter {
   private readonly pool: pg.Pool;
   private consumer: Consumer;
   private readonly admin: Admin;
-  private readonly encoder = new CopyTextEncoder();
   private readonly codec: FamilyCodec;
   private readonly states = new Map<number, PartitionState>();
   private readonly attempts = new Map<number, number>();
@@ -146,7 +145,7 @@ export class TickWriter {
       heartbeatInterval: Math.max(500, Math.min(3_000, Math.floor(session / 5))),
       rebalanceTimeout: Math.max(60_000, session),
       allowAutoTopicCreation: false,
-      ...fetchSettings(o.config.writer),
+      ...fetchSettings(o.config.writer, o.config.kafka.partitions),
     });
   }
 
@@ -288,44 +287,52 @@ export class TickWriter {
       messages.map((m) => m.value?.length ?? 0),
       { rows: batchSize, bytes: batchMaxBytes },
     );
-    for (const [a, b] of runs) {
-      const run = messages.slice(a, b);
-      const { ticks, poison, bytes } = this.decode(topic, partition, st, run);
-      const next = b === messages.length ? lastOffset + 1n : BigInt(run.at(-1)!.offset) + 1n;
-      const ok = await this.writeRun(st, partition, run, ticks, poison, next, bytes, heartbeat);
-      if (!ok) return;
-      resolveOffset(run.at(-1)!.offset);
-      await this.commitKafka(topic, partition, next);
-      await heartbeat();
+    let written: bigint | null = null;
+    try {
+      for (const [a, b] of runs) {
+        const run = messages.slice(a, b);
+        const { encoded, poison, bytes } = this.decode(topic, partition, st, run);
+        const next = b === messages.length ? lastOffset + 1n : BigInt(run.at(-1)!.offset) + 1n;
+        const ok = await this.writeRun(st, partition, run.length, encoded, poison, next, bytes, heartbeat);
+        if (!ok) return;
+        resolveOffset(run.at(-1)!.offset);
+        written = next;
+        await heartbeat();
+      }
+    } finally {
+      // Once per fetched batch, not per run: the Kafka commit is for lag tools only.
+      if (written !== null) await this.commitKafka(topic, partition, written);
     }
   }
 
   /** Decodes one run (only one at a time is held in memory); a record that cannot become a row is a dead letter. */
   private decode(topic: string, partition: number, st: PartitionState, run: KafkaMessage[]) {
-    const ticks: WriterRecord[] = [];
     const poison: PoisonRecord[] = [];
     let bytes = 0;
+    for (const m of run) bytes += m.value?.length ?? 0;
+    const builder = this.codec.run(run.length, bytes);
     for (const m of run) {
-      bytes += m.value?.length ?? 0;
       try {
-        const t = this.codec.decode(m.value ?? null, m.headers?.['schema-version']?.toString());
-        ticks.push(t);
-        const ms = this.codec.timeMs(t);
-        if (st.newestSeenMs === null || ms > st.newestSeenMs) st.newestSeenMs = ms;
+        // Ingestion's records carry no headers; records produced before the version moved into the value do.
+        const version = m.headers?.['schema-version'];
+        builder.add(m.value ?? null, version === undefined ? undefined : version.toString());
       } catch (err) {
         const reason = err instanceof RecordError ? err.message : `undecodable: ${(err as Error).message}`;
         poison.push({ topic, partition, offset: m.offset, reason, key: m.key ?? null, value: m.value ?? null });
       }
     }
-    return { ticks, poison, bytes };
+    const encoded = builder.finish();
+    const newest = encoded.times.newestMs;
+    if (encoded.times.count > 0 && (st.newestSeenMs === null || newest > st.newestSeenMs)) st.newestSeenMs = newest;
+    return { encoded, poison, bytes };
   }
 
   /** Writes one run; false when the run was not written (retry scheduled, or another member owns the range). */
   private async writeRun(
     st: PartitionState,
     partition: number,
-    messages: KafkaMessage[],
-    ticks: WriterRecord[],
+    records: number,
+    encoded: EncodedRun,
     poison: PoisonRecord[],
     next: bigint,
     bytes: number,
@@ -343,7 +350,7 @@ export class TickWriter {
       return false;
     }
 
-    const tables = this.codec.encode(ticks, this.encoder);
+    const { tables, times } = encoded;
     // A slow database must not cost the group membership: keep heartbeating while the transaction runs.
     const beat = setInterval(() => heartbeat().catch(() => {}), HEARTBEAT_DURING_WRITE_MS);
     let result;
@@ -378,19 +385,18 @@ export class TickWriter {
     st.next = next;
     metrics.batches.inc({ table: this.table, path: result.path });
     tables.forEach((t, i) => metrics.rowsWritten.inc({ table: t.table }, result.inserted[i] ?? 0));
-    if (result.rowsInserted < ticks.length) metrics.duplicatesSkipped.inc({ table: this.table }, ticks.length - result.rowsInserted);
-    metrics.batchRows.observe({ table: this.table }, messages.length);
+    if (result.rowsInserted < times.count) metrics.duplicatesSkipped.inc({ table: this.table }, times.count - result.rowsInserted);
+    metrics.batchRows.observe({ table: this.table }, records);
     metrics.batchBytes.observe({ table: this.table }, bytes);
     metrics.copySeconds.observe({ table: this.table }, result.copyMs / 1000);
-    for (const t of ticks) {
-      const { exchangeMs, receiveUs } = this.codec.latencyTimes(t);
-      if (exchangeMs !== null) this.latencyExchange.observe((committedAt - exchangeMs) / 1000);
-      this.latencyReceive.observe((committedAt - receiveUs / 1000) / 1000);
-      const ms = this.codec.timeMs(t);
-      if (st.newestWrittenMs === null || ms > st.newestWrittenMs) st.newestWrittenMs = ms;
+    for (let i = 0; i < times.count; i++) {
+      const exchangeMs = times.exchangeMs[i]!;
+      if (!Number.isNaN(exchangeMs)) this.latencyExchange.observe((committedAt - exchangeMs) / 1000);
+      this.latencyReceive.observe((committedAt - times.receiveUs[i]! / 1000) / 1000);
     }
+    if (times.count > 0 && (st.newestWrittenMs === null || times.newestMs > st.newestWrittenMs)) st.newestWrittenMs = times.newestMs;
     if (result.path === 'merge') {
-      this.log.info({ topic: this.topic, partition, rows: ticks.length, inserted: result.rowsInserted }, 'batch held ticks already stored: merged');
+      this.log.info({ topic: this.topic, partition, rows: times.count, inserted: result.rowsInserted }, 'batch held ticks already stored: merged');
     }
     this.updateLag(partition, st);
     return true;

@@ -4,7 +4,8 @@
 // replayed as 100 symbols). One crafted 1 % price jump per minute makes the priceJump rule fire and mail (cooldown 0)
 // through a local SMTP server. Prints p50/p99/max of: bucket close -> bar readable (published to Kafka), for 10 s and
 // 1-minute bars; 1-minute bucket close -> alert mail accepted by SMTP; and the refresh cost: CPU seconds of the
-// database backend that runs the refreshes per minute of wall time, as a share of one core.
+// database backend that runs the refreshes per minute of wall time, as a share of one core; and the same for the
+// backend that inserts the ticks (insert triggers run there, so work moved from the refresh into them shows).
 // Flags (environment): LIVE_MINUTES (default 2.5, at most 4), FAST_MINUTES (default 1.5, at most 4), FAST_COPIES (default 100),
 // ALLOWED_LATENESS_SECONDS (default 2). Needs DATABASE_URL; KAFKA_BROKERS is used when set (bars and alerts are
 // published), otherwise publishing is skipped.
@@ -67,6 +68,7 @@ interface RunResult {
   mailDelays: number[];
   refreshCpuShare: number;
   refreshCpuPerMinute: number;
+  writerCpuPerMinute: number;
   insertLagMs: number[];
 }
 
@@ -90,6 +92,7 @@ async function run(name: string, minutes: number, copies: number): Promise<RunRe
     const db = pgSession(client);
     await migrate(db, config, log);
     const backendPid = Number((await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    const writerPid = Number((await writer.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
 
     let sink: MetricsSink = { publishBars: async () => {}, publishAnomalies: async () => {} };
     let disconnect = async () => {};
@@ -177,6 +180,7 @@ async function run(name: string, minutes: number, copies: number): Promise<RunRe
       }
     })();
     const cpu0 = cpuSeconds(backendPid);
+    const writerCpu0 = cpuSeconds(writerPid);
     const wall0 = Date.now();
     let stop = false;
     const worker = (async () => {
@@ -191,13 +195,14 @@ async function run(name: string, minutes: number, copies: number): Promise<RunRe
     stop = true;
     await worker;
     const cpu = cpuSeconds(backendPid) - cpu0;
+    const writerCpu = cpuSeconds(writerPid) - writerCpu0;
     const wallMin = (Date.now() - wall0) / MINUTE_MS;
     await mailer.close();
     await disconnect();
     const seconds = (Date.now() - startMs) / 1000;
     return {
       name, tradesPerSecond: trades / seconds, quotesPerSecond: quotes / seconds, shortDelays, minuteDelays, mailDelays,
-      refreshCpuShare: cpu / 60 / wallMin, refreshCpuPerMinute: cpu / wallMin, insertLagMs,
+      refreshCpuShare: cpu / 60 / wallMin, refreshCpuPerMinute: cpu / wallMin, writerCpuPerMinute: writerCpu / wallMin, insertLagMs,
     };
   } finally {
     await client.end();
@@ -215,5 +220,6 @@ for (const r of results) {
   console.log(`  1 min bar readable after close:  ${fmt(r.minuteDelays)}`);
   console.log(`  alert mail sent after close:     ${fmt(r.mailDelays)}`);
   console.log(`  refresh cost (database backend): ${r.refreshCpuPerMinute.toFixed(2)} CPU s per minute = ${(r.refreshCpuShare * 100).toFixed(2)} % of one core`);
+  console.log(`  insert cost (writer backend):    ${r.writerCpuPerMinute.toFixed(2)} CPU s per minute = ${((r.writerCpuPerMinute / 60) * 100).toFixed(2)} % of one core`);
 }
 process.exit(0);

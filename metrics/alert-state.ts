@@ -29,10 +29,20 @@ interface KeyState {
   held: Firing[];
 }
 
+/** One rule and stream's state as stored (alert_policy_state), so a restarted worker carries on where it stopped. */
+export interface StoredAlertState {
+  readonly key: string;
+  readonly active: boolean;
+  /** null: no mail sent yet. */
+  readonly cooldownUntilMs: number | null;
+  readonly held: readonly Firing[];
+}
+
 export const alertKey = (f: Pick<Firing, 'rule' | 'exchange' | 'market' | 'symbol'>) => `${f.rule}|${f.exchange}|${f.market}|${f.symbol}`;
 
 export class AlertPolicy {
   private readonly states = new Map<string, KeyState>();
+  private readonly dirty = new Set<string>();
 
   constructor(private readonly cooldownMs: number) {}
 
@@ -40,6 +50,7 @@ export class AlertPolicy {
     const key = alertKey(f);
     const s = this.states.get(key) ?? { active: false, cooldownUntilMs: -Infinity, held: [] };
     this.states.set(key, s);
+    this.dirty.add(key);
     s.active = true;
     if (nowMs >= s.cooldownUntilMs) {
       s.cooldownUntilMs = nowMs + this.cooldownMs;
@@ -54,6 +65,7 @@ export class AlertPolicy {
     const key = alertKey(f);
     const s = this.states.get(key);
     if (!s?.active) return [];
+    this.dirty.add(key);
     const held = s.held;
     s.active = false;
     s.held = [];
@@ -68,9 +80,29 @@ export class AlertPolicy {
       const held = s.held;
       s.held = [];
       s.cooldownUntilMs = nowMs + this.cooldownMs;
+      this.dirty.add(key);
       out.push({ kind: 'digest', key, rule: held[0]!.rule, symbol: held[0]!.symbol, firings: held });
     }
     return out;
+  }
+
+  /** The states changed since the last call: the caller stores them after sending the mails they account for. */
+  changed(): StoredAlertState[] {
+    const out: StoredAlertState[] = [];
+    for (const key of this.dirty) {
+      const s = this.states.get(key)!;
+      out.push({ key, active: s.active, cooldownUntilMs: Number.isFinite(s.cooldownUntilMs) ? s.cooldownUntilMs : null, held: [...s.held] });
+    }
+    this.dirty.clear();
+    return out;
+  }
+
+  /**
+   * A restarted worker loads what its predecessor stored: open conditions stay active (their resolved mail will come),
+   * cooldowns run on and held firings go out in the next digest.
+   */
+  load(states: readonly StoredAlertState[]): void {
+    for (const s of states) this.states.set(s.key, { active: s.active, cooldownUntilMs: s.cooldownUntilMs ?? -Infinity, held: [...s.held] });
   }
 
   isActive(key: string): boolean {

@@ -106,7 +106,7 @@ describe.skipIf(skip)('metrics worker', () => {
   });
 
   it('rules stay quiet on the recorded calm data and fire on crafted data, once per rule, symbol and bucket', async () => {
-    await db.exec('TRUNCATE trades, book_tickers, metric_invalidations, anomaly_events');
+    await db.exec('TRUNCATE trades, book_tickers, metric_invalidations, anomaly_events, alert_policy_state');
     const alerts = uniqueName('alerts');
     const config = await testConfig({ DATABASE_URL: fresh.url, TOPIC_ALERTS: alerts, TRAILING_WINDOW_MINUTES: '60' });
     const kafka = createKafka(config, testLog, 'test');
@@ -166,12 +166,19 @@ describe.skipIf(skip)('metrics worker', () => {
     now += 1_000;
     expect((await engine.step()).firings).toBe(0);
     expect((await db.query(`SELECT * FROM anomaly_events`)).rows).toHaveLength(rows.length);
-    // The next calm minute resolves them.
+    // The worker restarts (a new engine on the same database, as a new process would be) while the alerts are open;
+    // the next calm minute resolves them, and the new engine sends the resolved mails from the stored policy state.
+    const open = (await db.query<{ key: string }>(`SELECT key FROM alert_policy_state WHERE active ORDER BY key`)).rows.map((x) => x.key.split('|')[0]);
+    expect(open).toEqual(expect.arrayContaining(['priceJump', 'volumeSpike']));
+    const mailsAfterRestart: AlertMail[] = [];
+    const restarted = new MetricsEngine({ db, config, log: testLog, sink, mail: (m) => mailsAfterRestart.push(m), clock: () => now, staleStreams: [] });
+    await restarted.start();
     const t2 = bucketStart(t, MINUTE_MS) + MINUTE_MS + 1_000;
     await insertTrades(db, [{ ...crafted[1]!, tradeId: 8e9 + 3, exchangeTimeMs: t2, eventTimeMs: t2, quantity: '0.01' }]);
     now = bucketStart(t2, MINUTE_MS) + MINUTE_MS + config.metrics.allowedLatenessMs;
-    await engine.step();
-    expect(mails.filter((m) => m.kind === 'resolved').map((m) => m.rule).sort()).toEqual(expect.arrayContaining(['volumeSpike']));
+    await restarted.step();
+    expect(mailsAfterRestart.filter((m) => m.kind === 'resolved').map((m) => m.rule).sort()).toEqual(expect.arrayContaining(['volumeSpike']));
+    expect(mailsAfterRestart.filter((m) => m.kind === 'firing'), 'no firing mailed twice across the restart').toEqual([]);
     expect(Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM anomaly_events WHERE resolved_at IS NOT NULL AND rule = 'volumeSpike'`)).rows[0]!.n)).toBe(1);
 
     const fromKafka: AnomalyRecord[] = [];

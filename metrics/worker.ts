@@ -112,6 +112,11 @@ export class MetricsEngine {
   }
 
   async start(): Promise<void> {
+    const stored = await this.deps.db.query<{ key: string; active: boolean; cooldown_until: Date | null; held: Firing[] }>(
+      'SELECT key, active, cooldown_until, held FROM alert_policy_state',
+    );
+    this.policy.load(stored.rows.map((r) => ({ key: r.key, active: r.active, cooldownUntilMs: r.cooldown_until === null ? null : new Date(r.cooldown_until).getTime(), held: r.held })));
+    if (stored.rows.length > 0) this.deps.log.info({ keys: stored.rows.length, open: stored.rows.filter((r) => r.active).length }, 'alert policy state loaded');
     if (await configureShortBars(this.deps.db, this.deps.config.metrics.shortBarSeconds)) {
       this.deps.log.info({ shortBarSeconds: this.deps.config.metrics.shortBarSeconds }, 'short bars (re)built for the configured width: filled from now on');
     }
@@ -151,6 +156,7 @@ export class MetricsEngine {
     }
     firings += await this.checkStale(now);
     for (const m of this.policy.due(now)) this.deps.mail?.(m);
+    await this.storePolicy();
     this.lastStepAtMs = now;
     this.lastRefreshed.set(now / 1000);
     return { refreshedMinutes: r.minutes, refreshedShort: r.short, barsPublished: bars.length, firings, refreshMs: r.durationMs };
@@ -227,6 +233,18 @@ export class MetricsEngine {
       fired += await this.record(exchange, market, symbol, p.bucketMs, verdicts, now);
     }
     return fired;
+  }
+
+  /** Stores the policy states changed by this step (after their mails were handed over: a crash between the two can repeat a mail, never lose one). */
+  private async storePolicy(): Promise<void> {
+    const changed = this.policy.changed();
+    if (changed.length === 0) return;
+    await this.deps.db.query(
+      `INSERT INTO alert_policy_state (key, active, cooldown_until, held, updated_at)
+       SELECT s.key, s.active, s.cooldown_until, s.held, now() FROM jsonb_to_recordset($1::jsonb) AS s(key text, active boolean, cooldown_until timestamptz, held jsonb)
+       ON CONFLICT (key) DO UPDATE SET active = EXCLUDED.active, cooldown_until = EXCLUDED.cooldown_until, held = EXCLUDED.held, updated_at = EXCLUDED.updated_at`,
+      [JSON.stringify(changed.map((c) => ({ key: c.key, active: c.active, cooldown_until: c.cooldownUntilMs === null ? null : iso(c.cooldownUntilMs), held: c.held })))],
+    );
   }
 
   /** Stores and publishes firings (idempotent by rule, symbol and bucket) and resolutions; feeds the mail policy. */

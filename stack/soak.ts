@@ -114,6 +114,7 @@ export async function soak(opts: SoakOptions): Promise<number> {
   const checks: Check[] = [];
   let server: BinanceServer | undefined;
   let sup: ReturnType<typeof supervise> | undefined;
+  let checkDb: pg.Client | undefined;
   const log = createLogger('warn', 'soak');
   try {
     say(`private services in ${dir} (kafka :${svcEnv.KAFKA_PORT}, postgres :${svcEnv.PGPORT_TICKWATCH})`);
@@ -263,6 +264,9 @@ export async function soak(opts: SoakOptions): Promise<number> {
 
     // Drain: the produced set is what the broker holds; wait until the tables have all of it.
     const db = new pg.Client({ connectionString: databaseUrl });
+    checkDb = db;
+    // The harness's own connection must not take it down when something ends it: the checks still get printed.
+    db.on('error', (err) => say(`check connection lost: ${err.message}`));
     await db.connect();
     const tables = { trade: 'trades', aggTrade: 'agg_trades', bookTicker: 'book_tickers' } as const;
     const idCol = { trade: 'trade_id', aggTrade: 'agg_id', bookTicker: 'update_id' } as const;
@@ -270,16 +274,25 @@ export async function soak(opts: SoakOptions): Promise<number> {
     let rowCounts = new Map<string, number>();
     // Drained: nothing waits in the producer, no writer lag, and the row count has stopped moving.
     let lastRows = -1;
+    // A backlog left by the last faults drains at the writer's pace: allow a fifth of the traffic time, at least 5 min.
+    const drainMs = Math.max(300_000, trafficMs / 5);
+    let lastDrainSay = Date.now();
     const drained = await waitFor(async () => {
       await sleep(4500);
       const [im, wm] = [await scrape(ports.ingestion), await scrape(ports.writer)];
       const rows = Number((await db.query<{ n: string }>('SELECT (SELECT count(*) FROM trades) + (SELECT count(*) FROM agg_trades) + (SELECT count(*) FROM book_tickers) AS n')).rows[0]!.n);
       const still = rows === lastRows;
       lastRows = rows;
-      return still && im?.get('tickwatch_ingestion_producer_buffer_depth') === 0 && wm?.get('tickwatch_writer_lag_messages') === 0;
-    }, 300_000);
+      const depth = im?.get('tickwatch_ingestion_producer_buffer_depth');
+      const lag = wm?.get('tickwatch_writer_lag_messages');
+      if (Date.now() - lastDrainSay > 30_000) {
+        lastDrainSay = Date.now();
+        say(`draining: ${rows.toLocaleString('en')} rows, producer buffer ${depth ?? 'unreadable'}, writer lag ${lag ?? 'unreadable'} messages`);
+      }
+      return still && depth === 0 && lag === 0;
+    }, drainMs);
     const produced = await readProduced(brokers, [config.kafka.topics.trade, config.kafka.topics.aggTrade, config.kafka.topics.bookTicker], 300_000);
-    say(`drain ${drained ? 'complete' : 'timed out after 300 s'} (${lastRows.toLocaleString('en')} rows); waiting for the metrics worker to refresh every touched minute`);
+    say(`drain ${drained ? 'complete' : `timed out after ${drainMs / 1000} s`} (${lastRows.toLocaleString('en')} rows); waiting for the metrics worker to refresh every touched minute`);
     // Minutes still open on the wall clock (spot book tickers are bucketed on receive time) are not due yet.
     const due = "SELECT count(*) AS n FROM metric_invalidations WHERE bucket < now() - interval '1 minute' - make_interval(secs => $1)";
     await waitFor(async () => Number((await db.query<{ n: string }>(due, [config.metrics.allowedLatenessMs / 1000 + 3])).rows[0]!.n) === 0, 120_000);
@@ -316,6 +329,7 @@ export async function soak(opts: SoakOptions): Promise<number> {
     const mismatches = barMismatches(bars, expected, 'bars_1m');
     checks.push({ name: 'bars_1m == independent computation', ok: mismatches.length === 0 && bars.length > 0, detail: `${bars.length} bars compared, ${mismatches.length} differ${mismatches.length ? `: ${mismatches.slice(0, 5).join('; ')}` : ''}` });
     await db.end();
+    checkDb = undefined;
 
     // Check 3: RSS flat. Judged on incarnations that ran at least 5 minutes, after a 2-minute warm-up.
     const SLOPE_LIMIT_MB_PER_MIN = 2;
@@ -346,8 +360,10 @@ export async function soak(opts: SoakOptions): Promise<number> {
     sup = undefined;
     checks.push({ name: 'workers stop cleanly on SIGTERM', ok: clean, detail: clean ? 'all exited 0' : `see ${dir}/<worker>.log` });
   } catch (err) {
+    say(`harness failed: ${(err as Error).message}`);
     checks.push({ name: 'harness', ok: false, detail: (err as Error).stack ?? String(err) });
   } finally {
+    await checkDb?.end().catch(() => undefined);
     await sup?.stop().catch(() => false);
     await server?.close().catch(() => {});
     await services('down').catch(() => {});

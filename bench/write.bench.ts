@@ -1,12 +1,14 @@
 // `npm run bench:write`: the tick writer against the database's own limit and a tutorial-style baseline, side by side
 // on the same ticks (the recorded Binance captures, cycled with shifted ids and times to reach the count):
-//   1. limit:    COPY of the same rows, pre-encoded in memory, into fresh tables (no Kafka), one stream per table
+//   1. limit:    COPY of the same rows, pre-encoded in memory, into fresh tables (no Kafka), one stream per table, in
+//                the format the writer sends (binary for ticks: COPY_FORMAT), and in text beside it for comparison
 //   2. writer:   `tickwatch write` as a child process, end to end from a Kafka backlog (records as ingestion produces
 //                them: encodeRecord JSON, no headers, gzip batches of 2,000), offsets stored with the rows
 //   3. baseline: kafkajs eachBatch, 500-row multi-row INSERT ... ON CONFLICT DO NOTHING, Kafka commit after each batch
 // plus the end-to-end latency of 2 and 3 at a steady live rate, the writer's peak RSS, and a measurement of the two
 // exactly-once candidates (offsets in the database vs. COPY with a conflict fallback).
-// Flags: --ticks N (default 1,000,000), --live-rate R ticks/s (default 20,000), --live-seconds S (default 10).
+// Flags: --ticks N (default 1,000,000), --live-rate R ticks/s (default 20,000), --live-seconds S (default 10),
+// --writer-flags "V8 flags" for the writer child (default: stack/supervisor.ts NODE_FLAGS.write, as `tickwatch run`).
 // Needs KAFKA_BROKERS and DATABASE_URL (eval "$(bash scripts/services.sh env)").
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -20,17 +22,23 @@ import { createClient, pgSession } from '../common/db.ts';
 import { createKafka, ensureTopics } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
 import { decodeTick, encodeRecord, tickKey, type Tick } from '../common/records.ts';
-import { writeBatch, COPY_SQL, STAGE_SQL, readOffset } from '../consumer/copy.ts';
-import { COLUMNS, CopyTextEncoder, TABLE_OF, type TickTable } from '../consumer/copy-rows.ts';
+import { CopyBinaryEncoder } from '../consumer/copy-binary.ts';
+import { copyIn, copySql, writeBatch, COPY_SQL, STAGE_SQL, readOffset } from '../consumer/copy.ts';
+import { COLUMNS, COPY_FORMAT, CopyTextEncoder, TABLE_OF, type TickTable } from '../consumer/copy-rows.ts';
+import { CopyRowBuffer } from '../consumer/tick-rows.ts';
+import { NODE_FLAGS } from '../stack/supervisor.ts';
 import { migrate } from '../sql/migrate.ts';
 import { mixedTicks } from '../test/capture-ticks.ts';
-import { from as copyFrom } from 'pg-copy-streams';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
 const { values: args } = parseArgs({
-  options: { ticks: { type: 'string', default: '1000000' }, 'live-rate': { type: 'string', default: '20000' }, 'live-seconds': { type: 'string', default: '10' } },
+  options: {
+    ticks: { type: 'string', default: '1000000' },
+    'live-rate': { type: 'string', default: '20000' },
+    'live-seconds': { type: 'string', default: '10' },
+    'writer-flags': { type: 'string', default: (NODE_FLAGS.write ?? []).join(' ') },
+  },
 });
+const WRITER_FLAGS = args['writer-flags'].split(/\s+/).filter((f) => f !== '');
 const N = Number(args.ticks);
 const LIVE_RATE = Number(args['live-rate']);
 const LIVE_SECONDS = Number(args['live-seconds']);
@@ -187,7 +195,29 @@ function histogramQuantile(before: string, after: string, name: string, labels: 
   return prevLe;
 }
 
-async function waitFor(what: () => Promise<number>, target: number, timeoutMs: number): Promise<{ t0: number; t1: number; atT0: number }> {
+/** CPU seconds (user + system) of a local process, from /proc (0 once it is gone). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds per backend of the other sessions on this database (PostgreSQL runs on this machine). */
+async function backendCpu(db: pg.Pool | pg.ClientBase): Promise<Map<number, number>> {
+  const res = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+  return new Map(res.rows.map((r) => [r.pid, cpuSeconds(r.pid)]));
+}
+const cpuSince = (before: Map<number, number>, after: Map<number, number>) => [...after].reduce((n, [pid, c]) => n + c - (before.get(pid) ?? 0), 0);
+
+async function waitFor(
+  what: () => Promise<number>,
+  target: number,
+  timeoutMs: number,
+  onFirst?: () => Promise<void>,
+): Promise<{ t0: number; t1: number; atT0: number }> {
   const deadline = Date.now() + timeoutMs;
   let t0 = 0;
   let atT0 = 0;
@@ -196,6 +226,7 @@ async function waitFor(what: () => Promise<number>, target: number, timeoutMs: n
     if (t0 === 0 && n > 0) {
       t0 = Date.now();
       atT0 = n;
+      await onFirst?.();
     }
     if (n >= target) return { t0, t1: Date.now(), atT0 };
     if (Date.now() > deadline) throw new Error(`timed out at ${n} of ${target}`);
@@ -205,7 +236,9 @@ async function waitFor(what: () => Promise<number>, target: number, timeoutMs: n
 
 // --- 1. the limit -----------------------------------------------------------------------------------------------------
 
-function encodeBatches(ticks: readonly Tick[], batchSize: number): Map<TickTable, { rows: Buffer; count: number }[]> {
+type Format = 'text' | 'binary';
+
+function encodeBatches(ticks: readonly Tick[], batchSize: number, format: Format): Map<TickTable, { rows: Buffer; count: number }[]> {
   const byTable = new Map<TickTable, Tick[]>();
   for (const t of ticks) {
     const table = TABLE_OF[t.type];
@@ -215,38 +248,45 @@ function encodeBatches(ticks: readonly Tick[], batchSize: number): Map<TickTable
   }
   const out = new Map<TickTable, { rows: Buffer; count: number }[]>();
   for (const [table, list] of byTable) {
-    const enc = new CopyTextEncoder();
+    const text = new CopyTextEncoder();
+    const binary = new CopyBinaryEncoder();
     const batches = [];
     for (let i = 0; i < list.length; i += batchSize) {
       const slice = list.slice(i, i + batchSize);
-      batches.push({ rows: Buffer.from(enc.rows(slice)), count: slice.length });
+      if (format === 'text') {
+        batches.push({ rows: Buffer.from(text.rows(slice)), count: slice.length });
+      } else {
+        const out = new CopyRowBuffer(slice.length * 160, slice.length);
+        for (const t of slice) binary.row(t, out);
+        batches.push({ rows: Buffer.from(out.bytes()), count: slice.length });
+      }
     }
     out.set(table, batches);
   }
   return out;
 }
 
-async function copyPlain(client: pg.ClientBase, sql: string, rows: Buffer): Promise<void> {
-  await pipeline(Readable.from([rows]), client.query(copyFrom(sql)));
-}
-
-async function limit(ticks: readonly Tick[], batchSize: number): Promise<number> {
-  const url = await freshDb('limit');
-  const batches = encodeBatches(ticks, batchSize);
+async function limit(ticks: readonly Tick[], batchSize: number, format: Format): Promise<{ rate: number; serverUs: number }> {
+  const url = await freshDb(`limit_${format}`);
+  const batches = encodeBatches(ticks, batchSize, format);
+  let serverCpu = 0;
   const t0 = performance.now();
   await Promise.all(
     [...batches].map(async ([table, list]) => {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
+      const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() pid')).rows[0]!.pid;
+      const cpu0 = cpuSeconds(pid);
       for (const b of list) {
         await client.query('BEGIN');
-        await copyPlain(client, COPY_SQL[table], b.rows);
+        await copyIn(client, copySql(table, table, format), b.rows, format);
         await client.query('COMMIT');
       }
+      serverCpu += cpuSeconds(pid) - cpu0;
       await client.end();
     }),
   );
-  return ticks.length / ((performance.now() - t0) / 1000);
+  return { rate: ticks.length / ((performance.now() - t0) / 1000), serverUs: (serverCpu / ticks.length) * 1e6 };
 }
 
 // --- 2. the writer ----------------------------------------------------------------------------------------------------
@@ -266,7 +306,7 @@ async function writer(ticks: readonly Tick[]) {
 
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   const stored = async () => Number((await pool.query<{ n: string }>('SELECT coalesce(sum(next_offset), 0)::text n FROM writer_offsets')).rows[0]!.n);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/tickwatch.ts', 'write'], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...WRITER_FLAGS, '--import', 'tsx', 'bin/tickwatch.ts', 'write'], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   let peakRss = 0;
   const rssTimer = setInterval(() => {
     try {
@@ -274,8 +314,18 @@ async function writer(ticks: readonly Tick[]) {
       if (m) peakRss = Math.max(peakRss, Number(m[1]) * 1024);
     } catch {}
   }, 200);
-  const { t0, t1, atT0 } = await waitFor(stored, ticks.length, 600_000);
+  // CPU per row over the same span as the rate: the writer process and the database backends serving it.
+  let writerCpu0 = 0;
+  let backends0 = new Map<number, number>();
+  const { t0, t1, atT0 } = await waitFor(stored, ticks.length, 600_000, async () => {
+    writerCpu0 = cpuSeconds(child.pid!);
+    backends0 = await backendCpu(pool);
+  });
   const rate = (ticks.length - atT0) / ((t1 - t0) / 1000);
+  const cpuUs = {
+    writer: ((cpuSeconds(child.pid!) - writerCpu0) / (ticks.length - atT0)) * 1e6,
+    server: (cpuSince(backends0, await backendCpu(pool)) / (ticks.length - atT0)) * 1e6,
+  };
 
   // Live phase: steady arrivals with current times; latency from the histogram difference.
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
@@ -297,7 +347,7 @@ async function writer(ticks: readonly Tick[]) {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   await pool.end();
-  return { rate, peakRss, p99, copyP99, sent, config };
+  return { rate, cpuUs, peakRss, p99, copyP99, sent, config };
 }
 
 // --- 3. the baseline --------------------------------------------------------------------------------------------------
@@ -376,7 +426,8 @@ async function baseline(config0: Config, total: number, template: readonly Tick[
 
 async function exactlyOnceCandidates(ticks: readonly Tick[], batchSize: number) {
   const trades = ticks.filter((t) => t.type === 'bookTicker').slice(0, 200_000);
-  const batches = encodeBatches(trades, batchSize).get('book_tickers')!;
+  const format = COPY_FORMAT.book_tickers;
+  const batches = encodeBatches(trades, batchSize, format).get('book_tickers')!;
   const res: Record<string, number> = {};
   // A: offsets claimed in the same transaction (the writer's path).
   {
@@ -406,14 +457,14 @@ async function exactlyOnceCandidates(ticks: readonly Tick[], batchSize: number) 
     const copyB = async (b: { rows: Buffer }) => {
       await client.query('BEGIN');
       try {
-        await copyPlain(client, COPY_SQL.book_tickers, b.rows);
+        await copyIn(client, COPY_SQL.book_tickers, b.rows, format);
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK');
         if ((err as { code?: string }).code !== '23505') throw err;
         await client.query('BEGIN');
         await client.query(STAGE_SQL.book_tickers.create);
-        await copyPlain(client, STAGE_SQL.book_tickers.copy, b.rows);
+        await copyIn(client, STAGE_SQL.book_tickers.copy, b.rows, format);
         await client.query(STAGE_SQL.book_tickers.merge);
         await client.query('COMMIT');
       }
@@ -440,18 +491,23 @@ async function main(): Promise<void> {
   for (const t of ticks) counts[t.type]++;
   say(`   mix: ${fmt(counts.trade)} trades, ${fmt(counts.aggTrade)} aggTrades, ${fmt(counts.bookTicker)} bookTickers; BATCH_SIZE=${base.writer.batchSize}, WRITER_FETCH_MAX_BYTES=${base.writer.fetchMaxBytes}, partitions=${base.kafka.partitions}`);
 
-  say('\n[eo] exactly-once candidates (200,000 bookTickers, 5,000-row batches, one connection)');
+  say(`\n[eo] exactly-once candidates (200,000 bookTickers, 5,000-row batches, one connection, COPY ${COPY_FORMAT.book_tickers})`);
   const eo = await exactlyOnceCandidates(ticks, 5_000);
   say(`   A offsets in the same transaction:  ${fmt(eo.aSteady!)} rows/s steady; replay of ${fmt(eo.replayRows!)} stored rows after a crash: ${eo.aReplayMs!.toFixed(1)} ms (one offset read, rows skipped)`);
   say(`   B COPY + conflict fallback:         ${fmt(eo.bSteady!)} rows/s steady; replay of ${fmt(eo.replayRows!)} stored rows: ${eo.bReplayMs!.toFixed(0)} ms (failed COPY + staging + ON CONFLICT)`);
 
-  say('\n[1] limit: COPY from memory, pre-encoded, one stream per table, BATCH_SIZE rows per transaction');
-  const lim = await limit(ticks, base.writer.batchSize);
-  say(`   ${fmt(lim)} rows/s`);
+  // The writer's own format is the limit; text beside it shows what the format is worth on this machine today.
+  const format = COPY_FORMAT.trades;
+  say(`\n[1] limit: COPY ${format} from memory, pre-encoded, one stream per table, BATCH_SIZE rows per transaction`);
+  const { rate: lim, serverUs } = await limit(ticks, base.writer.batchSize, format);
+  say(`   ${fmt(lim)} rows/s, database backends ${serverUs.toFixed(2)} CPU µs per row`);
+  const other: Format = format === 'binary' ? 'text' : 'binary';
+  const { rate: limOther, serverUs: serverUsOther } = await limit(ticks, base.writer.batchSize, other);
+  say(`   ${other} for comparison: ${fmt(limOther)} rows/s, database backends ${serverUsOther.toFixed(2)} CPU µs per row`);
 
-  say('\n[2] writer: tickwatch write (child process), end to end from a Kafka backlog');
+  say(`\n[2] writer: tickwatch write (child process${WRITER_FLAGS.length ? `, ${WRITER_FLAGS.join(' ')}` : ''}), end to end from a Kafka backlog`);
   const w = await writer(ticks);
-  say(`   ${fmt(w.rate)} rows/s, peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB`);
+  say(`   ${fmt(w.rate)} rows/s, peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB; CPU µs per row: writer ${w.cpuUs.writer.toFixed(2)}, database backends ${w.cpuUs.server.toFixed(2)}`);
   say(`   live ${fmt(LIVE_RATE)} ticks/s for ${LIVE_SECONDS} s: p99 commit - receive ${(w.p99.receive! * 1000).toFixed(0)} ms, commit - exchange ${(w.p99.exchange! * 1000).toFixed(0)} ms (histogram buckets, interpolated)`);
 
   say('\n[3] baseline: 500-row multi-row INSERT ... ON CONFLICT DO NOTHING, Kafka commit per batch');
@@ -459,8 +515,11 @@ async function main(): Promise<void> {
   say(`   ${fmt(b.rate)} rows/s; live ${fmt(LIVE_RATE)} ticks/s: p99 commit - receive ${(b.p99 * 1000).toFixed(0)} ms`);
 
   say('\nsummary');
-  say(`   limit ${fmt(lim)} rows/s | writer ${fmt(w.rate)} rows/s | baseline ${fmt(b.rate)} rows/s`);
-  say(`   writer/limit = ${(w.rate / lim).toFixed(2)} (target >= 0.5)   writer/baseline = ${(w.rate / b.rate).toFixed(1)} (target >= 5)`);
+  say(`   limit (${format}) ${fmt(lim)} rows/s [${other} ${fmt(limOther)}] | writer ${fmt(w.rate)} rows/s | baseline ${fmt(b.rate)} rows/s`);
+  say(
+    `   writer/limit = ${(w.rate / lim).toFixed(2)} (target >= 0.5; against the ${other} limit ${(w.rate / limOther).toFixed(2)})   ` +
+      `writer/baseline = ${(w.rate / b.rate).toFixed(1)} (target >= 5)`,
+  );
   say(`   writer p99 end-to-end (commit - receive) ${(w.p99.receive! * 1000).toFixed(0)} ms; peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB (target < 300 MB)`);
 }
 

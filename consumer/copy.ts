@@ -7,7 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { withClient } from '../common/db.ts';
 import { from as copyFrom } from 'pg-copy-streams';
-import { COLUMNS, type TickTable, type WriteTable } from './copy-rows.ts';
+import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from './copy-binary.ts';
+import { COLUMNS, COPY_FORMAT, type TickTable, type WriteTable } from './copy-rows.ts';
 
 // --- SQL (constants; every value travels as a parameter or inside the COPY stream) ---------------------------------
 
@@ -30,12 +31,16 @@ const TABLES = Object.keys(COLUMNS) as WriteTable[];
 const perTable = <V>(make: (t: WriteTable) => V): Readonly<Record<WriteTable, V>> =>
   Object.fromEntries(TABLES.map((t) => [t, make(t)])) as Record<WriteTable, V>;
 
-export const COPY_SQL = perTable((t) => `COPY ${t} (${cols(t)}) FROM STDIN`);
+/** COPY of a table's columns into `into` (the table, or its staging twin) in the given format. */
+export const copySql = (t: WriteTable, into: string, format: 'text' | 'binary'): string =>
+  `COPY ${into} (${cols(t)}) FROM STDIN${format === 'binary' ? ' (FORMAT binary)' : ''}`;
+
+export const COPY_SQL = perTable((t) => copySql(t, t, COPY_FORMAT[t]));
 
 /** The fallback for a batch that hits the unique key: COPY into a temporary twin, then insert what is new. */
 export const STAGE_SQL = perTable((t) => ({
   create: `CREATE TEMP TABLE IF NOT EXISTS ${t}_stage (LIKE ${t}) ON COMMIT DELETE ROWS`,
-  copy: `COPY ${t}_stage (${cols(t)}) FROM STDIN`,
+  copy: copySql(t, `${t}_stage`, COPY_FORMAT[t]),
   merge: `INSERT INTO ${t} (${cols(t)}) SELECT ${cols(t)} FROM ${t}_stage ON CONFLICT DO NOTHING`,
 }));
 
@@ -51,7 +56,7 @@ export interface OffsetClaim {
   readonly next: bigint;
 }
 
-/** The COPY rows of one table in a batch. */
+/** The COPY rows of one table in a batch, in the table's COPY_FORMAT (binary rows without header and trailer). */
 export interface TableRows {
   readonly table: WriteTable;
   readonly rows: Buffer;
@@ -71,9 +76,10 @@ export async function readOffset(db: pg.Pool | pg.ClientBase, groupId: string, t
   return row ? BigInt(row.next_offset) : null;
 }
 
-async function copyIn(client: pg.PoolClient, sql: string, rows: Buffer): Promise<number> {
+/** Runs one COPY of rows in `format`; binary rows get the PGCOPY header and trailer around them. */
+export async function copyIn(client: pg.ClientBase, sql: string, rows: Buffer, format: 'text' | 'binary'): Promise<number> {
   const stream = client.query(copyFrom(sql));
-  await pipeline(Readable.from([rows]), stream);
+  await pipeline(Readable.from(format === 'binary' ? [COPY_BINARY_HEADER, rows, COPY_BINARY_TRAILER] : [rows]), stream);
   return stream.rowCount;
 }
 
@@ -86,7 +92,7 @@ async function rollbackQuietly(client: pg.PoolClient): Promise<void> {
 }
 
 /**
- * Writes one batch (COPY text rows, possibly empty when the batch held only dead letters) together with its offsets.
+ * Writes one batch (COPY rows, possibly empty when the batch held only dead letters) together with its offsets.
  * Throws on database errors (the caller retries the same batch); returns 'stale' when another member owns the range.
  */
 export async function writeBatch(pool: pg.Pool, table: TickTable, rows: Buffer, rowCount: number, claim: OffsetClaim): Promise<WriteResult> {
@@ -124,11 +130,11 @@ async function attempt(client: pg.PoolClient, tables: readonly TableRows[], clai
       let n = 0;
       if (count > 0) {
         if (path === 'copy') {
-          n = await copyIn(client, COPY_SQL[table], rows);
+          n = await copyIn(client, COPY_SQL[table], rows, COPY_FORMAT[table]);
         } else {
           const stage = STAGE_SQL[table];
           await client.query(stage.create);
-          await copyIn(client, stage.copy, rows);
+          await copyIn(client, stage.copy, rows, COPY_FORMAT[table]);
           n = (await client.query(stage.merge)).rowCount ?? 0;
         }
       }

@@ -5,6 +5,7 @@ import type { Config } from '../common/config.ts';
 import { decodeBook, decodeGap, decodeTick, RecordError, tickTimeMs, type Book, type GapEvent, type TickType } from '../common/records.ts';
 import { topOfBook } from '../metrics/top-of-book.ts';
 import type { TableRows } from './copy.ts';
+import { CopyBinaryEncoder } from './copy-binary.ts';
 import { bookTimeMs, checkWritable, checkWritableBook, checkWritableGap, CopyTextEncoder, TABLE_OF, type WriteTable } from './copy-rows.ts';
 import { CopyRowBuffer, TickRowWriter, type RowTimes } from './tick-rows.ts';
 
@@ -34,14 +35,14 @@ export interface FamilyCodec {
 }
 
 /**
- * Ticks: Binance ticks as ingestion writes them take the byte-level fast path (tick-rows.ts); anything it declines is
- * decoded in full (JSON.parse + decodeTick + checkWritable), so a good record of any venue still becomes a row and a
- * bad one a dead letter with its reason.
+ * Ticks (COPY binary rows): Binance ticks as ingestion writes them take the byte-level fast path (tick-rows.ts);
+ * anything it declines is decoded in full (JSON.parse + decodeTick + checkWritable), so a good record of any venue
+ * still becomes a row and a bad one a dead letter with its reason.
  */
 function tickCodec(family: TickType): FamilyCodec {
   const table = TABLE_OF[family];
   const fast = new TickRowWriter(family);
-  const enc = new CopyTextEncoder();
+  const enc = new CopyBinaryEncoder();
   return {
     family,
     table,
@@ -54,7 +55,7 @@ function tickCodec(family: TickType): FamilyCodec {
           const t = decodeTick(value, schemaVersion);
           if (t.type !== family) throw new RecordError(`a ${t.type} record on the ${family} topic`);
           checkWritable(t);
-          out.text(enc.row(t));
+          enc.row(t, out);
           out.rowTimes(t.exchangeTimeMs, t.receiveTimeUs, tickTimeMs(t));
         },
         finish: () => ({ tables: [{ table, rows: out.bytes(), count: out.times.count }], times: out.times }),

@@ -1,17 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { decodeTick, encodeRecord, RecordError, type Tick, type TickType } from '../common/records.ts';
 import { capturesMissing, mixedTicks } from '../test/capture-ticks.ts';
-import { checkWritable, CopyTextEncoder } from './copy-rows.ts';
+import { CopyBinaryEncoder } from './copy-binary.ts';
+import { checkWritable } from './copy-rows.ts';
 import { familyCodec } from './families.ts';
 import { CopyRowBuffer, TickRowWriter } from './tick-rows.ts';
 
-/** The full path: what the writer stores for these bytes, or the dead letter's reason. */
+/** CopyBinaryEncoder's rows of these ticks. */
+function binaryRows(ticks: readonly Tick[]): Buffer {
+  const enc = new CopyBinaryEncoder();
+  const out = new CopyRowBuffer(16, 1);
+  for (const t of ticks) enc.row(t, out);
+  return Buffer.from(out.bytes());
+}
+
+/** The full path: what the writer stores for these bytes (its row in hex), or the dead letter's reason. */
 function fullPath(family: TickType, value: Buffer): { row: string } | { reason: string } {
   try {
     const t = decodeTick(value, undefined);
     if (t.type !== family) return { reason: 'wrong type' };
     checkWritable(t);
-    return { row: new CopyTextEncoder().row(t) };
+    return { row: binaryRows([t]).toString('hex') };
   } catch (err) {
     if (err instanceof RecordError) return { reason: err.message };
     throw err;
@@ -24,7 +33,7 @@ function fastPath(family: TickType, value: Buffer): string | null {
     expect(out.pos).toBe(0); // a declined record appends nothing
     return null;
   }
-  return out.bytes().toString();
+  return out.bytes().toString('hex');
 }
 
 const trade = Buffer.from(
@@ -46,7 +55,7 @@ const SAMPLES: ReadonlyArray<[TickType, Buffer]> = [
 ];
 
 describe('TickRowWriter', () => {
-  it('writes the rows CopyTextEncoder writes, byte for byte', () => {
+  it('writes the rows CopyBinaryEncoder writes, byte for byte', () => {
     for (const [family, value] of SAMPLES) {
       const full = fullPath(family, value);
       expect(full).toHaveProperty('row');
@@ -57,19 +66,19 @@ describe('TickRowWriter', () => {
   it.skipIf(capturesMissing())('takes every recorded tick, in any field order, with the same row and times', () => {
     const ticks = mixedTicks(60_000);
     const writers = { trade: new TickRowWriter('trade'), aggTrade: new TickRowWriter('aggTrade'), bookTicker: new TickRowWriter('bookTicker') };
-    const enc = new CopyTextEncoder();
     const out = new CopyRowBuffer(1024, 16);
-    let expected = '';
     let declined = 0;
     for (const [i, t] of ticks.entries()) {
       // Every other record with its fields in reverse order and without the version: the fast path keys on names.
       const value = i % 2 === 0 ? encodeRecord(t) : Buffer.from(JSON.stringify(Object.fromEntries(Object.entries(t).reverse())));
       if (!writers[t.type].row(value, out)) declined++;
-      expected += enc.row(t);
     }
     expect(declined).toBe(0);
     expect(out.times.count).toBe(ticks.length);
-    expect(out.bytes().toString()).toBe(expected);
+    const expected = binaryRows(ticks);
+    expect(out.pos).toBe(expected.length);
+    // The first differing byte (-1: none), rather than a diff of megabytes.
+    expect(out.bytes().findIndex((byte, i) => byte !== expected[i])).toBe(-1);
     expect([...out.times.receiveUs.subarray(0, ticks.length)]).toEqual(ticks.map((t) => t.receiveTimeUs));
     expect([...out.times.exchangeMs.subarray(0, ticks.length)]).toEqual(ticks.map((t) => t.exchangeTimeMs ?? NaN));
   });
@@ -78,7 +87,7 @@ describe('TickRowWriter', () => {
     for (const ms of [Date.UTC(2024, 11, 31, 23, 59, 59, 999), Date.UTC(2025, 0, 1), Date.UTC(2025, 0, 1, 0, 0, 0, 7)]) {
       const t: Tick = { ...(decodeTick(trade, undefined) as Tick & { type: 'trade' }), exchangeTimeMs: ms, eventTimeMs: ms + 1, receiveTimeUs: ms * 1000 + 999 };
       const row = fastPath('trade', encodeRecord(t));
-      expect(row).toBe(new CopyTextEncoder().row(t));
+      expect(row).toBe(binaryRows([t]).toString('hex'));
     }
   });
 
@@ -126,6 +135,12 @@ describe('TickRowWriter', () => {
     ['array', (s) => `[${s}]`],
     ['truncated', (s) => s.slice(0, -5)],
     ['tab in side', (s) => s.replace(/"side":"(\w+)"/, '"side":"$1\t"')],
+    ['zero quantity with decimals', (s) => s.replace(/"(quantity|askQty)":"[\d.]+"/, '"$1":"0.00000000"')],
+    ['leading zeros', (s) => s.replace(/"(price|bidPrice)":"([\d.]+)"/, '"$1":"000$2"')],
+    ['18 decimals', (s) => s.replace(/"(price|bidPrice)":"[\d.]+"/, '"$1":"0.000000000000000001"')],
+    ['20 integer digits', (s) => s.replace(/"(price|bidPrice)":"[\d.]+"/, '"$1":"12345678901234567890.123456789012345678"')],
+    ['integer quantity', (s) => s.replace(/"(quantity|askQty)":"[\d.]+"/, '"$1":"10000"')],
+    ['largest safe id', (s) => s.replace(/"(tradeId|aggId|updateId)":\d+/, '"$1":9007199254740991')],
   ];
 
   for (const [name, edit] of edits) {
@@ -138,6 +153,20 @@ describe('TickRowWriter', () => {
       }
     });
   }
+
+  it('takes edge-case decimals and ids, with the full path row', () => {
+    const taken = ['zero quantity with decimals', 'leading zeros', '18 decimals', '20 integer digits', 'integer quantity', 'largest safe id'];
+    for (const name of taken) {
+      const edit = edits.find(([n]) => n === name)![1];
+      for (const [family, value] of SAMPLES) {
+        const edited = Buffer.from(edit(value.toString()));
+        expect(edited.equals(value), `${name} changes the ${family} sample`).toBe(false);
+        const fast = fastPath(family, edited);
+        expect(fast, `${name} on ${family}`).not.toBeNull();
+        expect(fullPath(family, edited)).toEqual({ row: fast });
+      }
+    }
+  });
 
   it('keeps the row of records it takes with the fields reordered and the version gone', () => {
     const reordered = Buffer.from(JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(trade.toString())).reverse().filter(([k]) => k !== 'v'))));
@@ -170,8 +199,8 @@ describe('tick family runs', () => {
     expect(() => run.add(Buffer.from('not json'), undefined)).toThrow('value is not JSON');
     expect(() => run.add(null, undefined)).toThrow('empty record value');
     const { tables, times } = run.finish();
-    const row = new CopyTextEncoder().row(decodeTick(trade, undefined));
-    expect(tables).toEqual([{ table: 'trades', rows: Buffer.from(row.repeat(3)), count: 3 }]);
+    const t = decodeTick(trade, undefined);
+    expect(tables).toEqual([{ table: 'trades', rows: binaryRows([t, t, t]), count: 3 }]);
     expect(times.count).toBe(3);
     expect(times.newestMs).toBe(1723161255342);
   });
@@ -180,7 +209,7 @@ describe('tick family runs', () => {
     const run = familyCodec('bookTicker').run(1, 10);
     for (let i = 0; i < 100; i++) run.add(bookTicker, undefined);
     const { tables, times } = run.finish();
-    expect(tables[0]!.rows.toString()).toBe(new CopyTextEncoder().row(decodeTick(bookTicker, undefined)).repeat(100));
+    expect(tables[0]!.rows).toEqual(binaryRows(Array<Tick>(100).fill(decodeTick(bookTicker, undefined))));
     expect(times.count).toBe(100);
     expect(Number.isNaN(times.exchangeMs[99])).toBe(true);
     expect(times.newestMs).toBe(Math.floor(1723161254116723 / 1000));

@@ -1,9 +1,23 @@
-// The tick writers' fast path (pure): a Binance tick record straight from its Kafka bytes into its COPY text row, with
-// no object and no string per record. It takes only what it can prove valid — a flat JSON object as encodeRecord
+// The tick writers' fast path (pure): a Binance tick record straight from its Kafka bytes into its COPY binary row,
+// with no object and no string per record. It takes only what it can prove valid — a flat JSON object as encodeRecord
 // writes it (no whitespace, no escapes, integers as plain digits, any field order) that passes every check of
 // decodeTick and checkWritable — and declines anything else, which then takes the full path (JSON.parse + decodeTick:
-// a row, or a dead letter with its reason). Decimals are copied byte for byte; rows equal CopyTextEncoder.row's.
+// a row, or a dead letter with its reason). Decimals become numerics digit for digit; rows equal CopyBinaryEncoder.row's.
 import { SCHEMA_VERSION, type TickType } from '../common/records.ts';
+import {
+  AGG_TRADE_FIELDS,
+  BOOK_TICKER_FIELDS,
+  boolField,
+  bytesField,
+  int8Field,
+  nullField,
+  numericField,
+  putInt16,
+  TICK_ROW_FIXED_BYTES,
+  TRADE_FIELDS,
+  timeMsField,
+  timeUsField,
+} from './copy-binary.ts';
 import { MAX_TIME_MS, MIN_TIME_MS } from './copy-rows.ts';
 
 // Kinds of a scanned value.
@@ -60,8 +74,6 @@ const BUY = ascii('buy');
 const SELL = ascii('sell');
 const TYPE_BYTES: Readonly<Record<TickType, Uint8Array>> = { trade: ascii('trade'), aggTrade: ascii('aggTrade'), bookTicker: ascii('bookTicker') };
 
-const TAB = 9;
-const NL = 10;
 const QUOTE = 34;
 const COMMA = 44;
 const COLON = 58;
@@ -129,7 +141,7 @@ export interface RowTimes {
   newestMs: number;
 }
 
-/** A growable byte buffer of COPY text rows, with each row's times. */
+/** A growable byte buffer of COPY rows, with each row's times. */
 export class CopyRowBuffer {
   buf: Buffer;
   pos = 0;
@@ -178,23 +190,15 @@ export class CopyRowBuffer {
   }
 }
 
-/** Upper bound of a row's bytes beyond the record's own: 4 timestamps of at most 27 bytes, tabs, t/f, \N. */
-const ROW_OVERHEAD = 160;
-
 /**
  * The fast path of one tick family. `row` appends the record's row and returns true, or returns false and appends
- * nothing. Keeps the rendered 'YYYY-MM-DDTHH:MM:SS' of the last second seen for ms and for µs times, like
- * CopyTextEncoder.
+ * nothing.
  */
 export class TickRowWriter {
   private readonly starts = new Int32Array(KEYS.length);
   private readonly ends = new Int32Array(KEYS.length);
   private readonly kinds = new Uint8Array(KEYS.length);
   private readonly type: Uint8Array;
-  private msSecond = NaN;
-  private readonly msPrefix = new Uint8Array(19);
-  private usSecond = NaN;
-  private readonly usPrefix = new Uint8Array(19);
 
   constructor(readonly family: TickType) {
     this.type = TYPE_BYTES[family];
@@ -298,41 +302,34 @@ export class TickRowWriter {
     const exchangeMs = this.int(b, EXCHANGE_TIME, true);
     const eventMs = this.int(b, EVENT_TIME, true);
     if (exchangeMs < 0 || eventMs < 0 || !inWindow(exchangeMs) || !inWindow(eventMs)) return false;
-    if (this.family === 'trade') {
-      if (this.int(b, TRADE_ID, false) < 0) return false;
-    } else {
-      const first = this.int(b, FIRST_ID, false);
-      const last = this.int(b, LAST_ID, false);
-      if (this.int(b, AGG_ID, false) < 0 || first < 0 || last < 0 || first > last) return false;
-    }
+    const trade = this.family === 'trade';
+    // tradeId, or aggId, firstTradeId and lastTradeId
+    const id = this.int(b, trade ? TRADE_ID : AGG_ID, false);
+    const first = trade ? 0 : this.int(b, FIRST_ID, false);
+    const last = trade ? 0 : this.int(b, LAST_ID, false);
+    if (id < 0 || first < 0 || last < 0 || first > last) return false;
 
-    out.reserve(b.length + ROW_OVERHEAD);
+    out.reserve(b.length + TICK_ROW_FIXED_BYTES);
     const o = out.buf;
-    let p = this.head(b, o, out.pos);
-    p = this.timeMs(o, p, exchangeMs);
-    if (this.family === 'trade') {
-      p = copyField(b, starts[TRADE_ID]!, ends[TRADE_ID]!, o, p);
-    } else {
-      p = copyField(b, starts[AGG_ID]!, ends[AGG_ID]!, o, p);
-      p = copyField(b, starts[FIRST_ID]!, ends[FIRST_ID]!, o, p);
-      p = copyField(b, starts[LAST_ID]!, ends[LAST_ID]!, o, p);
-    }
-    p = copyField(b, starts[PRICE]!, ends[PRICE]!, o, p);
-    p = copyField(b, starts[QUANTITY]!, ends[QUANTITY]!, o, p);
-    o[p++] = bim === TRUE ? 116 /* t */ : 102 /* f */;
-    o[p++] = TAB;
-    p = copyField(b, starts[SIDE]!, ends[SIDE]!, o, p);
-    p = this.timeMs(o, p, eventMs);
-    p = this.timeUs(o, p, receiveUs);
-    o[p - 1] = NL;
-    out.pos = p;
+    let p = putInt16(o, out.pos, trade ? TRADE_FIELDS : AGG_TRADE_FIELDS);
+    p = this.head(b, o, p);
+    p = timeMsField(o, p, exchangeMs);
+    p = int8Field(o, p, id);
+    if (!trade) p = int8Field(o, int8Field(o, p, first), last);
+    p = numericField(b, starts[PRICE]!, ends[PRICE]!, o, p);
+    p = numericField(b, starts[QUANTITY]!, ends[QUANTITY]!, o, p);
+    p = boolField(o, p, bim === TRUE);
+    p = bytesField(b, starts[SIDE]!, ends[SIDE]!, o, p);
+    p = timeMsField(o, p, eventMs);
+    out.pos = timeUsField(o, p, receiveUs);
     out.rowTimes(exchangeMs, receiveUs, exchangeMs);
     return true;
   }
 
   private bookTicker(b: Uint8Array, out: CopyRowBuffer, receiveUs: number): boolean {
     const { kinds, starts, ends } = this;
-    if (this.int(b, UPDATE_ID, false) < 0) return false;
+    const updateId = this.int(b, UPDATE_ID, false);
+    if (updateId < 0) return false;
     if (!this.decimal(b, BID_PRICE, true) || !this.decimal(b, ASK_PRICE, true)) return false;
     if (!this.decimal(b, BID_QTY, false) || !this.decimal(b, ASK_QTY, false)) return false;
     const exNull = kinds[EXCHANGE_TIME] === NULL;
@@ -342,88 +339,29 @@ export class TickRowWriter {
     if (!exNull && (exchangeMs < 0 || !inWindow(exchangeMs))) return false;
     if (!evNull && (eventMs < 0 || !inWindow(eventMs))) return false;
 
-    out.reserve(b.length + ROW_OVERHEAD);
+    out.reserve(b.length + TICK_ROW_FIXED_BYTES);
     const o = out.buf;
     const timeMs = exNull ? Math.floor(receiveUs / 1000) : exchangeMs;
-    let p = this.head(b, o, out.pos);
-    p = this.timeMs(o, p, timeMs);
-    p = copyField(b, starts[UPDATE_ID]!, ends[UPDATE_ID]!, o, p);
-    p = copyField(b, starts[BID_PRICE]!, ends[BID_PRICE]!, o, p);
-    p = copyField(b, starts[BID_QTY]!, ends[BID_QTY]!, o, p);
-    p = copyField(b, starts[ASK_PRICE]!, ends[ASK_PRICE]!, o, p);
-    p = copyField(b, starts[ASK_QTY]!, ends[ASK_QTY]!, o, p);
-    p = exNull ? nullField(o, p) : this.timeMs(o, p, exchangeMs);
-    p = evNull ? nullField(o, p) : this.timeMs(o, p, eventMs);
-    p = this.timeUs(o, p, receiveUs);
-    o[p - 1] = NL;
-    out.pos = p;
+    let p = putInt16(o, out.pos, BOOK_TICKER_FIELDS);
+    p = this.head(b, o, p);
+    p = timeMsField(o, p, timeMs);
+    p = int8Field(o, p, updateId);
+    p = numericField(b, starts[BID_PRICE]!, ends[BID_PRICE]!, o, p);
+    p = numericField(b, starts[BID_QTY]!, ends[BID_QTY]!, o, p);
+    p = numericField(b, starts[ASK_PRICE]!, ends[ASK_PRICE]!, o, p);
+    p = numericField(b, starts[ASK_QTY]!, ends[ASK_QTY]!, o, p);
+    p = exNull ? nullField(o, p) : timeMsField(o, p, exchangeMs);
+    p = evNull ? nullField(o, p) : timeMsField(o, p, eventMs);
+    out.pos = timeUsField(o, p, receiveUs);
     out.rowTimes(exNull ? null : exchangeMs, receiveUs, timeMs);
     return true;
   }
 
-  /** exchange \t market \t symbol \t (all checked: nothing to escape). */
+  /** exchange, market, symbol (all checked ASCII). */
   private head(b: Uint8Array, o: Buffer, p: number): number {
     const { starts, ends } = this;
-    p = copyField(b, starts[EXCHANGE]!, ends[EXCHANGE]!, o, p);
-    p = copyField(b, starts[MARKET]!, ends[MARKET]!, o, p);
-    return copyField(b, starts[SYMBOL]!, ends[SYMBOL]!, o, p);
+    p = bytesField(b, starts[EXCHANGE]!, ends[EXCHANGE]!, o, p);
+    p = bytesField(b, starts[MARKET]!, ends[MARKET]!, o, p);
+    return bytesField(b, starts[SYMBOL]!, ends[SYMBOL]!, o, p);
   }
-
-  /** '2024-08-08T23:54:15.342Z' and a tab. */
-  private timeMs(o: Buffer, p: number, ms: number): number {
-    const sec = Math.floor(ms / 1000);
-    if (sec !== this.msSecond) {
-      this.msSecond = sec;
-      renderSecond(sec, this.msPrefix);
-    }
-    p = copyPrefix(this.msPrefix, o, p);
-    return fraction(o, p, ms - sec * 1000, 3);
-  }
-
-  /** '2024-08-08T23:54:15.342123Z' and a tab. */
-  private timeUs(o: Buffer, p: number, us: number): number {
-    const sec = Math.floor(us / 1_000_000);
-    if (sec !== this.usSecond) {
-      this.usSecond = sec;
-      renderSecond(sec, this.usPrefix);
-    }
-    p = copyPrefix(this.usPrefix, o, p);
-    return fraction(o, p, us - sec * 1_000_000, 6);
-  }
-}
-
-function copyField(b: Uint8Array, s: number, e: number, o: Buffer, p: number): number {
-  for (let i = s; i < e; i++) o[p++] = b[i]!;
-  o[p] = TAB;
-  return p + 1;
-}
-
-function nullField(o: Buffer, p: number): number {
-  o[p] = BACKSLASH;
-  o[p + 1] = 78; // N
-  o[p + 2] = TAB;
-  return p + 3;
-}
-
-function copyPrefix(prefix: Uint8Array, o: Buffer, p: number): number {
-  for (let i = 0; i < 19; i++) o[p + i] = prefix[i]!;
-  return p + 19;
-}
-
-/** '.' + the fraction in `digits` digits + 'Z' + tab. */
-function fraction(o: Buffer, p: number, f: number, digits: number): number {
-  o[p] = DOT;
-  for (let i = digits; i >= 1; i--) {
-    o[p + i] = ZERO + (f % 10);
-    f = Math.floor(f / 10);
-  }
-  o[p + digits + 1] = 90; // Z
-  o[p + digits + 2] = TAB;
-  return p + digits + 3;
-}
-
-/** 'YYYY-MM-DDTHH:MM:SS' of a second since the epoch (years 2000..2100 only reach here). */
-function renderSecond(sec: number, into: Uint8Array): void {
-  const s = new Date(sec * 1000).toISOString();
-  for (let i = 0; i < 19; i++) into[i] = s.charCodeAt(i);
 }

@@ -2,7 +2,7 @@
 // receive functions read it (big-endian int2/int4/int8, bool, UTF-8 text, timestamptz as µs since 2000-01-01, numeric
 // as base-10000 digits built straight from the exchange's decimal text, so the stored value and its scale are exact).
 // The tick fast path (tick-rows.ts) and CopyBinaryEncoder below use the same field writers, so both give equal bytes.
-import type { Tick } from '../common/records.ts';
+import type { AggTrade, Tick, Trade } from '../common/records.ts';
 import { COLUMNS } from './copy-rows.ts';
 
 /** The PGCOPY signature, flags (0: no OIDs) and header extension length (0). */
@@ -163,11 +163,7 @@ export class CopyBinaryEncoder {
         p = this.head(o, p, t);
         p = timeMsField(o, p, t.exchangeTimeMs);
         p = int8Field(o, p, t.tradeId);
-        p = numericFieldOf(t.price, o, p);
-        p = numericFieldOf(t.quantity, o, p);
-        p = boolField(o, p, t.buyerIsMaker);
-        p = this.str(o, p, t.side);
-        p = timeMsField(o, p, t.eventTimeMs);
+        p = this.fill(o, p, t);
         break;
       case 'aggTrade':
         p = putInt16(o, p, AGG_TRADE_FIELDS);
@@ -176,11 +172,7 @@ export class CopyBinaryEncoder {
         p = int8Field(o, p, t.aggId);
         p = int8Field(o, p, t.firstTradeId);
         p = int8Field(o, p, t.lastTradeId);
-        p = numericFieldOf(t.price, o, p);
-        p = numericFieldOf(t.quantity, o, p);
-        p = boolField(o, p, t.buyerIsMaker);
-        p = this.str(o, p, t.side);
-        p = timeMsField(o, p, t.eventTimeMs);
+        p = this.fill(o, p, t);
         break;
       case 'bookTicker':
         p = putInt16(o, p, BOOK_TICKER_FIELDS);
@@ -197,6 +189,15 @@ export class CopyBinaryEncoder {
         break;
     }
     out.pos = timeUsField(o, p, t.receiveTimeUs);
+  }
+
+  /** What a trade and an aggTrade row end with: price, quantity, buyer-is-maker, side, event time. */
+  private fill(o: Buffer, p: number, t: Trade | AggTrade): number {
+    p = numericFieldOf(t.price, o, p);
+    p = numericFieldOf(t.quantity, o, p);
+    p = boolField(o, p, t.buyerIsMaker);
+    p = this.str(o, p, t.side);
+    return timeMsField(o, p, t.eventTimeMs);
   }
 
   private head(o: Buffer, p: number, t: Tick): number {

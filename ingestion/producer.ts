@@ -29,7 +29,7 @@ export interface ProducerOptions {
   readonly onAck?: (latencyUs: number) => void;
 }
 
-/** Keys are few (exchange:market:symbol, dead-letter sources): each is encoded once, not once per record. */
+/** Bound on remembered keys (a key per stream source; dead letters of unknown streams could otherwise grow it). */
 const KEY_CACHE_MAX = 10_000;
 
 const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -50,7 +50,8 @@ export class TickProducer {
   private readonly lanes: Lane[];
   private stopped = false;
   private readonly waiters: (() => void)[] = [];
-  private readonly keys = new Map<string, Buffer>();
+  /** Per key (few: exchange:market:symbol, dead-letter sources): its bytes, encoded once, and its lane. */
+  private readonly keys = new Map<string, { bytes: Buffer; lane: Lane }>();
 
   constructor(
     kafka: Kafka,
@@ -82,17 +83,17 @@ export class TickProducer {
 
   produce(topic: string, key: string, record: ProducedRecord, receiveTimeUs = 0): void {
     if (this.stopped) throw new Error(`producer stopped: cannot produce to ${topic}`);
-    const lane = this.lanes.length === 1 ? this.lanes[0]! : this.lanes[laneOf(key, this.lanes.length)]!;
-    lane.push({ topic, message: { key: this.keyBytes(key), value: encodeRecord(record) }, receiveTimeUs });
+    const k = this.keyOf(key);
+    k.lane.push({ topic, message: { key: k.bytes, value: encodeRecord(record) }, receiveTimeUs });
   }
 
-  private keyBytes(key: string): Buffer {
-    let bytes = this.keys.get(key);
-    if (bytes === undefined) {
+  private keyOf(key: string): { bytes: Buffer; lane: Lane } {
+    let k = this.keys.get(key);
+    if (k === undefined) {
       if (this.keys.size >= KEY_CACHE_MAX) this.keys.clear();
-      this.keys.set(key, (bytes = Buffer.from(key)));
+      this.keys.set(key, (k = { bytes: Buffer.from(key), lane: this.lanes[laneOf(key, this.lanes.length)]! }));
     }
-    return bytes;
+    return k;
   }
 
   /** Resolves once the buffer is below its bound (backfill waits on it; sockets are paused instead). */

@@ -31,9 +31,4 @@ describe('retryUntilReady', () => {
     expect(value).toBe('up');
     expect(failures).toEqual(['refused 1', 'refused 2']);
   });
-  it('gives up at once when the worker is stopping', async () => {
-    await expect(
-      retryUntilReady('connecting', () => Promise.reject(new Error('refused')), { minMs: 1, maxMs: 2, log: createLogger('silent', 'test'), isStopping: () => true }),
-    ).rejects.toThrow('refused');
-  });
 });

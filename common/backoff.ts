@@ -14,18 +14,18 @@ export function backoffDelay(retry: number, minMs: number, maxMs: number, jitter
 
 /**
  * Runs `attempt` until it succeeds, waiting a capped backoff between failures: a worker starting before its database
- * or broker is up waits for it instead of exiting. `onRetry` counts the failure (a metric); `isStopping` ends the wait.
+ * or broker is up waits for it instead of exiting (a stop signal meanwhile exits the process: common/lifecycle.ts).
+ * `onRetry` counts the failure (a metric).
  */
 export async function retryUntilReady<T>(
   what: string,
   attempt: () => Promise<T>,
-  opts: { minMs: number; maxMs: number; log: Logger; onRetry?: (err: unknown) => void; isStopping?: () => boolean },
+  opts: { minMs: number; maxMs: number; log: Logger; onRetry?: (err: unknown) => void },
 ): Promise<T> {
   for (let retry = 0; ; retry++) {
     try {
       return await attempt();
     } catch (err) {
-      if (opts.isStopping?.()) throw err;
       opts.onRetry?.(err);
       const delayMs = backoffDelay(retry, opts.minMs, opts.maxMs, 0.2);
       opts.log.warn({ err, attempt: retry + 1, delayMs }, `${what} failed: retrying`);

@@ -291,7 +291,7 @@ export async function soak(opts: SoakOptions): Promise<number> {
       }
       return still && depth === 0 && lag === 0;
     }, drainMs);
-    const produced = await readProduced(brokers, [config.kafka.topics.trade, config.kafka.topics.aggTrade, config.kafka.topics.bookTicker], 300_000);
+    const produced = await readProduced(brokers, [config.kafka.topics.trade, config.kafka.topics.aggTrade, config.kafka.topics.bookTicker], say);
     say(`drain ${drained ? 'complete' : `timed out after ${drainMs / 1000} s`} (${lastRows.toLocaleString('en')} rows); waiting for the metrics worker to refresh every touched minute`);
     // Minutes still open on the wall clock (spot book tickers are bucketed on receive time) are not due yet.
     const due = "SELECT count(*) AS n FROM metric_invalidations WHERE bucket < now() - interval '1 minute' - make_interval(secs => $1)";
@@ -390,8 +390,12 @@ interface Produced {
   messages: number;
 }
 
-/** Reads every record of the topics up to their current end with a throwaway consumer group. */
-async function readProduced(brokers: string, topics: readonly string[], timeoutMs: number): Promise<Produced> {
+/**
+ * Reads every record of the topics up to their current end with a throwaway consumer group. One partition can hold
+ * millions of records after a long run and is read by one consumer in order: the time allowed grows with the count
+ * (at least 5,000 records/s), and progress is said every 30 s.
+ */
+async function readProduced(brokers: string, topics: readonly string[], say: (s: string) => void): Promise<Produced> {
   const kafka = new Kafka({ clientId: 'soak-check', brokers: [brokers], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -399,7 +403,10 @@ async function readProduced(brokers: string, topics: readonly string[], timeoutM
   for (const t of topics) for (const p of await admin.fetchTopicOffsets(t)) ends.set(`${t}:${p.partition}`, p.high);
   await admin.disconnect();
   const pending = new Set([...ends].filter(([, high]) => high !== '0').map(([k]) => k));
+  const total = [...ends.values()].reduce((n, high) => n + Number(high), 0);
+  const timeoutMs = Math.max(300_000, (total / 5_000) * 1000);
   const out: Produced = { ids: new Map(), trades: [], messages: 0 };
+  const progress = setInterval(() => say(`reading the produced records: ${out.messages.toLocaleString('en')} of ${total.toLocaleString('en')}`), 30_000);
   const seenTrade = new Set<string>();
   const consumer = kafka.consumer({ groupId: `soak-check-${Date.now()}-${Math.random()}`, maxBytes: 16 << 20 });
   await consumer.connect();
@@ -429,6 +436,7 @@ async function readProduced(brokers: string, topics: readonly string[], timeoutM
     },
   });
   const timedOut = await Promise.race([done.then(() => false), sleep(timeoutMs).then(() => true)]);
+  clearInterval(progress);
   await consumer.disconnect();
   if (timedOut) throw new Error(`reading the produced records timed out (${pending.size} partitions unread)`);
   return out;

@@ -116,4 +116,19 @@ describe('alert mail through a real SMTP server', () => {
     expect(value('tickwatch_alert_mails_failed_total')).toBe(0);
     await m.close();
   });
+
+  it('a stop gives up, within its grace time, on mails an absent SMTP server cannot take, and counts them', async () => {
+    const registry = new Registry();
+    // A port nothing listens on: every attempt is refused, and retries would take 1 + 2 + 4 + 8 s per mail.
+    const config = loadConfig({ SMTP_HOST: '127.0.0.1', SMTP_PORT: '9', ALERT_EMAIL_TO: 'desk@example.com', DASHBOARD_URL: 'http://grafana.test:3000' });
+    const m = new AlertMailer({ smtp: config.smtp, dashboardUrl: config.metrics.dashboardUrl, log: testLog, registry, retryMinMs: 1_000 });
+    for (const symbol of ['BTCUSDT', 'ETHUSDT', 'BNBUSDT']) m.send({ kind: 'firing', key: symbol, rule: 'staleStream', symbol, firings: [firing(0, symbol, 'staleStream')] });
+    const started = performance.now();
+    await m.close(500);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    const metrics = await registry.getMetricsAsJSON();
+    const value = (name: string) => metrics.find((x) => x.name === name)?.values.reduce((a, v) => a + v.value, 0);
+    expect(value('tickwatch_alert_mails_failed_total')).toBe(3);
+    expect(value('tickwatch_alert_mails_sent_total')).toBe(0);
+  });
 });

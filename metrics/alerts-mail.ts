@@ -110,16 +110,28 @@ export class AlertMailer {
     while (this.running) await this.running;
   }
 
-  async close(): Promise<void> {
-    await this.drain();
+  /**
+   * Waits up to `graceMs` for the queue to empty, then gives up on what is left (logged and counted as failed): a
+   * stop must not wait out the retries of an SMTP server that is away.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([this.drain().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
+    clearTimeout(timer);
     this.closed = true;
+    if (!drained) {
+      const left = this.queue.splice(0).length + 1; // the queue and the one mail in hand
+      this.failed.inc(left);
+      this.queued.set(0);
+      this.opts.log.error({ mails: left, graceMs }, 'stopping with alert mails not sent: SMTP did not take them in time');
+    }
     this.transport.close();
   }
 
   private async pump(): Promise<void> {
     const maxAttempts = this.opts.maxAttempts ?? 5;
     const retryMinMs = this.opts.retryMinMs ?? 1_000;
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !this.closed) {
       const item = this.queue.shift()!;
       this.queued.set(this.queue.length);
       const { subject, text } = renderMail(item.mail, this.opts.dashboardUrl);
@@ -128,6 +140,7 @@ export class AlertMailer {
         this.sent.inc({ kind: item.mail.kind });
         this.opts.onSent?.(item.mail, Date.now());
       } catch (err) {
+        if (this.closed) return; // close() gave up on it and counted it
         item.attempt += 1;
         const ctx = { err, rule: item.mail.rule, symbol: item.mail.symbol, kind: item.mail.kind, attempt: item.attempt };
         if (item.attempt >= maxAttempts) {
@@ -137,7 +150,8 @@ export class AlertMailer {
         }
         this.retried.inc();
         this.opts.log.warn(ctx, 'alert mail failed: retrying');
-        await new Promise((r) => setTimeout(r, retryMinMs * 2 ** (item.attempt - 1)));
+        await new Promise((r) => setTimeout(r, retryMinMs * 2 ** (item.attempt - 1)).unref());
+        if (this.closed) return; // close() gave up on it
         this.queue.unshift(item);
       }
     }

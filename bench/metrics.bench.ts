@@ -1,12 +1,16 @@
 // `npm run bench:metrics`: the metrics worker on a wall clock while the recorded Binance captures (spot BTCUSDT and
 // ETHUSDT, USD-M BTCUSDT: trades and book tickers) are replayed into a fresh database as their shifted exchange time
-// passes, in 250 ms batches like the writer's. Run 1 at the recorded (live-like) rate, run 2 at 100 x (each stream
-// replayed as 100 symbols). One crafted 1 % price jump per minute makes the priceJump rule fire and mail (cooldown 0)
+// passes, in 250 ms batches like the writer's, through the writer's own transaction (writeBatch: COPY binary rows, their
+// per-second summaries, the offset claim). Run 1 at the recorded (live-like) rate, run 2 at 100 x (each stream replayed
+// as 100 symbols), and run 3, the same-run baseline, at 100 x with the ticks inserted unsummarized (plain INSERTs, as a
+// hand-made load would), so that the refresh rebuilds every slice from the raw ticks: the cost of re-reading every tick. One crafted 1 % price jump per minute makes the priceJump rule fire and mail (cooldown 0)
 // through a local SMTP server. Prints p50/p99/max of: bucket close -> bar readable (published to Kafka), for 10 s and
 // 1-minute bars; 1-minute bucket close -> alert mail accepted by SMTP; and the refresh cost: CPU seconds of the
 // database backend that runs the refreshes per minute of wall time, as a share of one core; and the same for the
-// backend that inserts the ticks (insert triggers run there, so work moved from the refresh into them shows).
+// backend that inserts the ticks (insert triggers run there, so work moved from the refresh into them shows), and the
+// writer's own CPU time summarizing the rows (consumer/tick-slices.ts).
 // Flags (environment): LIVE_MINUTES (default 2.5, at most 4), FAST_MINUTES (default 1.5, at most 4), FAST_COPIES (default 100),
+// BASELINE (default 1; 0 skips run 3),
 // ALLOWED_LATENESS_SECONDS (default 2). Needs DATABASE_URL; KAFKA_BROKERS is used when set (bars and alerts are
 // published), otherwise publishing is skipped.
 import { readFileSync } from 'node:fs';
@@ -18,7 +22,11 @@ import { loadConfig } from '../common/config.ts';
 import { pgSession } from '../common/db.ts';
 import { createKafka, ensureTopics } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
-import { tickTimeMs, type BookTicker, type Trade } from '../common/records.ts';
+import { tickTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
+import { CopyBinaryEncoder } from '../consumer/copy-binary.ts';
+import { writeBatch } from '../consumer/copy.ts';
+import type { TickTable } from '../consumer/copy-rows.ts';
+import { CopyRowBuffer } from '../consumer/tick-rows.ts';
 import { AlertMailer } from '../metrics/alerts-mail.ts';
 import { insertBookTickers, insertTrades } from '../metrics/replay.ts';
 import { MINUTE_MS, bucketStart } from '../metrics/schedule.ts';
@@ -69,15 +77,32 @@ interface RunResult {
   refreshCpuShare: number;
   refreshCpuPerMinute: number;
   writerCpuPerMinute: number;
+  summarizeCpuPerMinute: number;
   insertLagMs: number[];
 }
 
-async function run(name: string, minutes: number, copies: number): Promise<RunResult> {
+const encoder = new CopyBinaryEncoder();
+
+async function run(name: string, minutes: number, copies: number, summarized: boolean): Promise<RunResult> {
   const fresh = await freshDatabase('bench_metrics');
   const client = new pg.Client({ connectionString: fresh.url, application_name: 'bench-metrics-refresh' });
-  const writer = new pg.Client({ connectionString: fresh.url, application_name: 'bench-metrics-writer' });
+  // One connection that stays open, so its backend's CPU can be read.
+  const writer = new pg.Pool({ connectionString: fresh.url, application_name: 'bench-metrics-writer', max: 1, idleTimeoutMillis: 0 });
   await client.connect();
-  await writer.connect();
+  const offsets: Record<string, bigint | null> = { trades: null, book_tickers: null };
+  let summarizeMs = 0;
+  /** The ticks as the writer stores them: one transaction with their COPY rows, summaries and offset claim. */
+  const write = async (table: TickTable, ticks: readonly Tick[]) => {
+    if (ticks.length === 0) return;
+    const out = new CopyRowBuffer(ticks.length * 200, ticks.length);
+    for (const t of ticks) encoder.row(t, out);
+    const expected = offsets[table]!;
+    const next = (expected ?? 0n) + BigInt(ticks.length);
+    const r = await writeBatch(writer, table, out.bytes(), ticks.length, { groupId: 'bench', topic: table, partition: 0, expected, next });
+    if (r.outcome !== 'written') throw new Error(`bench batch not written: ${r.outcome}`);
+    offsets[table] = next;
+    summarizeMs += r.summarizeMs;
+  };
   const smtp = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], logger: false, onData: (s, _x, cb) => s.on('data', () => {}).on('end', () => cb()) });
   await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
   const runId = `bench-metrics-${Date.now().toString(36)}`;
@@ -171,8 +196,13 @@ async function run(name: string, minutes: number, copies: number): Promise<RunRe
         }
         cursor = until;
         const t0 = Date.now();
-        await insertTrades(pgSession(writer), tr);
-        await insertBookTickers(pgSession(writer), qs);
+        if (summarized) {
+          await write('trades', tr);
+          await write('book_tickers', qs);
+        } else {
+          await insertTrades(pgSession(writer), tr);
+          await insertBookTickers(pgSession(writer), qs);
+        }
         insertLagMs.push(Date.now() - t0);
         trades += tr.length;
         quotes += qs.length;
@@ -181,6 +211,7 @@ async function run(name: string, minutes: number, copies: number): Promise<RunRe
     })();
     const cpu0 = cpuSeconds(backendPid);
     const writerCpu0 = cpuSeconds(writerPid);
+    const summarize0 = summarizeMs;
     const wall0 = Date.now();
     let stop = false;
     const worker = (async () => {
@@ -196,13 +227,14 @@ async function run(name: string, minutes: number, copies: number): Promise<RunRe
     await worker;
     const cpu = cpuSeconds(backendPid) - cpu0;
     const writerCpu = cpuSeconds(writerPid) - writerCpu0;
+    const summarizeCpu = (summarizeMs - summarize0) / 1000;
     const wallMin = (Date.now() - wall0) / MINUTE_MS;
     await mailer.close();
     await disconnect();
     const seconds = (Date.now() - startMs) / 1000;
     return {
       name, tradesPerSecond: trades / seconds, quotesPerSecond: quotes / seconds, shortDelays, minuteDelays, mailDelays,
-      refreshCpuShare: cpu / 60 / wallMin, refreshCpuPerMinute: cpu / wallMin, writerCpuPerMinute: writerCpu / wallMin, insertLagMs,
+      refreshCpuShare: cpu / 60 / wallMin, refreshCpuPerMinute: cpu / wallMin, writerCpuPerMinute: writerCpu / wallMin, summarizeCpuPerMinute: summarizeCpu / wallMin, insertLagMs,
     };
   } finally {
     await client.end();
@@ -212,7 +244,11 @@ async function run(name: string, minutes: number, copies: number): Promise<RunRe
   }
 }
 
-const results = [await run('live-like (1 x)', LIVE_MINUTES, 1), await run(`${FAST_COPIES} x`, FAST_MINUTES, FAST_COPIES)];
+const results = [
+  await run('live-like (1 x)', LIVE_MINUTES, 1, true),
+  await run(`${FAST_COPIES} x`, FAST_MINUTES, FAST_COPIES, true),
+  ...(env.BASELINE === '0' ? [] : [await run(`${FAST_COPIES} x, baseline: ticks unsummarized, the refresh re-reads them all`, FAST_MINUTES, FAST_COPIES, false)]),
+];
 console.log(`\nmetrics worker benchmark (allowed lateness ${LATENESS_S} s, short bars 10 s; target: bar readable within 2 s + lateness of close at 1 x, refresh < 5 % of one core at 100 x)`);
 for (const r of results) {
   console.log(`\n${r.name}: ${r.tradesPerSecond.toFixed(0)} trades/s, ${r.quotesPerSecond.toFixed(0)} book tickers/s replayed (insert batch p50 ${pct(r.insertLagMs, 50)} ms, p99 ${pct(r.insertLagMs, 99)} ms)`);
@@ -221,5 +257,6 @@ for (const r of results) {
   console.log(`  alert mail sent after close:     ${fmt(r.mailDelays)}`);
   console.log(`  refresh cost (database backend): ${r.refreshCpuPerMinute.toFixed(2)} CPU s per minute = ${(r.refreshCpuShare * 100).toFixed(2)} % of one core`);
   console.log(`  insert cost (writer backend):    ${r.writerCpuPerMinute.toFixed(2)} CPU s per minute = ${((r.writerCpuPerMinute / 60) * 100).toFixed(2)} % of one core`);
+  console.log(`  summarizing (writer process):    ${r.summarizeCpuPerMinute.toFixed(2)} s per minute = ${((r.summarizeCpuPerMinute / 60) * 100).toFixed(2)} % of one core`);
 }
 process.exit(0);

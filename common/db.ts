@@ -52,7 +52,7 @@ export interface SqlSession {
   exec(sql: string): Promise<void>;
 }
 
-export function pgSession(client: pg.ClientBase): SqlSession {
+export function pgSession(client: pg.ClientBase | pg.Pool): SqlSession {
   return {
     query: async <R extends Record<string, unknown>>(sql: string, params?: unknown[]) => {
       const res = await client.query(sql, params);

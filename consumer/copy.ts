@@ -9,6 +9,7 @@ import { withClient } from '../common/db.ts';
 import { from as copyFrom } from 'pg-copy-streams';
 import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from './copy-binary.ts';
 import { COLUMNS, COPY_FORMAT, type TickTable, type WriteTable } from './copy-rows.ts';
+import { insertSlices, markSummarized, slicesWanted, summarizeRows, type SliceBatch } from './slice-store.ts';
 
 // --- SQL (constants; every value travels as a parameter or inside the COPY stream) ---------------------------------
 
@@ -65,7 +66,17 @@ export interface TableRows {
 
 export type WriteResult =
   /** rowsInserted: rows of the first table; inserted: per table, in the order given. */
-  | { readonly outcome: 'written'; readonly path: 'copy' | 'merge'; readonly rowsInserted: number; readonly inserted: readonly number[]; readonly copyMs: number }
+  | {
+      readonly outcome: 'written';
+      readonly path: 'copy' | 'merge';
+      readonly rowsInserted: number;
+      readonly inserted: readonly number[];
+      readonly copyMs: number;
+      /** Time spent summarizing the rows into slices (before the transaction). */
+      readonly summarizeMs: number;
+      /** Why the rows could not be summarized (they went in unsummarized), if so. */
+      readonly summaryError?: Error;
+    }
   | { readonly outcome: 'stale'; readonly current: bigint | null };
 
 const UNIQUE_VIOLATION = '23505';
@@ -101,16 +112,37 @@ export async function writeBatch(pool: pg.Pool, table: TickTable, rows: Buffer, 
 
 /** writeBatch for rows of several tables in one transaction (a book and its top-of-book row). */
 export async function writeTables(pool: pg.Pool, tables: readonly TableRows[], claim: OffsetClaim): Promise<WriteResult> {
+  // Summaries of the COPYed ticks go in with them (slice-store.ts). Made before the transaction; only the COPY path
+  // stores them: the merge path may skip duplicates, so its ticks are left for the refresh to summarize from the table.
+  let summaries: (SliceBatch | null)[] | null = null;
+  let summaryError: Error | undefined;
+  let summarizeMs = 0;
+  if (tables.some((t) => t.count > 0 && COPY_FORMAT[t.table] === 'binary') && (await slicesWanted(pool))) {
+    const t0 = performance.now();
+    try {
+      summaries = tables.map((t) => (t.count > 0 && COPY_FORMAT[t.table] === 'binary' ? summarizeRows(t.table as TickTable, t.rows) : null));
+    } catch (err) {
+      // Never a reason to hold the ticks back: unsummarized, they are summarized by the refresh from the table.
+      summaryError = err as Error;
+    }
+    summarizeMs = performance.now() - t0;
+  }
   return withClient(pool, async (client) => {
-    const first = await attempt(client, tables, claim, 'copy');
-    if (first !== 'conflict') return first;
-    const second = await attempt(client, tables, claim, 'merge');
+    const first = await attempt(client, tables, claim, 'copy', summaries);
+    if (first !== 'conflict') return first.outcome === 'written' ? { ...first, summarizeMs, ...(summaryError ? { summaryError } : {}) } : first;
+    const second = await attempt(client, tables, claim, 'merge', null);
     if (second === 'conflict') throw new Error('unique violation in the merge path'); // cannot happen: ON CONFLICT
-    return second;
+    return second.outcome === 'written' ? { ...second, summarizeMs } : second;
   });
 }
 
-async function attempt(client: pg.PoolClient, tables: readonly TableRows[], claim: OffsetClaim, path: 'copy' | 'merge'): Promise<WriteResult | 'conflict'> {
+async function attempt(
+  client: pg.PoolClient,
+  tables: readonly TableRows[],
+  claim: OffsetClaim,
+  path: 'copy' | 'merge',
+  summaries: readonly (SliceBatch | null)[] | null,
+): Promise<WriteResult | 'conflict'> {
   await client.query('BEGIN');
   try {
     const claimed = await client.query(CLAIM_OFFSETS_SQL, [
@@ -126,11 +158,14 @@ async function attempt(client: pg.PoolClient, tables: readonly TableRows[], clai
     }
     const t0 = performance.now();
     const inserted: number[] = [];
-    for (const { table, rows, count } of tables) {
+    if (summaries?.some((s) => s !== null)) await markSummarized(client);
+    for (const [i, { table, rows, count }] of tables.entries()) {
       let n = 0;
       if (count > 0) {
         if (path === 'copy') {
           n = await copyIn(client, COPY_SQL[table], rows, COPY_FORMAT[table]);
+          const summary = summaries?.[i];
+          if (summary) await insertSlices(client, summary);
         } else {
           const stage = STAGE_SQL[table];
           await client.query(stage.create);
@@ -142,7 +177,7 @@ async function attempt(client: pg.PoolClient, tables: readonly TableRows[], clai
     }
     const copyMs = performance.now() - t0;
     await client.query('COMMIT');
-    return { outcome: 'written', path, rowsInserted: inserted[0] ?? 0, inserted, copyMs };
+    return { outcome: 'written', path, rowsInserted: inserted[0] ?? 0, inserted, copyMs, summarizeMs: 0 };
   } catch (err) {
     await rollbackQuietly(client);
     if (path === 'copy' && (err as { code?: string }).code === UNIQUE_VIOLATION) return 'conflict';

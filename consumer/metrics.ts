@@ -57,6 +57,13 @@ export function createWriterMetrics(registry: Registry) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
+    summarizeSeconds: new Histogram({
+      name: 'tickwatch_writer_summarize_seconds',
+      help: 'Time spent summarizing a batch of ticks into per-second slices (before its transaction)',
+      labelNames: ['table'] as const,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    }),
     commitLatency: new Histogram({
       name: 'tickwatch_writer_commit_latency_seconds',
       help: 'End to end: database commit time minus the tick exchange time (since=exchange) or local receive time (since=receive)',

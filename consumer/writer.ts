@@ -389,6 +389,7 @@ export class TickWriter {
     metrics.batchRows.observe({ table: this.table }, records);
     metrics.batchBytes.observe({ table: this.table }, bytes);
     metrics.copySeconds.observe({ table: this.table }, result.copyMs / 1000);
+    if (result.summarizeMs > 0) metrics.summarizeSeconds.observe({ table: this.table }, result.summarizeMs / 1000);
     for (let i = 0; i < times.count; i++) {
       const exchangeMs = times.exchangeMs[i]!;
       if (!Number.isNaN(exchangeMs)) this.latencyExchange.observe((committedAt - exchangeMs) / 1000);
@@ -397,6 +398,9 @@ export class TickWriter {
     if (times.count > 0 && (st.newestWrittenMs === null || times.newestMs > st.newestWrittenMs)) st.newestWrittenMs = times.newestMs;
     if (result.path === 'merge') {
       this.log.info({ topic: this.topic, partition, rows: times.count, inserted: result.rowsInserted }, 'batch held ticks already stored: merged');
+    }
+    if (result.summaryError) {
+      this.log.warn({ topic: this.topic, partition, err: result.summaryError }, 'batch stored without summaries: the refresh summarizes it from the table');
     }
     this.updateLag(partition, st);
     return true;

@@ -1,12 +1,18 @@
 // Exactness of bars and quote metrics: the recorded Binance captures (spot BTCUSDT and ETHUSDT, USD-M BTCUSDT) are put
 // into the raw tables, refreshed through the worker's refresh path, and every bar and quote metric is compared with an
 // independent computation from the raw ticks in this file (BigInt decimals), to the last decimal; volatility and price
-// standard deviation (irrational) to a relative 1e-9. The same on plain PostgreSQL 15 and in-process TimescaleDB.
+// standard deviation (irrational) to a relative 1e-9. The same on plain PostgreSQL 15 with the ticks INSERTed (the
+// refresh summarizes them from the table), on plain PostgreSQL 15 with the ticks written by the writer's transaction
+// (per-second slices made by the writer, merged by the refresh), and on in-process TimescaleDB (continuous aggregates).
 // Then a gap is backfilled: only the affected bars change, and the rollups still equal bars computed directly.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgSession, type SqlSession } from '../common/db.ts';
-import { tickTimeMs, type BookTicker, type Trade } from '../common/records.ts';
+import { tickTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
+import { CopyBinaryEncoder } from '../consumer/copy-binary.ts';
+import { writeBatch } from '../consumer/copy.ts';
+import type { TickTable } from '../consumer/copy-rows.ts';
+import { CopyRowBuffer } from '../consumer/tick-rows.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
@@ -155,9 +161,41 @@ async function readAll(db: SqlSession, view: string): Promise<Row[]> {
 const capturesAbsent = capturesMissing();
 const pgAbsent = capturesAbsent ?? (await missing('postgres'));
 
+const WRITER = 'plain PostgreSQL 15 through the writer';
+
 interface Target {
   db: SqlSession;
+  /** How ticks reach the raw tables: plain INSERTs (unsummarized), or the writer's transaction with its slices. */
+  trades(list: readonly Trade[]): Promise<void>;
+  quotes(list: readonly BookTicker[]): Promise<void>;
+  /** True when trades() goes through the writer (slices merged by the refresh, not rebuilt from the raw ticks). */
+  summarized: boolean;
   close(): Promise<void>;
+}
+
+/** INSERTs, as the metrics tests and a hand-made load put ticks in: every minute is summarized by the refresh itself. */
+const inserting = (db: SqlSession) => ({ trades: (l: readonly Trade[]) => insertTrades(db, l), quotes: (l: readonly BookTicker[]) => insertBookTickers(db, l), summarized: false });
+
+/**
+ * The writer's own transaction (writeBatch: COPY binary rows, their per-second slices, the offset claim), in batches of
+ * an odd size so that most seconds are summarized in several pieces that the refresh merges.
+ */
+function writing(pool: pg.Pool) {
+  const next: Record<string, bigint | null> = { trades: null, book_tickers: null };
+  const enc = new CopyBinaryEncoder();
+  const write = async (table: TickTable, ticks: readonly Tick[]) => {
+    for (let i = 0; i < ticks.length; i += 97) {
+      const part = ticks.slice(i, i + 97);
+      const out = new CopyRowBuffer(part.length * 200, part.length);
+      for (const t of part) enc.row(t, out);
+      const expected = next[table]!;
+      const to = (expected ?? 0n) + BigInt(part.length);
+      const r = await writeBatch(pool, table, out.bytes(), part.length, { groupId: 'bars-test', topic: table, partition: 0, expected, next: to });
+      expect(r.outcome).toBe('written');
+      next[table] = to;
+    }
+  };
+  return { trades: (l: readonly Trade[]) => write('trades', l), quotes: (l: readonly BookTicker[]) => write('book_tickers', l), summarized: true };
 }
 
 function scenario(name: string, skip: string | undefined, open: () => Promise<Target>) {
@@ -179,13 +217,22 @@ function scenario(name: string, skip: string | undefined, open: () => Promise<Ta
       const inMinute = trades.filter((t) => t.market === 'spot' && t.symbol === 'BTCUSDT' && bucketStart(t.exchangeTimeMs, 60_000) === gapMinute);
       gap = inMinute.slice(Math.floor(inMinute.length / 2) - 20, Math.floor(inMinute.length / 2) + 20);
       const gapIds = new Set(gap.map((t) => t.tradeId));
-      await insertTrades(target.db, trades.filter((t) => !(t.market === 'spot' && t.symbol === 'BTCUSDT' && gapIds.has(t.tradeId))));
+      await target.trades(trades.filter((t) => !(t.market === 'spot' && t.symbol === 'BTCUSDT' && gapIds.has(t.tradeId))));
       // aggTrades are stored too, and must not add to the bars.
       await target.db.query(
         `INSERT INTO agg_trades SELECT exchange, market, symbol, time, trade_id, trade_id, trade_id, price, quantity, buyer_is_maker, side,
                 event_time, receive_time FROM trades`,
       );
-      await insertBookTickers(target.db, ticks.bookTickers);
+      await target.quotes(ticks.bookTickers);
+      if (target.summarized) {
+        // Everything came with its slices: the refresh merges them and rebuilds nothing from the raw ticks.
+        const raw = await target.db.query<{ n: string }>('SELECT count(*) AS n FROM metric_invalidations WHERE raw');
+        expect(Number(raw.rows[0]!.n)).toBe(0);
+        const pieces = await target.db.query<{ n: string; seconds: string }>(
+          'SELECT count(*) AS n, count(DISTINCT (slice, exchange, market, symbol)) AS seconds FROM trade_slices',
+        );
+        expect(Number(pieces.rows[0]!.n)).toBeGreaterThan(Number(pieces.rows[0]!.seconds)); // seconds in several pieces
+      }
       const r = await new Refresher(target.db, 10_000).runOnce(Date.now());
       expect(r.minutes.length).toBeGreaterThan(0);
     }, 600_000);
@@ -211,7 +258,7 @@ function scenario(name: string, skip: string | undefined, open: () => Promise<Ta
     });
 
     it('a backfill changes the affected bars and only those; rollups still equal direct 5m/1h bars', async () => {
-      await insertTrades(target.db, gap);
+      await target.trades(gap);
       const r = await new Refresher(target.db, 10_000).runOnce(Date.now());
       expect(r.minutes).toEqual([{ fromMs: gapMinute, toMs: gapMinute + 120_000 }]); // the gap minute and the next
       for (const view of BAR_VIEWS) {
@@ -227,6 +274,20 @@ function scenario(name: string, skip: string | undefined, open: () => Promise<Ta
       expect(rows.filter((x) => x.market === 'spot' && x.symbol === 'BTCUSDT').every((x, i, a) => i === 0 || Number(x.first_trade_id) === Number(a[i - 1]!.last_trade_id) + 1)).toBe(true);
     });
 
+    if (name === WRITER) it('a batch with re-delivered ticks goes in through the merge path, unsummarized: its minutes are summarized from the table, nothing counts twice', async () => {
+      const usdm = trades.filter((t) => t.market === 'usdm');
+      const again = usdm.slice(1_000, 1_150);
+      // Three new trades among them (ids no exchange uses), so the merge path inserts something.
+      const added = [0, 50, 100].map((i, k) => ({ ...again[i]!, tradeId: 9_000_000_000 + k, quantity: '0.123' }));
+      await target.trades([...again, ...added]);
+      const raw = await target.db.query<{ n: string }>('SELECT count(*) AS n FROM metric_invalidations WHERE raw');
+      expect(Number(raw.rows[0]!.n)).toBeGreaterThan(0);
+      const r = await new Refresher(target.db, 10_000).runOnce(Date.now());
+      expect(r.minutes.length).toBeGreaterThan(0);
+      trades = [...trades, ...added];
+      for (const view of BAR_VIEWS) checkBars(await readAll(target.db, view), expectedBars(trades, WIDTH_MS[view]), view);
+    });
+
     it('records the rows for the cross-database comparison', () => {
       allResults[name] = { ...results };
     });
@@ -239,20 +300,28 @@ scenario('plain PostgreSQL 15', pgAbsent, async () => {
   const fresh = await freshDatabase('bars');
   const client = new pg.Client({ connectionString: fresh.url });
   await client.connect();
-  return { db: pgSession(client), close: async () => { await client.end(); await fresh.drop(); } };
+  const db = pgSession(client);
+  return { db, ...inserting(db), close: async () => { await client.end(); await fresh.drop(); } };
+});
+
+scenario(WRITER, pgAbsent, async () => {
+  const fresh = await freshDatabase('bars_writer');
+  const pool = new pg.Pool({ connectionString: fresh.url, max: 2 });
+  const db = pgSession(pool);
+  return { db, ...writing(pool), close: async () => { await pool.end(); await fresh.drop(); } };
 });
 
 scenario('in-process TimescaleDB', capturesAbsent, async () => {
   const ts: InProcessTimescale = await startTimescale();
-  return { db: ts, close: () => ts.close() };
+  return { db: ts, ...inserting(ts), close: () => ts.close() };
 });
 
 describe.skipIf(pgAbsent)('both databases', () => {
   it('give the same bars', () => {
-    const [a, b] = [allResults['plain PostgreSQL 15'], allResults['in-process TimescaleDB']];
-    expect(a && b, 'both scenarios ran').toBeTruthy();
-    for (const view of BAR_VIEWS) {
-      const ra = a![`${view}:after`]!, rb = b![`${view}:after`]!;
+    const [a, b, c] = [allResults['plain PostgreSQL 15'], allResults['in-process TimescaleDB'], allResults[WRITER]];
+    expect(a && b && c, 'every scenario ran').toBeTruthy();
+    for (const view of BAR_VIEWS) for (const other of [b, c]) {
+      const ra = a![`${view}:after`]!, rb = other![`${view}:after`]!;
       expect(ra.length).toBe(rb.length);
       ra.forEach((x, i) => {
         const y = rb[i]!;

@@ -1,0 +1,87 @@
+// Stores the per-second tick summaries (tick-slices.ts) next to their ticks, in the same transaction (thin adapter).
+// The setting tickwatch.ticks_summarized tells the invalidation trigger that the ticks COPYed with it are covered by
+// summaries (sql/migrations/0023_tick_slices.sql); without it their minute is rebuilt from the raw ticks.
+import type pg from 'pg';
+import type { TickTable } from './copy-rows.ts';
+import { summarizeBookTickers, summarizeTrades, type QuoteSlice, type TradeSlice } from './tick-slices.ts';
+
+const US = `'1970-01-01 00:00:00+00'::timestamptz + interval '1 microsecond' *`;
+
+const INSERT_TRADE_SLICES = `INSERT INTO trade_slices (slice, exchange, market, symbol, first_time, first_id, first_price,
+  last_time, last_id, last_price, trade_count, high, low, volume, quote_volume, taker_buy_volume, taker_buy_quote_volume,
+  sum_price, sum_price_sq, sum_log_return, sum_log_return_sq, max_move, max_move_bps)
+SELECT ${US} s, e, m, y, ${US} ft, fi, fp, ${US} lt, li, lp, n, hi, lo, v, qv, tv, tqv, sp, sp2, lr, lr2, mv, mvb
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::numeric[], $8::bigint[],
+              $9::bigint[], $10::numeric[], $11::bigint[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[],
+              $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::float8[], $21::float8[], $22::numeric[],
+              $23::numeric[])
+    AS u(s, e, m, y, ft, fi, fp, lt, li, lp, n, hi, lo, v, qv, tv, tqv, sp, sp2, lr, lr2, mv, mvb)`;
+
+const INSERT_QUOTE_SLICES = `INSERT INTO quote_slices (slice, exchange, market, symbol, first_time, first_id, last_time,
+  last_id, quote_count, sum_spread, min_spread, max_spread, last_spread, sum_spread_bps, min_spread_bps, max_spread_bps,
+  last_spread_bps, sum_mid, last_mid, sum_bid_notional, sum_ask_notional, last_bid_notional, last_ask_notional, tw_us,
+  tw_spread_us)
+SELECT ${US} s, e, m, y, ${US} ft, fi, ${US} lt, li, n, ss, mins, maxs, ls, sb, minb, maxb, lb, sm, lm, sbn, san, lbn, lan, tw, tws
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
+              $9::bigint[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[],
+              $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[], $21::numeric[], $22::numeric[],
+              $23::numeric[], $24::bigint[], $25::numeric[])
+    AS u(s, e, m, y, ft, fi, lt, li, n, ss, mins, maxs, ls, sb, minb, maxb, lb, sm, lm, sbn, san, lbn, lan, tw, tws)`;
+
+/** The summaries of one COPYed batch, ready to insert. */
+export type SliceBatch =
+  | { readonly table: 'trade_slices'; readonly slices: readonly TradeSlice[] }
+  | { readonly table: 'quote_slices'; readonly slices: readonly QuoteSlice[] };
+
+/** The summaries of a tick table's COPY binary rows, or null for a table that has none (aggTrades). */
+export function summarizeRows(table: TickTable, rows: Uint8Array): SliceBatch | null {
+  if (table === 'trades') return { table: 'trade_slices', slices: summarizeTrades(rows) };
+  if (table === 'book_tickers') return { table: 'quote_slices', slices: summarizeBookTickers(rows) };
+  return null;
+}
+
+const columns = <T>(rows: readonly T[], ...pick: ((r: T) => unknown)[]) => pick.map((f) => rows.map(f));
+
+function params(b: SliceBatch): unknown[] {
+  if (b.table === 'trade_slices') {
+    return columns(
+      b.slices,
+      (s) => s.sliceUs, (s) => s.exchange, (s) => s.market, (s) => s.symbol, (s) => s.firstUs, (s) => s.firstId,
+      (s) => s.firstPrice, (s) => s.lastUs, (s) => s.lastId, (s) => s.lastPrice, (s) => s.tradeCount, (s) => s.high,
+      (s) => s.low, (s) => s.volume, (s) => s.quoteVolume, (s) => s.takerBuyVolume, (s) => s.takerBuyQuoteVolume,
+      (s) => s.sumPrice, (s) => s.sumPriceSq, (s) => s.sumLogReturn, (s) => s.sumLogReturnSq, (s) => s.maxMove,
+      (s) => s.maxMoveBps,
+    );
+  }
+  return columns(
+    b.slices,
+    (s) => s.sliceUs, (s) => s.exchange, (s) => s.market, (s) => s.symbol, (s) => s.firstUs, (s) => s.firstId,
+    (s) => s.lastUs, (s) => s.lastId, (s) => s.quoteCount, (s) => s.sumSpread, (s) => s.minSpread, (s) => s.maxSpread,
+    (s) => s.lastSpread, (s) => s.sumSpreadBps, (s) => s.minSpreadBps, (s) => s.maxSpreadBps, (s) => s.lastSpreadBps,
+    (s) => s.sumMid, (s) => s.lastMid, (s) => s.sumBidNotional, (s) => s.sumAskNotional, (s) => s.lastBidNotional,
+    (s) => s.lastAskNotional, (s) => s.twUs, (s) => s.twSpreadUs,
+  );
+}
+
+/** Marks the ticks COPYed from here to the end of the transaction as summarized. */
+export async function markSummarized(client: pg.ClientBase): Promise<void> {
+  await client.query(`SELECT set_config('tickwatch.ticks_summarized', 'on', true)`);
+}
+
+export async function insertSlices(client: pg.ClientBase, batch: SliceBatch): Promise<void> {
+  if (batch.slices.length === 0) return;
+  await client.query(batch.table === 'trade_slices' ? INSERT_TRADE_SLICES : INSERT_QUOTE_SLICES, params(batch));
+}
+
+// Whether a database merges summaries (plain PostgreSQL) or aggregates raw ticks itself (TimescaleDB): asked once per pool.
+const wanted = new WeakMap<pg.Pool | pg.ClientBase, Promise<boolean>>();
+
+export function slicesWanted(db: pg.Pool | pg.ClientBase): Promise<boolean> {
+  let w = wanted.get(db);
+  if (!w) {
+    w = db.query<{ wanted: boolean }>('SELECT tick_slices_wanted() AS wanted').then((r) => r.rows[0]?.wanted === true);
+    w.catch(() => wanted.delete(db)); // asked again on the next batch
+    wanted.set(db, w);
+  }
+  return w;
+}

@@ -111,6 +111,16 @@ function cmp(u1: number, s1: number, u2: number, s2: number): number {
 const cmpBig = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
+ * floor(r / d) for safe integers 0 <= r and 0 < d: the quotient from doubles is off by at most one, and the remainder
+ * (exact in safe integers) says which way.
+ */
+function quotient(r: number, d: number): number {
+  const q = Math.floor(r / d);
+  const m = r - q * d;
+  return m < 0 ? q - 1 : m >= d ? q + 1 : q;
+}
+
+/**
  * decimal_div in safe integers: round half away from zero of a * 10^e / d, for a safe integer a and 0 < d. NaN when
  * a step would leave the safe range (the caller then takes the BigInt path).
  */
@@ -121,16 +131,8 @@ function divRound(a: number, e: number, d: number): number {
     e = 0;
   }
   if (!(r <= LIMIT && d <= LIMIT && d > 0)) return NaN;
-  // Each quotient from doubles is off by at most one: the remainder (exact in safe integers) puts it right.
-  let q = Math.floor(r / d);
+  let q = quotient(r, d);
   r -= q * d;
-  if (r < 0) {
-    q--;
-    r += d;
-  } else if (r >= d) {
-    q++;
-    r -= d;
-  }
   // The remaining decimals in chunks of c digits: r < d, so r * 10^c <= d * 10^c <= LIMIT keeps each step exact.
   let c = 0;
   while (c < 15 && d * POW10[c + 1]! <= LIMIT) c++;
@@ -138,15 +140,8 @@ function divRound(a: number, e: number, d: number): number {
     const k = e < c ? e : c;
     if (k === 0) return NaN;
     r *= POW10[k]!;
-    let g = Math.floor(r / d);
+    const g = quotient(r, d);
     r -= g * d;
-    if (r < 0) {
-      g--;
-      r += d;
-    } else if (r >= d) {
-      g++;
-      r -= d;
-    }
     q = q * POW10[k]! + g;
     e -= k;
     if (q > LIMIT) return NaN;
@@ -253,25 +248,28 @@ class Sum {
 // ---------------------------------------------------------------------------------------------------------------------
 // Rows, streams and slices.
 
-// The numeric read by readNumeric: unscaled value, its smallest scale, display scale.
-let numU = 0;
-let numS = 0;
-let numD = 0;
+/** A numeric field of the row just read: where its value starts, and the fast path's (u, s, d) of it. */
+class Numeric {
+  at = 0;
+  u = 0;
+  s = 0;
+  d = 0;
+}
 
 /**
- * Reads the numeric field whose value is b[p, p + len) (numeric_send's layout) at its smallest scale into numU, numS,
- * numD. False when that is not a safe integer (or has digits below its display scale, which numeric_recv cuts off):
+ * Reads the numeric field whose value is b[p, p + len) (numeric_send's layout) at its smallest scale into n.u, n.s,
+ * n.d. False when that is not a safe integer (or has digits below its display scale, which numeric_recv cuts off):
  * the BigInt path reads it again.
  */
-function readNumeric(b: Uint8Array, p: number, len: number): boolean {
+function readNumeric(b: Uint8Array, p: number, len: number, n: Numeric): boolean {
   const ndigits = u16(b, p);
   const sign = u16(b, p + 4);
   if (len !== 8 + 2 * ndigits) throw new Error(`tick-slices: numeric field of ${len} bytes with ${ndigits} digits at byte ${p}`);
   if (sign !== 0 && sign !== NUMERIC_NEG) throw new Error(`tick-slices: numeric NaN or infinity at byte ${p}`);
-  numD = u16(b, p + 6);
+  n.d = u16(b, p + 6);
   if (ndigits === 0) {
-    numU = 0;
-    numS = 0;
+    n.u = 0;
+    n.s = 0;
     return true;
   }
   // All digits but the last, then the last without its trailing decimal zeros (int32 arithmetic, no double modulo).
@@ -288,8 +286,8 @@ function readNumeric(b: Uint8Array, p: number, len: number): boolean {
     // A trailing zero digit (PostgreSQL never stores one, but the format allows it).
     d *= 10_000;
     if (d === 0) {
-      numU = 0;
-      numS = 0;
+      n.u = 0;
+      n.s = 0;
       return true;
     }
     if (d > MAX) return false;
@@ -302,12 +300,12 @@ function readNumeric(b: Uint8Array, p: number, len: number): boolean {
   if (e >= 0) {
     d *= POW10[e] ?? NaN;
     if (!(d <= MAX)) return false;
-    numS = 0;
+    n.s = 0;
   } else {
-    numS = -e;
-    if (numS > numD) return false;
+    n.s = -e;
+    if (n.s > n.d) return false;
   }
-  numU = sign === 0 ? d : -d;
+  n.u = sign === 0 ? d : -d;
   return true;
 }
 
@@ -385,16 +383,41 @@ class Stream<S> {
   }
 }
 
-/** What every slice under construction holds. */
-interface SliceState {
-  readonly sliceUs: number;
+/** What every slice under construction holds, whatever its table: its place, its count, its first and last tick. */
+class TickState<S> {
   /** Out of (time, id) order, or beyond safe integers: summed again from its rows (`rows`, offsets) after the pass. */
-  redo: boolean;
-  readonly rows: number[];
+  redo = false;
+  readonly rows: number[] = [];
+  count = 0;
+  firstUs = 0;
+  firstId = 0;
+  lastUs = 0;
+  lastId = 0;
+
+  constructor(
+    readonly stream: Stream<S>,
+    readonly sliceUs: number,
+  ) {}
+
+  /** Whether the fast path can take a tick at (t, id) next: it sums ticks in (time, id) order only. */
+  takes(t: number, id: number): boolean {
+    return this.count === 0 || !(t < this.lastUs || (t === this.lastUs && id < this.lastId));
+  }
+
+  /** Counts the tick at (t, id) that the fast path took. */
+  took(t: number, id: number): void {
+    if (this.count === 0) {
+      this.firstUs = t;
+      this.firstId = id;
+    }
+    this.count++;
+    this.lastUs = t;
+    this.lastId = id;
+  }
 }
 
 /** The slices of one batch, found by the key bytes and time of a row. */
-class Slices<S extends SliceState> {
+class Slices<S extends TickState<S>> {
   readonly all: S[] = [];
   private last: Stream<S> | null = null;
   private readonly streams = new Map<number, Stream<S>[]>();
@@ -432,82 +455,132 @@ class Slices<S extends SliceState> {
   }
 }
 
-/** Row offsets in (time, id) order: ids compared as BigInt (they may be beyond 2^53). */
-function sortRows<R extends { t: number; id: bigint }>(rows: R[]): R[] {
-  return rows.sort((x, y) => x.t - y.t || cmpBig(x.id, y.id));
-}
-
-// ---------------------------------------------------------------------------------------------------------------------
-// Trades.
-
-/** The trade row just read by readTrade. */
-class TradeRow {
+/** What every row reader fills in; each table's row adds its own fields. */
+class TickRow {
   keyEnd = 0;
   end = 0;
   timeUs = 0;
   idAt = 0;
   /** NaN beyond 2^53. */
   id = 0;
-  priceAt = 0;
-  priceLen = 0;
-  qtyAt = 0;
-  qtyLen = 0;
-  pU = 0;
-  pS = 0;
-  pD = 0;
-  qU = 0;
-  qS = 0;
-  qD = 0;
-  maker = false;
-  /** Id, price and quantity are safe integers (else pU..qD are meaningless). */
+  /** The id and every numeric are safe integers (else the row's Number fields are meaningless). */
   safe = true;
 }
 
-/** Reads the `trades` row at o (COLUMNS.trades order) into r. */
-function readTrade(b: Uint8Array, o: number, r: TradeRow): void {
-  if (i16(b, o) !== TRADE_FIELDS) throw new Error(`tick-slices: trades row of ${i16(b, o)} fields at byte ${o}`);
+/**
+ * Reads what starts every row at o (field count, key, time, id) into r, r.safe saying whether the id is a safe
+ * integer; returns where the table's own fields start.
+ */
+function readTick(b: Uint8Array, o: number, r: TickRow, table: string, fields: number, idName: string): number {
+  if (i16(b, o) !== fields) throw new Error(`tick-slices: ${table} row of ${i16(b, o)} fields at byte ${o}`);
   let p = skipKey(b, o + 2);
   r.keyEnd = p;
   r.timeUs = readTime(b, p);
   p += 12;
-  fieldLength(b, p, 8, 'trade_id');
+  fieldLength(b, p, 8, idName);
   r.idAt = p + 4;
   r.id = readInt8(b, p + 4);
-  p += 12;
-  let len = fieldLength(b, p, -1, 'price');
-  r.priceAt = p + 4;
-  r.priceLen = len;
-  let safe = readNumeric(b, p + 4, len) && r.id === r.id;
-  r.pU = numU;
-  r.pS = numS;
-  r.pD = numD;
-  p += 4 + len;
-  len = fieldLength(b, p, -1, 'quantity');
-  r.qtyAt = p + 4;
-  r.qtyLen = len;
-  safe = readNumeric(b, p + 4, len) && safe;
-  r.qU = numU;
-  r.qS = numS;
-  r.qD = numD;
-  p += 4 + len;
+  r.safe = r.id === r.id;
+  return p + 12;
+}
+
+/** Reads the numeric field at p into n, clearing r.safe when it needs BigInt; returns where the next field starts. */
+function readNumericField(b: Uint8Array, p: number, r: TickRow, n: Numeric, what: string): number {
+  const len = fieldLength(b, p, -1, what);
+  n.at = p + 4;
+  if (!readNumeric(b, p + 4, len, n)) r.safe = false;
+  return p + 4 + len;
+}
+
+/** A row of a slice to redo: its offset, time and exact id. */
+interface RowAt {
+  readonly o: number;
+  readonly t: number;
+  readonly id: bigint;
+}
+
+/** One table's part of the passes below: its row, reader, slice state, adder, and fast and BigInt finishers. */
+interface Table<R extends TickRow, S extends TickState<S>, O> {
+  readonly row: () => R;
+  /** Reads the row at o into r. */
+  readonly read: (b: Uint8Array, o: number, r: R) => void;
+  readonly state: (stream: Stream<S>, sliceUs: number) => S;
+  /** Adds the row in r to its slice; false when it is out of order or needs BigInt (the slice is then redone). */
+  readonly add: (st: S, r: R) => boolean;
+  readonly slice: (st: S) => O;
+  /** The slice from its rows in (time, id) order, every value at its display scale in BigInt. */
+  readonly big: (b: Uint8Array, st: S, rows: readonly RowAt[], r: R) => O;
+}
+
+/** The slices of a batch of one table's rows: one fast pass over them all, then the slices it could not take redone. */
+function summarize<R extends TickRow, S extends TickState<S>, O>(rows: Uint8Array, table: Table<R, S, O>): O[] {
+  const { read, add } = table;
+  const slices = new Slices<S>(table.state);
+  const r = table.row();
+  let redo = false;
+  for (let o = 0; o < rows.length; o = r.end) {
+    read(rows, o, r);
+    const st = slices.at(rows, o + 2, r.keyEnd, r.timeUs);
+    if (st.redo) continue;
+    if (!r.safe || !add(st, r)) redo = st.redo = true;
+  }
+  if (redo) {
+    for (let o = 0; o < rows.length; o = r.end) {
+      read(rows, o, r);
+      const st = slices.at(rows, o + 2, r.keyEnd, r.timeUs);
+      if (st.redo) st.rows.push(o);
+    }
+  }
+  return slices.all.map((st) => (st.redo ? redoSlice(rows, st, r, table) : table.slice(st)));
+}
+
+/** A slice whose rows came out of order or need BigInt: sorted, then the fast path again, else all in BigInt. */
+function redoSlice<R extends TickRow, S extends TickState<S>, O>(b: Uint8Array, st: S, r: R, table: Table<R, S, O>): O {
+  let safe = true;
+  const rows: RowAt[] = st.rows.map((o) => {
+    table.read(b, o, r);
+    safe &&= r.safe;
+    return { o, t: r.timeUs, id: int8Big(b, r.idAt) };
+  });
+  // Ids compared as BigInt: they may be beyond 2^53.
+  rows.sort((x, y) => x.t - y.t || cmpBig(x.id, y.id));
+  if (safe) {
+    const again = table.state(st.stream, st.sliceUs);
+    let ok = true;
+    for (const { o } of rows) {
+      table.read(b, o, r);
+      if (!(ok = table.add(again, r))) break;
+    }
+    if (ok) return table.slice(again);
+  }
+  return table.big(b, st, rows, r);
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Trades.
+
+/** The trade row just read by readTrade. */
+class TradeRow extends TickRow {
+  readonly price = new Numeric();
+  readonly qty = new Numeric();
+  maker = false;
+}
+
+/** Reads the `trades` row at o (COLUMNS.trades order) into r. */
+function readTrade(b: Uint8Array, o: number, r: TradeRow): void {
+  let p = readTick(b, o, r, 'trades', TRADE_FIELDS, 'trade_id');
+  p = readNumericField(b, p, r, r.price, 'price');
+  p = readNumericField(b, p, r, r.qty, 'quantity');
   fieldLength(b, p, 1, 'buyer_is_maker');
   r.maker = b[p + 4] !== 0;
-  r.safe = safe;
   r.end = skipFields(b, p + 5, TRADE_FIELDS - 8);
 }
 
 /** One trade slice under construction (fast path). */
-class TradeState implements SliceState {
-  redo = false;
-  readonly rows: number[] = [];
-  count = 0;
-  firstUs = 0;
-  firstId = 0;
+class TradeState extends TickState<TradeState> {
   firstU = 0;
   firstS = 0;
   firstD = 0;
-  lastUs = 0;
-  lastId = 0;
   lastU = 0;
   lastS = 0;
   lastD = 0;
@@ -530,28 +603,19 @@ class TradeState implements SliceState {
   moveS = 0;
   moveD = 0;
   bps = 0;
-
-  constructor(
-    readonly stream: Stream<TradeState>,
-    readonly sliceUs: number,
-  ) {}
 }
 
 /** Adds the trade in r to its slice; false when it is out of order or needs BigInt (the slice is then redone). */
 function addTrade(st: TradeState, r: TradeRow): boolean {
   const t = r.timeUs;
   const id = r.id;
-  const pU = r.pU;
-  const pS = r.pS;
-  const pD = r.pD;
+  const { u: pU, s: pS, d: pD } = r.price;
+  if (!st.takes(t, id)) return false;
   if (st.count === 0) {
-    st.firstUs = t;
-    st.firstId = id;
     st.firstU = st.highU = st.lowU = pU;
     st.firstS = st.highS = st.lowS = pS;
     st.firstD = st.highD = st.lowD = pD;
   } else {
-    if (t < st.lastUs || (t === st.lastUs && id < st.lastId)) return false;
     const lU = st.lastU;
     const lS = st.lastS;
     const moveD = pD > st.lastD ? pD : st.lastD;
@@ -590,15 +654,11 @@ function addTrade(st: TradeState, r: TradeRow): boolean {
       }
     }
   }
-  st.count++;
-  st.lastUs = t;
-  st.lastId = id;
+  st.took(t, id);
   st.lastU = pU;
   st.lastS = pS;
   st.lastD = pD;
-  const qU = r.qU;
-  const qS = r.qS;
-  const qD = r.qD;
+  const { u: qU, s: qS, d: qD } = r.qty;
   st.volume.add(qU, qS, qD);
   st.quote.addProduct(pU, qU, pS + qS, pD + qD);
   if (!r.maker) {
@@ -639,27 +699,6 @@ function tradeSlice(st: TradeState): TradeSlice {
   };
 }
 
-/** A slice whose rows came out of order or need BigInt: sorted, then the fast path again, else all in BigInt. */
-function redoTrades(b: Uint8Array, st: TradeState, r: TradeRow): TradeSlice {
-  let safe = true;
-  const rows = st.rows.map((o) => {
-    readTrade(b, o, r);
-    safe &&= r.safe;
-    return { o, t: r.timeUs, id: int8Big(b, r.idAt) };
-  });
-  sortRows(rows);
-  if (safe) {
-    const again = new TradeState(st.stream, st.sliceUs);
-    let ok = true;
-    for (const { o } of rows) {
-      readTrade(b, o, r);
-      if (!(ok = addTrade(again, r))) break;
-    }
-    if (ok) return tradeSlice(again);
-  }
-  return bigTrades(b, st, rows, r);
-}
-
 interface Dec {
   readonly v: bigint;
   readonly s: number;
@@ -671,7 +710,7 @@ const decText = (x: Dec) => bigText(x.v, x.s, x.s);
 const decDouble = (x: Dec) => Number(x.v) / 10 ** x.s;
 
 /** The BigInt path of one trade slice: every value at its display scale. */
-function bigTrades(b: Uint8Array, st: TradeState, rows: readonly { o: number; t: number; id: bigint }[], r: TradeRow): TradeSlice {
+function bigTrades(b: Uint8Array, st: TradeState, rows: readonly RowAt[], r: TradeRow): TradeSlice {
   const volume = new Sum();
   const quote = new Sum();
   const takerVolume = new Sum();
@@ -688,8 +727,8 @@ function bigTrades(b: Uint8Array, st: TradeState, rows: readonly { o: number; t:
   let lr2 = 0;
   for (const { o } of rows) {
     readTrade(b, o, r);
-    const p = readNumericBig(b, r.priceAt);
-    const q = readNumericBig(b, r.qtyAt);
+    const p = readNumericBig(b, r.price.at);
+    const q = readNumericBig(b, r.qty.at);
     first ??= p;
     if (high === undefined || cmpDec(p, high) > 0) high = p;
     if (low === undefined || cmpDec(p, low) < 0) low = p;
@@ -745,101 +784,43 @@ function bigTrades(b: Uint8Array, st: TradeState, rows: readonly { o: number; t:
   };
 }
 
+const TRADES: Table<TradeRow, TradeState, TradeSlice> = {
+  row: () => new TradeRow(),
+  read: readTrade,
+  state: (stream, sliceUs) => new TradeState(stream, sliceUs),
+  add: addTrade,
+  slice: tradeSlice,
+  big: bigTrades,
+};
+
 /** Rows: concatenated COPY BINARY tuples of the `trades` table (COLUMNS.trades order), no header/trailer. */
 export function summarizeTrades(rows: Uint8Array): TradeSlice[] {
-  const slices = new Slices<TradeState>((stream, sliceUs) => new TradeState(stream, sliceUs));
-  const r = new TradeRow();
-  let redo = false;
-  for (let o = 0; o < rows.length; o = r.end) {
-    readTrade(rows, o, r);
-    const st = slices.at(rows, o + 2, r.keyEnd, r.timeUs);
-    if (st.redo) continue;
-    if (!r.safe || !addTrade(st, r)) redo = st.redo = true;
-  }
-  if (redo) {
-    for (let o = 0; o < rows.length; o = r.end) {
-      readTrade(rows, o, r);
-      const st = slices.at(rows, o + 2, r.keyEnd, r.timeUs);
-      if (st.redo) st.rows.push(o);
-    }
-  }
-  return slices.all.map((st) => (st.redo ? redoTrades(rows, st, r) : tradeSlice(st)));
+  return summarize(rows, TRADES);
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Book tickers.
 
 /** The book ticker row just read by readBookTicker. */
-class QuoteRow {
-  keyEnd = 0;
-  end = 0;
-  timeUs = 0;
-  idAt = 0;
-  id = 0;
-  /** Where the four numerics' values start: bid price, bid qty, ask price, ask qty. */
-  readonly at = [0, 0, 0, 0];
-  bU = 0;
-  bS = 0;
-  bD = 0;
-  bqU = 0;
-  bqS = 0;
-  bqD = 0;
-  aU = 0;
-  aS = 0;
-  aD = 0;
-  aqU = 0;
-  aqS = 0;
-  aqD = 0;
-  safe = true;
-}
-
-/** Reads the numeric field at p into numU/numS/numD, noting where its value starts; returns the next field and safety. */
-function quoteNumeric(b: Uint8Array, p: number, r: QuoteRow, k: number, what: string): number {
-  const len = fieldLength(b, p, -1, what);
-  r.at[k] = p + 4;
-  if (!readNumeric(b, p + 4, len)) r.safe = false;
-  return p + 4 + len;
+class QuoteRow extends TickRow {
+  readonly bid = new Numeric();
+  readonly bidQty = new Numeric();
+  readonly ask = new Numeric();
+  readonly askQty = new Numeric();
 }
 
 /** Reads the `book_tickers` row at o (COLUMNS.book_tickers order) into r. */
 function readBookTicker(b: Uint8Array, o: number, r: QuoteRow): void {
-  if (i16(b, o) !== BOOK_TICKER_FIELDS) throw new Error(`tick-slices: book_tickers row of ${i16(b, o)} fields at byte ${o}`);
-  let p = skipKey(b, o + 2);
-  r.keyEnd = p;
-  r.timeUs = readTime(b, p);
-  p += 12;
-  fieldLength(b, p, 8, 'update_id');
-  r.idAt = p + 4;
-  r.id = readInt8(b, p + 4);
-  r.safe = r.id === r.id;
-  p = quoteNumeric(b, p + 12, r, 0, 'bid_price');
-  r.bU = numU;
-  r.bS = numS;
-  r.bD = numD;
-  p = quoteNumeric(b, p, r, 1, 'bid_qty');
-  r.bqU = numU;
-  r.bqS = numS;
-  r.bqD = numD;
-  p = quoteNumeric(b, p, r, 2, 'ask_price');
-  r.aU = numU;
-  r.aS = numS;
-  r.aD = numD;
-  p = quoteNumeric(b, p, r, 3, 'ask_qty');
-  r.aqU = numU;
-  r.aqS = numS;
-  r.aqD = numD;
+  let p = readTick(b, o, r, 'book_tickers', BOOK_TICKER_FIELDS, 'update_id');
+  p = readNumericField(b, p, r, r.bid, 'bid_price');
+  p = readNumericField(b, p, r, r.bidQty, 'bid_qty');
+  p = readNumericField(b, p, r, r.ask, 'ask_price');
+  p = readNumericField(b, p, r, r.askQty, 'ask_qty');
   r.end = skipFields(b, p, BOOK_TICKER_FIELDS - 9);
 }
 
 /** One quote slice under construction (fast path). */
-class QuoteState implements SliceState {
-  redo = false;
-  readonly rows: number[] = [];
-  count = 0;
-  firstUs = 0;
-  firstId = 0;
-  lastUs = 0;
-  lastId = 0;
+class QuoteState extends TickState<QuoteState> {
   // The last quote, and what its prices give (reused while they stay): spread = ask - bid and mid2 = ask + bid at
   // scale s (display scale d), spread bps at scale 12.
   aU = 0;
@@ -872,42 +853,38 @@ class QuoteState implements SliceState {
   readonly bidNotional = new Sum();
   readonly askNotional = new Sum();
   readonly twSpread = new Sum();
-
-  constructor(
-    readonly stream: Stream<QuoteState>,
-    readonly sliceUs: number,
-  ) {}
 }
 
 /** Adds the book ticker in r to its slice; false when it is out of order or needs BigInt (the slice is then redone). */
 function addQuote(st: QuoteState, r: QuoteRow): boolean {
   const t = r.timeUs;
   const id = r.id;
+  const { bid, bidQty, ask, askQty } = r;
+  if (!st.takes(t, id)) return false;
   if (st.count > 0) {
-    if (t < st.lastUs || (t === st.lastUs && id < st.lastId)) return false;
     // The previous quote's spread was in force until this one.
     st.twSpread.addProduct(st.spU, t - st.lastUs, st.s, st.d);
   }
-  const d = r.aD > r.bD ? r.aD : r.bD;
-  if (st.count === 0 || r.aU !== st.aU || r.aS !== st.aS || r.bU !== st.bU || r.bS !== st.bS) {
-    let a = r.aU;
-    let bid = r.bU;
-    let s = r.aS;
-    if (r.bS > s) {
-      a *= POW10[r.bS - s]!;
-      s = r.bS;
-    } else if (r.bS < s) bid *= POW10[s - r.bS]!;
+  const d = ask.d > bid.d ? ask.d : bid.d;
+  if (st.count === 0 || ask.u !== st.aU || ask.s !== st.aS || bid.u !== st.bU || bid.s !== st.bS) {
+    let au = ask.u;
+    let bu = bid.u;
+    let s = ask.s;
+    if (bid.s > s) {
+      au *= POW10[bid.s - s]!;
+      s = bid.s;
+    } else if (bid.s < s) bu *= POW10[s - bid.s]!;
     // Both at most 2^51: ask + bid and 2 * spread stay within divRound's operands.
-    if (!(a >= 0 && a <= LIMIT / 2 && bid >= 0 && bid <= LIMIT / 2 && a + bid > 0)) return false;
-    const sp = a - bid;
-    const m2 = a + bid;
+    if (!(au >= 0 && au <= LIMIT / 2 && bu >= 0 && bu <= LIMIT / 2 && au + bu > 0)) return false;
+    const sp = au - bu;
+    const m2 = au + bu;
     // decimal_div(spread * 20000, ask + bid, 12) = 2 * spread * 10^16 / mid2, rounded
     const bps = sp === 0 ? 0 : divRound(2 * sp, 16, m2);
     if (bps !== bps) return false;
-    st.aU = r.aU;
-    st.aS = r.aS;
-    st.bU = r.bU;
-    st.bS = r.bS;
+    st.aU = ask.u;
+    st.aS = ask.s;
+    st.bU = bid.u;
+    st.bS = bid.s;
     st.spU = sp;
     st.m2U = m2;
     st.s = s;
@@ -936,21 +913,15 @@ function addQuote(st: QuoteState, r: QuoteRow): boolean {
   st.sumSpread.add(st.spU, st.s, d);
   st.sumBps.add(st.bps, BPS_SCALE, BPS_SCALE);
   st.sumMid2.add(st.m2U, st.s, d);
-  st.bidNotional.addProduct(r.bU, r.bqU, r.bS + r.bqS, r.bD + r.bqD);
-  st.askNotional.addProduct(r.aU, r.aqU, r.aS + r.aqS, r.aD + r.aqD);
-  st.bqU = r.bqU;
-  st.bnS = r.bS + r.bqS;
-  st.bnD = r.bD + r.bqD;
-  st.aqU = r.aqU;
-  st.anS = r.aS + r.aqS;
-  st.anD = r.aD + r.aqD;
-  if (st.count === 0) {
-    st.firstUs = t;
-    st.firstId = id;
-  }
-  st.count++;
-  st.lastUs = t;
-  st.lastId = id;
+  st.bidNotional.addProduct(bid.u, bidQty.u, bid.s + bidQty.s, bid.d + bidQty.d);
+  st.askNotional.addProduct(ask.u, askQty.u, ask.s + askQty.s, ask.d + askQty.d);
+  st.bqU = bidQty.u;
+  st.bnS = bid.s + bidQty.s;
+  st.bnD = bid.d + bidQty.d;
+  st.aqU = askQty.u;
+  st.anS = ask.s + askQty.s;
+  st.anD = ask.d + askQty.d;
+  st.took(t, id);
   return true;
 }
 
@@ -987,29 +958,8 @@ function quoteSlice(st: QuoteState): QuoteSlice {
   };
 }
 
-/** A slice whose rows came out of order or need BigInt: sorted, then the fast path again, else all in BigInt. */
-function redoQuotes(b: Uint8Array, st: QuoteState, r: QuoteRow): QuoteSlice {
-  let safe = true;
-  const rows = st.rows.map((o) => {
-    readBookTicker(b, o, r);
-    safe &&= r.safe;
-    return { o, t: r.timeUs, id: int8Big(b, r.idAt) };
-  });
-  sortRows(rows);
-  if (safe) {
-    const again = new QuoteState(st.stream, st.sliceUs);
-    let ok = true;
-    for (const { o } of rows) {
-      readBookTicker(b, o, r);
-      if (!(ok = addQuote(again, r))) break;
-    }
-    if (ok) return quoteSlice(again);
-  }
-  return bigQuotes(b, st, rows, r);
-}
-
 /** The BigInt path of one quote slice: every value at its display scale. */
-function bigQuotes(b: Uint8Array, st: QuoteState, rows: readonly { o: number; t: number; id: bigint }[], r: QuoteRow): QuoteSlice {
+function bigQuotes(b: Uint8Array, st: QuoteState, rows: readonly RowAt[], r: QuoteRow): QuoteSlice {
   const sumSpread = new Sum();
   const sumBps = new Sum();
   const sumMid2 = new Sum();
@@ -1024,7 +974,10 @@ function bigQuotes(b: Uint8Array, st: QuoteState, rows: readonly { o: number; t:
   let lastUs = 0;
   for (const { o, t } of rows) {
     readBookTicker(b, o, r);
-    const [bid, bq, ask, aq] = r.at.map((p) => readNumericBig(b, p)) as [Dec, Dec, Dec, Dec];
+    const bid = readNumericBig(b, r.bid.at);
+    const bq = readNumericBig(b, r.bidQty.at);
+    const ask = readNumericBig(b, r.ask.at);
+    const aq = readNumericBig(b, r.askQty.at);
     if (last !== undefined) twSpread.addBig(last.sp.v * BigInt(t - lastUs), last.sp.s, last.sp.s);
     const s = Math.max(ask.s, bid.s);
     const sp = { v: at(ask, s) - at(bid, s), s };
@@ -1076,23 +1029,16 @@ function bigQuotes(b: Uint8Array, st: QuoteState, rows: readonly { o: number; t:
   };
 }
 
+const BOOK_TICKERS: Table<QuoteRow, QuoteState, QuoteSlice> = {
+  row: () => new QuoteRow(),
+  read: readBookTicker,
+  state: (stream, sliceUs) => new QuoteState(stream, sliceUs),
+  add: addQuote,
+  slice: quoteSlice,
+  big: bigQuotes,
+};
+
 /** Rows: concatenated COPY BINARY tuples of the `book_tickers` table (COLUMNS.book_tickers order). */
 export function summarizeBookTickers(rows: Uint8Array): QuoteSlice[] {
-  const slices = new Slices<QuoteState>((stream, sliceUs) => new QuoteState(stream, sliceUs));
-  const r = new QuoteRow();
-  let redo = false;
-  for (let o = 0; o < rows.length; o = r.end) {
-    readBookTicker(rows, o, r);
-    const st = slices.at(rows, o + 2, r.keyEnd, r.timeUs);
-    if (st.redo) continue;
-    if (!r.safe || !addQuote(st, r)) redo = st.redo = true;
-  }
-  if (redo) {
-    for (let o = 0; o < rows.length; o = r.end) {
-      readBookTicker(rows, o, r);
-      const st = slices.at(rows, o + 2, r.keyEnd, r.timeUs);
-      if (st.redo) st.rows.push(o);
-    }
-  }
-  return slices.all.map((st) => (st.redo ? redoQuotes(rows, st, r) : quoteSlice(st)));
+  return summarize(rows, BOOK_TICKERS);
 }

@@ -41,8 +41,15 @@ export async function withClient<T>(pool: pg.Pool, use: (client: pg.PoolClient) 
   }
 }
 
-export function createClient(config: Pick<Config, 'database'>, applicationName: string): pg.Client {
-  return new pg.Client({ connectionString: config.database.url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
+/**
+ * A single connection. node-postgres emits 'error' on a client whose server ends the connection (a FATAL error, a
+ * restart), besides failing the pending query with the same error; unlistened, that event would end the process. The
+ * listener keeps it a query failure, which the caller handles (or reports, for an idle client).
+ */
+export function createClient(config: Pick<Config, 'database'>, applicationName: string, log?: Logger): pg.Client {
+  const client = new pg.Client({ connectionString: config.database.url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
+  client.on('error', (err) => log?.warn({ error: err.message, code: (err as { code?: string }).code, applicationName }, 'database connection lost'));
+  return client;
 }
 
 /** What migrations and readers need from a database session. */

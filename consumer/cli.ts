@@ -56,8 +56,7 @@ export const writeCommand: Command = {
       await retryUntilReady(
         'migrating the database',
         async () => {
-          const client = createClient(config, 'tickwatch-writer-migrate');
-          client.on('error', () => {}); // a connection lost here fails the attempt, which is retried
+          const client = createClient(config, 'tickwatch-writer-migrate', log); // a connection lost fails the attempt, retried
           try {
             await client.connect();
             await migrate(pgSession(client), config, log);

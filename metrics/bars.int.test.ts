@@ -3,7 +3,8 @@
 // independent computation from the raw ticks in this file (BigInt decimals), to the last decimal; volatility and price
 // standard deviation (irrational) to a relative 1e-9. The same on plain PostgreSQL 15 with the ticks INSERTed (the
 // refresh summarizes them from the table), on plain PostgreSQL 15 with the ticks written by the writer's transaction
-// (per-second slices made by the writer, merged by the refresh), and on in-process TimescaleDB (continuous aggregates).
+// (per-second slices made by the writer, merged by the refresh), and on native TimescaleDB (continuous aggregates) with
+// the ticks INSERTed and with the ticks written by the writer's transaction.
 // Then a gap is backfilled: only the affected bars change, and the rollups still equal bars computed directly.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ import { CopyRowBuffer } from '../consumer/tick-rows.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
-import { startTimescale, type InProcessTimescale } from '../test/timescale.ts';
+import { freshTimescale, timescaleMissing } from '../test/timescale.ts';
 import { insertBookTickers, insertTrades } from './replay.ts';
 import { Refresher } from './refresher.ts';
 import { bucketStart } from './schedule.ts';
@@ -161,7 +162,12 @@ async function readAll(db: SqlSession, view: string): Promise<Row[]> {
 const capturesAbsent = capturesMissing();
 const pgAbsent = capturesAbsent ?? (await missing('postgres'));
 
+const tsAbsent = capturesAbsent ?? (await timescaleMissing());
+
+const PLAIN = 'plain PostgreSQL 15';
 const WRITER = 'plain PostgreSQL 15 through the writer';
+const TS = 'native TimescaleDB';
+const TS_WRITER = 'native TimescaleDB through the writer';
 
 interface Target {
   db: SqlSession;
@@ -195,10 +201,10 @@ function writing(pool: pg.Pool) {
       next[table] = to;
     }
   };
-  return { trades: (l: readonly Trade[]) => write('trades', l), quotes: (l: readonly BookTicker[]) => write('book_tickers', l), summarized: true };
+  return { trades: (l: readonly Trade[]) => write('trades', l), quotes: (l: readonly BookTicker[]) => write('book_tickers', l) };
 }
 
-function scenario(name: string, skip: string | undefined, open: () => Promise<Target>) {
+function scenario(name: string, skip: string | undefined, timescaledb: 'on' | 'off', open: () => Promise<Target>) {
   describe.skipIf(skip)(`bars and quote metrics from the captures on ${name}`, () => {
     let target: Target;
     const results: Record<string, Row[]> = {};
@@ -208,8 +214,8 @@ function scenario(name: string, skip: string | undefined, open: () => Promise<Ta
 
     beforeAll(async () => {
       target = await open();
-      const config = await testConfig();
-      await migrate(target.db, config, testLog);
+      const config = await testConfig({ TIMESCALEDB: timescaledb });
+      expect((await migrate(target.db, config, testLog)).timescaledb).toBe(timescaledb === 'on');
       const ticks = loadCaptureTicks();
       trades = ticks.trades;
       // A gap in spot BTCUSDT: 40 trades from the middle of 23:57, missing at first, backfilled later.
@@ -274,7 +280,7 @@ function scenario(name: string, skip: string | undefined, open: () => Promise<Ta
       expect(rows.filter((x) => x.market === 'spot' && x.symbol === 'BTCUSDT').every((x, i, a) => i === 0 || Number(x.first_trade_id) === Number(a[i - 1]!.last_trade_id) + 1)).toBe(true);
     });
 
-    if (name === WRITER) it('a batch with re-delivered ticks goes in through the merge path, unsummarized: its minutes are summarized from the table, nothing counts twice', async () => {
+    if (name === WRITER || name === TS_WRITER) it('a batch with re-delivered ticks goes in through the merge path, unsummarized: its minutes are summarized from the table, nothing counts twice', async () => {
       const usdm = trades.filter((t) => t.market === 'usdm');
       const again = usdm.slice(1_000, 1_150);
       // Three new trades among them (ids no exchange uses), so the merge path inserts something.
@@ -306,7 +312,7 @@ function scenario(name: string, skip: string | undefined, open: () => Promise<Ta
 
 const allResults: Record<string, Record<string, Row[]>> = {};
 
-scenario('plain PostgreSQL 15', pgAbsent, async () => {
+scenario(PLAIN, pgAbsent, 'off', async () => {
   const fresh = await freshDatabase('bars');
   const client = new pg.Client({ connectionString: fresh.url });
   await client.connect();
@@ -314,23 +320,31 @@ scenario('plain PostgreSQL 15', pgAbsent, async () => {
   return { db, ...inserting(db), close: async () => { await client.end(); await fresh.drop(); } };
 });
 
-scenario(WRITER, pgAbsent, async () => {
+scenario(WRITER, pgAbsent, 'off', async () => {
   const fresh = await freshDatabase('bars_writer');
   const pool = new pg.Pool({ connectionString: fresh.url, max: 2 });
   const db = pgSession(pool);
-  return { db, ...writing(pool), close: async () => { await pool.end(); await fresh.drop(); } };
+  return { db, ...writing(pool), summarized: true, close: async () => { await pool.end(); await fresh.drop(); } };
 });
 
-scenario('in-process TimescaleDB', capturesAbsent, async () => {
-  const ts: InProcessTimescale = await startTimescale();
+scenario(TS, tsAbsent, 'on', async () => {
+  const ts = await freshTimescale('bars_ts');
   return { db: ts, ...inserting(ts), close: () => ts.close() };
 });
 
-describe.skipIf(pgAbsent)('both databases', () => {
+// The writer's transaction on hypertables: no slices there (the caggs read the raw ticks), so nothing is "summarized".
+scenario(TS_WRITER, tsAbsent, 'on', async () => {
+  const fresh = await freshDatabase('bars_ts_writer');
+  const pool = new pg.Pool({ connectionString: fresh.url, max: 2 });
+  const db = pgSession(pool);
+  return { db, ...writing(pool), summarized: false, close: async () => { await pool.end(); await fresh.drop(); } };
+});
+
+describe.skipIf(tsAbsent ?? pgAbsent)('both databases', () => {
   it('give the same bars', () => {
-    const [a, b, c] = [allResults['plain PostgreSQL 15'], allResults['in-process TimescaleDB'], allResults[WRITER]];
-    expect(a && b && c, 'every scenario ran').toBeTruthy();
-    for (const view of BAR_VIEWS) for (const other of [b, c]) {
+    const [a, b, c, d] = [allResults[PLAIN], allResults[TS], allResults[WRITER], allResults[TS_WRITER]];
+    expect(a && b && c && d, 'every scenario ran').toBeTruthy();
+    for (const view of BAR_VIEWS) for (const other of [b, c, d]) {
       const ra = a![`${view}:after`]!, rb = other![`${view}:after`]!;
       expect(ra.length).toBe(rb.length);
       ra.forEach((x, i) => {

@@ -63,7 +63,7 @@ export const exportCommand: Command = {
       process.stderr.write(`${problems.join('\n')}\n\n${USAGE}\n`);
       return 1;
     }
-    const client = createClient(config, 'tickwatch-export');
+    const client = createClient(config, 'tickwatch-export', log);
     await client.connect();
     try {
       let bar: ((n: number) => void) | undefined;

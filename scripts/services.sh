@@ -26,6 +26,10 @@
 #   KAFKA_START_TIMEOUT [90]      seconds `up` waits for a metadata answer
 #   PGPORT_TICKWATCH    [55432]   PostgreSQL port, 127.0.0.1 (not 5432: never clash with a system cluster)
 #   PG_BIN              [/usr/lib/postgresql/15/bin]
+#   TIMESCALEDB_SOURCE  [newest ../shared/vendor/timescaledb-*.tar.gz]  source tarball built by `install` when the
+#                       extension is not installed yet (checked against the .sha256 beside it; build cached in
+#                       $TICKWATCH_HOME/timescaledb); none and no extension: plain PostgreSQL
+#   TICKWATCH_TIMESCALEDB [auto]  auto: preload TimescaleDB in the cluster when it is installed; off: never
 #   PROMETHEUS_PORT     [9090]    PROMETHEUS_BIN [/usr/bin/prometheus]
 #   PROMETHEUS_CONFIG   [docker/prometheus/prometheus.native.yml, else prometheus.yml, else generated]
 #   STOP_TIMEOUT        [30]      seconds between SIGTERM and SIGKILL on `down`
@@ -54,6 +58,8 @@ PG_DB=tickwatch
 PG_USER=tickwatch
 PG_PASSWORD=tickwatch
 PG_START_TIMEOUT=${PG_START_TIMEOUT:-60}
+TS_CACHE=$TICKWATCH_HOME/timescaledb
+TS_PRELOAD=${TICKWATCH_TIMESCALEDB:-auto}
 
 PROMETHEUS_BIN=${PROMETHEUS_BIN:-/usr/bin/prometheus}
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
@@ -258,12 +264,77 @@ install_postgres() {
     [ "$PG_BIN" = /usr/lib/postgresql/15/bin ] || die "postgres: $PG_BIN/postgres not found (PG_BIN is set)"
     apt_install postgresql-15 || return 1
   fi
+  install_timescaledb || return 1
   # initdb refuses to run as root; the server then runs as the postgres account.
   if is_root && ! id -u postgres >/dev/null 2>&1; then
     info "postgres: creating system user postgres"
     useradd --system --home-dir /var/lib/postgresql --shell /bin/bash --user-group postgres
   fi
   info "postgres: $("$PG_BIN/postgres" --version)"
+}
+
+# ------------------------------------------------------------ timescaledb ---
+
+pg_sharedir() { "$PG_BIN/pg_config" --sharedir; }
+pg_pkglibdir() { "$PG_BIN/pg_config" --pkglibdir; }
+timescaledb_installed() { [ -f "$(pg_sharedir)/extension/timescaledb.control" ] && [ -f "$(pg_pkglibdir)/timescaledb.so" ]; }
+timescaledb_version() { sed -n "s/^default_version = '\(.*\)'/\1/p" "$(pg_sharedir)/extension/timescaledb.control" 2>/dev/null; }
+
+# Newest vendored source tarball beside the repository (../shared/vendor), unless TIMESCALEDB_SOURCE names one.
+timescaledb_source() {
+  if [ -n "${TIMESCALEDB_SOURCE:-}" ]; then echo "$TIMESCALEDB_SOURCE"; return; fi
+  local f newest=""
+  for f in "$REPO_ROOT"/../shared/vendor/timescaledb-*.tar.gz; do [ -f "$f" ] && newest=$f; done
+  [ -n "$newest" ] && (cd "$(dirname "$newest")" && echo "$PWD/$(basename "$newest")")
+  return 0
+}
+
+# TimescaleDB for PostgreSQL 15: an extension already installed is used as it is; otherwise it is built from the
+# source tarball (checked against its .sha256) and installed. The build folder is cached per tarball checksum, so a
+# machine whose PostgreSQL files were reinstalled only runs `make install` again. With neither: plain PostgreSQL.
+install_timescaledb() {
+  if timescaledb_installed; then
+    info "timescaledb: $(timescaledb_version) installed in $(pg_pkglibdir)"
+    return 0
+  fi
+  local src; src=$(timescaledb_source)
+  if [ -z "$src" ] || [ ! -f "$src" ]; then
+    warn "timescaledb: not installed and no source tarball (set TIMESCALEDB_SOURCE); the stack runs on plain PostgreSQL"
+    return 0
+  fi
+  [ -f "$src.sha256" ] || { err "timescaledb: $src.sha256 is missing: refusing to build an unchecked source"; return 1; }
+  local want got
+  want=$(awk '{print $1; exit}' "$src.sha256")
+  got=$(sha256sum "$src" | cut -d' ' -f1)
+  [ "$want" = "$got" ] || { err "timescaledb: $src does not match its .sha256 ($got != $want)"; return 1; }
+  # Build tools and the server headers (the dev package may upgrade postgresql-15: a running server then needs `up`
+  # again, which restarts it when the preload is missing).
+  local pkgs=() p
+  for p in postgresql-server-dev-15 cmake libssl-dev make gcc; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || pkgs+=("$p")
+  done
+  [ ${#pkgs[@]} = 0 ] || apt_install "${pkgs[@]}" || return 1
+  local name; name=$(basename "$src" .tar.gz)
+  local build=$TS_CACHE/$name-${got:0:12} log=$TS_CACHE/build.log start=$SECONDS
+  mkdir -p "$TS_CACHE"
+  if [ ! -f "$build/.built" ]; then
+    info "timescaledb: building $name from $src (about 70 s on 2 cores; log: $log)"
+    rm -rf "$build" && mkdir -p "$build"
+    if ! { tar xzf "$src" -C "$build" --strip-components=1 &&
+           (cd "$build" && ./bootstrap -DCMAKE_BUILD_TYPE=Release -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
+              -DWARNINGS_AS_ERRORS=OFF -DLINTER=OFF -DGENERATE_DOWNGRADE_SCRIPT=OFF -DPG_CONFIG="$PG_BIN/pg_config" &&
+            cd build && make -j"$(nproc)"); } >"$log" 2>&1; then
+      show_log_tail "$log" 40; err "timescaledb: build failed"; return 1
+    fi
+    touch "$build/.built"
+  else
+    info "timescaledb: cached build in $build"
+  fi
+  if ! (cd "$build/build" && make install) >>"$log" 2>&1; then
+    show_log_tail "$log" 20; err "timescaledb: make install failed"; return 1
+  fi
+  timescaledb_installed || { err "timescaledb: installed files not found in $(pg_sharedir)/extension"; return 1; }
+  info "timescaledb: $(timescaledb_version) installed, took $((SECONDS - start))s"
 }
 
 install_prometheus() {
@@ -479,6 +550,14 @@ pg_server_version() {
   PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -At "$DATABASE_URL" -c 'SELECT version()' 2>/dev/null
 }
 
+# Server options that preload TimescaleDB (with telemetry off: it must never try to reach the internet) when it is
+# installed and not turned off; empty otherwise.
+pg_preload_opts() {
+  if [ "$TS_PRELOAD" != off ] && timescaledb_installed; then
+    printf ' -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off'
+  fi
+}
+
 postgres_up() {
   if [ ! -x "$PG_BIN/postgres" ] || { is_root && ! id -u postgres >/dev/null 2>&1; }; then
     install_postgres || return 1
@@ -506,9 +585,15 @@ log_timezone = 'UTC'
 EOF
   fi
 
+  local preload; preload=$(pg_preload_opts)
   if pg_ctl_status; then
     info "postgres: already running (pid $(pg_pid))"
-  else
+    if [ -n "$preload" ] && [[ $(pg_admin_psql -At -c 'SHOW shared_preload_libraries' 2>/dev/null) != *timescaledb* ]]; then
+      info "postgres: restarting to preload timescaledb (installed after the server started)"
+      postgres_down || return 1
+    fi
+  fi
+  if ! pg_ctl_status; then
     if port_open "$PG_PORT"; then
       err "postgres: $HOST:$PG_PORT is already in use by another process (set PGPORT_TICKWATCH):"
       port_owner "$PG_PORT" >&2; return 1
@@ -516,7 +601,7 @@ EOF
     info "postgres: starting $("$PG_BIN/postgres" --version) on $HOST:$PG_PORT"
     # pg_ctl forks the postmaster: it must not inherit our fds either.
     if ! as_pg_owner bash -c "$CLOSE_FDS"'; exec "$@"' closed-fds "$PG_BIN/pg_ctl" start -D "$dir/data" -l "$dir/postgres.log" -w -t "$PG_START_TIMEOUT" -s \
-        -o "-c port=$PG_PORT -c listen_addresses=$HOST -c unix_socket_directories='$dir/run'" </dev/null; then
+        -o "-c port=$PG_PORT -c listen_addresses=$HOST -c unix_socket_directories='$dir/run'$preload" </dev/null; then
       show_log_tail "$dir/postgres.log"; err "postgres: pg_ctl start failed"; return 1
     fi
   fi
@@ -556,12 +641,19 @@ postgres_down() {
   fi
 }
 
+pg_timescaledb_state() {
+  if ! timescaledb_installed; then echo "not installed (plain PostgreSQL)"; return; fi
+  local libs; libs=$(PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -At "$DATABASE_URL" -c 'SHOW shared_preload_libraries' 2>/dev/null || true)
+  if [[ $libs == *timescaledb* ]]; then echo "$(timescaledb_version) preloaded"; else echo "$(timescaledb_version) installed, not preloaded"; fi
+}
+
 postgres_status() {
   local dir v; dir=$(pg_dir)
   local bin_v="not installed"
   [ -x "$PG_BIN/postgres" ] && bin_v=$("$PG_BIN/postgres" --version)
   if pg_ctl_status && v=$(pg_server_version); then
     log "postgres:   running  pid $(pg_pid)  $HOST:$PG_PORT  $v"
+    log "            timescaledb: $(pg_timescaledb_state)"
     log "            log $dir/postgres.log  data $dir/data"
     return 0
   fi

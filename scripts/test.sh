@@ -2,6 +2,8 @@
 # The test command: installs what this machine lacks, starts the native services it needs (Kafka, PostgreSQL,
 # Prometheus) unless KAFKA_BROKERS / DATABASE_URL already name running ones, type-checks, and runs every test
 # (unit, then integration against the real services). Services it started itself are stopped again at the end.
+# The integration tests run twice: on native TimescaleDB (TIMESCALEDB=on) and on plain PostgreSQL (TIMESCALEDB=off,
+# database <name>_plain of the same server); TEST_DATABASES=timescaledb or =postgres runs one of them.
 #
 #   bash scripts/test.sh              everything
 #   bash scripts/test.sh unit         unit tests only (no services)
@@ -31,10 +33,13 @@ cleanup() {
 trap cleanup EXIT
 
 if [ "$project" != unit ]; then
+  # Services named by the caller are used as they are; only the missing ones are started here (and their addresses
+  # taken from services.sh, never overriding a caller's).
+  given_kafka=${KAFKA_BROKERS:-} given_db=${DATABASE_URL:-} given_prom=${PROMETHEUS_URL:-}
   want=()
-  [ -z "${KAFKA_BROKERS:-}" ] && want+=(kafka)
-  [ -z "${DATABASE_URL:-}" ] && want+=(postgres)
-  [ -z "${PROMETHEUS_URL:-}" ] && want+=(prometheus)
+  [ -z "$given_kafka" ] && want+=(kafka)
+  [ -z "$given_db" ] && want+=(postgres)
+  [ -z "$given_prom" ] && want+=(prometheus)
   if [ ${#want[@]} -gt 0 ]; then
     for svc in "${want[@]}"; do
       bash scripts/services.sh status "$svc" >/dev/null 2>&1 || started+=("$svc")
@@ -42,30 +47,79 @@ if [ "$project" != unit ]; then
     say "starting services: ${want[*]}"
     bash scripts/services.sh up "${want[@]}"
     eval "$(bash scripts/services.sh env)"
+    KAFKA_BROKERS=${given_kafka:-$KAFKA_BROKERS}
+    DATABASE_URL=${given_db:-$DATABASE_URL}
+    PROMETHEUS_URL=${given_prom:-$PROMETHEUS_URL}
   fi
   export KAFKA_BROKERS DATABASE_URL PROMETHEUS_URL
   bash scripts/services.sh status || true
 fi
 
+# The integration tests run once per database: native TimescaleDB (when the server preloads it) and plain
+# PostgreSQL (a database of the same server without the extension). TEST_DATABASES narrows it (timescaledb,postgres).
+databases=()
+if [ "$project" != unit ]; then
+  ts_ready=$(psql -X -At "$DATABASE_URL" -c "SELECT current_setting('shared_preload_libraries') LIKE '%timescaledb%'
+    AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')" 2>/dev/null || echo f)
+  for d in $(echo "${TEST_DATABASES:-timescaledb,postgres}" | tr ',' ' '); do
+    case $d in
+      timescaledb)
+        if [ "$ts_ready" = t ]; then databases+=(timescaledb)
+        elif [ "${CI:-}" = true ]; then
+          echo "[test] TimescaleDB is not preloaded on $DATABASE_URL: CI tests both databases (bash scripts/services.sh install)" >&2; exit 1
+        else say "TimescaleDB not preloaded on the server: its pass is skipped (bash scripts/services.sh install, then up)"; fi ;;
+      postgres) databases+=(postgres) ;;
+      *) echo "unknown database '$d' in TEST_DATABASES: use timescaledb, postgres" >&2; exit 2 ;;
+    esac
+  done
+  [ ${#databases[@]} -gt 0 ] || { echo "[test] no database to test on" >&2; exit 1; }
+fi
+
+# DATABASE_URL with another database name (the plain pass's database, created when missing).
+plain_database_url() {
+  node -e 'const u = new URL(process.argv[1]); u.pathname = `${u.pathname.replace(/^\//, "") || "postgres"}_plain`; console.log(u.toString())' "$DATABASE_URL"
+}
+
 say "type-checking (tsc --noEmit)"
 npx tsc --noEmit
 
-report=$(mktemp -d)/vitest.json
+reports=$(mktemp -d)
+status=0
+# One vitest run: $1 a label, then vitest's project flags.
+run_vitest() {
+  local label=$1; shift
+  say "running vitest ($label)"
+  npx vitest run "$@" --reporter=default --reporter=json --outputFile.json="$reports/$label.json" "${extra[@]}" || status=$?
+}
+extra=("$@")
 case "$project" in
-  unit|integration) projects=(--project "$project") ;;
-  all) projects=(--project unit --project integration) ;;
+  unit) run_vitest unit --project unit ;;
+  integration|all)
+    [ "$project" = all ] && run_vitest unit --project unit
+    for d in "${databases[@]}"; do
+      if [ "$d" = timescaledb ]; then
+        TIMESCALEDB=on run_vitest integration-timescaledb --project integration
+      else
+        url=$(plain_database_url)
+        name=$(node -e 'console.log(new URL(process.argv[1]).pathname.slice(1))' "$url")
+        psql -X -q "$DATABASE_URL" -c "SELECT 1" >/dev/null
+        psql -X -At "$DATABASE_URL" -c "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1 ||
+          psql -X -q "$DATABASE_URL" -c "CREATE DATABASE \"$name\""
+        DATABASE_URL=$url TIMESCALEDB=off run_vitest integration-postgres --project integration
+      fi
+    done ;;
   *) echo "unknown project '$project': use unit, integration or all" >&2; exit 2 ;;
 esac
-say "running vitest (${projects[*]})"
-status=0
-npx vitest run "${projects[@]}" --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
 
-# One plain closing line that any CI log reader understands.
-if [ -f "$report" ]; then
-  node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    const skipped = r.numPendingTests + r.numTodoTests;
-    console.log(`\nvitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
-  ' "$report"
-fi
+# One plain closing line that any CI log reader understands, over every run.
+node -e '
+  const fs = require("fs");
+  let passed = 0, failed = 0, skipped = 0;
+  for (const f of fs.readdirSync(process.argv[1])) {
+    const r = JSON.parse(fs.readFileSync(`${process.argv[1]}/${f}`, "utf8"));
+    console.log(`[test] ${f.replace(/\.json$/, "")}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+    passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
+  }
+  console.log(`\nvitest: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+' "$reports"
 exit $status

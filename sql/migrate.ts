@@ -42,24 +42,35 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
   );
 }
 
-/** Installs TimescaleDB when wanted and available; returns whether it is active. */
+/** Raised when TIMESCALEDB=on cannot be honoured; the CLI prints its message and exits 2. */
+export class TimescaleUnavailableError extends Error {}
+
+const PRELOAD_FIX =
+  "add timescaledb to shared_preload_libraries in postgresql.conf (shared_preload_libraries = 'timescaledb') and restart PostgreSQL";
+
+/**
+ * Installs TimescaleDB when wanted and usable; returns whether it is active. Preloading is checked before
+ * CREATE EXTENSION: on a server that has the files but does not preload the library, that statement ends the
+ * connection with a FATAL error instead of failing, so it must never be tried there.
+ */
 async function prepareTimescale(db: SqlSession, mode: Config['database']['timescaledb'], log: Logger): Promise<boolean> {
   const active = async () => (await db.query(`SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'`)).rows.length > 0;
   if (mode === 'off' || (await active())) return active();
   const available = (await db.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`)).rows.length > 0;
   if (!available) {
-    if (mode === 'on') throw new Error('TIMESCALEDB=on but the timescaledb extension is not installed on this server');
+    if (mode === 'on') throw new TimescaleUnavailableError('TIMESCALEDB=on but the timescaledb extension is not installed on this server');
     log.info('timescaledb extension not available: plain PostgreSQL tables');
     return false;
   }
-  try {
-    await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
-  } catch (err) {
-    // Typically: installed but missing from shared_preload_libraries.
-    if (mode === 'on') throw err;
-    log.warn({ err }, 'timescaledb is installed but could not be enabled: plain PostgreSQL tables');
+  const libs = (await db.query<{ libs: string }>(`SELECT current_setting('shared_preload_libraries') AS libs`)).rows[0]?.libs ?? '';
+  const preloaded = libs.split(',').some((l) => l.trim().replace(/^"|"$/g, '') === 'timescaledb');
+  if (!preloaded) {
+    const message = `the timescaledb extension is installed but not preloaded: ${PRELOAD_FIX}`;
+    if (mode === 'on') throw new TimescaleUnavailableError(`TIMESCALEDB=on but ${message}`);
+    log.warn({ fix: PRELOAD_FIX }, `${message}; using plain PostgreSQL tables until then (TIMESCALEDB=auto)`);
     return false;
   }
+  await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
   return true;
 }
 

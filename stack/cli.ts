@@ -27,8 +27,7 @@ export function stackWorkers(config: Config, source: { kind: 'live' } | { kind: 
 }
 
 async function migrateOnce(config: Config, log: Logger): Promise<string | undefined> {
-  const client = createClient(config, 'tickwatch-run-migrate');
-  client.on('error', () => {});
+  const client = createClient(config, 'tickwatch-run-migrate', log);
   try {
     await client.connect();
     const r = await migrate(pgSession(client), config, log);

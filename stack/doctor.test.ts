@@ -7,7 +7,7 @@ const config = loadConfig({ BINANCE_WS_URL: 'wss://stream.binance.com:9443', BIN
 
 const healthy: Probes = {
   kafka: async () => ({ brokers: 1, controller: 1, clusterId: 'c1', topics: 7 }),
-  database: async () => ({ serverVersion: '15.18', timescaleAvailable: '2.17.0', timescaleInstalled: '2.17.0', migrationsKnown: 12, migrationsApplied: 12 }),
+  database: async () => ({ serverVersion: '15.18', timescaleAvailable: '2.28.3', timescaleInstalled: '2.28.3', timescalePreloaded: true, timescaleWorkers: { max: 16, schedulerRunning: true, jobs: 12, failedJobs: 0 }, migrationsKnown: 12, migrationsApplied: 12 }),
   smtp: async () => 'mail.local Hello',
   port: async () => 'free',
   exchange: async () => ({ how: 'resolved', address: '1.2.3.4' }),
@@ -26,10 +26,10 @@ describe('doctor checks', () => {
   it('all OK on a healthy machine, exit 0, and the database password never printed', async () => {
     const { all } = await byCheck({});
     expect(all.map((r) => r.status).every((s) => s === 'OK')).toBe(true);
-    expect(all.map((r) => r.check)).toEqual(['node', 'kafka', 'postgres', 'timescaledb', 'schema', 'smtp', 'port 9464', 'port 9465', 'port 9466', 'exchange ws', 'exchange rest', 'recordings']);
+    expect(all.map((r) => r.check)).toEqual(['node', 'kafka', 'postgres', 'timescaledb', 'timescaledb policies', 'schema', 'smtp', 'port 9464', 'port 9465', 'port 9466', 'exchange ws', 'exchange rest', 'recordings']);
     expect(exitCode(all)).toBe(0);
     expect(formatReport(all)).not.toContain('secret');
-    expect(formatReport(all)).toContain('12 OK, 0 WARN, 0 FAIL');
+    expect(formatReport(all)).toContain('13 OK, 0 WARN, 0 FAIL');
   });
 
   it('a broker or database that does not answer is a FAIL with a fix, exit 1', async () => {
@@ -48,6 +48,17 @@ describe('doctor checks', () => {
     expect(on.find((r) => r.check === 'timescaledb')!.status).toBe('FAIL');
     const notEnabled = async () => ({ ...(await healthy.database()), timescaleInstalled: null });
     expect((await byCheck({ database: notEnabled })).get('timescaledb')).toMatchObject({ status: 'WARN', fix: expect.stringContaining('migrate') });
+  });
+
+  it('TimescaleDB installed but not preloaded names the fix; policies that cannot run are a WARN', async () => {
+    const notPreloaded = async () => ({ ...(await healthy.database()), timescaleInstalled: null, timescalePreloaded: false, timescaleWorkers: null });
+    expect((await byCheck({ database: notPreloaded })).get('timescaledb')).toMatchObject({ status: 'WARN', fix: expect.stringContaining('shared_preload_libraries') });
+    const on = await runChecks(loadConfig({ TIMESCALEDB: 'on' }), { ...healthy, database: notPreloaded });
+    expect(on.find((r) => r.check === 'timescaledb')!.status).toBe('FAIL');
+    const noWorkers = async () => ({ ...(await healthy.database()), timescaleWorkers: { max: 0, schedulerRunning: false, jobs: 12, failedJobs: 0 } });
+    expect((await byCheck({ database: noWorkers })).get('timescaledb policies')).toMatchObject({ status: 'WARN', detail: expect.stringContaining('max_background_workers = 0') });
+    const failing = async () => ({ ...(await healthy.database()), timescaleWorkers: { max: 16, schedulerRunning: true, jobs: 12, failedJobs: 2 } });
+    expect((await byCheck({ database: failing })).get('timescaledb policies')).toMatchObject({ status: 'WARN', detail: '2 of 12 jobs failed their last run' });
   });
 
   it('an unmigrated or partly migrated schema is a FAIL that says to run migrate', async () => {

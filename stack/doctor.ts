@@ -23,6 +23,13 @@ export interface DatabaseFacts {
   /** null when the server does not offer the extension. */
   readonly timescaleAvailable: string | null;
   readonly timescaleInstalled: string | null;
+  /** Whether shared_preload_libraries names timescaledb (CREATE EXTENSION needs it). */
+  readonly timescalePreloaded: boolean;
+  /**
+   * TimescaleDB's background workers, which run its policies (compression, retention, cagg refresh): the configured
+   * maximum, and whether this database's job scheduler runs. null without the extension.
+   */
+  readonly timescaleWorkers: { readonly max: number; readonly schedulerRunning: boolean; readonly jobs: number; readonly failedJobs: number } | null;
   /** Migration files in sql/migrations and how many of them the database has applied (null: no schema_migrations). */
   readonly migrationsKnown: number;
   readonly migrationsApplied: number | null;
@@ -105,8 +112,29 @@ export async function runChecks(config: Config, probes: Probes, opts: DoctorOpti
       (d): CheckResult[] => {
         const rows: CheckResult[] = [{ check: 'postgres', status: 'OK', detail: `${db}: PostgreSQL ${d.serverVersion}` }];
         const mode = config.database.timescaledb;
-        if (d.timescaleInstalled) rows.push({ check: 'timescaledb', status: 'OK', detail: `extension ${d.timescaleInstalled} enabled` });
-        else if (mode === 'off') rows.push({ check: 'timescaledb', status: 'OK', detail: 'TIMESCALEDB=off: plain PostgreSQL tables' });
+        const preloadFix = "add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart PostgreSQL";
+        if (d.timescaleInstalled) {
+          rows.push({ check: 'timescaledb', status: 'OK', detail: `extension ${d.timescaleInstalled} enabled` });
+          const w = d.timescaleWorkers;
+          if (w && w.max > 0 && w.schedulerRunning && w.failedJobs === 0)
+            rows.push({ check: 'timescaledb policies', status: 'OK', detail: `background workers run ${w.jobs} jobs (max ${w.max} workers)` });
+          else if (w && w.max > 0 && w.schedulerRunning)
+            rows.push({ check: 'timescaledb policies', status: 'WARN', detail: `${w.failedJobs} of ${w.jobs} jobs failed their last run`, fix: 'see timescaledb_information.job_errors' });
+          else
+            rows.push({
+              check: 'timescaledb policies',
+              status: 'WARN',
+              detail: w?.max === 0 ? 'timescaledb.max_background_workers = 0: no policy runs' : 'no job scheduler runs for this database: compression, retention and refresh policies do not run',
+              fix: 'set timescaledb.max_background_workers (e.g. 8) and max_worker_processes above it, then restart PostgreSQL',
+            });
+        } else if (mode === 'off') rows.push({ check: 'timescaledb', status: 'OK', detail: 'TIMESCALEDB=off: plain PostgreSQL tables' });
+        else if (d.timescaleAvailable && !d.timescalePreloaded)
+          rows.push({
+            check: 'timescaledb',
+            status: mode === 'on' ? 'FAIL' : 'WARN',
+            detail: `extension ${d.timescaleAvailable} installed but not preloaded: plain PostgreSQL tables`,
+            fix: preloadFix,
+          });
         else if (d.timescaleAvailable)
           rows.push({ check: 'timescaledb', status: 'WARN', detail: `extension ${d.timescaleAvailable} available but not enabled`, fix: "run 'tickwatch migrate' (it enables it when TIMESCALEDB=auto|on)" });
         else
@@ -114,7 +142,7 @@ export async function runChecks(config: Config, probes: Probes, opts: DoctorOpti
             check: 'timescaledb',
             status: mode === 'on' ? 'FAIL' : 'WARN',
             detail: `not offered by this server${mode === 'on' ? ' but TIMESCALEDB=on' : ': plain PostgreSQL (no hypertables, compression or retention)'}`,
-            fix: "install timescaledb for this PostgreSQL and add shared_preload_libraries = 'timescaledb', or use the Docker stack (timescale/timescaledb image)",
+            fix: `install timescaledb for this PostgreSQL ('bash scripts/services.sh install' builds it) and ${preloadFix}, or use the Docker stack (timescale/timescaledb image)`,
           });
         if (d.migrationsApplied === null)
           rows.push({ check: 'schema', status: 'FAIL', detail: 'not migrated (no schema_migrations)', fix: "run 'tickwatch migrate' ('tickwatch run' does it first)" });

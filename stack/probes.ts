@@ -55,12 +55,26 @@ async function database(config: Config, timeoutMs: number): Promise<DatabaseFact
     const ext = (await client.query<{ default_version: string | null; installed_version: string | null }>(
       "SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'timescaledb'",
     )).rows[0];
+    const preloaded = (await client.query<{ libs: string }>("SELECT current_setting('shared_preload_libraries') AS libs")).rows[0]?.libs ?? '';
+    let workers: DatabaseFacts['timescaleWorkers'] = null;
+    if (ext?.installed_version) {
+      const w = (await client.query<{ max: string; scheduler: boolean; jobs: string; failed: string }>(
+        `SELECT current_setting('timescaledb.max_background_workers') AS max,
+                EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                         AND application_name LIKE 'TimescaleDB Background Worker Scheduler%') AS scheduler,
+                (SELECT count(*) FROM timescaledb_information.jobs WHERE scheduled) AS jobs,
+                (SELECT count(*) FROM timescaledb_information.job_stats WHERE last_run_status = 'Failed') AS failed`,
+      )).rows[0];
+      if (w) workers = { max: Number(w.max), schedulerRunning: w.scheduler, jobs: Number(w.jobs), failedJobs: Number(w.failed) };
+    }
     const table = (await client.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t")).rows[0]?.t;
     const applied = table ? Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM schema_migrations')).rows[0]?.n ?? 0) : null;
     return {
       serverVersion: version,
       timescaleAvailable: ext?.default_version ?? null,
       timescaleInstalled: ext?.installed_version ?? null,
+      timescalePreloaded: preloaded.split(',').some((l) => l.trim() === 'timescaledb'),
+      timescaleWorkers: workers,
       migrationsKnown: (await readMigrations()).length,
       migrationsApplied: applied,
     };

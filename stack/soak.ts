@@ -109,6 +109,8 @@ export async function soak(opts: SoakOptions): Promise<number> {
     PGPORT_TICKWATCH: String(await freePort()),
     PROMETHEUS_PORT: String(await freePort()),
     KAFKA_HEAP_OPTS: '-Xms256m -Xmx512m',
+    // The private cluster preloads TimescaleDB when installed, unless the run is on plain PostgreSQL.
+    ...(process.env.TIMESCALEDB === 'off' ? { TICKWATCH_TIMESCALEDB: 'off' } : {}),
   };
   const services = (...args: string[]) => run('bash', [`${ROOT}/scripts/services.sh`, ...args], { env: svcEnv, timeout: 180_000, maxBuffer: 1 << 24 });
   const checks: Check[] = [];

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
+const TIMESCALE_LIB = '/usr/lib/postgresql/15/lib';
 
 export interface PrivatePostgres {
   readonly url: string;
@@ -30,6 +31,15 @@ export function privatePostgresMissing(): string | undefined {
         : undefined;
   if (why) console.warn(`[skipped] private PostgreSQL: ${why}`);
   return why;
+}
+
+/**
+ * Server options preloading TimescaleDB, as every cluster the project starts does when the extension is installed
+ * (scripts/services.sh), unless the tests run against plain PostgreSQL (TIMESCALEDB=off).
+ */
+function timescalePreload(): string {
+  if (process.env.TIMESCALEDB === 'off' || !existsSync(`${TIMESCALE_LIB}/timescaledb.so`)) return '';
+  return ' -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off';
 }
 
 async function freePort(): Promise<number> {
@@ -57,7 +67,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const data = `${dir}/data`;
   await asPostgres('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
   const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off${timescalePreload()}`;
   const start = () => asPostgres('pg_ctl', ['-D', data, '-l', `${dir}/postgres.log`, '-o', options, '-w', '-t', '60', 'start']);
   const stop = (mode = 'fast') => asPostgres('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
   await start();

@@ -102,6 +102,8 @@ export async function testConfig(overrides: Record<string, string> = {}): Promis
   const s = await findServices();
   return loadConfig({
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    // scripts/test.sh runs the suite once per database: TIMESCALEDB=on (native TimescaleDB), then off (plain).
+    ...(process.env.TIMESCALEDB ? { TIMESCALEDB: process.env.TIMESCALEDB } : {}),
     ...(s.kafkaBrokers ? { KAFKA_BROKERS: s.kafkaBrokers.join(',') } : {}),
     ...(s.databaseUrl ? { DATABASE_URL: s.databaseUrl } : {}),
     ...overrides,

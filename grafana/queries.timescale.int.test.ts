@@ -1,22 +1,22 @@
 // Every SQL query of every panel, variable and alert rule, expanded as Grafana expands it, run on in-process
-// TimescaleDB (PGlite) filled from the recorded captures: each returns rows and the columns its panel needs.
+// native TimescaleDB filled from the recorded captures: each returns rows and the columns its panel needs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing } from '../test/capture-ticks.ts';
 import { fillMarket, type FilledMarket } from '../test/fill-market.ts';
 import { testLog } from '../test/services.ts';
-import { startTimescale, type InProcessTimescale } from '../test/timescale.ts';
+import { freshTimescale, timescaleMissing, type TimescaleDatabase } from '../test/timescale.ts';
 import { expansions, resultProblems, sqlQueries } from './panel-queries.ts';
 
 const queries = sqlQueries();
 
-describe.skipIf(capturesMissing())('Grafana SQL on in-process TimescaleDB, replayed captures', () => {
-  let db: InProcessTimescale;
+describe.skipIf(capturesMissing() ?? (await timescaleMissing()))('Grafana SQL on native TimescaleDB, replayed captures', () => {
+  let db: TimescaleDatabase;
   let filled: FilledMarket;
 
   beforeAll(async () => {
-    db = await startTimescale();
+    db = await freshTimescale();
     const config = loadConfig({ TIMESCALEDB: 'on' });
     await migrate(db, config, testLog);
     filled = await fillMarket(db, config);
@@ -40,7 +40,7 @@ describe.skipIf(capturesMissing())('Grafana SQL on in-process TimescaleDB, repla
     const problems: string[] = [];
     for (const e of expansions(q, filled.range)) {
       try {
-        const r = await db.pglite.query(e.sql);
+        const r = await db.queryFields(e.sql);
         problems.push(...resultProblems(q, r.fields, r.rows.length).map((p) => `${e.label}: ${p}`));
       } catch (err) {
         problems.push(`${e.label}: ${(err as Error).message}\n${e.sql}`);

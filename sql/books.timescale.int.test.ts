@@ -1,18 +1,17 @@
-// Books migration on in-process TimescaleDB: books and top_of_book are compressed hypertables, a re-delivered book is
+// Books migration on native TimescaleDB: books and top_of_book are compressed hypertables, a re-delivered book is
 // ignored also in a compressed chunk, and the per-minute top-of-book cagg compares venues minute by minute.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.ts';
-import { startTimescale, type InProcessTimescale } from '../test/timescale.ts';
+import { freshTimescale, timescaleMissing, type TimescaleDatabase } from '../test/timescale.ts';
 import { testLog } from '../test/services.ts';
 import { BOOKS, EXPECTED_MINUTES, insertBooks, MINUTE_MS, minuteRows } from './books.fixture.ts';
 import { migrate } from './migrate.ts';
 
-describe('books on TimescaleDB (in-process)', () => {
-  let db: InProcessTimescale;
+describe.skipIf(await timescaleMissing())('books on native TimescaleDB', () => {
+  let db: TimescaleDatabase;
 
-  // Starting the WASM database takes a while on a busy 2-core machine.
   beforeAll(async () => {
-    db = await startTimescale();
+    db = await freshTimescale();
     await migrate(db, loadConfig({ TIMESCALEDB: 'on' }), testLog);
   }, 120_000);
   afterAll(async () => db?.close());

@@ -1,17 +1,17 @@
-// Migrations on in-process TimescaleDB 2.23 (PGlite): hypertables, compression, retention, idempotence, dedup.
+// Migrations on native TimescaleDB: hypertables, compression, retention, idempotence, dedup.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.ts';
-import { startTimescale, type InProcessTimescale } from '../test/timescale.ts';
+import { freshTimescale, timescaleMissing, type TimescaleDatabase } from '../test/timescale.ts';
 import { testLog } from '../test/services.ts';
 import { migrate } from './migrate.ts';
 import { schemaSnapshot } from '../test/schema-snapshot.ts';
 
-describe('migrations on TimescaleDB (in-process)', () => {
-  let db: InProcessTimescale;
+describe.skipIf(await timescaleMissing())('migrations on native TimescaleDB', () => {
+  let db: TimescaleDatabase;
   const config = loadConfig({ TIMESCALEDB: 'on', TICK_CHUNK_INTERVAL: '6 hours', TICK_RETENTION: '30 days' });
 
   beforeAll(async () => {
-    db = await startTimescale();
+    db = await freshTimescale();
   });
   afterAll(async () => db?.close());
 

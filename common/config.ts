@@ -37,6 +37,12 @@ const pgInterval = (fallback: string) =>
   nonEmpty()
     .regex(/^\d+\s*(second|minute|hour|day|week|month|year)s?$/i, "must look like '7 days' or '12 hours'")
     .default(fallback);
+/** An interval, or 'none' for "no such policy" (kept forever, never compressed). */
+const policyInterval = (fallback: string) =>
+  nonEmpty()
+    .regex(/^(\d+\s*(second|minute|hour|day|week|month|year)s?|none)$/i, "must look like '7 days' or '12 hours', or be none")
+    .transform((s) => s.toLowerCase() === 'none' ? 'none' : s)
+    .default(fallback);
 
 const url = (fallback: string, protocols: readonly string[]) =>
   nonEmpty()
@@ -115,8 +121,10 @@ export const envSchema = z.object({
   DATABASE_POOL_SIZE: int(4, 1, 100),
   TIMESCALEDB: z.enum(['auto', 'on', 'off'], { error: 'must be auto, on or off' }).default('auto'),
   TICK_CHUNK_INTERVAL: pgInterval('1 day'),
-  TICK_COMPRESS_AFTER: pgInterval('2 days'),
-  TICK_RETENTION: pgInterval('90 days'),
+  TICK_COMPRESS_AFTER: policyInterval('2 days'),
+  TICK_RETENTION: policyInterval('90 days'),
+  BAR_COMPRESS_AFTER: policyInterval('7 days'),
+  BAR_RETENTION: policyInterval('5 years'),
 
   // Exchange source (ingestion)
   BINANCE_MARKET: z.enum(['spot', 'usdm'], { error: 'must be spot or usdm' }).default('spot'),
@@ -220,6 +228,8 @@ function shape(e: Env) {
       tickChunkInterval: e.TICK_CHUNK_INTERVAL,
       tickCompressAfter: e.TICK_COMPRESS_AFTER,
       tickRetention: e.TICK_RETENTION,
+      barCompressAfter: e.BAR_COMPRESS_AFTER,
+      barRetention: e.BAR_RETENTION,
     },
     source: {
       exchange: 'binance' as const,

@@ -2,6 +2,8 @@
 // transaction first claims the partition's offset range in writer_offsets (refused if another member moved it), then
 // COPYs the rows straight into the table (or tables: a book and its top-of-book row go in together); a batch that hits
 // a unique key (a tick produced twice) is redone through temporary staging tables and INSERT ... ON CONFLICT DO NOTHING.
+// On TimescaleDB the rows always pass through the staging table and an INSERT: its COPY into a hypertable with our
+// invalidation triggers records no continuous-aggregate invalidation (sql/migrations/0024_timescale_copy_path.sql).
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
@@ -43,7 +45,22 @@ export const STAGE_SQL = perTable((t) => ({
   create: `CREATE TEMP TABLE IF NOT EXISTS ${t}_stage (LIKE ${t}) ON COMMIT DELETE ROWS`,
   copy: copySql(t, `${t}_stage`, COPY_FORMAT[t]),
   merge: `INSERT INTO ${t} (${cols(t)}) SELECT ${cols(t)} FROM ${t}_stage ON CONFLICT DO NOTHING`,
+  /** TimescaleDB's first path: like a COPY (a duplicate raises 23505 and the batch is redone by `merge`). */
+  insert: `INSERT INTO ${t} (${cols(t)}) SELECT ${cols(t)} FROM ${t}_stage`,
 }));
+
+// Whether a database takes the COPY through the staging table (TimescaleDB): asked once per pool.
+const viaStage = new WeakMap<pg.Pool | pg.ClientBase, Promise<boolean>>();
+
+export function copiedViaStage(db: pg.Pool | pg.ClientBase): Promise<boolean> {
+  let v = viaStage.get(db);
+  if (!v) {
+    v = db.query<{ v: boolean }>('SELECT ticks_copied_via_stage() AS v').then((r) => r.rows[0]?.v === true);
+    v.catch(() => viaStage.delete(db)); // asked again on the next batch
+    viaStage.set(db, v);
+  }
+  return v;
+}
 
 // --- Writing ----------------------------------------------------------------------------------------------------------
 
@@ -127,8 +144,9 @@ export async function writeTables(pool: pg.Pool, tables: readonly TableRows[], c
     }
     summarizeMs = performance.now() - t0;
   }
+  const stage = await copiedViaStage(pool);
   return withClient(pool, async (client) => {
-    const first = await attempt(client, tables, claim, 'copy', summaries);
+    const first = await attempt(client, tables, claim, stage ? 'stage' : 'copy', summaries);
     if (first !== 'conflict') return first.outcome === 'written' ? { ...first, summarizeMs, ...(summaryError ? { summaryError } : {}) } : first;
     const second = await attempt(client, tables, claim, 'merge', null);
     if (second === 'conflict') throw new Error('unique violation in the merge path'); // cannot happen: ON CONFLICT
@@ -140,7 +158,7 @@ async function attempt(
   client: pg.PoolClient,
   tables: readonly TableRows[],
   claim: OffsetClaim,
-  path: 'copy' | 'merge',
+  path: 'copy' | 'stage' | 'merge',
   summaries: readonly (SliceBatch | null)[] | null,
 ): Promise<WriteResult | 'conflict'> {
   await client.query('BEGIN');
@@ -170,17 +188,19 @@ async function attempt(
           const stage = STAGE_SQL[table];
           await client.query(stage.create);
           await copyIn(client, stage.copy, rows, COPY_FORMAT[table]);
-          n = (await client.query(stage.merge)).rowCount ?? 0;
+          n = (await client.query(path === 'stage' ? stage.insert : stage.merge)).rowCount ?? 0;
+          const summary = path === 'stage' ? summaries?.[i] : null;
+          if (summary) await insertSlices(client, summary);
         }
       }
       inserted.push(n);
     }
     const copyMs = performance.now() - t0;
     await client.query('COMMIT');
-    return { outcome: 'written', path, rowsInserted: inserted[0] ?? 0, inserted, copyMs, summarizeMs: 0 };
+    return { outcome: 'written', path: path === 'merge' ? 'merge' : 'copy', rowsInserted: inserted[0] ?? 0, inserted, copyMs, summarizeMs: 0 };
   } catch (err) {
     await rollbackQuietly(client);
-    if (path === 'copy' && (err as { code?: string }).code === UNIQUE_VIOLATION) return 'conflict';
+    if (path !== 'merge' && (err as { code?: string }).code === UNIQUE_VIOLATION) return 'conflict';
     throw err;
   }
 }

@@ -17,7 +17,7 @@ describe.skipIf(capturesMissing() ?? (await timescaleMissing()))('Grafana SQL on
 
   beforeAll(async () => {
     db = await freshTimescale();
-    const config = loadConfig({ TIMESCALEDB: 'on' });
+    const config = loadConfig({ TIMESCALEDB: 'on', TICK_RETENTION: 'none' }); // the captures are from 2024
     await migrate(db, config, testLog);
     filled = await fillMarket(db, config);
   }, 600_000);

@@ -40,12 +40,11 @@ export class Refresher {
   /** One pass: refresh every closed touched minute and the newly closed short buckets, given cutoff = now - lateness. */
   async runOnce(cutoffMs: number): Promise<RefreshResult> {
     const started = performance.now();
-    const touched = await this.db.query<{ bucket: Date | string; touched: string | number }>(
-      'SELECT DISTINCT bucket, max(touched) OVER () AS touched FROM metric_invalidations WHERE bucket < $1::timestamptz',
+    const touched = await this.db.query<{ bucket: Date | string; touched: string[] }>(
+      'SELECT bucket, array_agg(touched::text) AS touched FROM metric_invalidations WHERE bucket < $1::timestamptz GROUP BY bucket',
       [iso(cutoffMs)],
     );
     const buckets = touched.rows.map((r) => new Date(r.bucket).getTime());
-    const maxTouched = touched.rows[0]?.touched;
     const plan = planRefresh(buckets, cutoffMs, this.shortWidthMs, this.shortRefreshedUntilMs);
     for (const w of plan.minutes) await refreshWindow(this.db, w);
     if (plan.short) {
@@ -54,11 +53,12 @@ export class Refresher {
     }
     if (plan.minutes.length > 0) {
       this.shortRefreshedUntilMs = Math.max(this.shortRefreshedUntilMs, plan.minutes[plan.minutes.length - 1]!.toMs);
-      // Only what was read: a tick that touched a bucket during the refresh bumped `touched` and keeps it listed.
-      await this.db.query('DELETE FROM metric_invalidations WHERE bucket = ANY($1::timestamptz[]) AND touched <= $2', [
-        plan.doneBuckets.map(iso),
-        String(maxTouched),
-      ]);
+      // Only the entries as they were read: a tick that touched a bucket since gave its entry a new `touched`, so it
+      // stays listed. (Not "touched <= the largest read": a writer's transaction takes its number before it commits,
+      // so a touch committed during the refresh, unseen by it, can carry a number below that.)
+      const done = new Set(plan.doneBuckets);
+      const read = touched.rows.filter((r) => done.has(new Date(r.bucket).getTime())).flatMap((r) => r.touched);
+      await this.db.query('DELETE FROM metric_invalidations WHERE touched = ANY($1::bigint[])', [read]);
     }
     return { minutes: plan.minutes, short: plan.short, durationMs: performance.now() - started };
   }

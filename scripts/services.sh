@@ -289,11 +289,23 @@ timescaledb_source() {
   return 0
 }
 
-# TimescaleDB for PostgreSQL 15: an extension already installed is used as it is; otherwise it is built from the
+# Installed by this script from a cache folder whose patches are no longer the current ones: build again.
+timescaledb_stale_build() {
+  [ -f "$TS_CACHE/installed" ] || return 1
+  local src; src=$(timescaledb_source)
+  [ -n "$src" ] && [ -f "$src.sha256" ] || return 1
+  local patches=("$REPO_ROOT"/scripts/timescaledb/*.patch) key
+  key=$(sha256sum "$src" | cut -d' ' -f1)
+  [ -f "${patches[0]}" ] && key=$(cat "$src.sha256" "${patches[@]}" | sha256sum | cut -d' ' -f1)
+  [ "$(cat "$TS_CACHE/installed")" != "$(basename "$src" .tar.gz)-${key:0:12}" ]
+}
+
+# TimescaleDB for PostgreSQL 15: an extension already installed is used as it is (unless this script installed it
+# from an older set of patches); otherwise it is built from the
 # source tarball (checked against its .sha256) and installed. The build folder is cached per tarball checksum, so a
 # machine whose PostgreSQL files were reinstalled only runs `make install` again. With neither: plain PostgreSQL.
 install_timescaledb() {
-  if timescaledb_installed; then
+  if timescaledb_installed && ! timescaledb_stale_build; then
     info "timescaledb: $(timescaledb_version) installed in $(pg_pkglibdir)"
     return 0
   fi
@@ -310,17 +322,22 @@ install_timescaledb() {
   # Build tools and the server headers (the dev package may upgrade postgresql-15: a running server then needs `up`
   # again, which restarts it when the preload is missing).
   local pkgs=() p
-  for p in postgresql-server-dev-15 cmake libssl-dev make gcc; do
+  for p in postgresql-server-dev-15 cmake libssl-dev make gcc patch; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || pkgs+=("$p")
   done
   [ ${#pkgs[@]} = 0 ] || apt_install "${pkgs[@]}" || return 1
   local name; name=$(basename "$src" .tar.gz)
-  local build=$TS_CACHE/$name-${got:0:12} log=$TS_CACHE/build.log start=$SECONDS
+  # Our patches (scripts/timescaledb/*.patch) are part of the build's identity.
+  local patches=("$REPO_ROOT"/scripts/timescaledb/*.patch) key=$got
+  [ -f "${patches[0]}" ] || patches=()
+  [ ${#patches[@]} = 0 ] || key=$(cat "$src.sha256" "${patches[@]}" | sha256sum | cut -d' ' -f1)
+  local build=$TS_CACHE/$name-${key:0:12} log=$TS_CACHE/build.log start=$SECONDS
   mkdir -p "$TS_CACHE"
   if [ ! -f "$build/.built" ]; then
     info "timescaledb: building $name from $src (about 70 s on 2 cores; log: $log)"
     rm -rf "$build" && mkdir -p "$build"
     if ! { tar xzf "$src" -C "$build" --strip-components=1 &&
+           for p in "${patches[@]}"; do patch -d "$build" -p1 <"$p" || exit 1; done &&
            (cd "$build" && ./bootstrap -DCMAKE_BUILD_TYPE=Release -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
               -DWARNINGS_AS_ERRORS=OFF -DLINTER=OFF -DGENERATE_DOWNGRADE_SCRIPT=OFF -DPG_CONFIG="$PG_BIN/pg_config" &&
             cd build && make -j"$(nproc)"); } >"$log" 2>&1; then
@@ -334,6 +351,7 @@ install_timescaledb() {
     show_log_tail "$log" 20; err "timescaledb: make install failed"; return 1
   fi
   timescaledb_installed || { err "timescaledb: installed files not found in $(pg_sharedir)/extension"; return 1; }
+  basename "$build" >"$TS_CACHE/installed"
   info "timescaledb: $(timescaledb_version) installed, took $((SECONDS - start))s"
 }
 
@@ -554,7 +572,10 @@ pg_server_version() {
 # installed and not turned off; empty otherwise.
 pg_preload_opts() {
   if [ "$TS_PRELOAD" != off ] && timescaledb_installed; then
+    # Policies run in background workers: one scheduler per database with the extension plus one per running job
+    # (the tests create many databases), all taken from max_worker_processes.
     printf ' -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off'
+    printf ' -c max_worker_processes=48 -c timescaledb.max_background_workers=40'
   fi
 }
 

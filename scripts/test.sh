@@ -55,6 +55,10 @@ if [ "$project" != unit ]; then
   bash scripts/services.sh status || true
 fi
 
+# The tests store the recorded captures of 2024: a retention policy would drop them at its first run (workers the
+# tests start read this too).
+export TICK_RETENTION=${TICK_RETENTION:-none}
+
 # The integration tests run once per database: native TimescaleDB (when the server preloads it) and plain
 # PostgreSQL (a database of the same server without the extension). TEST_DATABASES narrows it (timescaledb,postgres).
 databases=()

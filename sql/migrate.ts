@@ -118,6 +118,8 @@ export async function migrate(db: SqlSession, config: Pick<Config, 'database'>, 
       ['tickwatch.tick_chunk_interval', config.database.tickChunkInterval],
       ['tickwatch.tick_compress_after', config.database.tickCompressAfter],
       ['tickwatch.tick_retention', config.database.tickRetention],
+      ['tickwatch.bar_compress_after', config.database.barCompressAfter],
+      ['tickwatch.bar_retention', config.database.barRetention],
     ];
     for (const [name, value] of settings) await db.query('SELECT set_config($1, $2, false)', [name, value]);
     await db.exec(await readFile(`${SQL_DIR}storage.sql`, 'utf8'));

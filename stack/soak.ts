@@ -149,6 +149,8 @@ export async function soak(opts: SoakOptions): Promise<number> {
       WRITER_HTTP_PORT: String(ports.writer),
       METRICS_HTTP_PORT: String(ports.metrics),
       WRITER_RETRY_MAX_MS: '2000',
+    // The traffic is recorded 2024 traffic: a retention policy would drop it at its first run.
+    TICK_RETENTION: 'none',
       RECONNECT_MAX_MS: '5000',
     };
     const config = loadConfig(env);

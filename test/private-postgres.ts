@@ -39,7 +39,7 @@ export function privatePostgresMissing(): string | undefined {
  */
 function timescalePreload(): string {
   if (process.env.TIMESCALEDB === 'off' || !existsSync(`${TIMESCALE_LIB}/timescaledb.so`)) return '';
-  return ' -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off';
+  return ' -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off -c max_worker_processes=48 -c timescaledb.max_background_workers=40';
 }
 
 async function freePort(): Promise<number> {

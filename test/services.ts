@@ -104,6 +104,8 @@ export async function testConfig(overrides: Record<string, string> = {}): Promis
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     // scripts/test.sh runs the suite once per database: TIMESCALEDB=on (native TimescaleDB), then off (plain).
     ...(process.env.TIMESCALEDB ? { TIMESCALEDB: process.env.TIMESCALEDB } : {}),
+    // The tests store the recorded captures of 2024: a retention policy would drop them at its first run.
+    TICK_RETENTION: process.env.TICK_RETENTION ?? 'none',
     ...(s.kafkaBrokers ? { KAFKA_BROKERS: s.kafkaBrokers.join(',') } : {}),
     ...(s.databaseUrl ? { DATABASE_URL: s.databaseUrl } : {}),
     ...overrides,

@@ -6,7 +6,10 @@
 //                them: encodeRecord JSON, no headers, gzip batches of 2,000), offsets stored with the rows
 //   3. baseline: kafkajs eachBatch, 500-row multi-row INSERT ... ON CONFLICT DO NOTHING, Kafka commit after each batch
 // plus the end-to-end latency of 2 and 3 at a steady live rate, the writer's peak RSS, and a measurement of the two
-// exactly-once candidates (offsets in the database vs. COPY with a conflict fallback).
+// exactly-once candidates (offsets in the database vs. COPY with a conflict fallback). These run on the database
+// TIMESCALEDB (default auto) gives on this server; the summary names it. Beside them, on both databases in this run:
+//   ts: the writer's transaction (writeBatch), pre-encoded rows as in 1, into plain tables (TIMESCALEDB=off) and into
+//       hypertables (TIMESCALEDB=on: COPY into the staging table, then INSERT), the same rows, COPY rows/s side by side
 // Flags: --ticks N (default 1,000,000), --live-rate R ticks/s (default 20,000), --live-seconds S (default 10),
 // --writer-flags "V8 flags" for the writer child (default: stack/supervisor.ts NODE_FLAGS.write, as `tickwatch run`).
 // Needs KAFKA_BROKERS and DATABASE_URL (eval "$(bash scripts/services.sh env)").
@@ -53,7 +56,10 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 // --- databases and topics -------------------------------------------------------------------------------------------
 
 const dbs: string[] = [];
-async function freshDb(name: string): Promise<string> {
+/** Whether the databases made with the configured TIMESCALEDB (sections eo, 1-3) have TimescaleDB. */
+let defaultTimescale: boolean | undefined;
+/** A fresh, migrated database; `storage` overrides the configured storage settings (TIMESCALEDB, TICK_RETENTION...). */
+async function freshDb(name: string, storage: Record<string, string> = {}): Promise<string> {
   const db = `bench_write_${run}_${name}`;
   const admin = new pg.Client({ connectionString: base.database.url });
   await admin.connect();
@@ -62,10 +68,13 @@ async function freshDb(name: string): Promise<string> {
   dbs.push(db);
   const url = new URL(base.database.url);
   url.pathname = `/${db}`;
-  const client = createClient({ database: { ...base.database, url: url.toString() } }, 'bench-migrate');
+  const database = { ...(Object.keys(storage).length === 0 ? base : loadConfig({ ...process.env, ...storage })).database, url: url.toString() };
+  const client = createClient({ database }, 'bench-migrate');
   await client.connect();
-  await migrate(pgSession(client), { database: { ...base.database, url: url.toString() } }, log);
+  const { timescaledb } = await migrate(pgSession(client), { database }, log);
   await client.end();
+  if (storage.TIMESCALEDB === undefined) defaultTimescale = timescaledb;
+  else if (timescaledb !== (storage.TIMESCALEDB === 'on')) throw new Error(`${db}: TIMESCALEDB=${storage.TIMESCALEDB} but migrate gave timescaledb=${timescaledb}`);
   return url.toString();
 }
 async function dropDbs(): Promise<void> {
@@ -289,6 +298,50 @@ async function limit(ticks: readonly Tick[], batchSize: number, format: Format):
   return { rate: ticks.length / ((performance.now() - t0) / 1000), serverUs: (serverCpu / ticks.length) * 1e6 };
 }
 
+// --- hypertables vs plain tables --------------------------------------------------------------------------------------
+
+/**
+ * The writer's transaction, writeBatch, on a fresh database of one kind: the offset claim, then the COPY (on
+ * TimescaleDB into the staging table and an INSERT from it, sql/migrations/0024_timescale_copy_path.sql) and, on plain
+ * PostgreSQL, the per-second summaries; one connection per table as the writer's families, the given batches in order.
+ */
+async function writerTransactions(batches: Map<TickTable, { rows: Buffer; count: number }[]>, timescaledb: 'on' | 'off') {
+  // The captures are from 2024: no retention (it would drop them) and no compression policy while they go in.
+  const url = await freshDb(`tx_${timescaledb === 'on' ? 'hypertables' : 'plain'}`, { TIMESCALEDB: timescaledb, TICK_RETENTION: 'none', TICK_COMPRESS_AFTER: 'none' });
+  const streams = await Promise.all(
+    [...batches].map(async ([table, list]) => {
+      // max 1 and no idle timeout: one backend for the whole stream, so its CPU can be read.
+      const pool = new pg.Pool({ connectionString: url, max: 1, idleTimeoutMillis: 0 });
+      const pid = (await pool.query<{ pid: number }>('SELECT pg_backend_pid() pid')).rows[0]!.pid;
+      return { table, list, pool, pid };
+    }),
+  );
+  let rows = 0;
+  let serverCpu = 0;
+  let summarizeMs = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    streams.map(async ({ table, list, pool, pid }) => {
+      const cpu0 = cpuSeconds(pid);
+      let expected: bigint | null = null;
+      for (const b of list) {
+        const next: bigint = (expected ?? 0n) + BigInt(b.count);
+        const r = await writeBatch(pool, table, b.rows, b.count, { groupId: 'bench', topic: table, partition: 0, expected, next });
+        if (r.outcome !== 'written' || r.path !== 'copy' || r.rowsInserted !== b.count) {
+          throw new Error(`${table} batch at offset ${expected}: ${r.outcome === 'written' ? `${r.path} path, ${r.rowsInserted} of ${b.count} rows` : r.outcome}`);
+        }
+        summarizeMs += r.summarizeMs;
+        rows += b.count;
+        expected = next;
+      }
+      serverCpu += cpuSeconds(pid) - cpu0;
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  for (const s of streams) await s.pool.end();
+  return { rate: rows / seconds, serverUs: (serverCpu / rows) * 1e6, summarizeUs: ((summarizeMs / 1000) / rows) * 1e6 };
+}
+
 // --- 2. the writer ----------------------------------------------------------------------------------------------------
 
 async function writer(ticks: readonly Tick[]) {
@@ -505,6 +558,14 @@ async function main(): Promise<void> {
   const { rate: limOther, serverUs: serverUsOther } = await limit(ticks, base.writer.batchSize, other);
   say(`   ${other} for comparison: ${fmt(limOther)} rows/s, database backends ${serverUsOther.toFixed(2)} CPU µs per row`);
 
+  say(`\n[ts] the writer's transaction (writeBatch) on plain tables and on hypertables: the same ${fmt(ticks.length)} rows, COPY ${format}, BATCH_SIZE rows per transaction, one connection per table`);
+  const txBatches = encodeBatches(ticks, base.writer.batchSize, format);
+  const txPlain = await writerTransactions(txBatches, 'off');
+  say(`   plain tables (TIMESCALEDB=off): ${fmt(txPlain.rate)} rows/s, database backends ${txPlain.serverUs.toFixed(2)} CPU µs per row, summarizing ${txPlain.summarizeUs.toFixed(2)} µs per row (this process)`);
+  const txHyper = await writerTransactions(txBatches, 'on');
+  say(`   hypertables  (TIMESCALEDB=on):  ${fmt(txHyper.rate)} rows/s, database backends ${txHyper.serverUs.toFixed(2)} CPU µs per row, summarizing ${txHyper.summarizeUs.toFixed(2)} µs per row (this process)`);
+  say(`   hypertables / plain tables = ${(txHyper.rate / txPlain.rate).toFixed(2)}`);
+
   say(`\n[2] writer: tickwatch write (child process${WRITER_FLAGS.length ? `, ${WRITER_FLAGS.join(' ')}` : ''}), end to end from a Kafka backlog`);
   const w = await writer(ticks);
   say(`   ${fmt(w.rate)} rows/s, peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB; CPU µs per row: writer ${w.cpuUs.writer.toFixed(2)}, database backends ${w.cpuUs.server.toFixed(2)}`);
@@ -520,6 +581,8 @@ async function main(): Promise<void> {
     `   writer/limit = ${(w.rate / lim).toFixed(2)} (target >= 0.5; against the ${other} limit ${(w.rate / limOther).toFixed(2)})   ` +
       `writer/baseline = ${(w.rate / b.rate).toFixed(1)} (target >= 5)`,
   );
+  say(`   writer transaction (writeBatch), COPY rows/s: plain tables ${fmt(txPlain.rate)} | hypertables ${fmt(txHyper.rate)} (hypertables / plain = ${(txHyper.rate / txPlain.rate).toFixed(2)})`);
+  say(`   sections eo and 1-3 ran on ${defaultTimescale ? 'TimescaleDB' : 'plain PostgreSQL'} (TIMESCALEDB=${base.database.timescaledb})`);
   say(`   writer p99 end-to-end (commit - receive) ${(w.p99.receive! * 1000).toFixed(0)} ms; peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB (target < 300 MB)`);
 }
 

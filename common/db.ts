@@ -52,6 +52,24 @@ export function createClient(config: Pick<Config, 'database'>, applicationName: 
   return client;
 }
 
+const answers = new WeakMap<pg.Pool | pg.ClientBase, Map<string, Promise<boolean>>>();
+
+/**
+ * A yes/no question about the database's schema (`SELECT f() AS yes`), asked once per pool or client and remembered;
+ * a failed answer is asked again the next time.
+ */
+export function askOnce(db: pg.Pool | pg.ClientBase, sql: string): Promise<boolean> {
+  let known = answers.get(db);
+  if (!known) answers.set(db, (known = new Map()));
+  let answer = known.get(sql);
+  if (!answer) {
+    answer = db.query<{ yes: boolean }>(sql).then((r) => r.rows[0]?.yes === true);
+    answer.catch(() => known.delete(sql));
+    known.set(sql, answer);
+  }
+  return answer;
+}
+
 /** What migrations and readers need from a database session. */
 export interface SqlSession {
   query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;

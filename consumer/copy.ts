@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { withClient } from '../common/db.ts';
+import { askOnce, withClient } from '../common/db.ts';
 import { from as copyFrom } from 'pg-copy-streams';
 import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from './copy-binary.ts';
 import { COLUMNS, COPY_FORMAT, type TickTable, type WriteTable } from './copy-rows.ts';
@@ -49,18 +49,8 @@ export const STAGE_SQL = perTable((t) => ({
   insert: `INSERT INTO ${t} (${cols(t)}) SELECT ${cols(t)} FROM ${t}_stage`,
 }));
 
-// Whether a database takes the COPY through the staging table (TimescaleDB): asked once per pool.
-const viaStage = new WeakMap<pg.Pool | pg.ClientBase, Promise<boolean>>();
-
-export function copiedViaStage(db: pg.Pool | pg.ClientBase): Promise<boolean> {
-  let v = viaStage.get(db);
-  if (!v) {
-    v = db.query<{ v: boolean }>('SELECT ticks_copied_via_stage() AS v').then((r) => r.rows[0]?.v === true);
-    v.catch(() => viaStage.delete(db)); // asked again on the next batch
-    viaStage.set(db, v);
-  }
-  return v;
-}
+/** Whether a database takes the COPY through the staging table (TimescaleDB). */
+export const copiedViaStage = (db: pg.Pool | pg.ClientBase): Promise<boolean> => askOnce(db, 'SELECT ticks_copied_via_stage() AS yes');
 
 // --- Writing ----------------------------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 // The setting tickwatch.ticks_summarized tells the invalidation trigger that the ticks COPYed with it are covered by
 // summaries (sql/migrations/0023_tick_slices.sql); without it their minute is rebuilt from the raw ticks.
 import type pg from 'pg';
+import { askOnce } from '../common/db.ts';
 import type { TickTable } from './copy-rows.ts';
 import { summarizeBookTickers, summarizeTrades, type QuoteSlice, type TradeSlice } from './tick-slices.ts';
 
@@ -73,15 +74,5 @@ export async function insertSlices(client: pg.ClientBase, batch: SliceBatch): Pr
   await client.query(batch.table === 'trade_slices' ? INSERT_TRADE_SLICES : INSERT_QUOTE_SLICES, params(batch));
 }
 
-// Whether a database merges summaries (plain PostgreSQL) or aggregates raw ticks itself (TimescaleDB): asked once per pool.
-const wanted = new WeakMap<pg.Pool | pg.ClientBase, Promise<boolean>>();
-
-export function slicesWanted(db: pg.Pool | pg.ClientBase): Promise<boolean> {
-  let w = wanted.get(db);
-  if (!w) {
-    w = db.query<{ wanted: boolean }>('SELECT tick_slices_wanted() AS wanted').then((r) => r.rows[0]?.wanted === true);
-    w.catch(() => wanted.delete(db)); // asked again on the next batch
-    wanted.set(db, w);
-  }
-  return w;
-}
+/** Whether a database merges summaries (plain PostgreSQL) or aggregates raw ticks itself (TimescaleDB). */
+export const slicesWanted = (db: pg.Pool | pg.ClientBase): Promise<boolean> => askOnce(db, 'SELECT tick_slices_wanted() AS yes');

@@ -274,6 +274,18 @@ describe('docker/compose.yaml', () => {
     expect(problems).toEqual([]);
   });
 
+  it('pins the TimescaleDB version that CI builds and tests natively (the newest vendored source)', () => {
+    const image = String(service('timescaledb').image);
+    expect(image).toMatch(/^timescale\/timescaledb:\d+\.\d+\.\d+-pg15$/);
+    const vendor = join(REPO_ROOT, '..', 'shared', 'vendor');
+    const versions = existsSync(vendor)
+      ? readdirSync(vendor).flatMap((f) => /^timescaledb-(\d+\.\d+\.\d+)\.tar\.gz$/.exec(f)?.slice(1) ?? [])
+      : [];
+    if (versions.length === 0) return console.warn(`[skipped] no vendored TimescaleDB source in ${vendor}`);
+    const newest = versions.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).at(-1);
+    expect(image).toBe(`timescale/timescaledb:${newest}-pg15`);
+  });
+
   it('sets on the worker services only variables of the config schema', () => {
     const known = new Set<string>(ENV_VARIABLES);
     const problems = IMAGE_SERVICES.flatMap((name) =>

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.ts';
 import { freshTimescale, timescaleMissing, type TimescaleDatabase } from '../test/timescale.ts';
 import { testLog } from '../test/services.ts';
-import { migrate } from './migrate.ts';
+import { migrate, TimescaleUnavailableError } from './migrate.ts';
 import { schemaSnapshot } from '../test/schema-snapshot.ts';
 
 describe.skipIf(await timescaleMissing())('migrations on native TimescaleDB', () => {
@@ -114,5 +114,18 @@ describe.skipIf(await timescaleMissing())('migrations on native TimescaleDB', ()
     const rows = await db.query<{ n: number; price: string }>(`SELECT count(*)::int AS n, min(price)::text AS price FROM trades`);
     expect(rows.rows).toEqual([{ n: 1, price: '61837.63000000' }]);
     await expect(db.exec(insert.replace(' ON CONFLICT DO NOTHING', ''))).rejects.toThrow(/duplicate key/);
+  });
+
+  it('keeps a database migrated on plain PostgreSQL plain under auto, and refuses TIMESCALEDB=on there', async () => {
+    const plain = await freshTimescale('ts_was_plain');
+    try {
+      expect((await migrate(plain, loadConfig({ TIMESCALEDB: 'off' }), testLog)).timescaledb).toBe(false);
+      expect((await migrate(plain, loadConfig({ TIMESCALEDB: 'auto' }), testLog)).timescaledb).toBe(false);
+      await expect(migrate(plain, loadConfig({ TIMESCALEDB: 'on' }), testLog)).rejects.toThrow(TimescaleUnavailableError);
+      await expect(migrate(plain, loadConfig({ TIMESCALEDB: 'on' }), testLog)).rejects.toThrow(/migrated on plain PostgreSQL/);
+      expect((await plain.query(`SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'`)).rows).toEqual([]);
+    } finally {
+      await plain.close();
+    }
   });
 });

@@ -56,6 +56,15 @@ const PRELOAD_FIX =
 async function prepareTimescale(db: SqlSession, mode: Config['database']['timescaledb'], log: Logger): Promise<boolean> {
   const active = async () => (await db.query(`SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'`)).rows.length > 0;
   if (mode === 'off' || (await active())) return active();
+  // A schema made on plain PostgreSQL stays plain: its tables would have to be turned into hypertables and its bar
+  // tables into continuous aggregates, which no migration does.
+  const plainSchema = (await db.query(`SELECT to_regclass('schema_migrations') IS NOT NULL AS made`)).rows[0]?.made === true;
+  if (plainSchema) {
+    const message = 'this database was migrated on plain PostgreSQL; it keeps plain tables (a new database gets TimescaleDB)';
+    if (mode === 'on') throw new TimescaleUnavailableError(`TIMESCALEDB=on but ${message}`);
+    log.info(message);
+    return false;
+  }
   const available = (await db.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`)).rows.length > 0;
   if (!available) {
     if (mode === 'on') throw new TimescaleUnavailableError('TIMESCALEDB=on but the timescaledb extension is not installed on this server');

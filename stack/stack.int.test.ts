@@ -31,6 +31,9 @@ async function baseEnv(databaseUrl: string): Promise<NodeJS.ProcessEnv> {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     LOG_LEVEL: 'info',
+    // The suite's pass (TimescaleDB or plain PostgreSQL), and no retention policy for the recorded 2024 ticks.
+    ...(process.env.TIMESCALEDB ? { TIMESCALEDB: process.env.TIMESCALEDB } : {}),
+    TICK_RETENTION: 'none',
     KAFKA_BROKERS: s.kafkaBrokers!.join(','),
     DATABASE_URL: databaseUrl,
     TOPIC_TRADES: `${p}.trades`,

@@ -38,7 +38,7 @@ export function privatePostgresMissing(): string | undefined {
  * (scripts/services.sh), unless the tests run against plain PostgreSQL (TIMESCALEDB=off).
  */
 function timescalePreload(): string {
-  if (process.env.TIMESCALEDB === 'off' || !existsSync(`${TIMESCALE_LIB}/timescaledb.so`)) return '';
+  if (process.env.TIMESCALEDB === 'off' || !timescaleInstalled()) return '';
   return ' -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off -c max_worker_processes=48 -c timescaledb.max_background_workers=40';
 }
 
@@ -56,7 +56,14 @@ async function asPostgres(cmd: string, args: string[]): Promise<void> {
   await run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/${cmd}`, ...args], { timeout: 60_000 });
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/** Whether TimescaleDB's files are installed for this PostgreSQL (the extension is then available to every cluster). */
+export const timescaleInstalled = (): boolean => existsSync(`${TIMESCALE_LIB}/timescaledb.so`);
+
+/**
+ * @param preloadTimescale false: a server with TimescaleDB's files installed but not preloaded (as right after
+ * installing Timescale's package, before editing postgresql.conf)
+ */
+export async function startPrivatePostgres(opts: { preloadTimescale?: boolean } = {}): Promise<PrivatePostgres> {
   const dir = await mkdtemp(`${tmpdir()}/tickwatch-private-pg-`);
   await chmod(dir, 0o700);
   const { uid, gid } = await run('id', ['-u', 'postgres']).then(async (u) => ({
@@ -67,7 +74,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const data = `${dir}/data`;
   await asPostgres('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
   const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off${timescalePreload()}`;
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off${opts.preloadTimescale === false ? '' : timescalePreload()}`;
   const start = () => asPostgres('pg_ctl', ['-D', data, '-l', `${dir}/postgres.log`, '-o', options, '-w', '-t', '60', 'start']);
   const stop = (mode = 'fast') => asPostgres('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
   await start();

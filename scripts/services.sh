@@ -289,15 +289,20 @@ timescaledb_source() {
   return 0
 }
 
-# Installed by this script from a cache folder whose patches are no longer the current ones: build again.
+# The build's name: the tarball's and our patches' (scripts/timescaledb/*.patch) identity, e.g. timescaledb-2.28.3-c1368022f2dd.
+timescaledb_build_name() {
+  local src=$1 key patches=("$REPO_ROOT"/scripts/timescaledb/*.patch)
+  [ -f "${patches[0]}" ] || patches=()
+  key=$(cat "$src.sha256" "${patches[@]}" | sha256sum | cut -d' ' -f1)
+  echo "$(basename "$src" .tar.gz)-${key:0:12}"
+}
+
+# Installed by this script from another tarball or an older set of patches: build again.
 timescaledb_stale_build() {
   [ -f "$TS_CACHE/installed" ] || return 1
   local src; src=$(timescaledb_source)
   [ -n "$src" ] && [ -f "$src.sha256" ] || return 1
-  local patches=("$REPO_ROOT"/scripts/timescaledb/*.patch) key
-  key=$(sha256sum "$src" | cut -d' ' -f1)
-  [ -f "${patches[0]}" ] && key=$(cat "$src.sha256" "${patches[@]}" | sha256sum | cut -d' ' -f1)
-  [ "$(cat "$TS_CACHE/installed")" != "$(basename "$src" .tar.gz)-${key:0:12}" ]
+  [ "$(cat "$TS_CACHE/installed")" != "$(timescaledb_build_name "$src")" ]
 }
 
 # TimescaleDB for PostgreSQL 15: an extension already installed is used as it is (unless this script installed it
@@ -326,21 +331,21 @@ install_timescaledb() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || pkgs+=("$p")
   done
   [ ${#pkgs[@]} = 0 ] || apt_install "${pkgs[@]}" || return 1
-  local name; name=$(basename "$src" .tar.gz)
-  # Our patches (scripts/timescaledb/*.patch) are part of the build's identity.
-  local patches=("$REPO_ROOT"/scripts/timescaledb/*.patch) key=$got
+  local name; name=$(timescaledb_build_name "$src")
+  local patches=("$REPO_ROOT"/scripts/timescaledb/*.patch)
   [ -f "${patches[0]}" ] || patches=()
-  [ ${#patches[@]} = 0 ] || key=$(cat "$src.sha256" "${patches[@]}" | sha256sum | cut -d' ' -f1)
-  local build=$TS_CACHE/$name-${key:0:12} log=$TS_CACHE/build.log start=$SECONDS
+  local build=$TS_CACHE/$name log=$TS_CACHE/build.log start=$SECONDS
   mkdir -p "$TS_CACHE"
   if [ ! -f "$build/.built" ]; then
-    info "timescaledb: building $name from $src (about 70 s on 2 cores; log: $log)"
+    info "timescaledb: building $name from $src with ${#patches[@]} patch(es) (about 100 s on 2 cores; log: $log)"
     rm -rf "$build" && mkdir -p "$build"
-    if ! { tar xzf "$src" -C "$build" --strip-components=1 &&
-           for p in "${patches[@]}"; do patch -d "$build" -p1 <"$p" || exit 1; done &&
-           (cd "$build" && ./bootstrap -DCMAKE_BUILD_TYPE=Release -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
-              -DWARNINGS_AS_ERRORS=OFF -DLINTER=OFF -DGENERATE_DOWNGRADE_SCRIPT=OFF -DPG_CONFIG="$PG_BIN/pg_config" &&
-            cd build && make -j"$(nproc)"); } >"$log" 2>&1; then
+    # A subshell: `exit` ends only it (errexit would be ignored inside an if condition, hence the && chain).
+    if ! (tar xzf "$src" -C "$build" --strip-components=1 || exit 1
+          for p in "${patches[@]}"; do patch -d "$build" -p1 <"$p" || exit 1; done
+          cd "$build" &&
+          ./bootstrap -DCMAKE_BUILD_TYPE=Release -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF \
+            -DLINTER=OFF -DGENERATE_DOWNGRADE_SCRIPT=OFF -DPG_CONFIG="$PG_BIN/pg_config" &&
+          cd build && make -j"$(nproc)") >"$log" 2>&1; then
       show_log_tail "$log" 40; err "timescaledb: build failed"; return 1
     fi
     touch "$build/.built"

@@ -51,4 +51,25 @@ describe('config', () => {
     expect(r.stderr).toMatch(/BATCH_SIZE: must be >= 1/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('refuses an empty number and durations no timer can hold, naming each variable', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => `${p.variable}: ${p.message}`);
+      }
+    };
+    expect(problems({ INGESTION_HTTP_PORT: '' })).toEqual(['INGESTION_HTTP_PORT: must not be empty']);
+    expect(problems({ BATCH_SIZE: '' })).toEqual(['BATCH_SIZE: must not be empty']);
+    expect(problems({ WATCHDOG_SECONDS: '1e308' })).toEqual(['WATCHDOG_SECONDS: must be <= 3600']);
+    expect(problems({ ALERT_COOLDOWN_SECONDS: '1e12' })).toEqual(['ALERT_COOLDOWN_SECONDS: must be <= 2000000']);
+    expect(problems({ CONNECTION_MAX_AGE_HOURS: '48' })).toEqual(['CONNECTION_MAX_AGE_HOURS: must be <= 24']);
+    expect(problems({ WATCHDOG_SECONDS: '45', INGESTION_HTTP_PORT: '9000' })).toEqual([]);
+  });
+
+  it('listens on loopback unless told otherwise', () => {
+    expect(loadConfig({}).http.host).toBe('127.0.0.1');
+  });
 });

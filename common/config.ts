@@ -9,16 +9,26 @@ const csv = (fallback: string) =>
     .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
     .pipe(z.array(z.string()).min(1, 'must list at least one value'));
 
-const int = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(min, `must be >= ${min}`)
-    .max(max, `must be <= ${max}`)
-    .default(fallback);
+// Numbers arrive as text: an empty variable is a mistake (it would read as 0), not a request for the default.
+const numberText = (fallback: number) => z.string().min(1, 'must not be empty').default(String(fallback));
 
-const num = (fallback: number, min = 0) =>
-  z.coerce.number({ error: 'must be a number' }).refine(Number.isFinite, 'must be finite').pipe(z.number().min(min, `must be >= ${min}`)).default(fallback);
+const int = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
+  numberText(fallback).pipe(
+    z.coerce
+      .number<string>({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(min, `must be >= ${min}`)
+      .max(max, `must be <= ${max}`),
+  );
+
+/** Seconds and ratios; the default bound keeps every duration a valid timer (setTimeout takes at most ~24.8 days). */
+const num = (fallback: number, min = 0, max = 2_000_000) =>
+  numberText(fallback).pipe(
+    z.coerce
+      .number<string>({ error: 'must be a number' })
+      .refine(Number.isFinite, 'must be finite')
+      .pipe(z.number().min(min, `must be >= ${min}`).max(max, `must be <= ${max}`)),
+  );
 
 const port = (fallback: number) => int(fallback, 0, 65535);
 
@@ -135,10 +145,10 @@ export const envSchema = z.object({
   ),
   STREAM_TYPES: csv(DEFAULT_STREAM_TYPES.join(',')).pipe(z.array(z.enum(STREAM_TYPES, { error: `each must be one of ${STREAM_TYPES.join(', ')}` }))),
   STREAMS_PER_CONNECTION: int(1024, 1, 1024),
-  WATCHDOG_SECONDS: num(30, 1),
+  WATCHDOG_SECONDS: num(30, 1, 3_600),
   RECONNECT_MIN_MS: int(500, 1),
   RECONNECT_MAX_MS: int(30_000, 1),
-  CONNECTION_MAX_AGE_HOURS: num(23.5, 0.001),
+  CONNECTION_MAX_AGE_HOURS: num(23.5, 0.001, 24),
   MAX_FRAME_BYTES: int(65_536, 256),
   DEAD_LETTER_MAX_BYTES: int(8_192, 64),
   PRODUCER_BUFFER_MAX: int(20_000, 1),
@@ -159,7 +169,7 @@ export const envSchema = z.object({
 
   // Metrics worker and alerts
   BAR_SHORT_SECONDS: int(10, 1, 59),
-  ALLOWED_LATENESS_SECONDS: num(2, 0),
+  ALLOWED_LATENESS_SECONDS: num(2, 0, 3_600),
   VOLATILITY_Z_THRESHOLD: num(4, 0),
   VOLUME_SPIKE_RATIO: num(5, 1),
   SPREAD_WARN_RATIO: num(3, 1),
@@ -180,7 +190,8 @@ export const envSchema = z.object({
   ALERT_EMAIL_TO: csv('desk@localhost.localdomain').pipe(z.array(z.email('each must be an email address'))),
 
   // HTTP (/metrics and /healthz) of each worker
-  HTTP_HOST: text('0.0.0.0'),
+  // Loopback by default: /metrics and /healthz are for the local Prometheus; compose sets 0.0.0.0 in its network.
+  HTTP_HOST: text('127.0.0.1'),
   INGESTION_HTTP_PORT: port(9464),
   WRITER_HTTP_PORT: port(9465),
   METRICS_HTTP_PORT: port(9466),

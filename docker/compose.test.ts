@@ -450,7 +450,7 @@ describe('docker/compose.yaml', () => {
           if (!script || !existsSync(join(context, script))) problems.push(`service ${name}: the Dockerfile's ENTRYPOINT does not run a script of the context (${entry?.[1]})`);
           if (!/^USER\s+(?!root\b|0\b)\S+/m.test(text)) problems.push(`service ${name}: the Dockerfile does not switch to a non-root USER`);
           const ignore = existsSync(join(context, '.dockerignore')) ? readFileSync(join(context, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()) : [];
-          for (const must of ['node_modules', '.git', '.env'])
+          for (const must of ['node_modules', '.git', '.env', '**/.env'])
             if (!ignore.includes(must)) problems.push(`service ${name}: ${join(context, '.dockerignore')} does not exclude ${must}`);
         }
       }

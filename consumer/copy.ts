@@ -172,16 +172,15 @@ async function attempt(
       if (count > 0) {
         if (path === 'copy') {
           n = await copyIn(client, COPY_SQL[table], rows, COPY_FORMAT[table]);
-          const summary = summaries?.[i];
-          if (summary) await insertSlices(client, summary);
         } else {
           const stage = STAGE_SQL[table];
           await client.query(stage.create);
           await copyIn(client, stage.copy, rows, COPY_FORMAT[table]);
           n = (await client.query(path === 'stage' ? stage.insert : stage.merge)).rowCount ?? 0;
-          const summary = path === 'stage' ? summaries?.[i] : null;
-          if (summary) await insertSlices(client, summary);
         }
+        // The merge path gets no summaries (it may skip duplicates): its minutes are summarized from the table.
+        const summary = summaries?.[i];
+        if (summary) await insertSlices(client, summary);
       }
       inserted.push(n);
     }

@@ -10,14 +10,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgSession, type SqlSession } from '../common/db.ts';
 import { tickTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
-import { CopyBinaryEncoder } from '../consumer/copy-binary.ts';
-import { writeBatch } from '../consumer/copy.ts';
-import type { TickTable } from '../consumer/copy-rows.ts';
-import { CopyRowBuffer } from '../consumer/tick-rows.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
 import { freshTimescale, timescaleMissing } from '../test/timescale.ts';
+import { writing } from '../test/writer-batches.ts';
 import { insertBookTickers, insertTrades } from './replay.ts';
 import { Refresher } from './refresher.ts';
 import { bucketStart } from './schedule.ts';
@@ -184,28 +181,6 @@ interface Target {
 /** INSERTs, as the metrics tests and a hand-made load put ticks in: every minute is summarized by the refresh itself. */
 const inserting = (db: SqlSession) => ({ trades: (l: readonly Trade[]) => insertTrades(db, l), quotes: (l: readonly BookTicker[]) => insertBookTickers(db, l), summarized: false });
 
-/**
- * The writer's own transaction (writeBatch: COPY binary rows, their per-second slices, the offset claim), in batches of
- * an odd size so that most seconds are summarized in several pieces that the refresh merges.
- */
-function writing(pool: pg.Pool) {
-  const next: Record<string, bigint | null> = { trades: null, book_tickers: null };
-  const enc = new CopyBinaryEncoder();
-  const write = async (table: TickTable, ticks: readonly Tick[]) => {
-    for (let i = 0; i < ticks.length; i += 97) {
-      const part = ticks.slice(i, i + 97);
-      const out = new CopyRowBuffer(part.length * 200, part.length);
-      for (const t of part) enc.row(t, out);
-      const expected = next[table]!;
-      const to = (expected ?? 0n) + BigInt(part.length);
-      const r = await writeBatch(pool, table, out.bytes(), part.length, { groupId: 'bars-test', topic: table, partition: 0, expected, next: to });
-      expect(r.outcome).toBe('written');
-      next[table] = to;
-    }
-  };
-  return { trades: (l: readonly Trade[]) => write('trades', l), quotes: (l: readonly BookTicker[]) => write('book_tickers', l) };
-}
-
 function scenario(name: string, skip: string | undefined, timescaledb: 'on' | 'off', open: () => Promise<Target>) {
   describe.skipIf(skip)(`bars and quote metrics from the captures on ${name}`, () => {
     let target: Target;
@@ -311,7 +286,7 @@ function scenario(name: string, skip: string | undefined, timescaledb: 'on' | 'o
       for (const view of BAR_VIEWS) checkBars(await readAll(target.db, view), expectedBars(trades, WIDTH_MS[view]), view);
     });
 
-    if (name === WRITER) it('minutes before the slices existed (an upgraded database) are summarized from the raw ticks', async () => {
+    if (name === WRITER || name === TS_WRITER) it('minutes before the slices existed (an upgraded database) are summarized from the raw ticks', async () => {
       // As after migrating a database that already held ticks: no slices, slices_since after all of them.
       await target.db.query('DELETE FROM trade_slices');
       await target.db.query('DELETE FROM quote_slices');
@@ -349,12 +324,12 @@ scenario(TS, tsAbsent, 'on', async () => {
   return { db: ts, ...inserting(ts), close: () => ts.close() };
 });
 
-// The writer's transaction on hypertables, refreshed while it writes: no slices there (the caggs read the raw ticks).
+// The writer's transaction on hypertables, refreshed while it writes: its slices feed the continuous aggregates.
 scenario(TS_WRITER, tsAbsent, 'on', async () => {
   const fresh = await freshDatabase('bars_ts_writer');
   const pool = new pg.Pool({ connectionString: fresh.url, max: 2 });
   const db = pgSession(pool);
-  return { db, ...writing(pool), summarized: false, refreshWhileWriting: true, close: async () => { await pool.end(); await fresh.drop(); } };
+  return { db, ...writing(pool), summarized: true, refreshWhileWriting: true, close: async () => { await pool.end(); await fresh.drop(); } };
 });
 
 describe.skipIf(tsAbsent ?? pgAbsent)('both databases', () => {

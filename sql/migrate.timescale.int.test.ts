@@ -32,6 +32,8 @@ describe.skipIf(await timescaleMissing())('migrations on native TimescaleDB', ()
       { hypertable_name: 'agg_trades', compression_enabled: true },
       { hypertable_name: 'book_tickers', compression_enabled: true },
       { hypertable_name: 'trades', compression_enabled: true },
+      { hypertable_name: 'trade_slices', compression_enabled: true },
+      { hypertable_name: 'quote_slices', compression_enabled: true },
     ]));
     const dims = await db.query<{ hypertable_name: string; time_interval: unknown }>(
       `SELECT hypertable_name, time_interval::text AS time_interval FROM timescaledb_information.dimensions
@@ -47,7 +49,7 @@ describe.skipIf(await timescaleMissing())('migrations on native TimescaleDB', ()
       `SELECT hypertable_name, proc_name, coalesce(config->>'drop_after', config->>'compress_after') AS setting
          FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL ORDER BY 1, 2`,
     );
-    for (const t of ['agg_trades', 'book_tickers', 'trades']) {
+    for (const t of ['agg_trades', 'book_tickers', 'trades', 'trade_slices', 'quote_slices']) {
       expect(jobs.rows).toContainEqual({ hypertable_name: t, proc_name: 'policy_retention', setting: '30 days' });
       expect(jobs.rows).toContainEqual({ hypertable_name: t, proc_name: 'policy_compression', setting: '2 days' });
     }
@@ -99,7 +101,7 @@ describe.skipIf(await timescaleMissing())('migrations on native TimescaleDB', ()
     const names = (proc: string) => after.rows.filter((r) => r.proc_name === proc).map((r) => r.hypertable_name).sort();
     expect(names('policy_retention'), 'none: no tick retention; bars kept 400 days').toEqual(['quote_stats_1m', 'top_of_book_stats_1m', 'trade_bars_1h', 'trade_bars_1m', 'trade_bars_5m']);
     expect(after.rows.filter((r) => r.proc_name === 'policy_retention').every((r) => r.config.drop_after === '400 days')).toBe(true);
-    expect(names('policy_compression'), 'none: bars not compressed').toEqual(['agg_trades', 'book_tickers', 'books', 'top_of_book', 'trades']);
+    expect(names('policy_compression'), 'none: bars not compressed').toEqual(['agg_trades', 'book_tickers', 'books', 'quote_slices', 'top_of_book', 'trade_slices', 'trades']);
   });
 
   it('ignores a re-delivered tick, also in a compressed chunk', async () => {

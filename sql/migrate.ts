@@ -83,8 +83,11 @@ async function prepareTimescale(db: SqlSession, mode: Config['database']['timesc
   return true;
 }
 
-export async function migrate(db: SqlSession, config: Pick<Config, 'database'>, log: Logger): Promise<MigrateResult> {
-  const migrations = await readMigrations();
+/**
+ * @param until the last version to apply (tests of upgrades build the schema as an older release left it); default all
+ */
+export async function migrate(db: SqlSession, config: Pick<Config, 'database'>, log: Logger, until?: string): Promise<MigrateResult> {
+  const migrations = (await readMigrations()).filter((m) => until === undefined || m.version <= until);
   await db.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEY]);
   try {
     const timescaledb = await prepareTimescale(db, config.database.timescaledb, log);

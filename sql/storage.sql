@@ -41,9 +41,9 @@ CREATE OR REPLACE FUNCTION storage_setting(name text) RETURNS interval LANGUAGE 
     SELECT nullif(nullif(current_setting(name, true), ''), 'none')::interval
 $$;
 
--- The tick tables (and the book tables): hypertables with chunks of tick_chunk_interval, compressed per stream after
--- tick_compress_after, dropped after tick_retention.
-CREATE OR REPLACE FUNCTION sync_tick_storage(tbl text, segment_by text, order_by text) RETURNS void
+-- The tick tables (and the book tables, and the per-second slices of trades and book tickers): hypertables with chunks
+-- of tick_chunk_interval, compressed per stream after tick_compress_after, dropped after tick_retention.
+CREATE OR REPLACE FUNCTION sync_hypertable_storage(tbl text, time_col text, segment_by text, order_by text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     chunk_interval interval := storage_setting('tickwatch.tick_chunk_interval');
@@ -52,7 +52,7 @@ BEGIN
         RETURN;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = tbl) THEN
-        PERFORM create_hypertable(tbl::regclass, by_range('time', coalesce(chunk_interval, interval '1 day')),
+        PERFORM create_hypertable(tbl::regclass, by_range(time_col, coalesce(chunk_interval, interval '1 day')),
                                   create_default_indexes => false, migrate_data => true);
     ELSIF chunk_interval IS NOT NULL THEN
         -- Applies to chunks created from now on; existing chunks keep their size.
@@ -65,6 +65,11 @@ BEGIN
     PERFORM sync_policy(tbl::regclass, 'policy_compression', 'compress_after', storage_setting('tickwatch.tick_compress_after'));
     PERFORM sync_policy(tbl::regclass, 'policy_retention', 'drop_after', storage_setting('tickwatch.tick_retention'));
 END;
+$$;
+
+CREATE OR REPLACE FUNCTION sync_tick_storage(tbl text, segment_by text, order_by text) RETURNS void
+LANGUAGE sql AS $$
+    SELECT sync_hypertable_storage(tbl, 'time', segment_by, order_by)
 $$;
 
 -- A bar aggregate (continuous aggregate) of the given bucket width: TimescaleDB's own refresh policy re-materializes
@@ -97,6 +102,8 @@ SELECT sync_tick_storage('agg_trades',   'exchange, market, symbol', 'time DESC,
 SELECT sync_tick_storage('book_tickers', 'exchange, market, symbol', 'time DESC, update_id DESC');
 SELECT sync_tick_storage('books',        'exchange, market, symbol', 'time DESC, sequence DESC');
 SELECT sync_tick_storage('top_of_book',  'exchange, market, symbol', 'time DESC, sequence DESC');
+SELECT sync_hypertable_storage('trade_slices', 'slice', 'exchange, market, symbol', 'slice DESC, first_time DESC, first_id DESC');
+SELECT sync_hypertable_storage('quote_slices', 'slice', 'exchange, market, symbol', 'slice DESC, first_time DESC, first_id DESC');
 
 -- The short bars (10 s by default) are a live view the worker refreshes; their width can change at run time, so they
 -- have no policy. The 5-minute and 1-hour bars are rolled up from the 1-minute ones.

@@ -17,7 +17,7 @@
 // targets, met or not: bar readable within 2 s + the allowed lateness of close at 1 x, refresh under 5 % of one core
 // at 100 x (stated for TimescaleDB; plain PostgreSQL is judged beside it).
 // Flags (environment): LIVE_MINUTES (default 2.5, at most 4), FAST_MINUTES (default 1.5, at most 4), FAST_COPIES (default 100),
-// BASELINE (default 1; 0 skips run 3),
+// BASELINE (default 1; 0 skips run 3), KEEP_DATABASES (1 keeps each run's database for a look afterwards),
 // ALLOWED_LATENESS_SECONDS (default 2). Needs DATABASE_URL on a server that preloads TimescaleDB; KAFKA_BROKERS is used
 // when set (bars and alerts are published), otherwise publishing is skipped.
 import { readFileSync } from 'node:fs';
@@ -352,12 +352,12 @@ async function run(name: string, database: Database, minutes: number, copies: nu
     await observer.end();
     await writer.end();
     await new Promise<void>((r) => smtp.close(() => r()));
-    await fresh.drop();
+    if (env.KEEP_DATABASES !== '1') await fresh.drop();
   }
 }
 
-// Plain PostgreSQL, then TimescaleDB, at each rate; the baseline (plain PostgreSQL only: TimescaleDB's aggregates
-// always read the raw ticks) last.
+// Plain PostgreSQL, then TimescaleDB, at each rate; the baseline (plain PostgreSQL only: unsummarized ticks are
+// rebuilt into slices the same way on both) last.
 const results: RunResult[] = [];
 for (const [label, minutes, copies] of [['1 x', LIVE_MINUTES, 1], [`${FAST_COPIES} x`, FAST_MINUTES, FAST_COPIES]] as const) {
   for (const database of ['plain', 'timescaledb'] as const) {

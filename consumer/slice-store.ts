@@ -74,5 +74,5 @@ export async function insertSlices(client: pg.ClientBase, batch: SliceBatch): Pr
   await client.query(batch.table === 'trade_slices' ? INSERT_TRADE_SLICES : INSERT_QUOTE_SLICES, params(batch));
 }
 
-/** Whether a database merges summaries (plain PostgreSQL) or aggregates raw ticks itself (TimescaleDB). */
+/** Whether the schema reads summaries (every schema since 0025; older ones on TimescaleDB aggregated the raw ticks). */
 export const slicesWanted = (db: pg.Pool | pg.ClientBase): Promise<boolean> => askOnce(db, 'SELECT tick_slices_wanted() AS yes');

@@ -1,4 +1,5 @@
-// Stores the per-second tick summaries (tick-slices.ts) next to their ticks, in the same transaction (thin adapter).
+// Stores the per-second tick summaries (tick-slices.ts) next to their ticks, in the same transaction (thin adapter):
+// one row per stream and second, a batch's summary merged into the row an earlier batch left (0025_one_slice_per_second).
 // The setting tickwatch.ticks_summarized tells the invalidation trigger that the ticks COPYed with it are covered by
 // summaries (sql/migrations/0023_tick_slices.sql); without it their minute is rebuilt from the raw ticks.
 import type pg from 'pg';
@@ -16,7 +17,15 @@ SELECT ${US} s, e, m, y, ${US} ft, fi, fp, ${US} lt, li, lp, n, hi, lo, v, qv, t
               $9::bigint[], $10::numeric[], $11::bigint[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[],
               $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::float8[], $21::float8[], $22::numeric[],
               $23::numeric[])
-    AS u(s, e, m, y, ft, fi, fp, lt, li, lp, n, hi, lo, v, qv, tv, tqv, sp, sp2, lr, lr2, mv, mvb)`;
+    AS u(s, e, m, y, ft, fi, fp, lt, li, lp, n, hi, lo, v, qv, tv, tqv, sp, sp2, lr, lr2, mv, mvb)
+ON CONFLICT (slice, exchange, market, symbol) DO UPDATE SET
+  (first_time, first_id, first_price, last_time, last_id, last_price, trade_count, high, low, volume, quote_volume,
+   taker_buy_volume, taker_buy_quote_volume, sum_price, sum_price_sq, sum_log_return, sum_log_return_sq, max_move,
+   max_move_bps, interleaved) =
+  (SELECT m.first_time, m.first_id, m.first_price, m.last_time, m.last_id, m.last_price, m.trade_count, m.high, m.low,
+          m.volume, m.quote_volume, m.taker_buy_volume, m.taker_buy_quote_volume, m.sum_price, m.sum_price_sq,
+          m.sum_log_return, m.sum_log_return_sq, m.max_move, m.max_move_bps, m.interleaved
+     FROM merge_trade_slices(trade_slices, excluded) m)`;
 
 const INSERT_QUOTE_SLICES = `INSERT INTO quote_slices (slice, exchange, market, symbol, first_time, first_id, last_time,
   last_id, quote_count, sum_spread, min_spread, max_spread, last_spread, sum_spread_bps, min_spread_bps, max_spread_bps,
@@ -27,7 +36,16 @@ SELECT ${US} s, e, m, y, ${US} ft, fi, ${US} lt, li, n, ss, mins, maxs, ls, sb, 
               $9::bigint[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[],
               $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[], $21::numeric[], $22::numeric[],
               $23::numeric[], $24::bigint[], $25::numeric[])
-    AS u(s, e, m, y, ft, fi, lt, li, n, ss, mins, maxs, ls, sb, minb, maxb, lb, sm, lm, sbn, san, lbn, lan, tw, tws)`;
+    AS u(s, e, m, y, ft, fi, lt, li, n, ss, mins, maxs, ls, sb, minb, maxb, lb, sm, lm, sbn, san, lbn, lan, tw, tws)
+ON CONFLICT (slice, exchange, market, symbol) DO UPDATE SET
+  (first_time, first_id, last_time, last_id, quote_count, sum_spread, min_spread, max_spread, last_spread,
+   sum_spread_bps, min_spread_bps, max_spread_bps, last_spread_bps, sum_mid, last_mid, sum_bid_notional,
+   sum_ask_notional, last_bid_notional, last_ask_notional, tw_us, tw_spread_us, interleaved) =
+  (SELECT m.first_time, m.first_id, m.last_time, m.last_id, m.quote_count, m.sum_spread, m.min_spread, m.max_spread,
+          m.last_spread, m.sum_spread_bps, m.min_spread_bps, m.max_spread_bps, m.last_spread_bps, m.sum_mid, m.last_mid,
+          m.sum_bid_notional, m.sum_ask_notional, m.last_bid_notional, m.last_ask_notional, m.tw_us, m.tw_spread_us,
+          m.interleaved
+     FROM merge_quote_slices(quote_slices, excluded) m)`;
 
 /** The summaries of one COPYed batch, ready to insert. */
 export type SliceBatch =
@@ -74,5 +92,5 @@ export async function insertSlices(client: pg.ClientBase, batch: SliceBatch): Pr
   await client.query(batch.table === 'trade_slices' ? INSERT_TRADE_SLICES : INSERT_QUOTE_SLICES, params(batch));
 }
 
-/** Whether the schema reads summaries (every schema since 0025; older ones on TimescaleDB aggregated the raw ticks). */
+/** Whether the schema reads summaries (every schema since 0026; older ones on TimescaleDB aggregated the raw ticks). */
 export const slicesWanted = (db: pg.Pool | pg.ClientBase): Promise<boolean> => askOnce(db, 'SELECT tick_slices_wanted() AS yes');

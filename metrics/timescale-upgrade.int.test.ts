@@ -1,5 +1,5 @@
 // Upgrading a TimescaleDB database whose continuous aggregates read the raw ticks (migrations up to 0024) to the ones
-// that read the per-second slices (0025): the caggs are rebuilt, every minute with ticks is listed for the worker, and
+// that read the per-second slices (0026): the caggs are rebuilt, every minute with ticks is listed for the worker, and
 // its next pass gives exact bars again, on native TimescaleDB, from ticks stored before the upgrade (no slices).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Trade } from '../common/records.ts';
@@ -40,7 +40,7 @@ describe.skipIf(skip)('upgrading TimescaleDB aggregates from raw ticks to slices
 
   it('after the upgrade every minute with ticks is listed raw, and one worker pass makes every bar exact', async () => {
     const r = await migrate(db, await testConfig({ TIMESCALEDB: 'on' }), testLog);
-    expect(r.applied).toEqual(['0025']);
+    expect(r.applied).toEqual(['0025', '0026']);
     const minutes = await count(
       `SELECT count(DISTINCT (exchange, market, symbol, date_bin('1 minute', time, '2000-01-03 00:00:00+00'))) AS n FROM trades`,
     );

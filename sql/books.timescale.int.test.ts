@@ -2,7 +2,7 @@
 // ignored also in a compressed chunk, and the per-minute top-of-book cagg compares venues minute by minute.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.ts';
-import { freshTimescale, timescaleMissing, type TimescaleDatabase } from '../test/timescale.ts';
+import { compressAll, freshTimescale, timescaleMissing, type TimescaleDatabase } from '../test/timescale.ts';
 import { testLog } from '../test/services.ts';
 import { BOOKS, EXPECTED_MINUTES, insertBooks, MINUTE_MS, minuteRows } from './books.fixture.ts';
 import { migrate } from './migrate.ts';
@@ -34,8 +34,8 @@ describe.skipIf(await timescaleMissing())('books on native TimescaleDB', () => {
 
   it('ignores a re-delivered book, also in a compressed chunk; refreshes per-minute metrics per venue', async () => {
     expect(await insertBooks(db, BOOKS)).toBe(BOOKS.length);
-    await db.exec(`SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('books') c`);
-    await db.exec(`SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('top_of_book') c`);
+    await compressAll(db, 'books');
+    await compressAll(db, 'top_of_book');
     expect(await insertBooks(db, BOOKS)).toBe(0);
     const n = await db.query<{ books: number; tob: number }>(`SELECT (SELECT count(*)::int FROM books) AS books, (SELECT count(*)::int FROM top_of_book) AS tob`);
     expect(n.rows).toEqual([{ books: 5, tob: 5 }]);

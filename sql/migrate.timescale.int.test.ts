@@ -1,7 +1,7 @@
 // Migrations on native TimescaleDB: hypertables, compression, retention, idempotence, dedup.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.ts';
-import { freshTimescale, timescaleMissing, type TimescaleDatabase } from '../test/timescale.ts';
+import { compressAll, freshTimescale, timescaleMissing, type TimescaleDatabase } from '../test/timescale.ts';
 import { testLog } from '../test/services.ts';
 import { migrate, TimescaleUnavailableError } from './migrate.ts';
 import { schemaSnapshot } from '../test/schema-snapshot.ts';
@@ -111,7 +111,7 @@ describe.skipIf(await timescaleMissing())('migrations on native TimescaleDB', ()
       VALUES ('binance','spot','BTCUSDT','2024-08-08 23:59:59.123+00', 3735683259, 61837.63000000, 0.02000000, true, 'sell',
               '2024-08-08 23:59:59.124+00', '2024-08-08 23:59:57.900+00') ON CONFLICT DO NOTHING`;
     await db.exec(insert);
-    await db.exec(`SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('trades') c`);
+    await compressAll(db, 'trades');
     await db.exec(insert);
     const rows = await db.query<{ n: number; price: string }>(`SELECT count(*)::int AS n, min(price)::text AS price FROM trades`);
     expect(rows.rows).toEqual([{ n: 1, price: '61837.63000000' }]);

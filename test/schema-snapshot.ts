@@ -10,7 +10,7 @@ export async function schemaSnapshot(db: SqlSession): Promise<unknown> {
     indexes: await q(`SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2`),
     constraints: await q(`SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid) AS def
                             FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2`),
-    functions: await q(`SELECT proname, md5(prosrc) AS src FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY 1`),
+    functions: await q(`SELECT proname, md5(prosrc) AS src FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY 1, 2`),
     migrations: await q(`SELECT version, checksum, applied_at::text FROM schema_migrations ORDER BY 1`),
     jobs: (await q(`SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'`)).length
       ? await q(`SELECT job_id, proc_name, hypertable_name, config::text FROM timescaledb_information.jobs ORDER BY job_id`)

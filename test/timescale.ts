@@ -69,3 +69,16 @@ export async function freshTimescale(prefix = 'ts'): Promise<TimescaleDatabase> 
     },
   };
 }
+
+/**
+ * Compresses every chunk of a hypertable now. Its compression policy is paused first: on old test data the policy's
+ * background job may be compressing the same chunk, and compress_chunk then fails with "already compressed".
+ */
+export async function compressAll(db: SqlSession, hypertable: string): Promise<void> {
+  await db.query(
+    `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs
+      WHERE hypertable_name = $1 AND proc_name = 'policy_compression'`,
+    [hypertable],
+  );
+  await db.query(`SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks($1::regclass) c`, [hypertable]);
+}

@@ -8,16 +8,19 @@ import { writeBatch } from '../consumer/copy.ts';
 import type { TickTable } from '../consumer/copy-rows.ts';
 import { CopyRowBuffer } from '../consumer/tick-rows.ts';
 
+/** Ticks per batch: an odd size, so that most seconds are summarized by several batches and merged. */
+export const BATCH_TICKS = 97;
+
 /**
  * The writer's own transaction (writeBatch: COPY binary rows, their per-second slices, the offset claim), in batches of
- * an odd size so that most seconds are summarized in several pieces that the refresh merges.
+ * BATCH_TICKS.
  */
 export function writing(pool: pg.Pool) {
   const next: Record<string, bigint | null> = { trades: null, book_tickers: null };
   const enc = new CopyBinaryEncoder();
   const write = async (table: TickTable, ticks: readonly Tick[]) => {
-    for (let i = 0; i < ticks.length; i += 97) {
-      const part = ticks.slice(i, i + 97);
+    for (let i = 0; i < ticks.length; i += BATCH_TICKS) {
+      const part = ticks.slice(i, i + BATCH_TICKS);
       const out = new CopyRowBuffer(part.length * 200, part.length);
       for (const t of part) enc.row(t, out);
       const expected = next[table]!;

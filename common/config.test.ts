@@ -69,6 +69,32 @@ describe('config', () => {
     expect(problems({ WATCHDOG_SECONDS: '45', INGESTION_HTTP_PORT: '9000' })).toEqual([]);
   });
 
+  it('takes Kafka TLS and SASL settings for a managed cluster, and refuses the combinations that cannot work', () => {
+    expect(loadConfig({}).kafka).toMatchObject({ ssl: undefined, sasl: undefined });
+    const c = loadConfig({ KAFKA_SSL: 'true', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' });
+    expect(c.kafka.ssl).toEqual({ caFile: undefined });
+    expect(c.kafka.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'u', password: 'p' });
+    expect(loadConfig({ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: 'package.json' }).kafka.ssl).toEqual({ caFile: 'package.json' });
+    const said = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => `${p.variable}: ${p.message}`);
+      }
+    };
+    expect(said({ KAFKA_SASL_MECHANISM: 'gssapi' })).toEqual(['KAFKA_SASL_MECHANISM: must be none, plain, scram-sha-256 or scram-sha-512']);
+    expect(said({ KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'u' })).toEqual([
+      'KAFKA_SASL_PASSWORD: is required with KAFKA_SASL_MECHANISM=scram-sha-256',
+    ]);
+    expect(said({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' })).toEqual([
+      'KAFKA_SASL_MECHANISM: plain sends the password in clear text: set KAFKA_SSL=true (or use scram-sha-512)',
+    ]);
+    expect(said({ KAFKA_SASL_PASSWORD: 'p' })).toEqual(['KAFKA_SASL_PASSWORD: is set but KAFKA_SASL_MECHANISM is none']);
+    expect(said({ KAFKA_SSL_CA_FILE: 'package.json' })).toEqual(['KAFKA_SSL_CA_FILE: is only used with KAFKA_SSL=true']);
+    expect(said({ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: '/no/such/ca.pem' })).toEqual(['KAFKA_SSL_CA_FILE: no such file: /no/such/ca.pem']);
+  });
+
   it('listens on loopback unless told otherwise', () => {
     expect(loadConfig({}).http.host).toBe('127.0.0.1');
   });

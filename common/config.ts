@@ -1,5 +1,6 @@
 // The one configuration of every worker: environment variables validated once by a single zod schema,
 // then handed down as a typed, nested value. Nothing else in the code reads process.env.
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 
 const csv = (fallback: string) =>
@@ -118,6 +119,14 @@ export const envSchema = z.object({
   KAFKA_CLIENT_ID: text('tickwatch'),
   KAFKA_PARTITIONS: int(3, 1, 1000),
   KAFKA_REPLICATION_FACTOR: int(1, 1, 10),
+  // A managed cluster: TLS (the system's CAs, or KAFKA_SSL_CA_FILE for a private one) and SASL.
+  KAFKA_SSL: bool(false),
+  KAFKA_SSL_CA_FILE: optionalText(),
+  KAFKA_SASL_MECHANISM: z
+    .enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512'], { error: 'must be none, plain, scram-sha-256 or scram-sha-512' })
+    .default('none'),
+  KAFKA_SASL_USERNAME: optionalText(),
+  KAFKA_SASL_PASSWORD: optionalText(),
   TOPIC_TRADES: text('binance.trades'),
   TOPIC_AGG_TRADES: text('binance.aggtrades'),
   TOPIC_BOOK_TICKERS: text('binance.booktickers'),
@@ -149,7 +158,7 @@ export const envSchema = z.object({
   RECONNECT_MIN_MS: int(500, 1),
   RECONNECT_MAX_MS: int(30_000, 1),
   CONNECTION_MAX_AGE_HOURS: num(23.5, 0.001, 24),
-  MAX_FRAME_BYTES: int(65_536, 256),
+  MAX_FRAME_BYTES: int(65_536, 256, 16 * 1024 * 1024),
   DEAD_LETTER_MAX_BYTES: int(8_192, 64),
   PRODUCER_BUFFER_MAX: int(20_000, 1),
   PRODUCER_LANES: int(2, 1, 16),
@@ -204,6 +213,7 @@ export const envSchema = z.object({
   COINBASE_WS_URL: url('wss://ws-feed.exchange.coinbase.com', ['wss:', 'ws:']),
   GEMINI_SYMBOLS: venueSymbols(/^[A-Za-z0-9]{2,20}$/, 'each symbol must be letters and digits, like BTCUSD'),
   GEMINI_WS_URL: url('wss://api.gemini.com/v2/marketdata', ['wss:', 'ws:']),
+  VENUE_MAX_FRAME_BYTES: int(16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -222,6 +232,12 @@ function shape(e: Env) {
       clientId: e.KAFKA_CLIENT_ID,
       partitions: e.KAFKA_PARTITIONS,
       replicationFactor: e.KAFKA_REPLICATION_FACTOR,
+      /** TLS to the brokers; `caFile` replaces the system's CAs (a private CA or a self-signed broker). */
+      ssl: e.KAFKA_SSL ? { caFile: e.KAFKA_SSL_CA_FILE } : undefined,
+      sasl:
+        e.KAFKA_SASL_MECHANISM === 'none'
+          ? undefined
+          : { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME ?? '', password: e.KAFKA_SASL_PASSWORD ?? '' },
       topics: {
         trade: e.TOPIC_TRADES,
         aggTrade: e.TOPIC_AGG_TRADES,
@@ -255,6 +271,8 @@ function shape(e: Env) {
       reconnectMaxMs: e.RECONNECT_MAX_MS,
       connectionMaxAgeMs: e.CONNECTION_MAX_AGE_HOURS * 3_600_000,
       maxFrameBytes: e.MAX_FRAME_BYTES,
+      // A frame somewhat over the limit is dead-lettered with its reason; one far over it never gets buffered.
+      socketMaxPayloadBytes: e.MAX_FRAME_BYTES * 4,
       deadLetterMaxBytes: e.DEAD_LETTER_MAX_BYTES,
       producerBufferMax: e.PRODUCER_BUFFER_MAX,
       producerLanes: e.PRODUCER_LANES,
@@ -307,6 +325,7 @@ function shape(e: Env) {
     venues: {
       coinbase: { products: e.COINBASE_PRODUCTS.map((s) => s.toUpperCase()), wsUrl: e.COINBASE_WS_URL },
       gemini: { symbols: e.GEMINI_SYMBOLS.map((s) => s.toUpperCase()), wsUrl: e.GEMINI_WS_URL },
+      maxFrameBytes: e.VENUE_MAX_FRAME_BYTES,
     },
   };
 }
@@ -323,13 +342,35 @@ export class ConfigError extends Error {
   }
 }
 
+/** Rules between variables, each problem named by the variable to change. */
+function crossChecks(e: Env): { variable: string; message: string }[] {
+  const problems: { variable: string; message: string }[] = [];
+  if (e.RECONNECT_MIN_MS > e.RECONNECT_MAX_MS) problems.push({ variable: 'RECONNECT_MIN_MS', message: 'must not exceed RECONNECT_MAX_MS' });
+  if (e.KAFKA_SSL_CA_FILE !== undefined && !e.KAFKA_SSL) problems.push({ variable: 'KAFKA_SSL_CA_FILE', message: 'is only used with KAFKA_SSL=true' });
+  if (e.KAFKA_SSL_CA_FILE !== undefined && !existsSync(e.KAFKA_SSL_CA_FILE)) {
+    problems.push({ variable: 'KAFKA_SSL_CA_FILE', message: `no such file: ${e.KAFKA_SSL_CA_FILE}` });
+  }
+  if (e.KAFKA_SASL_MECHANISM === 'none') {
+    for (const v of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
+      if (e[v] !== undefined) problems.push({ variable: v, message: 'is set but KAFKA_SASL_MECHANISM is none' });
+    }
+  } else {
+    for (const v of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
+      if (e[v] === undefined) problems.push({ variable: v, message: `is required with KAFKA_SASL_MECHANISM=${e.KAFKA_SASL_MECHANISM}` });
+    }
+    // PLAIN sends the password as it is: only inside TLS.
+    if (e.KAFKA_SASL_MECHANISM === 'plain' && !e.KAFKA_SSL) {
+      problems.push({ variable: 'KAFKA_SASL_MECHANISM', message: 'plain sends the password in clear text: set KAFKA_SSL=true (or use scram-sha-512)' });
+    }
+  }
+  return problems;
+}
+
 /** Validates the environment; throws one ConfigError that names every bad variable. */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
   const result = envSchema.safeParse(env);
   const problems = result.success ? [] : result.error.issues.map((i) => ({ variable: String(i.path[0] ?? '(environment)'), message: i.message }));
-  if (result.success && result.data.RECONNECT_MIN_MS > result.data.RECONNECT_MAX_MS) {
-    problems.push({ variable: 'RECONNECT_MIN_MS', message: 'must not exceed RECONNECT_MAX_MS' });
-  }
+  if (result.success) problems.push(...crossChecks(result.data));
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return shape(result.data);
 }

@@ -1,5 +1,6 @@
 // Kafka factory shared by every stage: one client per process, logs routed into pino, topics created when missing.
-import { Kafka, logLevel, Partitioners, type Admin, type ICustomPartitioner, type ITopicConfig } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, Partitioners, type Admin, type ICustomPartitioner, type ITopicConfig, type KafkaConfig } from 'kafkajs';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 
@@ -10,11 +11,28 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+/**
+ * The TLS and SASL settings of every client of the process (workers, doctor, soak). TLS verifies the broker's
+ * certificate and name always; a CA file replaces the system's CAs rather than disabling the check.
+ */
+export function kafkaSecurity(kafka: Config['kafka']): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const ssl = kafka.ssl === undefined ? undefined : kafka.ssl.caFile === undefined ? true : { ca: [readFileSync(kafka.ssl.caFile, 'utf8')] };
+  const a = kafka.sasl;
+  // One branch per mechanism: kafkajs's SASLOptions is a union discriminated by it.
+  const sasl: KafkaConfig['sasl'] =
+    a === undefined ? undefined
+    : a.mechanism === 'plain' ? { mechanism: 'plain', username: a.username, password: a.password }
+    : a.mechanism === 'scram-sha-256' ? { mechanism: 'scram-sha-256', username: a.username, password: a.password }
+    : { mechanism: 'scram-sha-512', username: a.username, password: a.password };
+  return { ...(ssl === undefined ? {} : { ssl }), ...(sasl === undefined ? {} : { sasl }) };
+}
+
 export function createKafka(config: Pick<Config, 'kafka'>, log: Logger, clientSuffix = ''): Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: `${config.kafka.clientId}${clientSuffix ? `-${clientSuffix}` : ''}`,
     brokers: config.kafka.brokers,
+    ...kafkaSecurity(config.kafka),
     // The client retries on its own, but not forever: the callers' loops own the longer waits.
     retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
     logLevel: logLevel.WARN,

@@ -88,6 +88,7 @@ export const recordCommand: Command = {
             reconnectMinMs: src.reconnectMinMs,
             reconnectMaxMs: src.reconnectMaxMs,
             maxAgeMs: src.connectionMaxAgeMs,
+            maxPayloadBytes: src.socketMaxPayloadBytes,
             clock: systemClock,
             limiter,
             log,

@@ -8,7 +8,7 @@ import { WebSocket } from 'ws';
 import type { Logger } from '../common/log.ts';
 import { backoffDelay } from '../common/backoff.ts';
 import { AttemptLimiter } from './backoff.ts';
-import type { IngestMetrics } from './metrics.ts';
+import type { IngestMetrics, ReconnectReason } from './metrics.ts';
 
 /** Wall-clock time in ms; injected so tests can move a connection's age past 24 hours. */
 export interface Clock {
@@ -34,6 +34,12 @@ export interface FeedOptions {
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
   readonly maxAgeMs: number;
+  /**
+   * The largest frame the socket takes in; a larger one closes it (1009) before it is buffered, and the slot reconnects.
+   * Binance slots use a few times MAX_FRAME_BYTES, so a frame a little over the limit is dead-lettered by the mapper
+   * with its reason instead; venues use VENUE_MAX_FRAME_BYTES (their book snapshots are large).
+   */
+  readonly maxPayloadBytes: number;
   /** How long both sockets deliver during a switch-over once the new one has spoken. */
   readonly overlapMs?: number;
   readonly clock: Clock;
@@ -53,6 +59,8 @@ interface Conn {
   lastHeardMs: number;
   spoke: boolean;
   open: boolean;
+  /** The socket was closed for a frame over maxPayloadBytes. */
+  oversized: boolean;
 }
 
 const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -66,7 +74,7 @@ export class Feed {
   private paused = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly ticker: NodeJS.Timeout;
-  private switchReason: string | undefined;
+  private switchReason: ReconnectReason | undefined;
   private readonly log: Logger;
   readonly url: string;
 
@@ -89,7 +97,7 @@ export class Feed {
   }
 
   /** Opens a replacement socket and switches over to it (make before break). */
-  rollover(reason: string): void {
+  rollover(reason: ReconnectReason): void {
     if (this.stopped || this.next || !this.active?.open) return;
     this.switchReason = reason;
     this.log.info({ reason, streams: this.opts.streams.length }, 'opening a replacement connection');
@@ -166,8 +174,8 @@ export class Feed {
 
   private open(): Conn {
     this.opts.limiter.record(Date.now());
-    const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: 10_000 });
-    const c: Conn = { id: ++this.seq, ws, openedAt: this.opts.clock.now(), lastHeardMs: performance.now(), spoke: false, open: false };
+    const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: 10_000, maxPayload: this.opts.maxPayloadBytes });
+    const c: Conn = { id: ++this.seq, ws, openedAt: this.opts.clock.now(), lastHeardMs: performance.now(), spoke: false, open: false, oversized: false };
     ws.on('open', () => {
       c.open = true;
       c.openedAt = this.opts.clock.now();
@@ -179,7 +187,10 @@ export class Feed {
     });
     ws.on('ping', () => (c.lastHeardMs = performance.now()));
     ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(c, data, isBinary));
-    ws.on('error', (err) => this.log.warn({ conn: c.id, err: err.message }, 'socket error'));
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') c.oversized = true;
+      this.log.warn({ conn: c.id, err: err.message }, 'socket error');
+    });
     ws.on('close', (code, reason) => this.onClose(c, code, reason.toString()));
     return c;
   }
@@ -228,11 +239,12 @@ export class Feed {
     if (c !== this.active) return;
     this.active = undefined;
     // A socket that never opened means the exchange cannot be reached (no network, DNS, firewall): say so plainly.
-    if (wasOpen) this.lost(`closed (${code}${reason ? ` ${reason}` : ''})`, 'closed');
+    if (c.oversized) this.lost(`a frame over ${this.opts.maxPayloadBytes} bytes`, 'oversized', 'oversized frame: socket closed, reconnecting');
+    else if (wasOpen) this.lost(`closed (${code}${reason ? ` ${reason}` : ''})`, 'closed');
     else this.lost(`could not connect to ${this.url}`, 'closed', 'exchange unreachable: retrying with backoff');
   }
 
-  private lost(detail: string, reason: string, message = 'connection lost: reconnecting'): void {
+  private lost(detail: string, reason: ReconnectReason, message = 'connection lost: reconnecting'): void {
     if (this.next) {
       // A replacement is on its way: it becomes the active connection at once.
       const n = this.next;

@@ -2,6 +2,9 @@
 // their label values once (child caches), so counting a message costs no label hashing.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Why a connection was replaced or re-opened: the label's whole value set. */
+export type ReconnectReason = 'closed' | 'watchdog' | 'max-age' | 'serverShutdown' | 'oversized';
+
 export type IngestMetrics = ReturnType<typeof createIngestMetrics>;
 
 /** Reason text with numbers blanked and details after ':' cut, so dead-letter reasons stay a small label set. */
@@ -66,7 +69,7 @@ export function createIngestMetrics(opts: { defaultMetrics?: boolean } = {}) {
     deadLettered: (reason: string) => deadLettered.labels(reasonClass(reason)).inc(),
     ignored: cache((w) => ignored.labels(w)),
     duplicates: cache((s) => duplicates.labels(s)),
-    reconnects: (reason: string) => reconnects.labels(reason).inc(),
+    reconnects: (reason: ReconnectReason) => reconnects.labels(reason).inc(),
     gaps,
     gapIds,
     gapSeconds,

@@ -23,9 +23,9 @@ interface Run {
 async function run(
   rec: Recording,
   scenario: (server: BinanceServer, worker: IngestionWorker) => Promise<void>,
-  opts: { env?: Record<string, string>; clock?: Clock } = {},
+  opts: { env?: Record<string, string>; clock?: Clock; extraFrames?: (i: number) => readonly string[] | undefined } = {},
 ): Promise<Run> {
-  const server = await BinanceServer.start({ recording: rec, rate: 5_000, autoplay: false, pingIntervalMs: 500 });
+  const server = await BinanceServer.start({ recording: rec, rate: 5_000, autoplay: false, pingIntervalMs: 500, extraFrames: opts.extraFrames });
   const config = await ingestTestConfig(server, opts.env);
   const worker = await startIngestion(config, { log: testLog, clock: opts.clock });
   try {
@@ -101,6 +101,23 @@ describe.skipIf(skip)('ingestion: connection trouble', () => {
     expect(r.aggTrades).toEqual(expectedIds(rec, 'aggTrade'));
     expect(await r.metric('tickwatch_ingestion_reconnects_total', { reason: 'watchdog' })).toBe(1);
     expect(await r.metric('tickwatch_ingestion_gap_ids_total', { stream: 'trade', outcome: 'backfilled' })).toBeGreaterThan(0);
+  });
+
+  it('closes a socket that sends a frame far over MAX_FRAME_BYTES before buffering it, reconnects and backfills', async () => {
+    const huge = `{"stream":"btcusdt@trade","data":{"pad":"${'x'.repeat(1024 * 1024)}"}}`;
+    const near = `{"stream":"btcusdt@trade","data":{"pad":"${'x'.repeat(8_000)}"}}`;
+    const r = await run(rec, async (server) => at(server, 12_000), {
+      env: { MAX_FRAME_BYTES: '4096' },
+      extraFrames: (i) => (i === 3_000 ? [near] : i === 6_000 ? [huge] : undefined),
+    });
+    expect(r.trades).toEqual(expectedIds(rec, 'trade'));
+    expect(r.aggTrades).toEqual(expectedIds(rec, 'aggTrade'));
+    expect(r.server.connectionsAccepted).toBe(2);
+    expect(await r.metric('tickwatch_ingestion_reconnects_total', { reason: 'oversized' })).toBe(1);
+    expect(await r.metric('tickwatch_ingestion_reconnects_total')).toBe(1);
+    // The one a little over the limit stayed on its socket and was dead-lettered with its reason.
+    const dead = [...r.topics.values()][4]!.map((d) => JSON.parse(d.value) as { reason: string });
+    expect(dead.map((d) => d.reason)).toEqual([expect.stringMatching(/exceeds 4096 bytes/)]);
   });
 
   it('on serverShutdown opens the new connection first: nothing lost, nothing duplicated, nothing to backfill', async () => {

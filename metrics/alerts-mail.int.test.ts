@@ -22,6 +22,7 @@ interface Received {
 describe('alert mail through a real SMTP server', () => {
   const received: Received[] = [];
   let rejectNext = 0;
+  const logins: string[] = [];
   let server: SMTPServer;
   let port: number;
 
@@ -29,7 +30,12 @@ describe('alert mail through a real SMTP server', () => {
     server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS'],
+      allowInsecureAuth: true, // this server would take a password in clear text: the mailer must not offer one
       logger: false,
+      onAuth(auth, _session, callback) {
+        logins.push(`${auth.username}:${auth.password}`);
+        callback(null, { user: auth.username });
+      },
       onData(stream, session, callback) {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
@@ -115,6 +121,20 @@ describe('alert mail through a real SMTP server', () => {
     expect(value('tickwatch_alert_mails_sent_total')).toBe(1);
     expect(value('tickwatch_alert_mails_failed_total')).toBe(0);
     await m.close();
+  });
+
+  it('with credentials, a server that offers no STARTTLS gets no password and no mail', async () => {
+    received.length = 0;
+    const registry = new Registry();
+    const config = loadConfig({ SMTP_HOST: '127.0.0.1', SMTP_PORT: String(port), SMTP_USER: 'alerts', SMTP_PASSWORD: 'hunter2', ALERT_EMAIL_TO: 'desk@example.com' });
+    const m = new AlertMailer({ smtp: config.smtp, dashboardUrl: config.metrics.dashboardUrl, log: testLog, registry, retryMinMs: 10, maxAttempts: 2 });
+    m.send({ kind: 'firing', key: 'k', rule: 'priceJump', symbol: 'BTCUSDT', firings: [firing(0, 'BTCUSDT', 'priceJump')] });
+    await m.drain();
+    await m.close();
+    expect(logins).toEqual([]);
+    expect(received).toEqual([]);
+    const metrics = await registry.getMetricsAsJSON();
+    expect(metrics.find((x) => x.name === 'tickwatch_alert_mails_failed_total')?.values[0]?.value).toBe(1);
   });
 
   it('a stop gives up, within its grace time, on mails an absent SMTP server cannot take, and counts them', async () => {

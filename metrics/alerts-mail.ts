@@ -54,6 +54,24 @@ export function renderMail(m: AlertMail, dashboardUrl: string): { subject: strin
   };
 }
 
+/**
+ * nodemailer's transport settings. Credentials never travel in clear text: with SMTP_USER and no implicit TLS
+ * (SMTP_SECURE=false), STARTTLS is required, and a server that does not offer it gets no password. Only an
+ * unauthenticated loopback relay (tests, a local MTA) is spoken to without TLS.
+ */
+export function smtpTransportOptions(s: Config['smtp']) {
+  const loopback = s.host === '127.0.0.1' || s.host === 'localhost' || s.host === '::1';
+  return {
+    host: s.host,
+    port: s.port,
+    secure: s.secure,
+    ...(s.user ? { auth: { user: s.user, pass: s.password ?? '' }, requireTLS: !s.secure } : { ignoreTLS: !s.secure && loopback }),
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 20_000,
+  };
+}
+
 export interface MailerOptions {
   readonly smtp: Config['smtp'];
   readonly dashboardUrl: string;
@@ -77,17 +95,7 @@ export class AlertMailer {
 
   constructor(private readonly opts: MailerOptions) {
     const s = opts.smtp;
-    this.transport = nodemailer.createTransport({
-      host: s.host,
-      port: s.port,
-      secure: s.secure,
-      ...(s.user ? { auth: { user: s.user, pass: s.password ?? '' } } : {}),
-      // Plain loopback servers (tests, a local relay) offer no TLS; do not insist on it there.
-      ignoreTLS: !s.secure && (s.host === '127.0.0.1' || s.host === 'localhost'),
-      connectionTimeout: 10_000,
-      greetingTimeout: 10_000,
-      socketTimeout: 20_000,
-    });
+    this.transport = nodemailer.createTransport(smtpTransportOptions(opts.smtp));
     const registers = opts.registry ? [opts.registry] : [];
     this.sent = new Counter({ name: 'tickwatch_alert_mails_sent_total', help: 'Alert mails accepted by the SMTP server', labelNames: ['kind'], registers });
     this.failed = new Counter({ name: 'tickwatch_alert_mails_failed_total', help: 'Alert mails given up after all retries', registers });

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import type { Config } from '../common/config.ts';
+import { kafkaSecurity } from '../common/kafka.ts';
 import { readMigrations } from '../sql/migrate.ts';
 import type { DatabaseFacts, ExchangeFacts, KafkaFacts, PortHolder, Probes } from './doctor.ts';
 
@@ -28,6 +29,7 @@ async function kafka(config: Config, timeoutMs: number): Promise<KafkaFacts> {
   const client = new Kafka({
     clientId: `${config.kafka.clientId}-doctor`,
     brokers: config.kafka.brokers,
+    ...kafkaSecurity(config.kafka),
     connectionTimeout: timeoutMs,
     requestTimeout: timeoutMs,
     retry: { retries: 0 },

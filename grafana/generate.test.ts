@@ -74,6 +74,27 @@ describe('dashboards', () => {
     expect(dashboards.map(({ d }) => d.uid).sort()).toEqual(Object.values(DASHBOARD_UIDS).sort());
   });
 
+  it('take no custom variable values, and SQL gets a variable only as a quoted value or a quoted list', () => {
+    const custom = dashboards.flatMap(({ d }) => (d.templating?.list ?? []).filter((v) => v.allowCustomValue !== false).map((v) => `${d.title} / ${v.name}`));
+    expect(custom).toEqual([]);
+    const misplaced: string[] = [];
+    for (const { d } of dashboards) {
+      const vars = new Map((d.templating?.list ?? []).map((v) => [v.name, v]));
+      const texts = [
+        ...(d.templating?.list ?? []).filter((v) => typeof v.query === 'string').map((v) => ({ where: `variable ${v.name}`, sql: v.query as string })),
+        ...allPanels(d).flatMap((p) => ('targets' in p ? ((p.targets ?? []) as unknown as Record<string, unknown>[]) : []).filter((t) => typeof t.rawSql === 'string').map((t) => ({ where: p.title ?? '', sql: t.rawSql as string }))),
+      ];
+      for (const { where, sql } of texts) {
+        // '$name' for a single value (Grafana doubles its quotes), ($name) for a multi-value one (a list of literals).
+        const rest = sql
+          .replace(/'\$(\w+)'/g, (m, n: string) => (vars.get(n)?.multi ? m : ''))
+          .replace(/\(\$(\w+)\)/g, (m, n: string) => (vars.get(n)?.multi ? '' : m));
+        for (const name of variableRefs(rest)) misplaced.push(`${d.title} / ${where}: $${name}`);
+      }
+    }
+    expect(misplaced).toEqual([]);
+  });
+
   it.each(dashboards)('$path has the SDK dashboard, panel and variable shapes', ({ d }) => {
     const problems: string[] = [];
     for (const k of Object.keys(d)) if (!(k in DASHBOARD_KEYS)) problems.push(`dashboard key ${k} is not in the SDK's Dashboard type`);

@@ -8,8 +8,12 @@ import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import { DASHBOARD_UIDS, TIMESCALEDB, TIME_PICKER, legendTable, marketFilter, marketVariables, thresholds, tooltipAll } from './panels.ts';
 import { sql, type SqlQueryBuilder } from './sql-query.ts';
 
-/** Bars of the width chosen by $bar (1m, 5m or 1h). */
-const BARS = 'bars_${bar}';
+/**
+ * Bars of the width chosen by $bar (1m, 5m or 1h): the width is a quoted value, never part of a relation name
+ * (sql/migrations/0027_bars_by_width.sql).
+ */
+const BARS = 'bars_by_width';
+const WIDTH = "width = '$bar'";
 
 function series(title: string, unit: string, query: SqlQueryBuilder, w = 12): timeseries.PanelBuilder {
   return new timeseries.PanelBuilder()
@@ -24,6 +28,7 @@ function series(title: string, unit: string, query: SqlQueryBuilder, w = 12): ti
 
 function symbolVariable(name: string, label: string, value: string): dashboard.QueryVariableBuilder {
   return new dashboard.QueryVariableBuilder(name)
+    .allowCustomValue(false)
     .label(label)
     .datasource(TIMESCALEDB)
     .query("SELECT DISTINCT symbol FROM bars_1h WHERE exchange = '$exchange' AND market = '$market' ORDER BY 1")
@@ -46,6 +51,7 @@ export function marketOverview(): dashboard.DashboardBuilder {
   for (const v of marketVariables()) b.withVariable(v);
   b.withVariable(
     new dashboard.CustomVariableBuilder('bar')
+      .allowCustomValue(false)
       .label('Bar width')
       .values('1m,5m,1h')
       .current({ text: '1m', value: '1m', selected: true }),
@@ -63,7 +69,7 @@ export function marketOverview(): dashboard.DashboardBuilder {
           sql(`
             SELECT bucket AS time, open, high, low, close, volume
               FROM ${BARS}
-             WHERE $__timeFilter(bucket) AND ${marketFilter()}
+             WHERE ${WIDTH} AND $__timeFilter(bucket) AND ${marketFilter()}
              ORDER BY 1`),
         )
         .mode(candlestick.VizDisplayMode.CandlesVolume)
@@ -84,7 +90,7 @@ export function marketOverview(): dashboard.DashboardBuilder {
         sql(`
           SELECT bucket AS time, symbol, vwap, close AS last_price
             FROM ${BARS}
-           WHERE $__timeFilter(bucket) AND ${marketFilter()}
+           WHERE ${WIDTH} AND $__timeFilter(bucket) AND ${marketFilter()}
            ORDER BY 1`),
       ),
     )
@@ -93,10 +99,10 @@ export function marketOverview(): dashboard.DashboardBuilder {
         'Cross-asset ratio: $ratio_base / $ratio_quote',
         'none',
         sql(`
-          SELECT a.bucket AS time, a.close / b.close AS "$ratio_base/$ratio_quote"
+          SELECT a.bucket AS time, a.close / b.close AS ratio
             FROM ${BARS} a
-            JOIN ${BARS} b ON b.exchange = a.exchange AND b.market = a.market AND b.bucket = a.bucket
-           WHERE $__timeFilter(a.bucket) AND a.exchange = '$exchange' AND a.market = '$market'
+            JOIN ${BARS} b ON b.width = a.width AND b.exchange = a.exchange AND b.market = a.market AND b.bucket = a.bucket
+           WHERE a.${WIDTH} AND $__timeFilter(a.bucket) AND a.exchange = '$exchange' AND a.market = '$market'
              AND a.symbol = '$ratio_base' AND b.symbol = '$ratio_quote'
            ORDER BY 1`),
       ).decimals(6),
@@ -122,7 +128,7 @@ export function marketOverview(): dashboard.DashboardBuilder {
         sql(`
           SELECT bucket AS time, symbol, quote_volume
             FROM ${BARS}
-           WHERE $__timeFilter(bucket) AND ${marketFilter()}
+           WHERE ${WIDTH} AND $__timeFilter(bucket) AND ${marketFilter()}
            ORDER BY 1`),
       )
         .drawStyle(common.GraphDrawStyle.Bars)

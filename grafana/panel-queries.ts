@@ -2,6 +2,7 @@
 // variables and macros expanded), and what the panel or rule needs of the answer. The query tests run these on real
 // PostgreSQL and in-process TimescaleDB (grafana/queries.*.test.ts).
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import type pg from 'pg';
 import { parse } from 'yaml';
 import { generate } from './generate.ts';
 import { expandSql, type TimeRange, type Variables } from './macros.ts';
@@ -53,7 +54,7 @@ export function sqlQueries(): PanelQuery[] {
   return out;
 }
 
-/** The query once per value of the variables it depends on that change the relation read ($bar). */
+/** The query once per value of the variables that change which bars are read ($bar, the width). */
 export function expansions(q: PanelQuery, range: TimeRange): { label: string; sql: string }[] {
   const bars = /\$\{?bar\b/.test(q.rawSql) ? ['1m', '5m', '1h'] : ['1m'];
   return bars.map((bar) => ({
@@ -103,6 +104,60 @@ export function resultProblems(q: PanelQuery, fields: readonly Field[], rowCount
       break;
     default:
       problems.push(`no expectation for panel type ${q.panelType}`);
+  }
+  return problems;
+}
+
+/**
+ * Values a viewer can put in a dashboard URL, each aimed at leaving the quoted value it lands in: closing the quote,
+ * ending the statement, commenting out the rest, a backslash before the quote, a double quote for an identifier.
+ */
+export const HOSTILE_VALUES = [
+  '1m; DROP TABLE trades; --',
+  "x' OR '1'='1",
+  "x'); DELETE FROM trades; --",
+  "x\\'; DELETE FROM trades; --",
+  'x" OR 1=1 --',
+  "BTCUSDT' UNION ALL SELECT usename FROM pg_user --",
+] as const;
+
+/** A value that names nothing and holds nothing but letters: what a hostile value must behave like. */
+const UNKNOWN_VALUE = 'nosuchvalue';
+
+/**
+ * The query with each variable it uses set, in turn, to each hostile value and to UNKNOWN_VALUE (the others as a user
+ * first sees them).
+ */
+export function hostileExpansions(q: PanelQuery, range: TimeRange): { label: string; baseline: string; sql: string }[] {
+  const out: { label: string; baseline: string; sql: string }[] = [];
+  for (const name of Object.keys(defaultVariables())) {
+    if (!new RegExp(`\\$\\{?${name}\\b`).test(q.rawSql)) continue;
+    const expand = (value: string) =>
+      expandSql(q.rawSql, { range, vars: { ...defaultVariables(), [name]: name === 'symbol' ? { value: [value], multi: true, includeAll: true } : { value } }, timescaledb: true });
+    const baseline = expand(UNKNOWN_VALUE);
+    for (const value of HOSTILE_VALUES) out.push({ label: `${q.where} with ${name} = ${value}`, baseline, sql: expand(value) });
+  }
+  return out;
+}
+
+/**
+ * Runs every query with every hostile value on a real server; returns what went wrong: an error (the value left its
+ * quotes), more than one statement run, or an answer other than the one a plain unknown value gets (for a filter: no
+ * rows; for a count: its zero).
+ */
+export async function injectionProblems(client: pg.ClientBase, queries: readonly PanelQuery[], range: TimeRange): Promise<string[]> {
+  const problems: string[] = [];
+  const rowsOf = async (sql: string) => JSON.stringify(((await client.query(sql)) as pg.QueryResult).rows);
+  for (const q of queries) {
+    for (const e of hostileExpansions(q, range)) {
+      try {
+        const r = (await client.query(e.sql)) as pg.QueryResult | pg.QueryResult[];
+        if (Array.isArray(r)) problems.push(`${e.label}: ran ${r.length} statements`);
+        else if (JSON.stringify(r.rows) !== (await rowsOf(e.baseline))) problems.push(`${e.label}: ${r.rowCount} rows, unlike an unknown value's`);
+      } catch (err) {
+        problems.push(`${e.label}: ${(err as Error).message}`);
+      }
+    }
   }
   return problems;
 }

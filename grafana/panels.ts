@@ -23,6 +23,7 @@ const option = (value: string): dashboard.VariableOption => ({ text: value, valu
 export function marketVariables(): dashboard.QueryVariableBuilder[] {
   return [
     new dashboard.QueryVariableBuilder('exchange')
+      .allowCustomValue(false)
       .label('Exchange')
       .datasource(TIMESCALEDB)
       .query('SELECT DISTINCT exchange FROM bars_1h ORDER BY 1')
@@ -30,6 +31,7 @@ export function marketVariables(): dashboard.QueryVariableBuilder[] {
       .refresh(dashboard.VariableRefresh.OnDashboardLoad)
       .sort(dashboard.VariableSort.AlphabeticalAsc),
     new dashboard.QueryVariableBuilder('market')
+      .allowCustomValue(false)
       .label('Market')
       .datasource(TIMESCALEDB)
       .query("SELECT DISTINCT market FROM bars_1h WHERE exchange = '$exchange' ORDER BY 1")
@@ -37,6 +39,7 @@ export function marketVariables(): dashboard.QueryVariableBuilder[] {
       .refresh(dashboard.VariableRefresh.OnDashboardLoad)
       .sort(dashboard.VariableSort.AlphabeticalAsc),
     new dashboard.QueryVariableBuilder('symbol')
+      .allowCustomValue(false)
       .label('Symbol')
       .datasource(TIMESCALEDB)
       .query("SELECT DISTINCT symbol FROM bars_1h WHERE exchange = '$exchange' AND market = '$market' ORDER BY 1")

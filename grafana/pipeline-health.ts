@@ -50,6 +50,7 @@ export function pipelineHealth(): dashboard.DashboardBuilder {
     .timepicker(TIME_PICKER())
     .withVariable(
       new dashboard.QueryVariableBuilder('symbol')
+        .allowCustomValue(false)
         .label('Symbol')
         .description('Symbols by the ingestion stream names (btcusdt@trade -> btcusdt)')
         .datasource(PROMETHEUS)
@@ -64,6 +65,7 @@ export function pipelineHealth(): dashboard.DashboardBuilder {
     )
     .withVariable(
       new dashboard.QueryVariableBuilder('topic')
+        .allowCustomValue(false)
         .label('Topic')
         .datasource(PROMETHEUS)
         .query({ query: `label_values(${INGESTION.recordsProduced.name}, topic)`, refId: 'topic' })

@@ -7,7 +7,7 @@ import { migrate } from '../sql/migrate.ts';
 import { capturesMissing } from '../test/capture-ticks.ts';
 import { fillMarket, type FilledMarket } from '../test/fill-market.ts';
 import { freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
-import { expansions, resultProblems, sqlQueries } from './panel-queries.ts';
+import { expansions, injectionProblems, resultProblems, sqlQueries } from './panel-queries.ts';
 
 const queries = sqlQueries();
 const skip = (await missing('postgres')) ?? capturesMissing();
@@ -38,6 +38,13 @@ describe.skipIf(skip)('Grafana SQL on PostgreSQL, replayed captures', () => {
     );
     const c = r.rows[0] as Record<string, number>;
     expect(Object.values(c).every((n) => n > 0), JSON.stringify(c)).toBe(true);
+  });
+
+  it('no dashboard variable reaches SQL except as a quoted value: a hostile value answers as an unknown one and changes nothing', async () => {
+    const count = async () => (await client.query<{ n: string }>('SELECT (SELECT count(*) FROM trades) + (SELECT count(*) FROM bars_1m) AS n')).rows[0]!.n;
+    const before = await count();
+    expect(await injectionProblems(client, queries, filled.range)).toEqual([]);
+    expect(await count()).toBe(before);
   });
 
   it.each(queries.map((q) => [q.where, q] as const))('%s', async (_where, q) => {

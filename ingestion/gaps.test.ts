@@ -57,6 +57,17 @@ describe('IdSequencer', () => {
     expect(s.gap()).toEqual({ fromId: 101, toId: 104 });
   });
 
+  it('drops an outlier id the exchange never issued: the hole it opened closes and the real ids go on', () => {
+    const s = new IdSequencer();
+    expect(feed(s, [100, 101, 102, 103, 104, 9e12])).toEqual([100, 101, 102, 103, 104]);
+    expect(s.gap()).toEqual({ fromId: 105, toId: 9e12 - 1 });
+    expect(sequenceId(s.drop(9e12)!)).toBe(9e12);
+    expect(s.gap()).toBeUndefined();
+    expect(s.heldCount).toBe(0);
+    expect(feed(s, [105, 106, 107, 108, 109])).toEqual([105, 106, 107, 108, 109]);
+    expect(s.drop(42)).toBeUndefined();
+  });
+
   it('skips an unfillable hole and releases what was held', () => {
     const s = new IdSequencer();
     feed(s, [1, 5, 6]);

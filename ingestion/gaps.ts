@@ -76,6 +76,15 @@ export class IdSequencer<T extends Sequenced = Sequenced> {
     return skipped;
   }
 
+  /** Takes a held tick out (an id the exchange never issued); the hole it opened closes with it. */
+  drop(id: number): T | undefined {
+    const t = this.held.get(id);
+    if (t === undefined) return undefined;
+    this.held.delete(id);
+    this.drain([]);
+    return t;
+  }
+
   private drain(out: T[]): void {
     if (this.held.size === 0 || this.nextId === undefined) return;
     for (const id of this.held.keys()) if (id < this.nextId) this.held.delete(id);

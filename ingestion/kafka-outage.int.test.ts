@@ -13,6 +13,7 @@ const PRIVATE = {
   ...process.env,
   KAFKA_PORT: '19192',
   KAFKA_CONTROLLER_PORT: '19193',
+  KAFKA_TLS_PORT: '19194',
   TICKWATCH_STATE: `/tmp/tickwatch-ingest-outage-${process.pid}`,
 };
 const services = (cmd: 'up' | 'down') => run('bash', ['scripts/services.sh', cmd, 'kafka'], { env: PRIVATE, timeout: 180_000 });

@@ -7,13 +7,51 @@ export type ReconnectReason = 'closed' | 'watchdog' | 'max-age' | 'serverShutdow
 
 export type IngestMetrics = ReturnType<typeof createIngestMetrics>;
 
-/** Reason text with numbers blanked and details after ':' cut, so dead-letter reasons stay a small label set. */
-export function reasonClass(reason: string): string {
-  const head = reason.split(':')[0] ?? reason;
-  return head.replace(/\d+/g, 'N').slice(0, 80);
+/** Dead-letter reasons as codes: the label's whole value set (the reason's text goes in the dead letter itself). */
+export const DEAD_LETTER_CODES = ['oversized', 'not-json', 'missing-field', 'bad-field', 'mismatch', 'bad-stream', 'bad-symbol', 'venue-error', 'other'] as const;
+export type DeadLetterCode = (typeof DEAD_LETTER_CODES)[number];
+
+const CODE_RULES: readonly (readonly [RegExp, DeadLetterCode])[] = [
+  [/^frame of \d+ characters exceeds/, 'oversized'],
+  [/^not (JSON|a JSON object)$/, 'not-json'],
+  [/^venue error/, 'venue-error'],
+  [/^missing\b/, 'missing-field'],
+  [/^stream /, 'bad-stream'],
+  [/^(symbol|product_id) /, 'bad-symbol'],
+  [/ does not match /, 'mismatch'],
+  [/ (is not|are not|exceeds|must be) /, 'bad-field'],
+];
+
+/** The code of a mapper's rejection reason (a reason about one element of a list, `trades[3]: ...`, by its own). */
+export function deadLetterCode(reason: string): DeadLetterCode {
+  const r = reason.replace(/^\w+\[\d+\]: /, '');
+  for (const [pattern, code] of CODE_RULES) if (pattern.test(r)) return code;
+  return 'other';
 }
 
-export function createIngestMetrics(opts: { defaultMetrics?: boolean } = {}) {
+/**
+ * A label whose values come from outside (a frame's stream name): the known values as they are, anything else as
+ * `other`, so no frame can mint a series. Without a known list (one-shot commands) the first `cap` values seen count.
+ */
+export function boundedLabel(known: readonly string[] | undefined, cap = 256): (value: string) => string {
+  const allowed = new Set(known ?? []);
+  return (value) => {
+    if (allowed.has(value)) return value;
+    if (known === undefined && allowed.size < cap) {
+      allowed.add(value);
+      return value;
+    }
+    return 'other';
+  };
+}
+
+export interface IngestMetricsOptions {
+  readonly defaultMetrics?: boolean;
+  /** The subscribed streams (Binance stream names, venue names): the only values of the `stream` labels. */
+  readonly streams?: readonly string[];
+}
+
+export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
   const registry = new Registry();
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'tickwatch_ingestion_' });
   const r = [registry];
@@ -52,6 +90,7 @@ export function createIngestMetrics(opts: { defaultMetrics?: boolean } = {}) {
     for (const outcome of ['detected', 'backfilled', 'lost']) gapIds.labels(stream, outcome).inc(0);
   }
   gapSeconds.labels('bookTicker').inc(0);
+  for (const code of DEAD_LETTER_CODES) deadLettered.labels(code).inc(0);
 
   const cache = <C>(make: (k: string) => C) => {
     const m = new Map<string, C>();
@@ -62,13 +101,20 @@ export function createIngestMetrics(opts: { defaultMetrics?: boolean } = {}) {
     };
   };
 
+  // Caches are keyed by the bounded value, so they stay as small as the label sets.
+  const stream = boundedLabel(opts.streams);
+  const why = boundedLabel(undefined, 64);
+  const receivedBy = cache((s) => received.labels(s));
+  const ignoredBy = cache((w) => ignored.labels(w));
+  const duplicatesBy = cache((s) => duplicates.labels(s));
+
   return {
     registry,
-    received: cache((s) => received.labels(s)),
+    received: (s: string) => receivedBy(stream(s)),
     produced: cache((t) => produced.labels(t)),
-    deadLettered: (reason: string) => deadLettered.labels(reasonClass(reason)).inc(),
-    ignored: cache((w) => ignored.labels(w)),
-    duplicates: cache((s) => duplicates.labels(s)),
+    deadLettered: (reason: string) => deadLettered.labels(deadLetterCode(reason)).inc(),
+    ignored: (w: string) => ignoredBy(why(w)),
+    duplicates: (s: string) => duplicatesBy(stream(s)),
     reconnects: (reason: ReconnectReason) => reconnects.labels(reason).inc(),
     gaps,
     gapIds,

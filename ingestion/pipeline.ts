@@ -313,6 +313,17 @@ export class Pipeline {
         await sleep(500 * misses);
         continue;
       }
+      // Before ids are given up as lost, the one that opened the hole must exist: an id the exchange never issued (a
+      // corrupt or hostile frame) would otherwise erase every real id below it. Unknown (REST failing): believed.
+      if (bf && (await this.exists(type, symbol, g.toId + 1)) === false) {
+        const outlier = seq.drop(g.toId + 1);
+        if (outlier) {
+          log.warn({ id: g.toId + 1, nextId: g.fromId }, 'an id the exchange does not know: dead-lettered, the sequence goes on');
+          this.deadLetter(JSON.stringify(outlier), `${symbol.toLowerCase()}@${type}`, `${type} id ${g.toId + 1} is not confirmed by the exchange (REST has no such id)`, outlier.receiveTimeUs);
+        }
+        misses = 0;
+        continue;
+      }
       const to = first !== undefined ? Math.min(sequenceId(first), g.toId + 1) : g.toId + 1;
       const fromTimeMs = this.lastTimeMs.get(seq) ?? 0;
       const skipped = seq.skipTo(to, this.out);
@@ -334,6 +345,18 @@ export class Pipeline {
         });
       }
       misses = 0;
+    }
+  }
+
+  /** Whether the exchange knows the id (over REST): true, false, or undefined when it cannot say (no REST, an error). */
+  async exists(type: Sequenced['type'], symbol: string, id: number): Promise<boolean | undefined> {
+    const bf = this.opts.backfiller;
+    if (!bf) return undefined;
+    try {
+      const rows = type === 'trade' ? await bf.trades(symbol, id, 1) : await bf.aggTrades(symbol, id, 1);
+      return rows.length > 0 && sequenceId(rows[0]!) === id;
+    } catch {
+      return undefined;
     }
   }
 

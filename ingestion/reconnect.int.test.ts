@@ -1,7 +1,11 @@
 // Connection trouble against real Kafka and the local Binance stand-in: dropped connections (the hole backfilled
 // over REST, through a 429), a silent socket (watchdog), serverShutdown and the 24-hour limit (make before break,
 // with an injected clock). In every case the topics end up holding each trade and aggTrade id once, in order.
+import { Partitioners } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../common/config.ts';
+import { createKafka, ensureTopics } from '../common/kafka.ts';
+import { encodeRecord, tickKey, type Trade } from '../common/records.ts';
 import { BinanceServer, expectedIds, loadRecording, missingRecordings, type Recording } from '../test/binance-server.ts';
 import { deliveredAll, idsBySymbol, ingestTestConfig, metricValue, readTopics, ticksOf, waitFor } from '../test/binance-topics.ts';
 import { missing, testLog } from '../test/services.ts';
@@ -23,10 +27,17 @@ interface Run {
 async function run(
   rec: Recording,
   scenario: (server: BinanceServer, worker: IngestionWorker) => Promise<void>,
-  opts: { env?: Record<string, string>; clock?: Clock; extraFrames?: (i: number) => readonly string[] | undefined } = {},
+  opts: {
+    env?: Record<string, string>;
+    clock?: Clock;
+    extraFrames?: (i: number) => readonly string[] | undefined;
+    /** Runs before the worker starts (e.g. records already in its topics). */
+    before?: (config: Config) => Promise<void>;
+  } = {},
 ): Promise<Run> {
   const server = await BinanceServer.start({ recording: rec, rate: 5_000, autoplay: false, pingIntervalMs: 500, extraFrames: opts.extraFrames });
   const config = await ingestTestConfig(server, opts.env);
+  await opts.before?.(config);
   const worker = await startIngestion(config, { log: testLog, clock: opts.clock });
   try {
     await waitFor(() => server.openConnections === 1, 10_000, 'the connection');
@@ -118,6 +129,41 @@ describe.skipIf(skip)('ingestion: connection trouble', () => {
     // The one a little over the limit stayed on its socket and was dead-lettered with its reason.
     const dead = [...r.topics.values()][4]!.map((d) => JSON.parse(d.value) as { reason: string });
     expect(dead.map((d) => d.reason)).toEqual([expect.stringMatching(/exceeds 4096 bytes/)]);
+  });
+
+  it('an id the exchange never issued erases nothing: not resumed from, dead-lettered live, no hole, no loss', async () => {
+    const absurd = 9_000_000_000_000;
+    const first = rec.events.find((e) => e.type === 'trade')!;
+    const data = (JSON.parse(first.text) as { data: Record<string, unknown> }).data;
+    const outlier = JSON.stringify({ stream: first.stream, data: { ...data, t: absurd } });
+    const r = await run(rec, async (server) => at(server, 12_000), {
+      // A bad record already in the trades topic (the last id a restart reads back), and the same id live mid-stream.
+      before: async (config) => {
+        const kafka = createKafka(config, testLog, 'outlier');
+        const admin = kafka.admin();
+        await admin.connect();
+        await ensureTopics(admin, [config.kafka.topics.trade], config);
+        await admin.disconnect();
+        const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+        await producer.connect();
+        const bad: Trade = {
+          type: 'trade', exchange: 'binance', market: 'spot', symbol: first.symbol, receiveTimeUs: Date.now() * 1000, tradeId: absurd,
+          price: '1', quantity: '1', buyerIsMaker: false, side: 'buy', exchangeTimeMs: Date.now(), eventTimeMs: Date.now(),
+        };
+        await producer.send({ topic: config.kafka.topics.trade, acks: -1, messages: [{ key: tickKey(bad), value: encodeRecord(bad) }] });
+        await producer.disconnect();
+      },
+      extraFrames: (i) => (i === 5_000 ? [outlier] : undefined),
+    });
+    const expected = expectedIds(rec, 'trade');
+    expected.set(first.symbol, [absurd, ...expected.get(first.symbol)!]); // the pre-produced record, first in its partition
+    expect(r.trades).toEqual(expected);
+    expect(r.aggTrades).toEqual(expectedIds(rec, 'aggTrade'));
+    expect(await r.metric('tickwatch_ingestion_gap_ids_total', { outcome: 'lost' })).toBe(0);
+    const gaps = [...r.topics.values()][3]!.map((g) => JSON.parse(g.value) as { stream: string });
+    expect(gaps.filter((g) => g.stream !== 'bookTicker')).toEqual([]);
+    const dead = [...r.topics.values()][4]!.map((d) => JSON.parse(d.value) as { reason: string });
+    expect(dead.map((d) => d.reason)).toEqual([`trade id ${absurd} is not confirmed by the exchange (REST has no such id)`]);
   });
 
   it('on serverShutdown opens the new connection first: nothing lost, nothing duplicated, nothing to backfill', async () => {

@@ -59,7 +59,7 @@ export async function connectProducer(config: Config, log: Logger, clientSuffix:
 export async function startIngestion(config: Config, opts: IngestionOptions): Promise<IngestionWorker> {
   const log = opts.log.child({ component: 'ingestion' });
   const src = config.source;
-  const metrics = opts.metrics ?? createIngestMetrics();
+  const metrics = opts.metrics ?? createIngestMetrics({ streams: [...streamNames(src.symbols, src.streamTypes, src.market), 'coinbase', 'gemini'] });
   const kafka = createKafka(config, log, 'ingest');
   const admin = kafka.admin();
   await admin.connect();
@@ -89,7 +89,14 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     // Topics created just now are empty: nothing to resume from.
     const topics = types.map((t) => config.kafka.topics[t]).filter((t) => !created.includes(t));
     for (const l of (await readLastIds(kafka, admin, topics, src.market, log, { wanted })).lastIds) {
-      if (wanted.has(`${l.type}:${l.symbol}`)) pipeline.resumeAfter(l.type, l.symbol, l.lastId);
+      if (!wanted.has(`${l.type}:${l.symbol}`)) continue;
+      // An id read back is believed only when the exchange knows it: resuming after an id it never issued (a bad record
+      // produced earlier) would make every real trade look like a duplicate.
+      if ((await pipeline.exists(l.type, l.symbol, l.lastId)) === false) {
+        log.warn({ stream: l.type, symbol: l.symbol, lastId: l.lastId }, 'the last id in Kafka is unknown to the exchange: not resuming from it');
+        continue;
+      }
+      pipeline.resumeAfter(l.type, l.symbol, l.lastId);
     }
   }
 

@@ -106,6 +106,7 @@ export async function soak(opts: SoakOptions): Promise<number> {
     TICKWATCH_STATE: `${dir}/state`,
     KAFKA_PORT: String(await freePort()),
     KAFKA_CONTROLLER_PORT: String(await freePort()),
+    KAFKA_TLS_PORT: String(await freePort()),
     PGPORT_TICKWATCH: String(await freePort()),
     PROMETHEUS_PORT: String(await freePort()),
     KAFKA_HEAP_OPTS: '-Xms256m -Xmx512m',

@@ -123,6 +123,6 @@ export function mapCoinbase(text: string, receiveTimeUs: number, symbols: Symbol
       return { kind: 'l2update', venueSymbol, changes, exchangeTimeMs: timeMs };
     }
     default:
-      return { kind: 'ignored', stream, why: `message type ${type} not ingested` };
+      return { kind: 'ignored', stream, why: 'message type not ingested' };
   }
 }

@@ -63,7 +63,7 @@ export function mapGemini(text: string, receiveTimeUs: number, symbols: SymbolMa
   if (type !== 'l2_updates' && type !== 'trade') {
     // Errors and unknown types keep their text in the dead letter: Gemini reports problems with `result: "error"`.
     if (m.result === 'error') return { kind: 'rejected', stream: type, reason: `venue error: ${short(m.reason)} ${short(m.message)}` };
-    return { kind: 'ignored', stream: type, why: `message type ${type} not ingested` };
+    return { kind: 'ignored', stream: type, why: 'message type not ingested' };
   }
   const venueSymbol = m.symbol;
   if (typeof venueSymbol !== 'string') return { kind: 'rejected', stream: type, reason: 'missing field symbol' };

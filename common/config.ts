@@ -175,6 +175,7 @@ export const envSchema = z.object({
   WRITER_SESSION_TIMEOUT_MS: int(30_000, 1_000),
   WRITER_RETRY_MIN_MS: int(200, 1),
   WRITER_RETRY_MAX_MS: int(10_000, 1),
+  WRITER_STUCK_RETRIES: int(10, 1, 1_000),
 
   // Metrics worker and alerts
   BAR_SHORT_SECONDS: int(10, 1, 59),
@@ -288,6 +289,7 @@ function shape(e: Env) {
       sessionTimeoutMs: e.WRITER_SESSION_TIMEOUT_MS,
       retryMinMs: e.WRITER_RETRY_MIN_MS,
       retryMaxMs: e.WRITER_RETRY_MAX_MS,
+      stuckRetries: e.WRITER_STUCK_RETRIES,
     },
     metrics: {
       shortBarSeconds: e.BAR_SHORT_SECONDS,

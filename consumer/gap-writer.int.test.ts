@@ -3,7 +3,7 @@
 // dead-lettered and the partition keeps flowing.
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeRecord, recordHeaders, tickKey, type GapEvent } from '../common/records.ts';
+import { encodeRecord, recordHeaders, tickKey, type DeadLetter, type GapEvent } from '../common/records.ts';
 import { missing, testLog } from '../test/services.ts';
 import { createWriterMetrics } from './metrics.ts';
 import { createScenario, type Scenario } from './scenario.ts';
@@ -66,4 +66,47 @@ describe.skipIf(skip)('gap writer (real Kafka, real PostgreSQL)', () => {
     const deadLetters = (await registry.getSingleMetric('tickwatch_writer_dead_letters_total')!.get()).values.reduce((n, v) => n + v.value, 0);
     expect(deadLetters).toBe(1);
   });
+
+  it('a record the database refuses (a NUL in its reason) is dead-lettered with its offset; the batch around it is stored', async () => {
+    await writers?.stop();
+    await s?.close();
+    s = await createScenario('gaps-refused', { env: { KAFKA_PARTITIONS: '1' } });
+    const registry = new Registry();
+    writers = await startWriters({ config: s.config, log: testLog, kafka: s.kafka, metrics: createWriterMetrics(registry), families: ['gap'] });
+    const message = (g: GapEvent) => ({ key: tickKey(g), value: encodeRecord(g), headers: recordHeaders('gap') });
+    // Valid JSON and a valid record, but PostgreSQL text cannot hold a NUL: the database itself refuses it.
+    const events = [gap({ symbol: 'AAAUSDT' }), gap({ symbol: 'NULUSDT', reason: 'bad\u0000reason' }), gap({ symbol: 'BBBUSDT' }), gap({ symbol: 'CCCUSDT' })];
+    await s.produceRaw(s.config.kafka.topics.gap, events.map(message));
+    await s.waitUntilWritten(60_000);
+
+    const rows = await s.query<{ symbol: string }>('SELECT symbol FROM gap_events ORDER BY symbol');
+    expect(rows.map((r) => r.symbol)).toEqual(['AAAUSDT', 'BBBUSDT', 'CCCUSDT']);
+    const letters = await readDeadLetters(s, 1);
+    expect(letters).toEqual([expect.objectContaining({ source: 'writer', partition: 0, offset: '1', reason: expect.stringMatching(/^refused by the database \(22/) })]);
+    expect(writers.health().ok).toBe(true);
+  });
 });
+
+async function readDeadLetters(s: Scenario, n: number): Promise<DeadLetter[]> {
+  const consumer = s.kafka.consumer({ groupId: `${s.config.writer.groupPrefix}-dlq-reader` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: s.config.kafka.topics.deadLetter, fromBeginning: true });
+  const out: DeadLetter[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${out.length} dead letters after 30 s`)), 30_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          out.push(JSON.parse(message.value!.toString()) as DeadLetter);
+          if (out.length >= n) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}

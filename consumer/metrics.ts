@@ -95,6 +95,12 @@ export function createWriterMetrics(registry: Registry) {
       labelNames: ['table'] as const,
       registers,
     }),
+    stuckPartitions: new Gauge({
+      name: 'tickwatch_writer_stuck_partitions',
+      help: 'Partitions whose writes failed WRITER_STUCK_RETRIES times in a row (they cannot advance)',
+      labelNames: ['table'] as const,
+      registers,
+    }),
   };
 }
 

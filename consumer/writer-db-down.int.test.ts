@@ -1,5 +1,6 @@
 // The database stopped for 10 s mid-run (a private PostgreSQL cluster, never the shared server): the writer pauses,
-// retries with capped backoff, recovers by itself when the server is back, loses nothing and drains its lag.
+// retries with capped backoff, says it is stuck (/healthz, a gauge) once WRITER_STUCK_RETRIES writes failed in a row, keeps
+// reporting its lag, recovers by itself when the server is back, loses nothing and drains its lag.
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { capturesMissing, mixedTicks } from '../test/capture-ticks.ts';
@@ -29,7 +30,7 @@ describe.skipIf(skip)('tick writers while PostgreSQL is down (real Kafka, privat
 
   it('recovers by itself after a 10 s outage: nothing lost, nothing twice, lag drains', async () => {
     pg = await startPrivatePostgres();
-    s = await createScenario('dbdown', { databaseUrl: pg.url, env: { BATCH_SIZE: '2000', WRITER_RETRY_MAX_MS: '2000' } });
+    s = await createScenario('dbdown', { databaseUrl: pg.url, env: { BATCH_SIZE: '2000', WRITER_RETRY_MAX_MS: '2000', WRITER_STUCK_RETRIES: '3' } });
     const registry = new Registry();
     writers = await startWriters({ config: s.config, log: testLog, kafka: s.kafka, metrics: createWriterMetrics(registry) });
     const ticks = mixedTicks(60_000);
@@ -46,10 +47,17 @@ describe.skipIf(skip)('tick writers while PostgreSQL is down (real Kafka, privat
     await s.waitUntilWritten(30_000); // up and running before the outage
     await pg.stop();
     const downAt = Date.now();
-    await produce(10, 30); // records keep arriving while the database is down (about 10 s)
+    const producing = produce(10, 30); // records keep arriving while the database is down (about 10 s)
+    await sleep(3_000);
+    const lagEarly = await metricSum(registry, 'tickwatch_writer_lag_messages');
+    await producing;
     while (Date.now() - downAt < 10_000) await sleep(100);
     expect(await metricSum(registry, 'tickwatch_writer_retries_total')).toBeGreaterThan(0);
-    expect(writers.health().ok).toBe(true);
+    // Paused partitions keep reporting their lag, and after WRITER_STUCK_RETRIES failures in a row /healthz says so.
+    expect(await metricSum(registry, 'tickwatch_writer_lag_messages')).toBeGreaterThan(lagEarly);
+    expect(writers.health().ok).toBe(false);
+    expect(writers.health().writers.flatMap((w) => w.stuck).length).toBeGreaterThan(0);
+    expect(await metricSum(registry, 'tickwatch_writer_stuck_partitions')).toBeGreaterThan(0);
     await pg.start();
     const upAt = Date.now();
     await produce(30, slices);
@@ -62,5 +70,7 @@ describe.skipIf(skip)('tick writers while PostgreSQL is down (real Kafka, privat
     while ((await metricSum(registry, 'tickwatch_writer_lag_messages')) !== 0 && Date.now() < deadline) await sleep(200);
     expect(await metricSum(registry, 'tickwatch_writer_lag_messages')).toBe(0);
     expect(await metricSum(registry, 'tickwatch_writer_paused_partitions')).toBe(0);
+    expect(await metricSum(registry, 'tickwatch_writer_stuck_partitions')).toBe(0);
+    expect(writers.health().ok).toBe(true);
   });
 });

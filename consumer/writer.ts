@@ -65,9 +65,23 @@ export class DeadLetterSink {
   }
 }
 
+/**
+ * Whether the database refused the rows themselves rather than being unable to take them: a data exception (class 22:
+ * a NUL byte, a number out of range, bad binary input) or an integrity violation other than a duplicate key (class
+ * 23). Retrying cannot help these; every other error (connection, shutdown, resources, serialization) is retried.
+ */
+export function isRecordError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('22') || (code.startsWith('23') && code !== '23505'));
+}
+
+type WriteOutcome = 'written' | 'retry' | { readonly recordError: Error };
+
 interface PartitionState {
   /** Next offset to write, as last read from or written to writer_offsets; null when the partition has no row yet. */
   next: bigint | null;
+  /** A write failed: the position is read again from the database before the next one (it may have committed). */
+  reread: boolean;
   /** The first batch after (re)loading the position has been checked against it. */
   positionChecked: boolean;
   high: bigint;
@@ -92,6 +106,8 @@ export interface WriterHealth {
   readonly groupId: string;
   readonly assigned: number[];
   readonly paused: number[];
+  /** Partitions whose writes failed WRITER_STUCK_RETRIES times in a row. */
+  readonly stuck: number[];
   readonly lastCommitAt: string | null;
   readonly error?: string;
 }
@@ -228,9 +244,20 @@ export class TickWriter {
     return this.done;
   }
 
+  /** Partitions that failed WRITER_STUCK_RETRIES times in a row: they cannot advance, and /healthz says so. */
+  private stuck(): number[] {
+    return [...this.attempts].filter(([, n]) => n >= this.o.config.writer.stuckRetries).map(([p]) => p).sort((a, b) => a - b);
+  }
+
+  private updateStuck(): void {
+    this.o.metrics.stuckPartitions.set({ table: this.table }, this.stuck().length);
+  }
+
   health(): WriterHealth {
+    const stuck = this.stuck();
     return {
-      ok: this.crashed === undefined,
+      ok: this.crashed === undefined && stuck.length === 0,
+      stuck,
       family: this.family,
       groupId: this.groupId,
       assigned: [...this.assigned].sort((a, b) => a - b),
@@ -247,7 +274,7 @@ export class TickWriter {
     if (isStale() || this.retryTimers.has(partition) || batch.messages.length === 0) return;
 
     let st = this.states.get(partition);
-    if (!st) {
+    if (!st || st.reread) {
       let next: bigint | null;
       try {
         next = await readOffset(this.pool, this.groupId, topic, partition);
@@ -255,8 +282,8 @@ export class TickWriter {
         this.retryLater(partition, err as Error, 'reading the stored offset');
         return;
       }
-      st = { next, positionChecked: false, high: 0n, newestSeenMs: null, newestWrittenMs: null };
-      this.states.set(partition, st);
+      if (st) Object.assign(st, { next, reread: false, positionChecked: false });
+      else this.states.set(partition, (st = { next, reread: false, positionChecked: false, high: 0n, newestSeenMs: null, newestWrittenMs: null }));
     }
     st.high = BigInt(batch.highWatermark);
 
@@ -293,8 +320,9 @@ export class TickWriter {
         const run = messages.slice(a, b);
         const { encoded, poison, bytes } = this.decode(topic, partition, st, run);
         const next = b === messages.length ? lastOffset + 1n : BigInt(run.at(-1)!.offset) + 1n;
-        const ok = await this.writeRun(st, partition, run.length, encoded, poison, next, bytes, heartbeat);
-        if (!ok) return;
+        const outcome = await this.writeRun(st, partition, run.length, encoded, poison, next, bytes, heartbeat);
+        if (outcome === 'retry') return;
+        if (outcome !== 'written' && !(await this.isolate(st, partition, run, next, heartbeat, outcome.recordError))) return;
         resolveOffset(run.at(-1)!.offset);
         written = next;
         await heartbeat();
@@ -327,7 +355,34 @@ export class TickWriter {
     return { encoded, poison, bytes };
   }
 
-  /** Writes one run; false when the run was not written (retry scheduled, or another member owns the range). */
+  /**
+   * The database refused a run's rows: halves are written on their own until the record it refuses is alone; that one
+   * is dead-lettered with its offset and the database's reason, its offset claimed, and the rest written. False when a
+   * part could not be written (a retry is scheduled, or another member owns the range).
+   */
+  private async isolate(st: PartitionState, partition: number, run: KafkaMessage[], next: bigint, heartbeat: () => Promise<void>, err: Error): Promise<boolean> {
+    if (run.length === 1) {
+      const m = run[0]!;
+      const code = (err as { code?: string }).code;
+      const poison: PoisonRecord = { topic: this.topic, partition, offset: m.offset, reason: `refused by the database (${code}): ${err.message}`, key: m.key ?? null, value: m.value ?? null };
+      const empty = this.decode(this.topic, partition, st, []);
+      return (await this.writeRun(st, partition, 0, empty.encoded, [poison], next, 0, heartbeat)) === 'written';
+    }
+    const mid = Math.ceil(run.length / 2);
+    for (const [part, partNext] of [
+      [run.slice(0, mid), BigInt(run[mid]!.offset)],
+      [run.slice(mid), next],
+    ] as const) {
+      // Records that could not be decoded were dead-lettered with the whole run already.
+      const { encoded, bytes } = this.decode(this.topic, partition, st, part);
+      const outcome = await this.writeRun(st, partition, part.length, encoded, [], partNext, bytes, heartbeat);
+      if (outcome === 'retry') return false;
+      if (outcome !== 'written' && !(await this.isolate(st, partition, part, partNext, heartbeat, outcome.recordError))) return false;
+    }
+    return true;
+  }
+
+  /** Writes one run: 'retry' when it was not written (retry scheduled, or another member owns the range). */
   private async writeRun(
     st: PartitionState,
     partition: number,
@@ -337,7 +392,7 @@ export class TickWriter {
     next: bigint,
     bytes: number,
     heartbeat: () => Promise<void>,
-  ): Promise<boolean> {
+  ): Promise<WriteOutcome> {
     const { metrics } = this.o;
     try {
       if (poison.length > 0) {
@@ -347,7 +402,7 @@ export class TickWriter {
       }
     } catch (err) {
       this.retryLater(partition, err as Error, 'sending dead letters');
-      return false;
+      return 'retry';
     }
 
     const { tables, times } = encoded;
@@ -363,8 +418,12 @@ export class TickWriter {
         next,
       });
     } catch (err) {
+      if (isRecordError(err)) {
+        this.log.warn({ err, topic: this.topic, partition, records }, 'the database refused a record of the batch: isolating it');
+        return { recordError: err as Error };
+      }
       this.retryLater(partition, err as Error, 'writing a batch');
-      return false;
+      return 'retry';
     } finally {
       clearInterval(beat);
     }
@@ -376,12 +435,13 @@ export class TickWriter {
         'another member moved this partition: batch dropped, position re-read',
       );
       this.states.delete(partition);
-      return false;
+      return 'retry';
     }
 
     const committedAt = Date.now();
     this.lastCommitAt = new Date(committedAt);
     this.attempts.delete(partition);
+    this.updateStuck();
     st.next = next;
     metrics.batches.inc({ table: this.table, path: result.path });
     tables.forEach((t, i) => metrics.rowsWritten.inc({ table: t.table }, result.inserted[i] ?? 0));
@@ -403,7 +463,7 @@ export class TickWriter {
       this.log.warn({ topic: this.topic, partition, err: result.summaryError }, 'batch stored without summaries: the refresh summarizes it from the table');
     }
     this.updateLag(partition, st);
-    return true;
+    return 'written';
   }
 
   /** Kafka's committed offset follows the database (for lag tools); the database stays the source of truth. */
@@ -423,8 +483,11 @@ export class TickWriter {
     const delayMs = backoffDelay(attempt - 1, retryMinMs, retryMaxMs, 0.2);
     this.o.metrics.retries.inc({ table: this.table });
     this.log.warn({ err, topic: this.topic, partition, attempt, delayMs }, `${what} failed: partition paused, retrying`);
-    // The transaction may have committed before its reply was lost: read the position again before the retry.
-    this.states.delete(partition);
+    this.updateStuck();
+    // The transaction may have committed before its reply was lost: read the position again before the retry (the
+    // state stays, so the lag gauges keep being polled while the partition waits).
+    const st = this.states.get(partition);
+    if (st) st.reread = true;
     if (this.stopping) return;
     this.consumer.pause([{ topic: this.topic, partitions: [partition] }]);
     const timer = setTimeout(() => {
@@ -446,6 +509,8 @@ export class TickWriter {
   }
 
   private forget(partition: number): void {
+    this.attempts.delete(partition);
+    this.updateStuck();
     const labels = { topic: this.topic, partition: String(partition) };
     this.o.metrics.lagMessages.remove(labels);
     this.o.metrics.lagSeconds.remove(labels);

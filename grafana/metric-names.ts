@@ -34,6 +34,7 @@ export const WRITER = {
   commitLatency: m('tickwatch_writer_commit_latency_seconds', 'histogram', ['table', 'since']),
   deadLetters: m('tickwatch_writer_dead_letters_total', 'counter', ['topic']),
   batches: m('tickwatch_writer_batches_total', 'counter', ['table', 'path']),
+  stuckPartitions: m('tickwatch_writer_stuck_partitions', 'gauge', ['table']),
 } as const;
 
 /** Prometheus scrape jobs (docker/prometheus/prometheus.yml). */

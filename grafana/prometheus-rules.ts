@@ -70,6 +70,16 @@ export function pipelineRuleGroups(): RuleGroup[] {
           },
         },
         {
+          alert: 'TickwatchWriterPartitionStuck',
+          expr: `max by (table) (${WRITER.stuckPartitions.name}) > 0`,
+          for: '1m',
+          labels: { severity: 'critical' },
+          annotations: {
+            summary: 'A {{ $labels.table }} writer partition cannot advance',
+            description: 'Its writes keep failing (see the writer log and /healthz): the records behind it are not stored.',
+          },
+        },
+        {
           alert: 'TickwatchWorkerDown',
           expr: `up{job=~"${Object.values(JOBS).join('|')}"} == 0`,
           for: '1m',

@@ -47,17 +47,18 @@ export const exportCommand: Command = {
   async run({ config, log, values }) {
     const problems: string[] = [];
     const symbol = typeof values.symbol === 'string' ? values.symbol.toUpperCase() : undefined;
-    const fromMs = typeof values.from === 'string' ? Date.parse(values.from) : NaN;
-    const toMs = typeof values.to === 'string' ? Date.parse(values.to) : NaN;
+    const fromMs = exportTime(values.from);
+    const toMs = exportTime(values.to);
     const out = typeof values.out === 'string' ? values.out : undefined;
     const width = String(values.width) as ExportWidth;
     const format = typeof values.format === 'string' ? values.format : out?.endsWith('.parquet') ? 'parquet' : 'csv';
     if (!symbol) problems.push('--symbol is required');
-    if (!Number.isFinite(fromMs)) problems.push('--from must be a time like 2024-08-08T23:00:00Z');
-    if (!Number.isFinite(toMs)) problems.push('--to must be a time like 2024-08-09T01:00:00Z');
+    if (!Number.isFinite(fromMs)) problems.push('--from must be a time between 2000 and 2100, like 2024-08-08T23:00:00Z');
+    if (!Number.isFinite(toMs)) problems.push('--to must be a time between 2000 and 2100, like 2024-08-09T01:00:00Z');
     if (Number.isFinite(fromMs) && Number.isFinite(toMs) && fromMs >= toMs) problems.push('--from must be before --to');
     if (!out) problems.push('--out is required');
-    if (!(width in EXPORT_WIDTHS)) problems.push(`--width must be one of ${Object.keys(EXPORT_WIDTHS).join(', ')}`);
+    // Own keys only: `constructor` and other inherited names are not widths.
+    if (!Object.hasOwn(EXPORT_WIDTHS, width)) problems.push(`--width must be one of ${Object.keys(EXPORT_WIDTHS).join(', ')}`);
     if (format !== 'csv' && format !== 'parquet') problems.push('--format must be csv or parquet');
     if (problems.length > 0) {
       process.stderr.write(`${problems.join('\n')}\n\n${USAGE}\n`);
@@ -83,3 +84,9 @@ export const exportCommand: Command = {
     }
   },
 };
+
+/** A time flag as epoch ms, NaN unless it parses and lies in 2000..2100 (what bars can hold). */
+export function exportTime(value: unknown): number {
+  const ms = typeof value === 'string' ? Date.parse(value) : NaN;
+  return ms >= Date.UTC(2000, 0, 1) && ms <= Date.UTC(2100, 0, 1) ? ms : NaN;
+}

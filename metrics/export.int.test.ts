@@ -90,10 +90,16 @@ describe.skipIf(skip)('export', () => {
     process.stderr.write = ((s: string) => ((text += s), true)) as typeof process.stderr.write;
     try {
       expect(await exportCommand.run({ config, log: testLog, positionals: [], values: { width: '2m', from: 'x', exchange: 'binance' } })).toBe(1);
+      // Hostile flags: an inherited property name as the width, the first and last instants a Date can hold.
+      const hostile = { symbol: 'btcusdt', exchange: 'binance', width: 'constructor', from: '-271821-04-20', to: '+275760-09-13', out: '/dev/null' };
+      expect(await exportCommand.run({ config, log: testLog, positionals: [], values: hostile })).toBe(1);
     } finally {
       process.stderr.write = write;
     }
     expect(text).toContain('--symbol is required');
     expect(text).toContain('--width must be one of');
+    expect(text.match(/--width must be one of/g)).toHaveLength(2);
+    expect(text).toContain('--from must be a time between 2000 and 2100');
+    expect(text).toContain('--to must be a time between 2000 and 2100');
   });
 });

@@ -95,6 +95,12 @@ describe('config', () => {
     expect(said({ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: '/no/such/ca.pem' })).toEqual(['KAFKA_SSL_CA_FILE: no such file: /no/such/ca.pem']);
   });
 
+  it("gives Grafana a role of its own, never DATABASE_URL's", () => {
+    expect(loadConfig({}).database.reader).toEqual({ user: 'tickwatch_grafana', password: undefined });
+    expect(problems({ GRAFANA_DB_USER: 'tickwatch' })).toEqual(['GRAFANA_DB_USER']);
+    expect(problems({ GRAFANA_DB_USER: 'Robert"); DROP' })).toEqual(['GRAFANA_DB_USER']);
+  });
+
   it('listens on loopback unless told otherwise', () => {
     expect(loadConfig({}).http.host).toBe('127.0.0.1');
   });

@@ -144,6 +144,9 @@ export const envSchema = z.object({
   TICK_RETENTION: policyInterval('90 days'),
   BAR_COMPRESS_AFTER: policyInterval('7 days'),
   BAR_RETENTION: policyInterval('5 years'),
+  // The read-only role Grafana logs in as; migrate creates it when the password is set.
+  GRAFANA_DB_USER: nonEmpty().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case role name').default('tickwatch_grafana'),
+  GRAFANA_DB_PASSWORD: optionalText(),
 
   // Exchange source (ingestion)
   BINANCE_MARKET: z.enum(['spot', 'usdm'], { error: 'must be spot or usdm' }).default('spot'),
@@ -258,6 +261,7 @@ function shape(e: Env) {
       tickRetention: e.TICK_RETENTION,
       barCompressAfter: e.BAR_COMPRESS_AFTER,
       barRetention: e.BAR_RETENTION,
+      reader: { user: e.GRAFANA_DB_USER, password: e.GRAFANA_DB_PASSWORD },
     },
     source: {
       exchange: 'binance' as const,
@@ -347,6 +351,9 @@ export class ConfigError extends Error {
 /** Rules between variables, each problem named by the variable to change. */
 function crossChecks(e: Env): { variable: string; message: string }[] {
   const problems: { variable: string; message: string }[] = [];
+  if (e.GRAFANA_DB_USER === decodeURIComponent(new URL(e.DATABASE_URL).username)) {
+    problems.push({ variable: 'GRAFANA_DB_USER', message: "must not be DATABASE_URL's user: the dashboards get a read-only role of their own" });
+  }
   if (e.RECONNECT_MIN_MS > e.RECONNECT_MAX_MS) problems.push({ variable: 'RECONNECT_MIN_MS', message: 'must not exceed RECONNECT_MAX_MS' });
   if (e.KAFKA_SSL_CA_FILE !== undefined && !e.KAFKA_SSL) problems.push({ variable: 'KAFKA_SSL_CA_FILE', message: 'is only used with KAFKA_SSL=true' });
   if (e.KAFKA_SSL_CA_FILE !== undefined && !existsSync(e.KAFKA_SSL_CA_FILE)) {

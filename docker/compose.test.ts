@@ -111,7 +111,7 @@ function rawEnvironment(s: Service): Record<string, string> {
 }
 
 /** What a user must set on the host before `docker compose up` (the file's ${X:?...} variables); nothing else. */
-const REQUIRED_HOST_VARS = { GRAFANA_ADMIN_PASSWORD: 'set-by-the-user' };
+const REQUIRED_HOST_VARS = { GRAFANA_ADMIN_PASSWORD: 'set-by-the-user', POSTGRES_PASSWORD: 'db-by-the-user', GRAFANA_DB_PASSWORD: 'reader-by-the-user' };
 
 /** The environment a container gets when only the required variables are set: every ${X:-default} takes its default. */
 function environment(s: Service): Record<string, string> {
@@ -559,9 +559,12 @@ describe('Grafana (grafana/provisioning)', () => {
         database: expand(tsdb.jsonData?.database, unset),
         password: expand(tsdb.secureJsonData?.password, unset),
       };
-      const want = { user: decodeURIComponent(db.username), database: db.pathname.slice(1), password: decodeURIComponent(db.password) };
+      // Grafana logs in as the read-only role migrate creates, never as the workers' owner role.
+      const reader = workerConfig('migrate').database.reader;
+      const want = { user: reader.user, database: db.pathname.slice(1), password: reader.password };
       for (const k of ['user', 'database', 'password'] as const)
-        if (got[k] !== want[k]) problems.push(`data source tickwatch-timescaledb ${k} resolves to "${got[k]}", the workers use "${want[k]}"`);
+        if (got[k] !== want[k]) problems.push(`data source tickwatch-timescaledb ${k} resolves to "${got[k]}", migrate makes "${want[k]}"`);
+      if (got.user === decodeURIComponent(db.username)) problems.push('data source tickwatch-timescaledb logs in as the workers\' role');
       if (tsdb.jsonData?.timescaledb !== true) problems.push('data source tickwatch-timescaledb: set jsonData.timescaledb: true');
       if (typeof tsdb.secureJsonData?.password === 'string' && !tsdb.secureJsonData.password.startsWith('$'))
         problems.push('data source tickwatch-timescaledb: the password is a literal; reference an environment variable');
@@ -575,6 +578,12 @@ describe('Grafana (grafana/provisioning)', () => {
     }
     for (const name of new Set(unset)) problems.push(`datasources.yaml uses $${name}, which the grafana service's environment does not set`);
     expect(problems).toEqual([]);
+  });
+
+  it('refuses to start without the database passwords: no known default', () => {
+    const raw = rawEnvironment(services.timescaledb!).POSTGRES_PASSWORD ?? '';
+    expect(() => interpolate(raw), 'an unset database password must stop `docker compose up`').toThrow(/required/);
+    expect(() => interpolate(rawEnvironment(grafana).TICKWATCH_DB_PASSWORD ?? ''), 'an unset reader password must stop it too').toThrow(/required/);
   });
 
   it('takes the admin password from the user, never a literal or admin', () => {

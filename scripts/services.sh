@@ -22,7 +22,7 @@
 #   TICKWATCH_KAFKA_VERSION [3.9.1]  Kafka release resolved from Maven Central (3.9.x: see scripts/kafka/pom.xml)
 #   KAFKA_PORT          [9092]    broker listener, 127.0.0.1
 #   KAFKA_CONTROLLER_PORT [9093]  KRaft controller listener, 127.0.0.1
-#   KAFKA_TLS_PORT      [9094]    SASL_SSL listener, 127.0.0.1 (self-signed certificate, user tickwatch with PLAIN and
+#   KAFKA_TLS_PORT      [9096]    SASL_SSL listener, 127.0.0.1 (self-signed certificate, user tickwatch with PLAIN and
 #                       SCRAM-SHA-256/512; `env` prints its address, CA file and password for the TLS/SASL tests)
 #   KAFKA_HEAP_OPTS     [-Xms256m -Xmx512m]   KAFKA_OPTS: extra broker JVM flags
 #   KAFKA_START_TIMEOUT [90]      seconds `up` waits for a metadata answer
@@ -46,7 +46,7 @@ STATE=${TICKWATCH_STATE:-$TICKWATCH_HOME/state}
 KAFKA_VERSION=${TICKWATCH_KAFKA_VERSION:-3.9.1}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-KAFKA_TLS_PORT=${KAFKA_TLS_PORT:-9094}
+KAFKA_TLS_PORT=${KAFKA_TLS_PORT:-9096}
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
 KAFKA_OPTS=${KAFKA_OPTS:-}
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}

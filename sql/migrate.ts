@@ -135,6 +135,16 @@ export async function migrate(db: SqlSession, config: Pick<Config, 'database'>, 
     ];
     for (const [name, value] of settings) await db.query('SELECT set_config($1, $2, false)', [name, value]);
     await db.exec(await readFile(`${SQL_DIR}storage.sql`, 'utf8'));
+    const reader = config.database.reader;
+    if (reader.password !== undefined) {
+      await db.query('SELECT set_config($1, $2, false), set_config($3, $4, false)', ['tickwatch.reader_role', reader.user, 'tickwatch.reader_password', reader.password]);
+      try {
+        await db.exec(await readFile(`${SQL_DIR}reader-role.sql`, 'utf8'));
+      } finally {
+        await db.query("SELECT set_config('tickwatch.reader_password', '', false)");
+      }
+      log.info({ role: reader.user }, 'read-only dashboard role ready');
+    }
     return { applied, alreadyApplied, timescaledb };
   } finally {
     await db.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCK_KEY]);

@@ -12,6 +12,17 @@ function problems(env: Record<string, string>): string[] {
   return [];
 }
 
+/** Every problem as `VARIABLE: message`. */
+function said(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => `${p.variable}: ${p.message}`);
+    throw err;
+  }
+  return [];
+}
+
 describe('config', () => {
   it('takes documented defaults from an empty environment', () => {
     const c = loadConfig({});
@@ -53,14 +64,7 @@ describe('config', () => {
   });
 
   it('refuses an empty number and durations no timer can hold, naming each variable', () => {
-    const problems = (env: Record<string, string>) => {
-      try {
-        loadConfig(env);
-        return [];
-      } catch (err) {
-        return (err as ConfigError).problems.map((p) => `${p.variable}: ${p.message}`);
-      }
-    };
+    const problems = said;
     expect(problems({ INGESTION_HTTP_PORT: '' })).toEqual(['INGESTION_HTTP_PORT: must not be empty']);
     expect(problems({ BATCH_SIZE: '' })).toEqual(['BATCH_SIZE: must not be empty']);
     expect(problems({ WATCHDOG_SECONDS: '1e308' })).toEqual(['WATCHDOG_SECONDS: must be <= 3600']);
@@ -75,14 +79,6 @@ describe('config', () => {
     expect(c.kafka.ssl).toEqual({ caFile: undefined });
     expect(c.kafka.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'u', password: 'p' });
     expect(loadConfig({ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: 'package.json' }).kafka.ssl).toEqual({ caFile: 'package.json' });
-    const said = (env: Record<string, string>) => {
-      try {
-        loadConfig(env);
-        return [];
-      } catch (err) {
-        return (err as ConfigError).problems.map((p) => `${p.variable}: ${p.message}`);
-      }
-    };
     expect(said({ KAFKA_SASL_MECHANISM: 'gssapi' })).toEqual(['KAFKA_SASL_MECHANISM: must be none, plain, scram-sha-256 or scram-sha-512']);
     expect(said({ KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'u' })).toEqual([
       'KAFKA_SASL_PASSWORD: is required with KAFKA_SASL_MECHANISM=scram-sha-256',

@@ -3,10 +3,10 @@
 // dead-lettered and the partition keeps flowing.
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeRecord, recordHeaders, tickKey, type DeadLetter, type GapEvent } from '../common/records.ts';
+import { encodeRecord, recordHeaders, tickKey, type GapEvent } from '../common/records.ts';
 import { missing, testLog } from '../test/services.ts';
 import { createWriterMetrics } from './metrics.ts';
-import { createScenario, type Scenario } from './scenario.ts';
+import { createScenario, readDeadLetters, type Scenario } from './scenario.ts';
 import { startWriters, type WriterSet } from './writer.ts';
 
 const skip = await missing('kafka', 'postgres');
@@ -86,27 +86,3 @@ describe.skipIf(skip)('gap writer (real Kafka, real PostgreSQL)', () => {
     expect(writers.health().ok).toBe(true);
   });
 });
-
-async function readDeadLetters(s: Scenario, n: number): Promise<DeadLetter[]> {
-  const consumer = s.kafka.consumer({ groupId: `${s.config.writer.groupPrefix}-dlq-reader` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: s.config.kafka.topics.deadLetter, fromBeginning: true });
-  const out: DeadLetter[] = [];
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${out.length} dead letters after 30 s`)), 30_000);
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          out.push(JSON.parse(message.value!.toString()) as DeadLetter);
-          if (out.length >= n) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
-}

@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { Config } from '../common/config.ts';
 import { createClient, pgSession } from '../common/db.ts';
 import { createKafka, ensureTopics } from '../common/kafka.ts';
-import { encodeRecord, recordHeaders, tickKey, type Book, type Tick } from '../common/records.ts';
+import { encodeRecord, recordHeaders, tickKey, type Book, type DeadLetter, type Tick } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { freshDatabase, testConfig, testLog, uniqueName } from '../test/services.ts';
 
@@ -185,4 +185,27 @@ export function compareRows(actual: Set<string>, ticks: readonly Tick[]) {
   const missing = [...expected].filter((r) => !actual.has(r));
   const unexpected = [...actual].filter((r) => !expected.has(r));
   return { expected: expected.size, actual: actual.size, missing: missing.length, unexpected: unexpected.length, samples: [...missing.slice(0, 3), ...unexpected.slice(0, 3)] };
+}
+
+/** The first `n` dead letters of the scenario's dead-letter topic, then half a second to show there are no more. */
+export async function readDeadLetters(s: Scenario, n: number): Promise<DeadLetter[]> {
+  const consumer = s.kafka.consumer({ groupId: `${s.config.writer.groupPrefix}-dlq-reader` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: s.config.kafka.topics.deadLetter, fromBeginning: true });
+  const out: DeadLetter[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${out.length} dead letters after 30 s`)), 30_000);
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        out.push(JSON.parse(message.value!.toString()) as DeadLetter);
+        if (out.length >= n) {
+          clearTimeout(timer);
+          resolve();
+        }
+      },
+    });
+  });
+  await new Promise((r) => setTimeout(r, 500)); // no extra letters beyond n
+  await consumer.disconnect();
+  return out;
 }

@@ -2,11 +2,11 @@
 // decimals (ticks produced twice included), and poison records are dead-lettered without stopping their partition.
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordHeaders, type DeadLetter, type Trade } from '../common/records.ts';
+import { recordHeaders, type Trade } from '../common/records.ts';
 import { capturesMissing, loadCaptureTicks, mixedTicks } from '../test/capture-ticks.ts';
 import { missing, testLog } from '../test/services.ts';
 import { createWriterMetrics } from './metrics.ts';
-import { compareRows, createScenario, type Scenario } from './scenario.ts';
+import { compareRows, createScenario, readDeadLetters, type Scenario } from './scenario.ts';
 import { startWriters, type WriterSet } from './writer.ts';
 
 const skip = (await missing('kafka', 'postgres')) ?? capturesMissing();
@@ -116,25 +116,3 @@ describe.skipIf(skip)('tick writers (real Kafka, real PostgreSQL)', () => {
     });
   });
 });
-
-async function readDeadLetters(s: Scenario, n: number): Promise<DeadLetter[]> {
-  const consumer = s.kafka.consumer({ groupId: `${s.config.writer.groupPrefix}-dlq-reader` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: s.config.kafka.topics.deadLetter, fromBeginning: true });
-  const out: DeadLetter[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`only ${out.length} dead letters after 30 s`)), 30_000);
-    void consumer.run({
-      eachMessage: async ({ message }) => {
-        out.push(JSON.parse(message.value!.toString()) as DeadLetter);
-        if (out.length >= n) {
-          clearTimeout(timer);
-          resolve();
-        }
-      },
-    });
-  });
-  await new Promise((r) => setTimeout(r, 500)); // no extra letters beyond n
-  await consumer.disconnect();
-  return out;
-}

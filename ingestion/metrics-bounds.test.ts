@@ -53,14 +53,16 @@ describe.skipIf(capturesMissing())('bounded ingestion metrics', () => {
       produce: (topic, _key, record) => void (topic === config.kafka.topics.deadLetter && deadLetters.push(record as DeadLetter)),
       writable: async () => {},
     };
-    const pipeline = new Pipeline({
-      source: src,
-      topics: config.kafka.topics,
-      mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols: src.symbols }),
-      sink,
-      metrics,
-      log: createLogger('silent', 'test'),
-    });
+    const newPipeline = () =>
+      new Pipeline({
+        source: src,
+        topics: config.kafka.topics,
+        mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols: src.symbols }),
+        sink,
+        metrics,
+        log: createLogger('silent', 'test'),
+      });
+    const pipeline = newPipeline();
     const frames = gunzipSync(readFileSync(`${CAPTURE_DIR}/binance-spot/btcusdt_20240808.gz`))
       .toString('utf8')
       .split('\n', 5_000)
@@ -96,14 +98,8 @@ describe.skipIf(capturesMissing())('bounded ingestion metrics', () => {
     const unclassified = deadLetters.filter((d) => deadLetterCode(d.reason) === 'other').map((d) => d.reason);
     expect(unclassified).toEqual([]);
 
-    const pipeline2 = new Pipeline({
-      source: src,
-      topics: config.kafka.topics,
-      mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols: src.symbols }),
-      sink,
-      metrics,
-      log: createLogger('silent', 'test'),
-    });
+    // A second pipeline (a restarted socket slot) on the same registry.
+    const pipeline2 = newPipeline();
     for (let i = 0; i < 10_000; i++) pipeline2.frame(corrupt(frames[i % frames.length]!, rnd), Date.now() * 1000);
     pipeline2.stop();
     withinBounds(await series());

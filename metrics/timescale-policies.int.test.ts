@@ -27,6 +27,9 @@ describe.skipIf(skip)('bar aggregates on TimescaleDB while the metrics worker is
     db = await freshTimescale('ts_policies');
     await migrate(db, await testConfig({ TIMESCALEDB: 'on' }), testLog);
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    // The test runs the refresh policies itself: the scheduler running the same job at that moment would refuse one of
+    // them ("concurrent refresh").
+    await db.query(`SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_aggregate'`);
     const usdm = loadCaptureTicks().trades.filter((t) => t.market === 'usdm');
     // Whole hours, so every bucket boundary stays where it was; the last trade lands two to three hours ago.
     const shift = Math.floor((Date.now() - 2 * HOUR - usdm[usdm.length - 1]!.exchangeTimeMs) / HOUR) * HOUR;

@@ -3,7 +3,7 @@
 // its next pass gives exact bars again, on native TimescaleDB, from ticks stored before the upgrade (no slices).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Trade } from '../common/records.ts';
-import { migrate } from '../sql/migrate.ts';
+import { migrate, readMigrations } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { barMismatches, expectedBars } from '../test/expected-bars.ts';
 import { testConfig, testLog } from '../test/services.ts';
@@ -40,7 +40,9 @@ describe.skipIf(skip)('upgrading TimescaleDB aggregates from raw ticks to slices
 
   it('after the upgrade every minute with ticks is listed raw, and one worker pass makes every bar exact', async () => {
     const r = await migrate(db, await testConfig({ TIMESCALEDB: 'on' }), testLog);
-    expect(r.applied).toEqual(['0025', '0026']);
+    // Everything after 0024: 0025 (one slice per second) and 0026 (the caggs on the slices) first.
+    expect(r.applied).toEqual((await readMigrations()).map((m) => m.version).filter((v) => v > '0024'));
+    expect(r.applied.slice(0, 2)).toEqual(['0025', '0026']);
     const minutes = await count(
       `SELECT count(DISTINCT (exchange, market, symbol, date_bin('1 minute', time, '2000-01-03 00:00:00+00'))) AS n FROM trades`,
     );

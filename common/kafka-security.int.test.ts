@@ -2,7 +2,6 @@
 // SASL_SSL listener (scripts/services.sh: a self-signed certificate, its PEM as KAFKA_SSL_CA_FILE). Every client the
 // product makes goes through createKafka, so a round trip per mechanism, a worker run end to end and doctor cover them;
 // a wrong password and an unknown CA must be refused, not ignored.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { loadConfig, type Config } from './config.ts';
 import { createKafka, ensureTopics } from './kafka.ts';
 import { capturesMissing, CAPTURE_DIR } from '../test/capture-ticks.ts';
 import { testLog, uniqueName } from '../test/services.ts';
-import { TICKWATCH_BIN } from '../stack/supervisor.ts';
+import { tickwatch } from '../test/tickwatch.ts';
 
 const tls = {
   brokers: process.env.KAFKA_TLS_BROKERS,
@@ -133,10 +132,7 @@ describe.skipIf(skip)('Kafka over TLS with SASL', () => {
   });
 });
 
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', TICKWATCH_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out })));
+async function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  const t = tickwatch(args, env);
+  return { code: await t.exited, out: t.output() };
 }

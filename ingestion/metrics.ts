@@ -92,6 +92,20 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
   gapSeconds.labels('bookTicker').inc(0);
   for (const code of DEAD_LETTER_CODES) deadLettered.labels(code).inc(0);
 
+  /** Children for values from outside: a value already allowed costs one Map lookup; others go through the bound. */
+  const bounded = <C>(make: (k: string) => C, label: (v: string) => string) => {
+    const m = new Map<string, C>();
+    let other: C | undefined;
+    return (v: string): C => {
+      let c = m.get(v);
+      if (c !== undefined) return c;
+      const l = label(v);
+      if (l !== v) return (other ??= make(l));
+      m.set(v, (c = make(v)));
+      return c;
+    };
+  };
+
   const cache = <C>(make: (k: string) => C) => {
     const m = new Map<string, C>();
     return (k: string): C => {
@@ -101,20 +115,15 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
     };
   };
 
-  // Caches are keyed by the bounded value, so they stay as small as the label sets.
   const stream = boundedLabel(opts.streams);
-  const why = boundedLabel(undefined, 64);
-  const receivedBy = cache((s) => received.labels(s));
-  const ignoredBy = cache((w) => ignored.labels(w));
-  const duplicatesBy = cache((s) => duplicates.labels(s));
 
   return {
     registry,
-    received: (s: string) => receivedBy(stream(s)),
+    received: bounded((s) => received.labels(s), stream),
     produced: cache((t) => produced.labels(t)),
     deadLettered: (reason: string) => deadLettered.labels(deadLetterCode(reason)).inc(),
-    ignored: (w: string) => ignoredBy(why(w)),
-    duplicates: (s: string) => duplicatesBy(stream(s)),
+    ignored: bounded((w) => ignored.labels(w), boundedLabel(undefined, 64)),
+    duplicates: bounded((s) => duplicates.labels(s), stream),
     reconnects: (reason: ReconnectReason) => reconnects.labels(reason).inc(),
     gaps,
     gapIds,

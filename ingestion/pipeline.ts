@@ -6,7 +6,7 @@ import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
 import { tickKey, type Book, type DeadLetter, type GapEvent, type ProducedRecord, type Tick } from '../common/records.ts';
 import type { RestBackfiller } from './backfill.ts';
-import type { Mapper } from './binance/mapper.ts';
+import { streamName, type Mapper } from './binance/mapper.ts';
 import { BinanceBooks } from './book/binance-depth.ts';
 import type { VenueOutput } from './book/output.ts';
 import { BookTickerTracker, SequenceBook, sequenceId, type IdSequencer, type Sequenced } from './gaps.ts';
@@ -269,6 +269,7 @@ export class Pipeline {
   private async fill(type: Sequenced['type'], symbol: string, seq: IdSequencer): Promise<void> {
     const m = this.opts.metrics;
     const log = this.opts.log.child({ stream: type, symbol });
+    const stream = streamName(symbol, type);
     await sleep(this.opts.backfillDelayMs ?? 250);
     let counted = -1;
     let misses = 0;
@@ -299,7 +300,7 @@ export class Pipeline {
         for (const t of rows) {
           const id = sequenceId(t);
           if (id >= g.fromId && id <= g.toId) filled++;
-          if (seq.offer(t, this.out) === 'duplicate') m.duplicates(`${symbol.toLowerCase()}@${type}`).inc();
+          if (seq.offer(t, this.out) === 'duplicate') m.duplicates(stream).inc();
           if (this.out.length > 0) this.emit(seq, this.out);
         }
         m.gapIds.labels(type, 'backfilled').inc(filled);
@@ -319,7 +320,7 @@ export class Pipeline {
         const outlier = seq.drop(g.toId + 1);
         if (outlier) {
           log.warn({ id: g.toId + 1, nextId: g.fromId }, 'an id the exchange does not know: dead-lettered, the sequence goes on');
-          this.deadLetter(JSON.stringify(outlier), `${symbol.toLowerCase()}@${type}`, `${type} id ${g.toId + 1} is not confirmed by the exchange (REST has no such id)`, outlier.receiveTimeUs);
+          this.deadLetter(JSON.stringify(outlier), stream, `${type} id ${g.toId + 1} is not confirmed by the exchange (REST has no such id)`, outlier.receiveTimeUs);
         }
         misses = 0;
         continue;

@@ -4,6 +4,7 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
+import { isLoopbackHost } from '../common/net.ts';
 import type { AlertMail } from './alert-state.ts';
 
 const fmt = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
@@ -60,12 +61,11 @@ export function renderMail(m: AlertMail, dashboardUrl: string): { subject: strin
  * unauthenticated loopback relay (tests, a local MTA) is spoken to without TLS.
  */
 export function smtpTransportOptions(s: Config['smtp']) {
-  const loopback = s.host === '127.0.0.1' || s.host === 'localhost' || s.host === '::1';
   return {
     host: s.host,
     port: s.port,
     secure: s.secure,
-    ...(s.user ? { auth: { user: s.user, pass: s.password ?? '' }, requireTLS: !s.secure } : { ignoreTLS: !s.secure && loopback }),
+    ...(s.user ? { auth: { user: s.user, pass: s.password ?? '' }, requireTLS: !s.secure } : { ignoreTLS: !s.secure && isLoopbackHost(s.host) }),
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: 20_000,

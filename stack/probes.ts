@@ -10,6 +10,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import type { Config } from '../common/config.ts';
 import { kafkaSecurity } from '../common/kafka.ts';
+import { isLoopbackHost } from '../common/net.ts';
 import { readMigrations } from '../sql/migrate.ts';
 import type { DatabaseFacts, ExchangeFacts, KafkaFacts, PortHolder, Probes } from './doctor.ts';
 
@@ -137,13 +138,11 @@ function portHolder(host: string, port: number, timeoutMs: number): Promise<Port
   });
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
-
 async function exchange(url: string, timeoutMs: number): Promise<ExchangeFacts> {
   const u = new URL(url);
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port || (u.protocol === 'wss:' || u.protocol === 'https:' ? 443 : 80));
-  if (LOOPBACK.has(host) || host.startsWith('127.')) {
+  if (isLoopbackHost(host)) {
     await withTimeout(
       timeoutMs,
       `connect ${host}:${port}`,

@@ -1,7 +1,6 @@
 // The stack as a user runs it: `tickwatch doctor` against the real services (OK for Kafka, PostgreSQL, schema and
 // SMTP; a clear WARN for an unreachable exchange), and `tickwatch run --source replay` bringing the pipeline up on a
 // capture (rows and bars appear in the database) and stopping every child cleanly on SIGTERM with exit 0.
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -11,7 +10,7 @@ import { createClient, pgSession } from '../common/db.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, CAPTURE_DIR } from '../test/capture-ticks.ts';
 import { findServices, freshDatabase, missing, testConfig, testLog, uniqueName } from '../test/services.ts';
-import { TICKWATCH_BIN } from './supervisor.ts';
+import { tickwatch } from '../test/tickwatch.ts';
 
 const skip = (await missing('kafka', 'postgres')) ?? capturesMissing();
 
@@ -49,15 +48,6 @@ async function baseEnv(databaseUrl: string): Promise<NodeJS.ProcessEnv> {
     WRITER_HTTP_PORT: String(await freePort()),
     METRICS_HTTP_PORT: String(await freePort()),
   };
-}
-
-function tickwatch(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ['--import', 'tsx', TICKWATCH_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, exited, output: () => out };
 }
 
 describe.skipIf(skip)('tickwatch doctor and run against the real services', () => {

@@ -206,9 +206,12 @@ export function createBinanceMapper(opts: MapperOptions): Mapper {
 /** The diff-depth stream subscribed for order books: 100 ms diffs on spot, every update on USD-M. */
 export const DEPTH_STREAM: Readonly<Record<Market, string>> = { spot: 'depth@100ms', usdm: 'depth@0ms' };
 
-/** Stream names for a subscription: `btcusdt@trade`, ... (Binance wants them lower-case). */
+/** A tick stream's name: `btcusdt@trade` (Binance wants them lower-case). */
+export const streamName = (symbol: string, type: string): string => `${symbol.toLowerCase()}@${type}`;
+
+/** Stream names for a subscription: `btcusdt@trade`, ... */
 export function streamNames(symbols: readonly string[], types: readonly StreamType[], market: Market = 'spot'): string[] {
-  return symbols.flatMap((s) => types.map((t) => `${s.toLowerCase()}@${t === 'depth' ? DEPTH_STREAM[market] : t}`));
+  return symbols.flatMap((s) => types.map((t) => streamName(s, t === 'depth' ? DEPTH_STREAM[market] : t)));
 }
 
 /** REST `historicalTrades` row -> Trade (a backfilled trade has no event time: its trade time stands in). */

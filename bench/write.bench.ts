@@ -32,6 +32,7 @@ import { CopyRowBuffer } from '../consumer/tick-rows.ts';
 import { NODE_FLAGS } from '../stack/supervisor.ts';
 import { migrate } from '../sql/migrate.ts';
 import { mixedTicks } from '../test/capture-ticks.ts';
+import { sleep } from '../common/time.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,7 +50,6 @@ const REPO = fileURLToPath(new URL('..', import.meta.url));
 const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'bench-write');
 const base = loadConfig(process.env);
 const run = `${Date.now().toString(36)}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 

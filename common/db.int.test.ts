@@ -4,9 +4,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
 import { createPool, withClient } from './db.ts';
+import { sleep } from './time.ts';
 
 const skip = await missing('postgres');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(skip)('database connections ended by the server (real PostgreSQL)', () => {
   let db: Awaited<ReturnType<typeof freshDatabase>>;

@@ -15,6 +15,7 @@ import { missing, testLog } from '../test/services.ts';
 import { createWriterMetrics } from './metrics.ts';
 import { createScenario, type Scenario } from './scenario.ts';
 import { startWriters, type WriterSet } from './writer.ts';
+import { sleep } from '../common/time.ts';
 
 const skip = (await missing('kafka', 'postgres')) ?? capturesMissing();
 
@@ -34,7 +35,6 @@ async function recordedBooks(binanceDiffs: number, coinbaseBooks: number): Promi
   return books;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(skip)('book writer (real Kafka, real PostgreSQL)', () => {
   const cleanup: (() => Promise<void>)[] = [];

@@ -9,9 +9,9 @@ import { missing, testLog } from '../test/services.ts';
 import { createWriterMetrics } from './metrics.ts';
 import { compareRows, createScenario, type Scenario } from './scenario.ts';
 import { startWriters, type WriterSet } from './writer.ts';
+import { sleep } from '../common/time.ts';
 
 const skip = (await missing('kafka')) ?? capturesMissing() ?? privatePostgresMissing();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function metricSum(registry: Registry, name: string): Promise<number> {
   const m = registry.getSingleMetric(name);

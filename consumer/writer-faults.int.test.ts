@@ -12,10 +12,10 @@ import { missing, testLog } from '../test/services.ts';
 import { createWriterMetrics } from './metrics.ts';
 import { compareRows, createScenario, type Scenario } from './scenario.ts';
 import { startWriters, type WriterSet } from './writer.ts';
+import { sleep } from '../common/time.ts';
 
 const skip = (await missing('kafka', 'postgres')) ?? capturesMissing();
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Produces `ticks` in slices with pauses, so records keep arriving while the test does its damage. */
 async function trickle(s: Scenario, ticks: readonly Tick[], slices: number, pauseMs: number): Promise<void> {

@@ -23,6 +23,7 @@ import { expandPromQL, type Variables } from './macros.ts';
 import { JOBS } from './metric-names.ts';
 import { PIPELINE_LAG_SECONDS_THRESHOLD } from './prometheus-rules.ts';
 import { PROMETHEUS } from './sql-query.ts';
+import { sleep } from '../common/time.ts';
 
 const PROMETHEUS_BIN = '/usr/bin/prometheus';
 const skip =
@@ -65,7 +66,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitHttp(url: string, timeoutMs: number, what: string): Promise<void> {
   await waitFor(async () => fetch(url).then((r) => r.ok, () => false), timeoutMs, what);

@@ -5,6 +5,7 @@ import type { Logger } from '../common/log.ts';
 import type { AggTrade, Market, Trade } from '../common/records.ts';
 import { mapRestAggTrade, mapRestTrade } from './binance/mapper.ts';
 import type { IngestMetrics } from './metrics.ts';
+import { nowUs, sleep } from '../common/time.ts';
 
 const ENDPOINTS = {
   spot: { trade: { path: '/api/v3/historicalTrades', weight: 25 }, aggTrade: { path: '/api/v3/aggTrades', weight: 4 } },
@@ -39,8 +40,6 @@ export class BackfillError extends Error {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
 export class RestBackfiller {
   private minute = 0;

@@ -9,6 +9,7 @@ import type { Logger } from '../common/log.ts';
 import { backoffDelay } from '../common/backoff.ts';
 import { AttemptLimiter } from './backoff.ts';
 import type { IngestMetrics, ReconnectReason } from './metrics.ts';
+import { nowUs } from '../common/time.ts';
 
 /** Wall-clock time in ms; injected so tests can move a connection's age past 24 hours. */
 export interface Clock {
@@ -63,7 +64,6 @@ interface Conn {
   oversized: boolean;
 }
 
-const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
 export class Feed {
   private active: Conn | undefined;

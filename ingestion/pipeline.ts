@@ -11,6 +11,7 @@ import { BinanceBooks } from './book/binance-depth.ts';
 import type { VenueOutput } from './book/output.ts';
 import { BookTickerTracker, SequenceBook, sequenceId, type IdSequencer, type Sequenced } from './gaps.ts';
 import type { IngestMetrics } from './metrics.ts';
+import { nowUs, sleep } from '../common/time.ts';
 
 /** Where records go: the producer, or anything with the same face (tests, the parse-only benchmark). */
 export interface RecordSink {
@@ -50,8 +51,6 @@ export interface PipelineOptions {
   readonly books?: Config['books'];
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
 export class Pipeline {
   private readonly sequences = new SequenceBook();

@@ -6,6 +6,7 @@ import { cachedKeyPartitioner } from '../common/kafka.ts';
 import type { Logger } from '../common/log.ts';
 import { encodeRecord, type ProducedRecord } from '../common/records.ts';
 import type { IngestMetrics } from './metrics.ts';
+import { nowUs } from '../common/time.ts';
 
 // A buffered record is only its Kafka message: key and value as bytes, no headers (the schema version is in the value,
 // see encodeRecord), the record object itself dropped once encoded.
@@ -32,7 +33,6 @@ export interface ProducerOptions {
 /** Bound on remembered keys (a key per stream source; dead letters of unknown streams could otherwise grow it). */
 const KEY_CACHE_MAX = 10_000;
 
-const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
 /** FNV-1a of the key: a key always lands in the same lane, so its records keep their order. */
 function laneOf(key: string, lanes: number): number {

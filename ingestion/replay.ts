@@ -9,6 +9,7 @@ import { mergeCaptures, readCapture } from './capture.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { Pipeline, type RecordSink } from './pipeline.ts';
 import { connectProducer } from './worker.ts';
+import { sleep } from '../common/time.ts';
 
 export interface ReplayOptions {
   readonly files: readonly string[];
@@ -29,7 +30,6 @@ export interface ReplaySummary {
   readonly framesPerSecond: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function replay(config: Config, log: Logger, opts: ReplayOptions): Promise<ReplaySummary> {
   const src = config.source;

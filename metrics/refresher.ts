@@ -3,6 +3,7 @@
 // and TimescaleDB; the procedure hides the difference (sql/migrations/0010_bars.sql, 0011_quote_metrics.sql).
 import type { SqlSession } from '../common/db.ts';
 import { planRefresh, type RefreshWindow } from './schedule.ts';
+import { iso } from '../common/time.ts';
 
 export interface RefreshResult {
   /** Closed minute windows refreshed at every width. */
@@ -12,7 +13,6 @@ export interface RefreshResult {
   readonly durationMs: number;
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Rebuilds the short-bar relations when the configured width changed; true when it did. */
 export async function configureShortBars(db: SqlSession, shortBarSeconds: number): Promise<boolean> {

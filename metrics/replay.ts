@@ -3,8 +3,8 @@
 // depend on the Kafka writer.
 import type { SqlSession } from '../common/db.ts';
 import { tickTimeMs, type BookTicker, type Trade } from '../common/records.ts';
+import { iso } from '../common/time.ts';
 
-const iso = (ms: number) => new Date(ms).toISOString();
 const isoUs = (us: number) => `${new Date(Math.floor(us / 1000)).toISOString().slice(0, 19)}.${String(us % 1_000_000).padStart(6, '0')}Z`;
 
 const CHUNK = 5_000;

@@ -19,6 +19,7 @@ import { macd, rsiWilder } from './indicators.ts';
 import { configureShortBars, Refresher } from './refresher.ts';
 import { evaluateBucket, evaluateGaps, evaluateStale, rulesFor, type BucketPoint, type Verdict } from './rules.ts';
 import { bucketStart, MINUTE_MS, nextWakeMs, type RefreshWindow } from './schedule.ts';
+import { iso } from '../common/time.ts';
 
 export interface MetricsSink {
   publishBars(bars: readonly BarRecord[]): Promise<void>;
@@ -47,7 +48,6 @@ export interface StepResult {
   readonly refreshMs: number;
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
 const WIDTHS = [
   { view: 'bars_1m', width: '1m', ms: MINUTE_MS },
   { view: 'bars_5m', width: '5m', ms: 5 * MINUTE_MS },

@@ -3,6 +3,7 @@
 import type { SqlSession } from '../common/db.ts';
 import type { Book } from '../common/records.ts';
 import { topOfBook } from '../metrics/top-of-book.ts';
+import { iso } from '../common/time.ts';
 
 const T0 = Date.UTC(2024, 7, 8, 23, 58, 0);
 
@@ -26,7 +27,6 @@ export const BOOKS: Book[] = [
 ];
 export const MINUTE_MS = T0;
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export async function insertBooks(db: SqlSession, books: readonly Book[]): Promise<number> {
   let inserted = 0;

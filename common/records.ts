@@ -219,10 +219,15 @@ export function decodeTick(value: Buffer | string | null, schemaVersion: string 
   return r as unknown as Tick;
 }
 
-/** The time a tick is bucketed and keyed on: exchange time, or receive time where the venue sends none. */
-export function tickTimeMs(t: Tick): number {
-  return t.exchangeTimeMs ?? Math.floor(t.receiveTimeUs / 1000);
+/**
+ * The time a tick, book or quote row is stored, bucketed and keyed on: exchange time, or receive time where the venue
+ * sends none. Every path that places a row in time calls this.
+ */
+export function rowTimeMs(r: { readonly exchangeTimeMs: number | null; readonly receiveTimeUs: number }): number {
+  return r.exchangeTimeMs ?? Math.floor(r.receiveTimeUs / 1000);
 }
+
+export const tickTimeMs: (t: Tick) => number = rowTimeMs;
 
 /** A closed bar published by the metrics worker (topic TOPIC_BARS, key exchange:market:symbol). A bar refreshed again
  * after late or backfilled ticks is published again with a newer `publishedAtMs`; the latest one wins. */

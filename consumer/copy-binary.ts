@@ -11,8 +11,11 @@ export const COPY_BINARY_HEADER: Buffer = Buffer.concat([Buffer.from('PGCOPY\n\x
 export const COPY_BINARY_TRAILER: Buffer = Buffer.from([0xff, 0xff]);
 
 /** µs between the Unix epoch and PostgreSQL's (2000-01-01 UTC). */
-const PG_EPOCH_US = 946_684_800_000_000;
-const TWO_32 = 4_294_967_296;
+export const PG_EPOCH_US = 946_684_800_000_000;
+/** The weight of an int8's high 32 bits. */
+export const TWO_32 = 4_294_967_296;
+/** The sign word of a negative numeric (positive: 0; anything else is NaN or an infinity). */
+export const NUMERIC_NEG = 0x4000;
 const ZERO = 48;
 const DOT = 46;
 

@@ -1,11 +1,13 @@
-// Stores the per-second tick summaries (tick-slices.ts) next to their ticks, in the same transaction (thin adapter):
-// one row per stream and second, a batch's summary merged into the row an earlier batch left (0025_one_slice_per_second).
+// Stores the per-second tick summaries (trade-slices.ts, quote-slices.ts) next to their ticks, in the same transaction
+// (thin adapter): one row per stream and second, a batch's summary merged into the row an earlier batch left
+// (0025_one_slice_per_second).
 // The setting tickwatch.ticks_summarized tells the invalidation trigger that the ticks COPYed with it are covered by
 // summaries (sql/migrations/0023_tick_slices.sql); without it their minute is rebuilt from the raw ticks.
 import type pg from 'pg';
 import { askOnce } from '../common/db.ts';
 import type { TickTable } from './copy-rows.ts';
-import { summarizeBookTickers, summarizeTrades, type QuoteSlice, type TradeSlice } from './tick-slices.ts';
+import { summarizeBookTickers, type QuoteSlice } from './quote-slices.ts';
+import { summarizeTrades, type TradeSlice } from './trade-slices.ts';
 
 const US = `'1970-01-01 00:00:00+00'::timestamptz + interval '1 microsecond' *`;
 

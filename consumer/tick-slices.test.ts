@@ -1,12 +1,15 @@
-// Tests of the per-second tick slices (tick-slices.ts): every field against an independent BigInt computation, over the
-// recorded captures and the edge cases (order, batches, scales, large values, ties, raw numerics).
+// Tests of the per-second tick slices (trade-slices.ts, quote-slices.ts, driven by tick-slices.ts): every field against
+// an independent BigInt computation, over the recorded captures and the edge cases (order, batches, scales, large
+// values, ties, raw numerics).
 import { describe, expect, it } from 'vitest';
 import type { BookTicker, Trade } from '../common/records.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { divRound, fixed, pow10 } from '../test/expected-bars.ts';
 import { CopyBinaryEncoder } from './copy-binary.ts';
 import { CopyRowBuffer } from './tick-rows.ts';
-import { SLICE_US, summarizeBookTickers, summarizeTrades, type QuoteSlice, type TradeSlice } from './tick-slices.ts';
+import { summarizeBookTickers, type QuoteSlice } from './quote-slices.ts';
+import { SLICE_US } from './tick-slices.ts';
+import { summarizeTrades, type TradeSlice } from './trade-slices.ts';
 
 // The independent computation: straight from the ticks' decimal strings, BigInt at each value's own scale, one group
 // (exchange, market, symbol, second) at a time, ticks sorted by (time, id); what the bar SQL computes.

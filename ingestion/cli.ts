@@ -2,11 +2,10 @@
 import type { Command } from '../common/cli.ts';
 import { runWorker } from '../common/lifecycle.ts';
 import { tickKey } from '../common/records.ts';
-import { AttemptLimiter } from './backoff.ts';
 import { RestBackfiller } from './backfill.ts';
 import { streamNames } from './binance/mapper.ts';
 import { CaptureWriter } from './capture.ts';
-import { Feed, systemClock } from './feed.ts';
+import { binanceFeeds, systemClock } from './feed.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { replay } from './replay.ts';
 import { connectProducer, startIngestion } from './worker.ts';
@@ -76,30 +75,10 @@ export const recordCommand: Command = {
       const writer = new CaptureWriter(dir);
       const metrics = createIngestMetrics({ defaultMetrics: false });
       const streams = streamNames(src.symbols, src.streamTypes, src.market);
-      const limiter = new AttemptLimiter();
-      const feeds: Feed[] = [];
-      for (let i = 0; i < streams.length; i += src.streamsPerConnection) {
-        feeds.push(
-          new Feed({
-            name: `record-${feeds.length}`,
-            wsUrl: src.wsUrl,
-            streams: streams.slice(i, i + src.streamsPerConnection),
-            watchdogMs: src.watchdogMs,
-            reconnectMinMs: src.reconnectMinMs,
-            reconnectMaxMs: src.reconnectMaxMs,
-            maxAgeMs: src.connectionMaxAgeMs,
-            maxPayloadBytes: src.socketMaxPayloadBytes,
-            clock: systemClock,
-            limiter,
-            log,
-            metrics,
-            sink: {
-              frame: (text, receiveTimeUs) => writer.write(BigInt(receiveTimeUs) * 1000n, text),
-              disconnected: (reason) => log.warn({ reason }, 'recording interrupted: the capture has a hole here'),
-            },
-          }),
-        );
-      }
+      const feeds = binanceFeeds(src, streams, 'record', { clock: systemClock, log, metrics }, () => ({
+        frame: (text, receiveTimeUs) => writer.write(BigInt(receiveTimeUs) * 1000n, text),
+        disconnected: (reason) => log.warn({ reason }, 'recording interrupted: the capture has a hole here'),
+      }));
       feeds.forEach((f) => f.start());
       log.info({ dir, streams: streams.length }, 'recording');
       let resolveDone!: () => void;

@@ -5,6 +5,7 @@
 // the overlap is dropped by id downstream. Binance slots name their streams in the URL (/stream?streams=a/b); other
 // venues (Coinbase, Gemini) connect to their URL as is and send their subscribe messages on every open.
 import { WebSocket } from 'ws';
+import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
 import { backoffDelay } from '../common/backoff.ts';
 import { AttemptLimiter } from './backoff.ts';
@@ -283,4 +284,41 @@ export class Feed {
     }
     if (c.open && !this.next && this.opts.clock.now() - c.openedAt >= this.opts.maxAgeMs) this.rollover('max-age');
   }
+}
+
+export interface SlotOptions {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: IngestMetrics;
+}
+
+/** The watchdog and reconnect timing every slot takes from the configuration. */
+export function slotTiming(src: Config['source']): Pick<FeedOptions, 'watchdogMs' | 'reconnectMinMs' | 'reconnectMaxMs'> {
+  return { watchdogMs: src.watchdogMs, reconnectMinMs: src.reconnectMinMs, reconnectMaxMs: src.reconnectMaxMs };
+}
+
+/**
+ * Binance slots: `streams` in blocks of STREAMS_PER_CONNECTION, one slot each, sharing one connection-attempt limiter.
+ * `sink` gets each slot's streams.
+ */
+export function binanceFeeds(src: Config['source'], streams: readonly string[], name: string, o: SlotOptions, sink: (streams: readonly string[]) => FeedSink): Feed[] {
+  const limiter = new AttemptLimiter();
+  const feeds: Feed[] = [];
+  for (let i = 0; i < streams.length; i += src.streamsPerConnection) {
+    const block = streams.slice(i, i + src.streamsPerConnection);
+    feeds.push(
+      new Feed({
+        ...slotTiming(src),
+        ...o,
+        name: `${name}-${feeds.length}`,
+        wsUrl: src.wsUrl,
+        streams: block,
+        maxAgeMs: src.connectionMaxAgeMs,
+        maxPayloadBytes: src.socketMaxPayloadBytes,
+        limiter,
+        sink: sink(block),
+      }),
+    );
+  }
+  return feeds;
 }

@@ -8,9 +8,10 @@ import { loadConfig } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
 import type { DeadLetter } from '../common/records.ts';
 import { capturesMissing, CAPTURE_DIR } from '../test/capture-ticks.ts';
+import { BinanceIngest } from './binance/ingest.ts';
 import { createBinanceMapper, streamNames } from './binance/mapper.ts';
 import { DEAD_LETTER_CODES, boundedLabel, createIngestMetrics, deadLetterCode } from './metrics.ts';
-import { Pipeline, type RecordSink } from './pipeline.ts';
+import type { RecordSink } from './router.ts';
 
 /** mulberry32: the same corruption on every run. */
 function random(seed: number): () => number {
@@ -54,7 +55,7 @@ describe.skipIf(capturesMissing())('bounded ingestion metrics', () => {
       writable: async () => {},
     };
     const newPipeline = () =>
-      new Pipeline({
+      new BinanceIngest({
         source: src,
         topics: config.kafka.topics,
         mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols: src.symbols }),

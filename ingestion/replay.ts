@@ -1,13 +1,14 @@
-// Replay: capture files fed through the same pipeline as live traffic (map, validate, sequence, dead-letter, produce),
+// Replay: capture files fed through the same path as live traffic (map, validate, sequence, dead-letter, produce),
 // at recorded speed, N times faster or as fast as possible, with a progress line on stderr and a summary at the end.
 import { statSync } from 'node:fs';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
 import { RestBackfiller } from './backfill.ts';
+import { BinanceIngest } from './binance/ingest.ts';
 import { createBinanceMapper } from './binance/mapper.ts';
 import { mergeCaptures, readCapture } from './capture.ts';
 import { createIngestMetrics } from './metrics.ts';
-import { Pipeline, type RecordSink } from './pipeline.ts';
+import type { RecordSink } from './router.ts';
 import { connectProducer } from './worker.ts';
 import { sleep } from '../common/time.ts';
 
@@ -44,7 +45,7 @@ export async function replay(config: Config, log: Logger, opts: ReplayOptions): 
     },
     writable: () => producer.writable(),
   };
-  const pipeline = new Pipeline({
+  const pipeline = new BinanceIngest({
     source: src,
     topics: config.kafka.topics,
     mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols: opts.symbols }),

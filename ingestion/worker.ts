@@ -1,7 +1,7 @@
-// The ingestion worker: wires the Binance feeds (one per block of up to STREAMS_PER_CONNECTION streams), the pipeline
-// (order books included when STREAM_TYPES has depth), the REST backfill and snapshots, one feed per enabled venue
-// (Coinbase, Gemini) with its session, and the Kafka producer; resumes from the last ids in Kafka, pauses the sockets
-// while the producer buffer is full, and serves /metrics and /healthz.
+// The ingestion worker: wires the Binance feeds (one per block of up to STREAMS_PER_CONNECTION streams) to Binance's
+// session, router and REST loops (binance/ingest.ts), one feed per enabled venue (Coinbase, Gemini) to its session and
+// router, and the Kafka producer; resumes from the last ids in Kafka, pauses the sockets while the producer buffer is
+// full, and serves /metrics and /healthz.
 import type { Config } from '../common/config.ts';
 import { startHttpEndpoint, type HttpEndpoint } from '../common/http.ts';
 import { createKafka, createTopics, ensureTopics } from '../common/kafka.ts';
@@ -9,13 +9,14 @@ import type { Worker } from '../common/lifecycle.ts';
 import type { Logger } from '../common/log.ts';
 import { AttemptLimiter } from './backoff.ts';
 import { RestBackfiller } from './backfill.ts';
+import { BinanceIngest } from './binance/ingest.ts';
 import { createBinanceMapper, streamNames } from './binance/mapper.ts';
-import { Feed, systemClock, type Clock } from './feed.ts';
+import { binanceFeeds, Feed, slotTiming, systemClock, type Clock } from './feed.ts';
 import { createIngestMetrics, type IngestMetrics } from './metrics.ts';
-import { Pipeline } from './pipeline.ts';
 import { TickProducer } from './producer.ts';
 import { readLastIds } from './resume.ts';
-import { enabledVenues, VenueRouter } from './venue-feeds.ts';
+import type { VenueRouter } from './router.ts';
+import { enabledVenues, venueRouter } from './venue-feeds.ts';
 
 export interface IngestionOptions {
   readonly log: Logger;
@@ -35,7 +36,8 @@ export interface IngestionWorker extends Worker {
   readonly feeds: readonly Feed[];
   /** One feed and session per enabled venue (Coinbase, Gemini). */
   readonly venues: readonly { readonly name: string; readonly feed: Feed; readonly router: VenueRouter }[];
-  readonly pipeline: Pipeline;
+  /** Binance's path: the only one that holds ticks behind holes, backfills and fetches book snapshots. */
+  readonly pipeline: BinanceIngest;
   readonly producer: TickProducer;
   readonly http: HttpEndpoint | undefined;
   health(): { ok: boolean; [k: string]: unknown };
@@ -70,7 +72,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
   await producer.connect();
 
   const feeds: Feed[] = [];
-  const pipeline = new Pipeline({
+  const pipeline = new BinanceIngest({
     source: src,
     topics: config.kafka.topics,
     mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols: src.symbols }),
@@ -121,79 +123,57 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     metrics.heldTicks.set(pipeline.held);
   }, 50);
 
+  /** Frames to a router; a full buffer pauses the sockets at once rather than at the next pressure tick. */
+  const frames = (to: { frame(text: string, receiveTimeUs: number): void }) => (text: string, receiveTimeUs: number) => {
+    to.frame(text, receiveTimeUs);
+    if (!paused && producer.depth >= src.producerBufferMax) checkPressure();
+  };
+  const slot = { clock: opts.clock ?? systemClock, log, metrics };
+
   const streams = streamNames(src.symbols, src.streamTypes, src.market);
-  const limiter = new AttemptLimiter();
-  for (let i = 0; i < streams.length; i += src.streamsPerConnection) {
-    const block = streams.slice(i, i + src.streamsPerConnection);
-    const symbols = [...new Set(block.map((s) => s.slice(0, s.indexOf('@')).toUpperCase()))];
-    feeds.push(
-      new Feed({
-        name: `conn-${feeds.length}`,
-        wsUrl: src.wsUrl,
-        streams: block,
-        watchdogMs: src.watchdogMs,
-        reconnectMinMs: src.reconnectMinMs,
-        reconnectMaxMs: src.reconnectMaxMs,
-        maxAgeMs: src.connectionMaxAgeMs,
-        maxPayloadBytes: src.socketMaxPayloadBytes,
-        clock: opts.clock ?? systemClock,
-        limiter,
-        log,
-        metrics,
-        sink: {
-          frame: (text, receiveTimeUs) => {
-            pipeline.frame(text, receiveTimeUs);
-            if (!paused && producer.depth >= src.producerBufferMax) checkPressure();
-          },
-          disconnected: (reason) => pipeline.disconnected(symbols, reason),
-        },
-      }),
-    );
-  }
+  feeds.push(
+    ...binanceFeeds(src, streams, 'conn', slot, (block) => {
+      const symbols = [...new Set(block.map((s) => s.slice(0, s.indexOf('@')).toUpperCase()))];
+      return { frame: frames(pipeline), disconnected: (reason) => pipeline.disconnected(reason, symbols) };
+    }),
+  );
 
   // Coinbase and Gemini: one connection each, subscribed by message. They have no 24-hour limit (no rollover: two
   // sockets feeding one session would interleave its books).
   const venues: { name: string; feed: Feed; router: VenueRouter }[] = [];
   for (const venue of enabledVenues(config)) {
+    const vlog = log.child({ venue: venue.name });
     let feed: Feed | undefined;
-    const router = new VenueRouter({
+    const router = venueRouter({
       venue,
       topics: config.kafka.topics,
       books: config.books,
       sink: producer,
       metrics,
-      log,
+      log: vlog,
       deadLetterMaxBytes: src.deadLetterMaxBytes,
       send: (text) => feed?.send(text) ?? false,
     });
     feed = new Feed({
+      ...slotTiming(src),
+      ...slot,
       name: venue.name,
       wsUrl: venue.wsUrl,
       streams: [],
       subscribe: () => venue.subscribe(),
-      watchdogMs: src.watchdogMs,
-      reconnectMinMs: src.reconnectMinMs,
-      reconnectMaxMs: src.reconnectMaxMs,
       maxAgeMs: Number.POSITIVE_INFINITY,
       maxPayloadBytes: config.venues.maxFrameBytes,
-      clock: opts.clock ?? systemClock,
       limiter: new AttemptLimiter(),
-      log,
-      metrics,
       sink: {
-        frame: (text, receiveTimeUs) => {
-          router.frame(text, receiveTimeUs);
-          if (!paused && producer.depth >= src.producerBufferMax) checkPressure();
+        frame: frames(router),
+        disconnected: (reason) => {
+          vlog.warn({ reason }, 'venue connection lost: books wait for new snapshots');
+          router.disconnected(reason);
         },
-        disconnected: (reason) => router.disconnected(reason),
       },
     });
     venues.push({ name: venue.name, feed, router });
   }
-  const venueFlush =
-    config.books.publishIntervalMs > 0 && venues.length > 0
-      ? setInterval(() => venues.forEach((v) => v.router.flush(Date.now())), config.books.publishIntervalMs)
-      : undefined;
   function allFeeds(): Feed[] {
     return [...feeds, ...venues.map((v) => v.feed)];
   }
@@ -222,9 +202,9 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     (stopping ??= (async () => {
       log.info({ reason }, 'ingestion stopping');
       clearInterval(pressureTimer);
-      clearInterval(venueFlush);
       await Promise.all(allFeeds().map((f) => f.stop()));
       pipeline.stop();
+      venues.forEach((v) => v.router.stop());
       await producer.stop();
       await http?.close();
       await admin.disconnect();

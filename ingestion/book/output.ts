@@ -1,18 +1,30 @@
-// What the book keepers and venue sessions hand to the producer, and when a book is published: on every change of its
-// top N levels, or at most once per interval (the latest state wins; nothing is published for an unchanged top).
-import type { Book, BookGapEvent, Exchange, GapEvent, Market, VenueBookTicker, VenueTrade } from '../../common/records.ts';
+// What every venue session (ingestion/<venue>/session.ts) hands to the router (ingestion/router.ts), and when a book is
+// published: on every change of its top N levels, or at most once per interval (the latest state wins; nothing is
+// published for an unchanged top). The book keepers here are the sessions' main source of outputs.
+import type { AggTrade, Book, BookGapEvent, BookTicker, Exchange, GapEvent, Market, Trade } from '../../common/records.ts';
 import type { OrderBook } from './order-book.ts';
 
+/** Coinbase and Gemini records also keep the venue's own symbol (VenueTrade, VenueBookTicker); Binance's need none. */
+type MaybeVenueSymbol<T> = T & { readonly venueSymbol?: string };
+
+/** One output of a venue session: a record to produce, an accounting fact, or a control event for the router. */
 export type VenueOutput =
-  | { readonly kind: 'trade'; readonly record: VenueTrade }
-  | { readonly kind: 'bookTicker'; readonly record: VenueBookTicker }
+  | { readonly kind: 'trade'; readonly record: MaybeVenueSymbol<Trade> }
+  | { readonly kind: 'aggTrade'; readonly record: AggTrade }
+  | { readonly kind: 'bookTicker'; readonly record: MaybeVenueSymbol<BookTicker> }
   | { readonly kind: 'book'; readonly record: Book }
   | { readonly kind: 'gap'; readonly record: GapEvent | BookGapEvent }
   /** The frame cannot become a record: the caller dead-letters its raw text with this reason. */
   | { readonly kind: 'rejected'; readonly stream: string | null; readonly reason: string }
   | { readonly kind: 'ignored'; readonly stream: string | null; readonly why: string }
+  /** A tick whose id was already passed on (a reconnect overlap, a backfill race): dropped, counted by stream. */
+  | { readonly kind: 'duplicate'; readonly stream: string }
   /** The book of this venue symbol must be fetched again (Binance: REST snapshot; others: resubscribe). */
-  | { readonly kind: 'needSnapshot'; readonly venueSymbol: string; readonly reason: string };
+  | { readonly kind: 'needSnapshot'; readonly venueSymbol: string; readonly reason: string }
+  /** Ticks of this Binance sequence wait behind a hole in their ids: fill it over REST. */
+  | { readonly kind: 'needBackfill'; readonly type: 'trade' | 'aggTrade'; readonly symbol: string }
+  /** The exchange announced it is going away: open new connections at once. */
+  | { readonly kind: 'serverShutdown'; readonly eventTimeMs: number | null };
 
 export interface BookIdentity {
   readonly exchange: Exchange;

@@ -1,7 +1,9 @@
 // Books of venues that send a full snapshot on subscribe and then level changes without update ids (Coinbase level2,
-// Gemini v2 l2). They cannot prove a hole by numbers, so a crossed book is the loss signal: it is dropped, recorded as a
-// gap and the product resubscribed. Optionally the best bid/ask of each book is published as a book ticker.
+// Gemini v2 l2), and the session base those venues share. They cannot prove a hole by numbers, so a crossed book is the
+// loss signal: it is dropped, recorded as a gap and the product resubscribed. Optionally the best bid/ask of each book
+// is published as a book ticker.
 import type { BookGapEvent, BookLevel, VenueBookTicker } from '../../common/records.ts';
+import type { VenueSession } from '../router.ts';
 import { OrderBook, type LevelChange } from './order-book.ts';
 import { bookRecord, BookPublisher, type BookIdentity, type PublishOptions, type VenueOutput } from './output.ts';
 
@@ -145,5 +147,42 @@ export class VenueBooks {
     b.book.clear();
     this.requested.add(b.id.venueSymbol);
     out.push({ kind: 'needSnapshot', venueSymbol: b.id.venueSymbol, reason });
+  }
+}
+
+type Passed = Extract<VenueOutput, { readonly kind: 'ignored' | 'rejected' }>;
+
+/**
+ * A Coinbase or Gemini connection's state: the events of the venue's mapper in, outputs out. Ignored and rejected
+ * frames pass as they are; the books come from the snapshot every subscription sends, so a dropped connection drops them.
+ */
+export abstract class VenueBooksSession<E extends { readonly kind: string }> implements VenueSession {
+  readonly books: VenueBooks;
+
+  protected constructor(
+    private readonly venue: string,
+    opts: VenueBooksOptions,
+  ) {
+    this.books = new VenueBooks(opts);
+  }
+
+  protected abstract map(text: string, receiveTimeUs: number): E;
+  protected abstract apply(e: Exclude<E, Passed>, receiveTimeUs: number, out: VenueOutput[]): void;
+
+  /** Every frame counts as received on the venue's name. */
+  frame(text: string, receiveTimeUs: number, out: VenueOutput[]): string {
+    const e = this.map(text, receiveTimeUs);
+    if (e.kind === 'ignored' || e.kind === 'rejected') out.push(e as unknown as Passed);
+    else this.apply(e as Exclude<E, Passed>, receiveTimeUs, out);
+    return this.venue;
+  }
+
+  flush(nowMs: number, out: VenueOutput[]): void {
+    this.books.flush(nowMs, nowMs * 1000, out);
+  }
+
+  /** The connection dropped: books wait for the next subscription's snapshots. */
+  disconnected(): void {
+    this.books.reset();
   }
 }

@@ -1,14 +1,14 @@
 // One Coinbase Exchange connection's state, in pure code: matches pass once in trade-id order per product (a repeat is
 // dropped, a jump is a gap event: Coinbase trade ids are contiguous per product), tickers must not go back in `sequence`,
-// and level2 snapshot + l2update rebuild each product's book. Frames in, normalized outputs out.
+// and level2 snapshot + l2update rebuild each product's book. Frames in, normalized outputs out. Trade ids carry over a
+// dropped connection, so its hole shows as a gap.
 import type { GapEvent } from '../../common/records.ts';
 import type { PublishOptions, VenueOutput } from '../book/output.ts';
-import { VenueBooks } from '../book/venue-books.ts';
+import { VenueBooksSession } from '../book/venue-books.ts';
 import { SymbolMap } from '../venues.ts';
-import { mapCoinbase } from './mapper.ts';
+import { mapCoinbase, type CoinbaseEvent } from './mapper.ts';
 
-export class CoinbaseSession {
-  readonly books: VenueBooks;
+export class CoinbaseSession extends VenueBooksSession<CoinbaseEvent> {
   private readonly symbols = new SymbolMap('coinbase');
   private readonly lastTradeId = new Map<string, { id: number; timeMs: number }>();
   private readonly lastTickerSequence = new Map<string, number>();
@@ -16,16 +16,15 @@ export class CoinbaseSession {
 
   constructor(opts: PublishOptions) {
     // Book tickers come from the ticker channel (with sizes), not from the book.
-    this.books = new VenueBooks({ ...opts, bookTickers: false });
+    super('coinbase', { ...opts, bookTickers: false });
   }
 
-  frame(text: string, receiveTimeUs: number, out: VenueOutput[]): void {
-    const e = mapCoinbase(text, receiveTimeUs, this.symbols);
+  protected map(text: string, receiveTimeUs: number): CoinbaseEvent {
+    return mapCoinbase(text, receiveTimeUs, this.symbols);
+  }
+
+  protected apply(e: Exclude<CoinbaseEvent, { kind: 'ignored' | 'rejected' }>, receiveTimeUs: number, out: VenueOutput[]): void {
     switch (e.kind) {
-      case 'ignored':
-      case 'rejected':
-        out.push(e);
-        return;
       case 'trade': {
         const t = e.trade;
         const last = this.lastTradeId.get(t.venueSymbol);
@@ -76,10 +75,5 @@ export class CoinbaseSession {
         this.books.update(e.venueSymbol, e.changes, e.exchangeTimeMs, receiveTimeUs, out);
         return;
     }
-  }
-
-  /** The connection dropped: books wait for the next subscription's snapshots; trade ids carry over (gaps show). */
-  disconnected(): void {
-    this.books.reset();
   }
 }

@@ -1,32 +1,31 @@
 // One Gemini v2 connection's state, in pure code: each symbol's book from its initial l2_updates and the changes after
 // it, book tickers from the rebuilt best bid/ask (v2 l2 sends no ticker), and every trade once: the trades embedded in
-// the initial message and the live `trade` events overlap after a resubscribe, so trades are deduplicated by event id.
+// the initial message and the live `trade` events overlap after a resubscribe, so trades are deduplicated by event id
+// (the ids seen are kept across a dropped connection).
 import type { BookLevel, VenueTrade } from '../../common/records.ts';
 import type { PublishOptions, VenueOutput } from '../book/output.ts';
-import { VenueBooks } from '../book/venue-books.ts';
+import { VenueBooksSession } from '../book/venue-books.ts';
 import { SymbolMap } from '../venues.ts';
-import { mapGemini } from './mapper.ts';
+import { mapGemini, type GeminiEvent } from './mapper.ts';
 
 /** Event ids remembered per symbol: far more than the 50 trades a resubscribe repeats. */
 const SEEN_MAX = 4_096;
 
-export class GeminiSession {
-  readonly books: VenueBooks;
+export class GeminiSession extends VenueBooksSession<GeminiEvent> {
   private readonly symbols = new SymbolMap('gemini');
   private readonly seen = new Map<string, Set<number>>();
   readonly counts = { trades: 0, duplicateTrades: 0 };
 
   constructor(opts: PublishOptions) {
-    this.books = new VenueBooks({ ...opts, bookTickers: true });
+    super('gemini', { ...opts, bookTickers: true });
   }
 
-  frame(text: string, receiveTimeUs: number, out: VenueOutput[]): void {
-    const e = mapGemini(text, receiveTimeUs, this.symbols);
+  protected map(text: string, receiveTimeUs: number): GeminiEvent {
+    return mapGemini(text, receiveTimeUs, this.symbols);
+  }
+
+  protected apply(e: Exclude<GeminiEvent, { kind: 'ignored' | 'rejected' }>, receiveTimeUs: number, out: VenueOutput[]): void {
     switch (e.kind) {
-      case 'ignored':
-      case 'rejected':
-        out.push(e);
-        return;
       case 'trade':
         this.trade(e.trade, out);
         return;
@@ -57,10 +56,5 @@ export class GeminiSession {
     if (seen.size > SEEN_MAX) seen.delete(seen.values().next().value!);
     this.counts.trades++;
     out.push({ kind: 'trade', record: t });
-  }
-
-  /** The connection dropped: books wait for the next subscription's initial message; seen trade ids are kept. */
-  disconnected(): void {
-    this.books.reset();
   }
 }

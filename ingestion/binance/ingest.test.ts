@@ -1,13 +1,14 @@
-// The pipeline's order-book edge without servers: depth frames go to the books, a snapshot older than the diffs held is
+// Binance's order-book path without servers: depth frames go to the books, a snapshot older than the diffs held is
 // asked for again until one fits, and with BOOK_PUBLISH_INTERVAL_MS the timer publishes the latest book of an interval.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadConfig } from '../common/config.ts';
-import { createLogger } from '../common/log.ts';
-import type { Book } from '../common/records.ts';
-import type { RestBackfiller } from './backfill.ts';
-import { createBinanceMapper } from './binance/mapper.ts';
-import { createIngestMetrics } from './metrics.ts';
-import { Pipeline, type RecordSink } from './pipeline.ts';
+import { loadConfig } from '../../common/config.ts';
+import { createLogger } from '../../common/log.ts';
+import type { Book } from '../../common/records.ts';
+import type { RestBackfiller } from '../backfill.ts';
+import { createIngestMetrics } from '../metrics.ts';
+import type { RecordSink } from '../router.ts';
+import { BinanceIngest } from './ingest.ts';
+import { createBinanceMapper } from './mapper.ts';
 
 const diff = (U: number, u: number, bid: string) =>
   `{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":${U},"u":${u},"b":[["${bid}","1.0"]],"a":[["200.0","1.0"]]}}`;
@@ -21,7 +22,7 @@ function setup(intervalMs: number, answers: unknown[]) {
   const requests: string[] = [];
   const backfiller = { depthSnapshot: async (symbol: string) => (requests.push(symbol), answers.shift()) } as unknown as RestBackfiller;
   const src = config.source;
-  const pipeline = new Pipeline({
+  const pipeline = new BinanceIngest({
     source: src,
     topics: config.kafka.topics,
     mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols: src.symbols }),

@@ -17,7 +17,7 @@ import { pgSession } from '../common/db.ts';
 import { createLogger } from '../common/log.ts';
 import { tickTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
 import { CopyBinaryEncoder } from '../consumer/copy-binary.ts';
-import { writeBatch } from '../consumer/copy.ts';
+import { writeBatch } from '../consumer/write-batch.fixture.ts';
 import type { TickTable } from '../consumer/copy-rows.ts';
 import { CopyRowBuffer } from '../consumer/tick-rows.ts';
 import { migrate } from '../sql/migrate.ts';

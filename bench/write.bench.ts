@@ -26,8 +26,10 @@ import { createKafka, ensureTopics } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
 import { decodeTick, encodeRecord, tickKey, type Tick } from '../common/records.ts';
 import { CopyBinaryEncoder } from '../consumer/copy-binary.ts';
-import { copyIn, copySql, writeBatch, COPY_SQL, STAGE_SQL, readOffset } from '../consumer/copy.ts';
+import { copyIn, copySql, COPY_SQL, STAGE_SQL, readOffset } from '../consumer/copy.ts';
 import { COLUMNS, COPY_FORMAT, CopyTextEncoder, TABLE_OF, type TickTable } from '../consumer/copy-rows.ts';
+import { TickTextEncoder } from '../consumer/tick-text.fixture.ts';
+import { writeBatch } from '../consumer/write-batch.fixture.ts';
 import { CopyRowBuffer } from '../consumer/tick-rows.ts';
 import { NODE_FLAGS } from '../stack/supervisor.ts';
 import { migrate } from '../sql/migrate.ts';
@@ -257,7 +259,7 @@ function encodeBatches(ticks: readonly Tick[], batchSize: number, format: Format
   }
   const out = new Map<TickTable, { rows: Buffer; count: number }[]>();
   for (const [table, list] of byTable) {
-    const text = new CopyTextEncoder();
+    const text = new TickTextEncoder();
     const binary = new CopyBinaryEncoder();
     const batches = [];
     for (let i = 0; i < list.length; i += batchSize) {

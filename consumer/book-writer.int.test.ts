@@ -3,13 +3,13 @@
 // restart in the middle of the stream and books produced a second time; a poison book is dead-lettered.
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recordHeaders, type Book } from '../common/records.ts';
+import { recordHeaders, rowTimeMs, type Book } from '../common/records.ts';
 import { BinanceBooks } from '../ingestion/book/binance-depth.ts';
 import { readCryptofeedCapture } from '../ingestion/book/cryptofeed-capture.ts';
 import type { VenueOutput } from '../ingestion/book/output.ts';
 import { readCapture } from '../ingestion/capture.ts';
 import { CoinbaseSession } from '../ingestion/coinbase/session.ts';
-import { topOfBook } from '../metrics/top-of-book.ts';
+import { topOfBook } from './top-of-book.ts';
 import { CAPTURE_DIR, capturesMissing } from '../test/capture-ticks.ts';
 import { missing, testLog } from '../test/services.ts';
 import { createWriterMetrics } from './metrics.ts';
@@ -81,7 +81,7 @@ describe.skipIf(skip)('book writer (real Kafka, real PostgreSQL)', () => {
     await s.produce(books.slice(half - 200, half + 200));
     await s.waitUntilWritten(90_000);
 
-    const distinct = new Map(books.map((b) => [`${b.exchange}|${b.symbol}|${b.exchangeTimeMs ?? Math.floor(b.receiveTimeUs / 1000)}|${b.sequence}`, b]));
+    const distinct = new Map(books.map((b) => [`${b.exchange}|${b.symbol}|${rowTimeMs(b)}|${b.sequence}`, b]));
     const rows = await s.query<{ k: string; bids: string; asks: string; qtys: string; venue: string }>(
       `SELECT exchange || '|' || symbol || '|' || (extract(epoch FROM time) * 1000)::bigint || '|' || sequence AS k,
               bid_prices::text AS bids, ask_prices::text AS asks, bid_qtys::text AS qtys, venue_symbol AS venue FROM books`,

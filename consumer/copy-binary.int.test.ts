@@ -1,4 +1,4 @@
-// Binary COPY against real PostgreSQL: the same ticks COPY'd in text (CopyTextEncoder, the reference) and in binary
+// Binary COPY against real PostgreSQL: the same ticks COPY'd in text (TickTextEncoder, the reference) and in binary
 // (the writer's own runs: fast path and full path, through writeBatch and its staging merge) must store the same rows,
 // every column compared as PostgreSQL prints it (numerics with their scale, timestamps to the µs).
 import pg from 'pg';
@@ -9,8 +9,10 @@ import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, mixedTicks } from '../test/capture-ticks.ts';
 import { freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
 import { COPY_BINARY_HEADER, CopyBinaryEncoder } from './copy-binary.ts';
-import { copyIn, copySql, writeBatch } from './copy.ts';
-import { COPY_FORMAT, CopyTextEncoder, TABLE_OF, type TickTable } from './copy-rows.ts';
+import { copyIn, copySql } from './copy.ts';
+import { COPY_FORMAT, TABLE_OF, type TickTable } from './copy-rows.ts';
+import { TickTextEncoder } from './tick-text.fixture.ts';
+import { writeBatch } from './write-batch.fixture.ts';
 import { familyCodec } from './families.ts';
 import { CopyRowBuffer } from './tick-rows.ts';
 
@@ -107,7 +109,7 @@ describe.skipIf(skip)('binary COPY stores what text COPY stores (real PostgreSQL
     const b = await writeBatch(pool, table, second.rows, second.count, { ...claim, expected: BigInt(half), next: BigInt(list.length) });
     expect(b).toMatchObject({ outcome: 'written', path: 'merge', rowsInserted: list.length - half });
 
-    await copyInto(table, `${table}_text`, 'text', Buffer.from(new CopyTextEncoder().rows(list)));
+    await copyInto(table, `${table}_text`, 'text', Buffer.from(new TickTextEncoder().rows(list)));
     const diff = await differences(table, `${table}_text`);
     expect(diff).toEqual({ binaryOnly: [], textOnly: [], binary: list.length, text: list.length });
 
@@ -138,7 +140,7 @@ describe.skipIf(skip)('binary COPY stores what text COPY stores (real PostgreSQL
     const enc = new CopyBinaryEncoder();
     for (const t of odd) enc.row(t, out);
     expect(await copyInto('trades', 'odd_bin', 'binary', Buffer.from(out.bytes()))).toBe(odd.length);
-    expect(await copyInto('trades', 'odd_text', 'text', Buffer.from(new CopyTextEncoder().rows(odd)))).toBe(odd.length);
+    expect(await copyInto('trades', 'odd_text', 'text', Buffer.from(new TickTextEncoder().rows(odd)))).toBe(odd.length);
     expect(await differences('odd_bin', 'odd_text')).toEqual({ binaryOnly: [], textOnly: [], binary: odd.length, text: odd.length });
     const symbols = (await pool.query<{ symbol: string }>('SELECT symbol FROM odd_bin ORDER BY trade_id')).rows.map((r) => r.symbol);
     expect(symbols).toEqual(odd.map((t) => t.symbol));

@@ -2,7 +2,7 @@
 // receive functions read it (big-endian int2/int4/int8, bool, UTF-8 text, timestamptz as µs since 2000-01-01, numeric
 // as base-10000 digits built straight from the exchange's decimal text, so the stored value and its scale are exact).
 // The tick fast path (tick-rows.ts) and CopyBinaryEncoder below use the same field writers, so both give equal bytes.
-import type { AggTrade, Tick, Trade } from '../common/records.ts';
+import { rowTimeMs, type AggTrade, type Tick, type Trade } from '../common/records.ts';
 import { COLUMNS } from './copy-rows.ts';
 
 /** The PGCOPY signature, flags (0: no OIDs) and header extension length (0). */
@@ -180,8 +180,7 @@ export class CopyBinaryEncoder {
       case 'bookTicker':
         p = putInt16(o, p, BOOK_TICKER_FIELDS);
         p = this.head(o, p, t);
-        // The row's time: exchange time where the venue sends one, else receive time (ms, as tickTimeMs).
-        p = timeMsField(o, p, t.exchangeTimeMs ?? Math.floor(t.receiveTimeUs / 1000));
+        p = timeMsField(o, p, rowTimeMs(t));
         p = int8Field(o, p, t.updateId);
         p = numericFieldOf(t.bidPrice, o, p);
         p = numericFieldOf(t.bidQty, o, p);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { RecordError, type AggTrade, type Book, type BookTicker, type Trade } from '../common/records.ts';
-import { topOfBook } from '../metrics/top-of-book.ts';
+import { topOfBook } from './top-of-book.ts';
 import { COLUMNS, CopyTextEncoder, checkWritable, escapeCopyText } from './copy-rows.ts';
+import { TickTextEncoder } from './tick-text.fixture.ts';
 
 const trade: Trade = {
   type: 'trade',
@@ -27,9 +28,9 @@ describe('escapeCopyText', () => {
   });
 });
 
-describe('CopyTextEncoder', () => {
+describe('COPY text rows of ticks (TickTextEncoder) and times', () => {
   it('encodes a trade in column order with exact decimals and UTC times', () => {
-    const row = new CopyTextEncoder().row(trade);
+    const row = new TickTextEncoder().row(trade);
     expect(row).toBe(
       'binance\tspot\tBTCUSDT\t2024-08-08T23:54:15.342Z\t3735683259\t61837.63000000\t0.02000000\tt\tsell\t' +
         '2024-08-08T23:54:15.343Z\t2024-08-08T23:54:14.087896Z\n',
@@ -47,7 +48,7 @@ describe('CopyTextEncoder', () => {
       buyerIsMaker: false,
       side: 'buy',
     } as AggTrade;
-    const row = new CopyTextEncoder().row(agg);
+    const row = new TickTextEncoder().row(agg);
     expect(row.split('\t')).toHaveLength(COLUMNS.agg_trades.length);
     expect(row).toContain('\t42\t100\t103\t61837.63000000\t0.02000000\tf\tbuy\t');
   });
@@ -67,7 +68,7 @@ describe('CopyTextEncoder', () => {
       exchangeTimeMs: null,
       eventTimeMs: null,
     };
-    const row = new CopyTextEncoder().row(bt);
+    const row = new TickTextEncoder().row(bt);
     expect(row).toBe(
       'binance\tspot\tETHUSDT\t2024-08-08T23:54:14.116Z\t50093239219\t2612.10\t3.78826000\t2612.11\t0\t\\N\t\\N\t2024-08-08T23:54:14.116723Z\n',
     );

@@ -1,9 +1,8 @@
-// COPY text-format rows (pure) for the book and gap tables, and for the tick tables where a text reference is wanted
-// (the writer COPYs ticks in binary: copy-binary.ts): column lists, escaping, and timestamps rendered exactly (ms for
-// exchange times, µs for receive times, always UTC 'Z'). Prices and quantities go through as the exchange's decimal
-// strings, so NUMERIC stores them digit for digit.
-import { RecordError, type Book, type BookLevel, type GapEvent, type Tick, type TickType } from '../common/records.ts';
-import type { TopOfBook } from '../metrics/top-of-book.ts';
+// The tables the writer COPYs into (column lists, COPY format, storable times), and COPY text-format rows (pure) for
+// the book, top-of-book and gap tables (the ticks go in binary: copy-binary.ts): escaping, and timestamps rendered
+// exactly (ms for exchange times, µs for receive times, always UTC 'Z'). Decimals go through as the exchange's strings.
+import { RecordError, rowTimeMs, type Book, type BookLevel, type GapEvent, type Tick, type TickType } from '../common/records.ts';
+import type { TopOfBook } from './top-of-book.ts';
 
 export type TickTable = 'trades' | 'agg_trades' | 'book_tickers';
 /** Every table a writer family COPYs into: the tick tables, and books with their top_of_book analytics. */
@@ -61,13 +60,8 @@ function checkTime(ms: number | null, what: string): void {
 /** The writer's own check on top of decodeTick: every value must be storable, or the record is a dead letter. */
 export function checkWritable(t: Tick): void {
   checkTime(Math.floor(t.receiveTimeUs / 1000), 'receiveTimeUs');
-  if (t.type === 'bookTicker') {
-    checkTime(t.exchangeTimeMs, 'exchangeTimeMs');
-    checkTime(t.eventTimeMs, 'eventTimeMs');
-  } else {
-    checkTime(t.exchangeTimeMs, 'exchangeTimeMs');
-    checkTime(t.eventTimeMs, 'eventTimeMs');
-  }
+  checkTime(t.exchangeTimeMs, 'exchangeTimeMs');
+  checkTime(t.eventTimeMs, 'eventTimeMs');
 }
 
 /** The book writer's check on top of decodeBook: its times must be storable. */
@@ -83,8 +77,8 @@ export function checkWritableGap(g: GapEvent): void {
   checkTime(Math.floor(g.detectedAtUs / 1000), 'detectedAtUs');
 }
 
-/** The time a book row is keyed on: exchange time where the venue sends one, else receive time (as topOfBook). */
-export const bookTimeMs = (b: Book): number => b.exchangeTimeMs ?? Math.floor(b.receiveTimeUs / 1000);
+/** The time a book row is keyed on (the row-time rule, as for book tickers and top of book). */
+export const bookTimeMs: (b: Book) => number = rowTimeMs;
 
 /** A numeric[] literal of one column of levels: {61837.63,61837.62}. Decimal strings need no quoting. */
 function levelArray(levels: readonly BookLevel[], i: 0 | 1): string {
@@ -109,70 +103,39 @@ export function escapeCopyText(s: string): string {
   return out;
 }
 
-const NULL = '\\N';
+export const NULL = '\\N';
 const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
 const pad6 = (n: number) => `${n}`.padStart(6, '0');
 
-/**
- * Encodes ticks into COPY text rows. Keeps the formatted 'YYYY-MM-DDTHH:MM:SS' of the last second it saw, because
- * ticks arrive in time order and Date#toISOString dominates the cost otherwise.
- */
+/** 'YYYY-MM-DDTHH:MM:SS' of a second, kept for the last one: rows come in time order, and toISOString is slow. */
+class SecondText {
+  private second = NaN;
+  private text = '';
+
+  of(second: number): string {
+    if (second !== this.second) {
+      this.second = second;
+      this.text = new Date(second * 1000).toISOString().slice(0, 19);
+    }
+    return this.text;
+  }
+}
+
+/** Encodes book, top-of-book and gap rows into COPY text rows. */
 export class CopyTextEncoder {
-  private msSecond = NaN;
-  private msPrefix = '';
-  private usSecond = NaN;
-  private usPrefix = '';
+  private readonly msSecond = new SecondText();
+  private readonly usSecond = new SecondText();
 
   /** ms since the epoch -> '2024-08-08T23:54:15.342Z'. */
   timeMs(ms: number): string {
     const sec = Math.floor(ms / 1000);
-    if (sec !== this.msSecond) {
-      this.msSecond = sec;
-      this.msPrefix = new Date(sec * 1000).toISOString().slice(0, 19);
-    }
-    return `${this.msPrefix}.${pad3(ms - sec * 1000)}Z`;
+    return `${this.msSecond.of(sec)}.${pad3(ms - sec * 1000)}Z`;
   }
 
   /** µs since the epoch -> '2024-08-08T23:54:15.342123Z'. */
   timeUs(us: number): string {
     const sec = Math.floor(us / 1_000_000);
-    if (sec !== this.usSecond) {
-      this.usSecond = sec;
-      this.usPrefix = new Date(sec * 1000).toISOString().slice(0, 19);
-    }
-    return `${this.usPrefix}.${pad6(us - sec * 1_000_000)}Z`;
-  }
-
-  /** One row with its trailing newline, columns in COLUMNS order of the tick's table. */
-  row(t: Tick): string {
-    const head = `${escapeCopyText(t.exchange)}\t${escapeCopyText(t.market)}\t${escapeCopyText(t.symbol)}\t`;
-    switch (t.type) {
-      case 'trade':
-        return (
-          `${head}${this.timeMs(t.exchangeTimeMs)}\t${t.tradeId}\t${t.price}\t${t.quantity}\t${t.buyerIsMaker ? 't' : 'f'}\t` +
-          `${escapeCopyText(t.side)}\t${this.timeMs(t.eventTimeMs)}\t${this.timeUs(t.receiveTimeUs)}\n`
-        );
-      case 'aggTrade':
-        return (
-          `${head}${this.timeMs(t.exchangeTimeMs)}\t${t.aggId}\t${t.firstTradeId}\t${t.lastTradeId}\t${t.price}\t${t.quantity}\t` +
-          `${t.buyerIsMaker ? 't' : 'f'}\t${escapeCopyText(t.side)}\t${this.timeMs(t.eventTimeMs)}\t${this.timeUs(t.receiveTimeUs)}\n`
-        );
-      case 'bookTicker': {
-        // The row's time: exchange time where the venue sends one, else receive time (ms, as tickTimeMs).
-        const time = t.exchangeTimeMs ?? Math.floor(t.receiveTimeUs / 1000);
-        return (
-          `${head}${this.timeMs(time)}\t${t.updateId}\t${t.bidPrice}\t${t.bidQty}\t${t.askPrice}\t${t.askQty}\t` +
-          `${t.exchangeTimeMs === null ? NULL : this.timeMs(t.exchangeTimeMs)}\t${t.eventTimeMs === null ? NULL : this.timeMs(t.eventTimeMs)}\t` +
-          `${this.timeUs(t.receiveTimeUs)}\n`
-        );
-      }
-    }
-  }
-
-  rows(ticks: readonly Tick[]): string {
-    let out = '';
-    for (const t of ticks) out += this.row(t);
-    return out;
+    return `${this.usSecond.of(sec)}.${pad6(us - sec * 1_000_000)}Z`;
   }
 
   /** One `books` row, columns in COLUMNS.books order. */

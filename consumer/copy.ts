@@ -110,14 +110,10 @@ async function rollbackQuietly(client: pg.PoolClient): Promise<void> {
 }
 
 /**
- * Writes one batch (COPY rows, possibly empty when the batch held only dead letters) together with its offsets.
- * Throws on database errors (the caller retries the same batch); returns 'stale' when another member owns the range.
+ * Writes one batch (the COPY rows of one or more tables, a book and its top-of-book row together; possibly none when
+ * the batch held only dead letters) with its offsets. Throws on database errors (the caller retries the same batch);
+ * returns 'stale' when another member owns the range.
  */
-export async function writeBatch(pool: pg.Pool, table: TickTable, rows: Buffer, rowCount: number, claim: OffsetClaim): Promise<WriteResult> {
-  return writeTables(pool, [{ table, rows, count: rowCount }], claim);
-}
-
-/** writeBatch for rows of several tables in one transaction (a book and its top-of-book row). */
 export async function writeTables(pool: pg.Pool, tables: readonly TableRows[], claim: OffsetClaim): Promise<WriteResult> {
   // Summaries of the COPYed ticks go in with them (slice-store.ts). Made before the transaction; only the COPY path
   // stores them: the merge path may skip duplicates, so its ticks are left for the refresh to summarize from the table.

@@ -3,7 +3,7 @@
 // gap events fill `gap_events`, read by the data-quality rule and the Risk Monitor.
 import type { Config } from '../common/config.ts';
 import { decodeBook, decodeGap, decodeTick, RecordError, tickTimeMs, type Book, type GapEvent, type TickType } from '../common/records.ts';
-import { topOfBook } from '../metrics/top-of-book.ts';
+import { topOfBook } from './top-of-book.ts';
 import type { TableRows } from './copy.ts';
 import { CopyBinaryEncoder } from './copy-binary.ts';
 import { bookTimeMs, checkWritable, checkWritableBook, checkWritableGap, CopyTextEncoder, TABLE_OF, type WriteTable } from './copy-rows.ts';

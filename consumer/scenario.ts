@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { Config } from '../common/config.ts';
 import { createClient, pgSession } from '../common/db.ts';
 import { createKafka, ensureTopics } from '../common/kafka.ts';
-import { encodeRecord, recordHeaders, tickKey, type Book, type DeadLetter, type Tick } from '../common/records.ts';
+import { encodeRecord, recordHeaders, rowTimeMs, tickKey, type Book, type DeadLetter, type Tick } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { freshDatabase, testConfig, testLog, uniqueName } from '../test/services.ts';
 
@@ -173,7 +173,7 @@ export function expectedRow(t: Tick): string {
       );
     case 'bookTicker':
       return (
-        `${b}|${t.exchangeTimeMs ?? Math.floor(t.receiveTimeUs / 1000)}|${t.updateId}|${t.bidPrice}|${t.bidQty}|${t.askPrice}|${t.askQty}` +
+        `${b}|${rowTimeMs(t)}|${t.updateId}|${t.bidPrice}|${t.bidQty}|${t.askPrice}|${t.askQty}` +
         `|${t.exchangeTimeMs ?? 'null'}|${t.eventTimeMs ?? 'null'}|${t.receiveTimeUs}`
       );
   }

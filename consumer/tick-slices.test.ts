@@ -2,7 +2,7 @@
 // an independent BigInt computation, over the recorded captures and the edge cases (order, batches, scales, large
 // values, ties, raw numerics).
 import { describe, expect, it } from 'vitest';
-import type { BookTicker, Trade } from '../common/records.ts';
+import { rowTimeMs, type BookTicker, type Trade } from '../common/records.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { divRound, fixed, pow10 } from '../test/expected-bars.ts';
 import { CopyBinaryEncoder } from './copy-binary.ts';
@@ -68,7 +68,7 @@ const refTrade = (t: Trade, id = BigInt(t.tradeId)): RefTrade => ({
   price: dec(t.price), qty: dec(t.quantity), maker: t.buyerIsMaker,
 });
 const refQuote = (q: BookTicker, id = BigInt(q.updateId)): RefQuote => ({
-  exchange: q.exchange, market: q.market, symbol: q.symbol, t: (q.exchangeTimeMs ?? Math.floor(q.receiveTimeUs / 1000)) * 1000, id,
+  exchange: q.exchange, market: q.market, symbol: q.symbol, t: rowTimeMs(q) * 1000, id,
   bid: dec(q.bidPrice), bidQty: dec(q.bidQty), ask: dec(q.askPrice), askQty: dec(q.askQty),
 });
 

@@ -2,7 +2,7 @@
 // minutes, inserted as the book writer would (ON CONFLICT DO NOTHING), then the per-minute top-of-book refresh.
 import type { SqlSession } from '../common/db.ts';
 import type { Book } from '../common/records.ts';
-import { topOfBook } from '../metrics/top-of-book.ts';
+import { topOfBook } from '../consumer/top-of-book.ts';
 import { iso } from '../common/time.ts';
 
 const T0 = Date.UTC(2024, 7, 8, 23, 58, 0);

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { expect } from 'vitest';
 import type { BookTicker, Tick, Trade } from '../common/records.ts';
 import { CopyBinaryEncoder } from '../consumer/copy-binary.ts';
-import { writeBatch } from '../consumer/copy.ts';
+import { writeBatch } from '../consumer/write-batch.fixture.ts';
 import type { TickTable } from '../consumer/copy-rows.ts';
 import { CopyRowBuffer } from '../consumer/tick-rows.ts';
 

@@ -16,11 +16,13 @@ const book = (bids: [string, string][], asks: [string, string][], depth = 5): Bo
 });
 
 describe('top of book', () => {
-  it('exact decimals for spread and mid', () => {
-    expect(decimalSub('61837.64000000', '61837.63000000')).toBe('0.01');
-    expect(decimalMid('61837.63000000', '61837.64000000')).toBe('61837.635');
-    expect(decimalSub('0.1', '0.3')).toBe('-0.2');
-    expect(decimalMid('1', '2.5')).toBe('1.75');
+  it.each([
+    [decimalSub, '61837.64000000', '61837.63000000', '0.01'],
+    [decimalMid, '61837.63000000', '61837.64000000', '61837.635'],
+    [decimalSub, '0.1', '0.3', '-0.2'],
+    [decimalMid, '1', '2.5', '1.75'],
+  ])('exact decimals for spread and mid: %o(%s, %s) = %s', (f, a, b, want) => {
+    expect(f(a, b)).toBe(want);
   });
 
   it('spread, bps, depth within 10 and 50 bps per side, imbalance', () => {

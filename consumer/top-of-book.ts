@@ -1,7 +1,7 @@
 // Top-of-book analytics of one published book, the same for every venue: best bid/ask, mid and spread (exact decimals),
 // spread in percent and basis points, quote notional within 10 and 50 bps of the mid per side, and the imbalances.
 // Depth is summed over the levels the book shows (top N): `depthComplete*` says whether they reach past the band edge.
-import type { Book, BookLevel, Decimal, Exchange, Market } from '../common/records.ts';
+import { rowTimeMs, type Book, type BookLevel, type Decimal, type Exchange, type Market } from '../common/records.ts';
 
 export interface TopOfBook {
   readonly exchange: Exchange;
@@ -108,7 +108,7 @@ export function topOfBook(b: Book): TopOfBook | undefined {
     market: b.market,
     symbol: b.symbol,
     venueSymbol: b.venueSymbol,
-    timeMs: b.exchangeTimeMs ?? Math.floor(b.receiveTimeUs / 1000),
+    timeMs: rowTimeMs(b),
     sequence: b.sequence,
     receiveTimeUs: b.receiveTimeUs,
     bidPrice: bid[0],

@@ -1,5 +1,8 @@
 // The normalized records that flow from ingestion through Kafka to the writers: readonly, discriminated by `type`,
 // prices and quantities kept as the exchange's decimal strings so nothing is rounded between socket and database.
+import { isDecimal, isId, isPositiveDecimal, isTime, sideOf } from './tick-schema.ts';
+
+export { isDecimal, isPositiveDecimal } from './tick-schema.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -17,9 +20,8 @@ interface TickBase {
   readonly receiveTimeUs: number;
 }
 
-export interface Trade extends TickBase {
-  readonly type: 'trade';
-  readonly tradeId: number;
+/** What a trade and an aggregate trade both carry. */
+interface TakerTick extends TickBase {
   readonly price: Decimal;
   readonly quantity: Decimal;
   /** Binance `m`: the buyer was the maker, so the taker sold. */
@@ -32,17 +34,16 @@ export interface Trade extends TickBase {
   readonly eventTimeMs: number;
 }
 
-export interface AggTrade extends TickBase {
+export interface Trade extends TakerTick {
+  readonly type: 'trade';
+  readonly tradeId: number;
+}
+
+export interface AggTrade extends TakerTick {
   readonly type: 'aggTrade';
   readonly aggId: number;
   readonly firstTradeId: number;
   readonly lastTradeId: number;
-  readonly price: Decimal;
-  readonly quantity: Decimal;
-  readonly buyerIsMaker: boolean;
-  readonly side: 'buy' | 'sell';
-  readonly exchangeTimeMs: number;
-  readonly eventTimeMs: number;
 }
 
 export interface BookTicker extends TickBase {
@@ -148,16 +149,6 @@ function parseRecord(value: Buffer | string | null, schemaVersion: string | unde
   return r;
 }
 
-const DECIMAL = /^\d{1,20}(\.\d{1,18})?$/;
-
-export function isDecimal(s: unknown): s is Decimal {
-  return typeof s === 'string' && DECIMAL.test(s);
-}
-
-export function isPositiveDecimal(s: unknown): s is Decimal {
-  return isDecimal(s) && /[1-9]/.test(s);
-}
-
 export class RecordError extends Error {
   constructor(message: string) {
     super(message);
@@ -172,12 +163,10 @@ function need(cond: boolean, what: string): void {
 const CANONICAL_SYMBOL = /^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$/;
 const VENUE_SYMBOL = /^[A-Za-z0-9_/-]{2,30}$/;
 
-const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
-const isTime = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
-
 /**
  * Decodes and checks a tick read back from Kafka. The writers use it to tell a poison record (dead letter) from a
- * good one; it accepts exactly what ingestion produces for the given schema version.
+ * good one; it accepts exactly what ingestion produces for the given schema version. Its checks are TICK_SCHEMA's
+ * (tick-schema.ts), written out for their messages; tick-schema.test.ts holds them to the schema field by field.
  */
 export function decodeTick(value: Buffer | string | null, schemaVersion: string | undefined): Tick {
   const r = parseRecord(value, schemaVersion);
@@ -198,7 +187,7 @@ export function decodeTick(value: Buffer | string | null, schemaVersion: string 
       need(isPositiveDecimal(r.price), 'price must be a positive decimal string');
       need(isDecimal(r.quantity), 'quantity must be a non-negative decimal string');
       need(typeof r.buyerIsMaker === 'boolean', 'buyerIsMaker must be a boolean');
-      need(r.side === (r.buyerIsMaker ? 'sell' : 'buy'), 'side must match buyerIsMaker');
+      need(r.side === sideOf(r.buyerIsMaker as boolean), 'side must match buyerIsMaker');
       need(isTime(r.exchangeTimeMs) && isTime(r.eventTimeMs), 'exchangeTimeMs and eventTimeMs must be positive integers');
       if (r.type === 'trade') need(isId(r.tradeId), 'tradeId must be a non-negative integer');
       else {
@@ -272,7 +261,7 @@ export interface AnomalyRecord {
   readonly detectedAtMs: number;
 }
 
-// --- Order books and more venues (issue 7) ---
+// --- Order books and venue symbols ---
 
 /** One price level, best first within its side: [price, quantity] as the venue wrote them. */
 export type BookLevel = readonly [price: Decimal, quantity: Decimal];

@@ -115,6 +115,12 @@ describe('binance mapper', () => {
     expect(mapRestTrade('spot', 'BTCUSDT', { id: 7 }, RT)).toMatch(/missing field price/);
   });
 
+  it('rejects a REST aggTrade row whose first trade id exceeds its last, as the WebSocket mapping does', () => {
+    const row = { a: 9, p: '1.5', q: '2', f: 8, l: 7, T: 1723161255342, m: true, M: true };
+    expect(mapRestAggTrade('spot', 'BTCUSDT', row, RT)).toBe('first trade id f exceeds last trade id l');
+    expect(mapRestAggTrade('spot', 'BTCUSDT', { ...row, l: 8 }, RT)).toMatchObject({ firstTradeId: 8, lastTradeId: 8 });
+  });
+
   it('names streams in lower case', () => {
     expect(streamNames(['BTCUSDT'], ['trade', 'bookTicker'])).toEqual(['btcusdt@trade', 'btcusdt@bookTicker']);
   });

@@ -1,7 +1,8 @@
 // Binance combined-stream frames -> normalized records, in pure code: one frame of text and its receive time in,
 // a typed record, a control event, an "ignored" or a rejection with its reason out. Nothing here knows about sockets.
 import type { StreamType } from '../../common/config.ts';
-import { isDecimal, isPositiveDecimal, type AggTrade, type BookTicker, type Market, type Tick, type Trade } from '../../common/records.ts';
+import type { AggTrade, Market, Tick, TickType, Trade } from '../../common/records.ts';
+import { isDecimal, isId, isPositiveDecimal, isTime, newAggTrade, newBookTicker, newTrade, tickField, type TickField } from '../../common/tick-schema.ts';
 
 export type MapResult =
   | { readonly kind: 'tick'; readonly stream: string; readonly tick: Tick }
@@ -23,44 +24,71 @@ export interface MapperOptions {
 
 export interface Mapper {
   readonly market: Market;
-  /** True when the frame looks like a Binance combined-stream frame (cheap test, no parsing). */
-  canHandle(text: string): boolean;
   map(text: string, receiveTimeUs: number): MapResult;
 }
 
-const isId = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x > 0;
 const SYMBOL = /^[A-Z0-9]{2,20}$/;
 
 type Fields = Record<string, unknown>;
-
-/** Checks one payload field; returns the reason it is bad, or undefined. */
-function checkPrice(d: Fields, k: string): string | undefined {
-  const v = d[k];
-  if (v === undefined) return `missing field ${k}`;
-  if (!isDecimal(v)) return `field ${k} is not a decimal string: ${short(v)}`;
-  if (!isPositiveDecimal(v)) return `field ${k} is not positive: ${short(v)}`;
-  return undefined;
-}
-
-function checkQty(d: Fields, k: string): string | undefined {
-  const v = d[k];
-  if (v === undefined) return `missing field ${k}`;
-  if (!isDecimal(v)) return `field ${k} is not a non-negative decimal string: ${short(v)}`;
-  return undefined;
-}
-
-function checkInt(d: Fields, k: string, test: (x: unknown) => boolean, what: string): string | undefined {
-  const v = d[k];
-  if (v === undefined) return `missing field ${k}`;
-  if (!test(v)) return `field ${k} is not ${what}: ${short(v)}`;
-  return undefined;
-}
 
 function short(v: unknown): string {
   const s = typeof v === 'string' ? JSON.stringify(v) : String(JSON.stringify(v) ?? v);
   return s.length > 40 ? `${s.slice(0, 40)}...` : s;
 }
+
+/** One payload key and the schema field it fills. */
+interface KeyCheck {
+  readonly key: string;
+  readonly field: TickField;
+}
+
+/** Binance's keys of a tick type, in the order they are checked, each with its schema field (built once). */
+function keyChecks(type: TickType, keys: Readonly<Record<string, string>>): readonly KeyCheck[] {
+  return Object.entries(keys).map(([key, name]) => ({ key, field: tickField(type, name) }));
+}
+
+const WS_TRADE = keyChecks('trade', { t: 'tradeId', p: 'price', q: 'quantity', T: 'exchangeTimeMs', E: 'eventTimeMs', m: 'buyerIsMaker' });
+const WS_AGG_TRADE = keyChecks('aggTrade', {
+  a: 'aggId', p: 'price', q: 'quantity', f: 'firstTradeId', l: 'lastTradeId', T: 'exchangeTimeMs', E: 'eventTimeMs', m: 'buyerIsMaker',
+});
+const WS_BOOK_TICKER = keyChecks('bookTicker', {
+  u: 'updateId', b: 'bidPrice', B: 'bidQty', a: 'askPrice', A: 'askQty', T: 'exchangeTimeMs', E: 'eventTimeMs',
+});
+const REST_TRADE = keyChecks('trade', { id: 'tradeId', price: 'price', qty: 'quantity', time: 'exchangeTimeMs', isBuyerMaker: 'buyerIsMaker' });
+const REST_AGG_TRADE = keyChecks('aggTrade', { a: 'aggId', p: 'price', q: 'quantity', f: 'firstTradeId', l: 'lastTradeId', T: 'exchangeTimeMs', m: 'buyerIsMaker' });
+
+/**
+ * The first payload key that breaks its field's rule, as the rejection's reason; undefined when all hold. A nullable
+ * field may be absent. `showFlag`: a bad flag's reason shows the value (the WebSocket's reasons do, REST's do not).
+ */
+function badKey(d: Fields, checks: readonly KeyCheck[], showFlag: boolean): string | undefined {
+  for (let i = 0; i < checks.length; i++) {
+    const { key, field } = checks[i]!;
+    const v = d[key];
+    const kind = field.kind;
+    if (kind === 'flag') {
+      if (typeof v !== 'boolean') return showFlag ? `field ${key} is not a boolean: ${short(v)}` : `field ${key} is not a boolean`;
+      continue;
+    }
+    if (v === undefined) {
+      if (field.nullable) continue;
+      return `missing field ${key}`;
+    }
+    if (kind === 'id' ? !isId(v) : kind === 'time' ? !isTime(v) : false) return `field ${key} is not ${field.noun}: ${short(v)}`;
+    if (kind === 'decimal' && !isDecimal(v)) return `field ${key} is not a non-negative decimal string: ${short(v)}`;
+    if (kind === 'positiveDecimal') {
+      if (!isDecimal(v)) return `field ${key} is not a decimal string: ${short(v)}`;
+      if (!isPositiveDecimal(v)) return `field ${key} is not positive: ${short(v)}`;
+    }
+  }
+  return undefined;
+}
+
+/** An aggregate trade's trade ids run forward (checked after badKey has seen both are ids). */
+const badTradeIdRange = (d: Fields): string | undefined =>
+  (d.f as number) > (d.l as number) ? 'first trade id f exceeds last trade id l' : undefined;
+
+const badEvent = (d: Fields, type: string): string | undefined => (d.e !== type ? `event type ${short(d.e)} does not match stream` : undefined);
 
 const TYPES: Record<string, Exclude<StreamType, 'depth'>> = { trade: 'trade', aggTrade: 'aggTrade', bookTicker: 'bookTicker' };
 
@@ -73,98 +101,41 @@ export function createBinanceMapper(opts: MapperOptions): Mapper {
     return { kind: 'rejected', stream, reason };
   }
 
-  function mapTrade(stream: string, symbol: string, d: Fields, receiveTimeUs: number): MapResult {
-    const bad =
-      (d.e !== 'trade' ? `event type ${short(d.e)} does not match stream` : undefined) ??
-      checkInt(d, 't', isId, 'a trade id') ??
-      checkPrice(d, 'p') ??
-      checkQty(d, 'q') ??
-      checkInt(d, 'T', isTime, 'a time in ms') ??
-      checkInt(d, 'E', isTime, 'a time in ms') ??
-      (typeof d.m !== 'boolean' ? `field m is not a boolean: ${short(d.m)}` : undefined);
-    if (bad) return reject(stream, bad);
-    const tick: Trade = {
-      type: 'trade',
-      exchange: 'binance',
-      market,
-      symbol,
-      receiveTimeUs,
-      tradeId: d.t as number,
-      price: d.p as string,
-      quantity: d.q as string,
-      buyerIsMaker: d.m as boolean,
-      side: d.m ? 'sell' : 'buy',
-      exchangeTimeMs: d.T as number,
-      eventTimeMs: d.E as number,
-    };
+  function tick(stream: string, tick: Tick): MapResult {
     return { kind: 'tick', stream, tick };
   }
 
-  function mapAggTrade(stream: string, symbol: string, d: Fields, receiveTimeUs: number): MapResult {
-    const bad =
-      (d.e !== 'aggTrade' ? `event type ${short(d.e)} does not match stream` : undefined) ??
-      checkInt(d, 'a', isId, 'an aggregate trade id') ??
-      checkPrice(d, 'p') ??
-      checkQty(d, 'q') ??
-      checkInt(d, 'f', isId, 'a trade id') ??
-      checkInt(d, 'l', isId, 'a trade id') ??
-      ((d.f as number) > (d.l as number) ? 'first trade id f exceeds last trade id l' : undefined) ??
-      checkInt(d, 'T', isTime, 'a time in ms') ??
-      checkInt(d, 'E', isTime, 'a time in ms') ??
-      (typeof d.m !== 'boolean' ? `field m is not a boolean: ${short(d.m)}` : undefined);
+  function mapTrade(stream: string, symbol: string, d: Fields, receiveTimeUs: number): MapResult {
+    const bad = badEvent(d, 'trade') ?? badKey(d, WS_TRADE, true);
     if (bad) return reject(stream, bad);
-    const tick: AggTrade = {
-      type: 'aggTrade',
-      exchange: 'binance',
-      market,
-      symbol,
-      receiveTimeUs,
-      aggId: d.a as number,
-      firstTradeId: d.f as number,
-      lastTradeId: d.l as number,
-      price: d.p as string,
-      quantity: d.q as string,
-      buyerIsMaker: d.m as boolean,
-      side: d.m ? 'sell' : 'buy',
-      exchangeTimeMs: d.T as number,
-      eventTimeMs: d.E as number,
-    };
-    return { kind: 'tick', stream, tick };
+    const m = d.m as boolean;
+    return tick(stream, newTrade('binance', market, symbol, receiveTimeUs, d.t as number, d.p as string, d.q as string, m, d.T as number, d.E as number));
+  }
+
+  function mapAggTrade(stream: string, symbol: string, d: Fields, receiveTimeUs: number): MapResult {
+    const bad = badEvent(d, 'aggTrade') ?? badKey(d, WS_AGG_TRADE, true) ?? badTradeIdRange(d);
+    if (bad) return reject(stream, bad);
+    const first = d.f as number;
+    const last = d.l as number;
+    const m = d.m as boolean;
+    return tick(stream, newAggTrade(market, symbol, receiveTimeUs, d.a as number, first, last, d.p as string, d.q as string, m, d.T as number, d.E as number));
   }
 
   function mapBookTicker(stream: string, symbol: string, d: Fields, receiveTimeUs: number): MapResult {
     const bad =
-      (d.e !== undefined && d.e !== 'bookTicker' ? `event type ${short(d.e)} does not match stream` : undefined) ??
-      checkInt(d, 'u', isId, 'an update id') ??
-      checkPrice(d, 'b') ??
-      checkQty(d, 'B') ??
-      checkPrice(d, 'a') ??
-      checkQty(d, 'A') ??
-      (d.T !== undefined ? checkInt(d, 'T', isTime, 'a time in ms') : undefined) ??
-      (d.E !== undefined ? checkInt(d, 'E', isTime, 'a time in ms') : undefined) ??
+      (d.e !== undefined ? badEvent(d, 'bookTicker') : undefined) ??
+      badKey(d, WS_BOOK_TICKER, true) ??
       // USD-M book tickers carry times; spot ones never do.
       (market === 'usdm' && (d.T === undefined || d.E === undefined) ? 'missing field T or E (USD-M book ticker)' : undefined);
     if (bad) return reject(stream, bad);
-    const tick: BookTicker = {
-      type: 'bookTicker',
-      exchange: 'binance',
-      market,
-      symbol,
-      receiveTimeUs,
-      updateId: d.u as number,
-      bidPrice: d.b as string,
-      bidQty: d.B as string,
-      askPrice: d.a as string,
-      askQty: d.A as string,
-      exchangeTimeMs: (d.T as number | undefined) ?? null,
-      eventTimeMs: (d.E as number | undefined) ?? null,
-    };
-    return { kind: 'tick', stream, tick };
+    const exchangeTimeMs = (d.T as number | undefined) ?? null;
+    const eventTimeMs = (d.E as number | undefined) ?? null;
+    const book = newBookTicker('binance', market, symbol, receiveTimeUs, d.u as number, d.b as string, d.B as string, d.a as string, d.A as string, exchangeTimeMs, eventTimeMs);
+    return tick(stream, book);
   }
 
   return {
     market,
-    canHandle: (text) => text.startsWith('{"stream":') || text.startsWith('{ "stream"'),
     map(text, receiveTimeUs) {
       // Characters never outnumber bytes, so this test needs no encoding pass.
       if (text.length > maxFrameBytes) return reject(null, `frame of ${text.length} characters exceeds ${maxFrameBytes} bytes`);
@@ -218,56 +189,18 @@ export function streamNames(symbols: readonly string[], types: readonly StreamTy
 export function mapRestTrade(market: Market, symbol: string, r: unknown, receiveTimeUs: number): Trade | string {
   if (typeof r !== 'object' || r === null) return 'row is not an object';
   const d = r as Fields;
-  const bad =
-    checkInt(d, 'id', isId, 'a trade id') ??
-    checkPrice(d, 'price') ??
-    checkQty(d, 'qty') ??
-    checkInt(d, 'time', isTime, 'a time in ms') ??
-    (typeof d.isBuyerMaker !== 'boolean' ? 'field isBuyerMaker is not a boolean' : undefined);
+  const bad = badKey(d, REST_TRADE, false);
   if (bad) return bad;
-  return {
-    type: 'trade',
-    exchange: 'binance',
-    market,
-    symbol,
-    receiveTimeUs,
-    tradeId: d.id as number,
-    price: d.price as string,
-    quantity: d.qty as string,
-    buyerIsMaker: d.isBuyerMaker as boolean,
-    side: d.isBuyerMaker ? 'sell' : 'buy',
-    exchangeTimeMs: d.time as number,
-    eventTimeMs: d.time as number,
-  };
+  const time = d.time as number;
+  return newTrade('binance', market, symbol, receiveTimeUs, d.id as number, d.price as string, d.qty as string, d.isBuyerMaker as boolean, time, time);
 }
 
-/** REST `aggTrades` row -> AggTrade. */
+/** REST `aggTrades` row -> AggTrade (no event time either). */
 export function mapRestAggTrade(market: Market, symbol: string, r: unknown, receiveTimeUs: number): AggTrade | string {
   if (typeof r !== 'object' || r === null) return 'row is not an object';
   const d = r as Fields;
-  const bad =
-    checkInt(d, 'a', isId, 'an aggregate trade id') ??
-    checkPrice(d, 'p') ??
-    checkQty(d, 'q') ??
-    checkInt(d, 'f', isId, 'a trade id') ??
-    checkInt(d, 'l', isId, 'a trade id') ??
-    checkInt(d, 'T', isTime, 'a time in ms') ??
-    (typeof d.m !== 'boolean' ? 'field m is not a boolean' : undefined);
+  const bad = badKey(d, REST_AGG_TRADE, false) ?? badTradeIdRange(d);
   if (bad) return bad;
-  return {
-    type: 'aggTrade',
-    exchange: 'binance',
-    market,
-    symbol,
-    receiveTimeUs,
-    aggId: d.a as number,
-    firstTradeId: d.f as number,
-    lastTradeId: d.l as number,
-    price: d.p as string,
-    quantity: d.q as string,
-    buyerIsMaker: d.m as boolean,
-    side: d.m ? 'sell' : 'buy',
-    exchangeTimeMs: d.T as number,
-    eventTimeMs: d.T as number,
-  };
+  const time = d.T as number;
+  return newAggTrade(market, symbol, receiveTimeUs, d.a as number, d.f as number, d.l as number, d.p as string, d.q as string, d.m as boolean, time, time);
 }

@@ -3,6 +3,7 @@
 // every later one to follow on without a hole (spot: U = previous u + 1; USD-M: pu = previous u). A hole clears the book,
 // records a gap event and asks for a new snapshot; the diffs that follow are buffered until it arrives.
 import type { BookGapEvent, BookLevel, Market } from '../../common/records.ts';
+import { isId, isTime } from '../../common/tick-schema.ts';
 import { canonicalSymbol } from '../venues.ts';
 import { checkLevels, OrderBook } from './order-book.ts';
 import { bookRecord, BookPublisher, type BookIdentity, type PublishOptions, type VenueOutput } from './output.ts';
@@ -25,9 +26,6 @@ export interface DepthSnapshot {
   readonly bids: readonly BookLevel[];
   readonly asks: readonly BookLevel[];
 }
-
-const isId = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x > 0;
 
 export type DepthParse =
   | { readonly kind: 'diff'; readonly stream: string; readonly diff: DepthDiff }

@@ -1,7 +1,8 @@
 // Coinbase Exchange websocket messages (level2 snapshot/l2update, ticker, match/last_match) -> normalized values, in
 // pure code: one frame of text in, a typed event or a rejection with its reason out. Sequence checks and the books
 // live in the session (session.ts); nothing here keeps state or knows about sockets.
-import { isDecimal, isPositiveDecimal, type BookLevel, type VenueBookTicker, type VenueTrade } from '../../common/records.ts';
+import type { BookLevel, VenueBookTicker, VenueTrade } from '../../common/records.ts';
+import { isDecimal, isId, isPositiveDecimal, isVenueTimeMs, newBookTicker, newTrade, withVenueSymbol } from '../../common/tick-schema.ts';
 import { checkLevels, type LevelChange } from '../book/order-book.ts';
 import { parseVenueFrame, shortValue, type SymbolMap } from '../venues.ts';
 
@@ -16,14 +17,11 @@ export type CoinbaseEvent =
 
 type Fields = Record<string, unknown>;
 
-const isId = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-const MIN_MS = Date.UTC(2000, 0, 1);
-
 /** ISO time with up to µs ('2021-04-17T16:43:37.075687Z') -> ms, or undefined. */
 export function isoTimeMs(x: unknown): number | undefined {
   if (typeof x !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$/.test(x)) return undefined;
   const ms = Date.parse(x.length > 24 ? `${x.slice(0, 23)}Z` : x);
-  return Number.isFinite(ms) && ms > MIN_MS ? ms : undefined;
+  return isVenueTimeMs(ms) ? ms : undefined;
 }
 
 const short = shortValue;
@@ -57,21 +55,8 @@ export function mapCoinbase(text: string, receiveTimeUs: number, symbols: Symbol
       if (bad) return reject(bad);
       // Coinbase's side is the maker's: a sell maker means the taker bought.
       const buyerIsMaker = m.side === 'buy';
-      const trade: VenueTrade = {
-        type: 'trade',
-        exchange: 'coinbase',
-        market: 'spot',
-        symbol,
-        venueSymbol,
-        receiveTimeUs,
-        tradeId: m.trade_id as number,
-        price: m.price as string,
-        quantity: m.size as string,
-        buyerIsMaker,
-        side: buyerIsMaker ? 'sell' : 'buy',
-        exchangeTimeMs: timeMs!,
-        eventTimeMs: timeMs!,
-      };
+      const t = newTrade('coinbase', 'spot', symbol, receiveTimeUs, m.trade_id as number, m.price as string, m.size as string, buyerIsMaker, timeMs!, timeMs!);
+      const trade: VenueTrade = withVenueSymbol(t, venueSymbol);
       return { kind: 'trade', trade, sequence: m.sequence as number };
     }
     case 'ticker': {
@@ -83,23 +68,11 @@ export function mapCoinbase(text: string, receiveTimeUs: number, symbols: Symbol
         (timeMs === undefined ? `field time is not an ISO time: ${short(m.time)}` : undefined);
       if (bad) return reject(bad);
       const sized = isDecimal(m.best_bid_size) && isDecimal(m.best_ask_size);
-      const tick: VenueBookTicker | null = sized
-        ? {
-            type: 'bookTicker',
-            exchange: 'coinbase',
-            market: 'spot',
-            symbol,
-            venueSymbol,
-            receiveTimeUs,
-            updateId: m.sequence as number,
-            bidPrice: m.best_bid as string,
-            bidQty: m.best_bid_size as string,
-            askPrice: m.best_ask as string,
-            askQty: m.best_ask_size as string,
-            exchangeTimeMs: timeMs!,
-            eventTimeMs: timeMs!,
-          }
-        : null;
+      if (!sized) return { kind: 'ticker', venueSymbol, sequence: m.sequence as number, tick: null };
+      const bid = m.best_bid as string;
+      const ask = m.best_ask as string;
+      const t = newBookTicker('coinbase', 'spot', symbol, receiveTimeUs, m.sequence as number, bid, m.best_bid_size as string, ask, m.best_ask_size as string, timeMs!, timeMs!);
+      const tick: VenueBookTicker = withVenueSymbol(t, venueSymbol);
       return { kind: 'ticker', venueSymbol, sequence: m.sequence as number, tick };
     }
     case 'snapshot': {

@@ -1,7 +1,8 @@
 // Gemini v2 market data (`l2` subscription) -> normalized values, in pure code. The first `l2_updates` of a symbol is
 // the whole book and carries the latest trades (`trades`); later ones carry level changes only. `trade` events are live
 // trades (side = taker side). v2 has no sequence numbers, so the session deduplicates trades by event id.
-import { isDecimal, isPositiveDecimal, type VenueTrade } from '../../common/records.ts';
+import type { VenueTrade } from '../../common/records.ts';
+import { isDecimal, isId, isPositiveDecimal, isVenueTimeMs, newTrade, withVenueSymbol } from '../../common/tick-schema.ts';
 import type { LevelChange } from '../book/order-book.ts';
 import { parseVenueFrame, shortValue, type SymbolMap } from '../venues.ts';
 
@@ -21,9 +22,6 @@ export type GeminiEvent =
 
 type Fields = Record<string, unknown>;
 
-const isId = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x > 946_684_800_000;
-
 const short = shortValue;
 
 /** One trade object (live or embedded); the reason it is bad as a string. */
@@ -31,26 +29,14 @@ function mapTrade(d: Fields, venueSymbol: string, symbol: string, receiveTimeUs:
   const bad =
     (d.symbol !== venueSymbol ? `trade symbol ${short(d.symbol)} does not match ${venueSymbol}` : undefined) ??
     (!isId(d.event_id) ? `field event_id is not an id: ${short(d.event_id)}` : undefined) ??
-    (!isTime(d.timestamp) ? `field timestamp is not a time in ms: ${short(d.timestamp)}` : undefined) ??
+    (!isVenueTimeMs(d.timestamp) ? `field timestamp is not a time in ms: ${short(d.timestamp)}` : undefined) ??
     (!isPositiveDecimal(d.price) ? `field price is not a positive decimal string: ${short(d.price)}` : undefined) ??
     (!isDecimal(d.quantity) ? `field quantity is not a decimal string: ${short(d.quantity)}` : undefined) ??
     (d.side !== 'buy' && d.side !== 'sell' ? `field side is not buy or sell: ${short(d.side)}` : undefined);
   if (bad) return bad;
-  return {
-    type: 'trade',
-    exchange: 'gemini',
-    market: 'spot',
-    symbol,
-    venueSymbol,
-    receiveTimeUs,
-    tradeId: d.event_id as number,
-    price: d.price as string,
-    quantity: d.quantity as string,
-    buyerIsMaker: d.side === 'sell',
-    side: d.side as 'buy' | 'sell',
-    exchangeTimeMs: d.timestamp as number,
-    eventTimeMs: d.timestamp as number,
-  };
+  // Gemini's side is the taker's.
+  const t = newTrade('gemini', 'spot', symbol, receiveTimeUs, d.event_id as number, d.price as string, d.quantity as string, d.side === 'sell', d.timestamp as number, d.timestamp as number);
+  return withVenueSymbol(t, venueSymbol);
 }
 
 export function mapGemini(text: string, receiveTimeUs: number, symbols: SymbolMap): GeminiEvent {

@@ -11,16 +11,20 @@ import { sequenceId, type IdSequencer, type Sequenced } from './gaps.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { RecordSink } from './router.ts';
 
-export interface BackfillLoopOptions {
-  readonly sequences: TradeSequences;
-  /** Without one, holes are recorded as lost (replay without --backfill). */
+/** What a loop over Binance REST (the backfill, the book snapshots) needs to feed the router. */
+export interface RestLoopOptions {
+  /** Without one, holes are recorded as lost (replay without --backfill) and books stay unsynced. */
   readonly backfiller?: RestBackfiller;
   /** Waited on before each REST request: no fetching while Kafka cannot take the rows. */
   readonly sink: Pick<RecordSink, 'writable'>;
   /** The router's route: outputs, the raw text a rejection dead-letters, its receive time. */
   readonly route: (out: VenueOutput[], raw: string, receiveTimeUs: number) => void;
-  readonly metrics: IngestMetrics;
   readonly log: Logger;
+}
+
+export interface BackfillLoopOptions extends RestLoopOptions {
+  readonly sequences: TradeSequences;
+  readonly metrics: IngestMetrics;
   /** Wait before backfilling a hole: the overlap of a switch-over, or reordered frames, often fill it first. */
   readonly delayMs?: number;
   /** Attempts at a hole REST does not (yet) cover before it is recorded as lost. */
@@ -29,31 +33,55 @@ export interface BackfillLoopOptions {
 
 const NO_SOURCE = 'no backfill source';
 
-export class BackfillLoop {
+/** One task per key at a time (a sequence, a book), each feeding the router; stop() ends them at their next step. */
+export abstract class RestLoop<O extends RestLoopOptions> {
   private readonly tasks = new Map<string, Promise<void>>();
-  private readonly out: VenueOutput[] = [];
-  private stopped = false;
+  protected readonly out: VenueOutput[] = [];
+  protected stopped = false;
 
-  constructor(private readonly opts: BackfillLoopOptions) {}
+  constructor(protected readonly opts: O) {}
 
-  /** Backfills running. */
+  /** Tasks running. */
   get running(): number {
     return this.tasks.size;
   }
 
+  /** Resolves once no task is running. */
+  async idle(): Promise<void> {
+    while (this.tasks.size > 0) await Promise.all([...this.tasks.values()]);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  protected has(key: string): boolean {
+    return this.tasks.has(key);
+  }
+
+  /** Runs `task` under `key`; `failed` logs what it throws, `then` follows its end. */
+  protected run(key: string, task: Promise<void>, failed: (err: unknown) => void, then?: () => void): void {
+    const p = task.catch(failed).finally(() => {
+      this.tasks.delete(key);
+      then?.();
+    });
+    this.tasks.set(key, p);
+  }
+}
+
+export class BackfillLoop extends RestLoop<BackfillLoopOptions> {
   /** Fills the holes of one sequence (once per sequence at a time). */
   start(type: Sequenced['type'], symbol: string): void {
     const key = `${type}:${symbol}`;
-    if (this.tasks.has(key) || this.stopped) return;
+    if (this.has(key) || this.stopped) return;
     const seq = this.opts.sequences.sequencer(type, symbol);
-    const task = this.fill(type, symbol, seq)
-      .catch((err: unknown) => this.opts.log.error({ err, type, symbol }, 'backfill failed'))
-      .finally(() => {
-        this.tasks.delete(key);
-        // Holes that opened while this one was being filled get their own run.
-        if (seq.gap() && !this.stopped) this.start(type, symbol);
-      });
-    this.tasks.set(key, task);
+    this.run(
+      key,
+      this.fill(type, symbol, seq),
+      (err) => this.opts.log.error({ err, type, symbol }, 'backfill failed'),
+      // Holes that opened while this one was being filled get their own run.
+      () => seq.gap() && !this.stopped && this.start(type, symbol),
+    );
   }
 
   /** Whether the exchange knows the id (over REST): true, false, or undefined when it cannot say (no REST, an error). */
@@ -66,15 +94,6 @@ export class BackfillLoop {
     } catch {
       return undefined;
     }
-  }
-
-  /** Resolves once no backfill is running. */
-  async idle(): Promise<void> {
-    while (this.tasks.size > 0) await Promise.all([...this.tasks.values()]);
-  }
-
-  stop(): void {
-    this.stopped = true;
   }
 
   private async fill(type: Sequenced['type'], symbol: string, seq: IdSequencer): Promise<void> {

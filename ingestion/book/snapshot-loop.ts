@@ -1,48 +1,30 @@
 // The order-book snapshot loop: a Binance book that lost its diffs (or has none yet) waits for a REST depth snapshot;
 // one fetch per symbol at a time, asked again while the answer is older than the diffs held or unusable, with backoff.
 // What the books put out on it goes through the router like a frame's outputs.
-import type { Logger } from '../../common/log.ts';
 import { nowUs, sleep } from '../../common/time.ts';
-import type { RestBackfiller } from '../backfill.ts';
-import type { RecordSink } from '../router.ts';
+import { RestLoop, type RestLoopOptions } from '../backfill-loop.ts';
 import type { BinanceBooks } from './binance-depth.ts';
-import type { VenueOutput } from './output.ts';
 
-export interface SnapshotLoopOptions {
+export interface SnapshotLoopOptions extends RestLoopOptions {
   readonly books: BinanceBooks;
-  /** The REST source of snapshots; without one a book stays unsynced. */
-  readonly backfiller?: RestBackfiller;
-  readonly sink: Pick<RecordSink, 'writable'>;
-  readonly route: (out: VenueOutput[], raw: string, receiveTimeUs: number) => void;
-  readonly log: Logger;
 }
 
-export class SnapshotLoop {
-  /** Symbols whose book wants a REST snapshot, and the fetches running. */
+export class SnapshotLoop extends RestLoop<SnapshotLoopOptions> {
+  /** Symbols whose book wants a REST snapshot. */
   private readonly wanted = new Set<string>();
-  private readonly fetches = new Map<string, Promise<void>>();
-  private readonly out: VenueOutput[] = [];
-  private stopped = false;
-
-  constructor(private readonly opts: SnapshotLoopOptions) {}
-
-  /** REST snapshots being fetched. */
-  get running(): number {
-    return this.fetches.size;
-  }
 
   /** Fetches a snapshot for `symbol` (one fetch per symbol at a time), again while its book still waits for one. */
   request(symbol: string, reason: string): void {
     const { log: baseLog, backfiller: bf, books } = this.opts;
     baseLog.info({ symbol, reason }, 'order book needs a snapshot');
     this.wanted.add(symbol);
-    if (this.fetches.has(symbol) || this.stopped) return;
+    if (this.has(symbol) || this.stopped) return;
     if (!bf) {
       baseLog.warn({ symbol }, 'order book needs a snapshot but there is no REST source: it stays unsynced');
       return;
     }
     const log = baseLog.child({ stream: 'book', symbol });
-    const task = (async () => {
+    const task = async () => {
       for (let attempt = 1; this.wanted.has(symbol) && !this.stopped; attempt++) {
         this.wanted.delete(symbol);
         await this.opts.sink.writable();
@@ -67,13 +49,7 @@ export class SnapshotLoop {
           log.info({ sequence: books.syncs.get(symbol)?.sequence, attempt }, 'order book synced from its snapshot');
         }
       }
-    })()
-      .catch((err: unknown) => log.error({ err }, 'depth snapshot loop failed'))
-      .finally(() => this.fetches.delete(symbol));
-    this.fetches.set(symbol, task);
-  }
-
-  stop(): void {
-    this.stopped = true;
+    };
+    this.run(symbol, task(), (err) => log.error({ err }, 'depth snapshot loop failed'));
   }
 }

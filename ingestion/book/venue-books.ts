@@ -4,6 +4,7 @@
 // is published as a book ticker.
 import type { BookGapEvent, BookLevel, VenueBookTicker } from '../../common/records.ts';
 import type { VenueSession } from '../router.ts';
+import { SymbolMap } from '../venues.ts';
 import { OrderBook, type LevelChange } from './order-book.ts';
 import { bookRecord, BookPublisher, type BookIdentity, type PublishOptions, type VenueOutput } from './output.ts';
 
@@ -151,29 +152,33 @@ export class VenueBooks {
 }
 
 type Passed = Extract<VenueOutput, { readonly kind: 'ignored' | 'rejected' }>;
+/** The mapper events a session applies itself: all but the ignored and rejected frames, which pass as they are. */
+export type SessionEvent<E> = Exclude<E, { readonly kind: 'ignored' | 'rejected' }>;
 
 /**
- * A Coinbase or Gemini connection's state: the events of the venue's mapper in, outputs out. Ignored and rejected
- * frames pass as they are; the books come from the snapshot every subscription sends, so a dropped connection drops them.
+ * A Coinbase or Gemini connection's state: the events of the venue's mapper in, outputs out. The books come from the
+ * snapshot every subscription sends, so a dropped connection drops them.
  */
 export abstract class VenueBooksSession<E extends { readonly kind: string }> implements VenueSession {
   readonly books: VenueBooks;
+  private readonly symbols: SymbolMap;
 
   protected constructor(
-    private readonly venue: string,
+    private readonly venue: 'coinbase' | 'gemini',
+    private readonly map: (text: string, receiveTimeUs: number, symbols: SymbolMap) => E,
     opts: VenueBooksOptions,
   ) {
     this.books = new VenueBooks(opts);
+    this.symbols = new SymbolMap(venue);
   }
 
-  protected abstract map(text: string, receiveTimeUs: number): E;
-  protected abstract apply(e: Exclude<E, Passed>, receiveTimeUs: number, out: VenueOutput[]): void;
+  protected abstract apply(e: SessionEvent<E>, receiveTimeUs: number, out: VenueOutput[]): void;
 
   /** Every frame counts as received on the venue's name. */
   frame(text: string, receiveTimeUs: number, out: VenueOutput[]): string {
-    const e = this.map(text, receiveTimeUs);
+    const e = this.map(text, receiveTimeUs, this.symbols);
     if (e.kind === 'ignored' || e.kind === 'rejected') out.push(e as unknown as Passed);
-    else this.apply(e as Exclude<E, Passed>, receiveTimeUs, out);
+    else this.apply(e as SessionEvent<E>, receiveTimeUs, out);
     return this.venue;
   }
 

@@ -4,26 +4,20 @@
 // dropped connection, so its hole shows as a gap.
 import type { GapEvent } from '../../common/records.ts';
 import type { PublishOptions, VenueOutput } from '../book/output.ts';
-import { VenueBooksSession } from '../book/venue-books.ts';
-import { SymbolMap } from '../venues.ts';
+import { VenueBooksSession, type SessionEvent } from '../book/venue-books.ts';
 import { mapCoinbase, type CoinbaseEvent } from './mapper.ts';
 
 export class CoinbaseSession extends VenueBooksSession<CoinbaseEvent> {
-  private readonly symbols = new SymbolMap('coinbase');
   private readonly lastTradeId = new Map<string, { id: number; timeMs: number }>();
   private readonly lastTickerSequence = new Map<string, number>();
   readonly counts = { trades: 0, duplicateTrades: 0, staleTickers: 0, gaps: 0 };
 
   constructor(opts: PublishOptions) {
     // Book tickers come from the ticker channel (with sizes), not from the book.
-    super('coinbase', { ...opts, bookTickers: false });
+    super('coinbase', mapCoinbase, { ...opts, bookTickers: false });
   }
 
-  protected map(text: string, receiveTimeUs: number): CoinbaseEvent {
-    return mapCoinbase(text, receiveTimeUs, this.symbols);
-  }
-
-  protected apply(e: Exclude<CoinbaseEvent, { kind: 'ignored' | 'rejected' }>, receiveTimeUs: number, out: VenueOutput[]): void {
+  protected apply(e: SessionEvent<CoinbaseEvent>, receiveTimeUs: number, out: VenueOutput[]): void {
     switch (e.kind) {
       case 'trade': {
         const t = e.trade;

@@ -4,27 +4,21 @@
 // (the ids seen are kept across a dropped connection).
 import type { BookLevel, VenueTrade } from '../../common/records.ts';
 import type { PublishOptions, VenueOutput } from '../book/output.ts';
-import { VenueBooksSession } from '../book/venue-books.ts';
-import { SymbolMap } from '../venues.ts';
+import { VenueBooksSession, type SessionEvent } from '../book/venue-books.ts';
 import { mapGemini, type GeminiEvent } from './mapper.ts';
 
 /** Event ids remembered per symbol: far more than the 50 trades a resubscribe repeats. */
 const SEEN_MAX = 4_096;
 
 export class GeminiSession extends VenueBooksSession<GeminiEvent> {
-  private readonly symbols = new SymbolMap('gemini');
   private readonly seen = new Map<string, Set<number>>();
   readonly counts = { trades: 0, duplicateTrades: 0 };
 
   constructor(opts: PublishOptions) {
-    super('gemini', { ...opts, bookTickers: true });
+    super('gemini', mapGemini, { ...opts, bookTickers: true });
   }
 
-  protected map(text: string, receiveTimeUs: number): GeminiEvent {
-    return mapGemini(text, receiveTimeUs, this.symbols);
-  }
-
-  protected apply(e: Exclude<GeminiEvent, { kind: 'ignored' | 'rejected' }>, receiveTimeUs: number, out: VenueOutput[]): void {
+  protected apply(e: SessionEvent<GeminiEvent>, receiveTimeUs: number, out: VenueOutput[]): void {
     switch (e.kind) {
       case 'trade':
         this.trade(e.trade, out);

@@ -9,8 +9,8 @@ import { createKafka, createTopics } from '../common/kafka.ts';
 import { runWorker } from '../common/lifecycle.ts';
 import { migrate } from '../sql/migrate.ts';
 import { createWriterMetrics } from './metrics.ts';
-import { familyCodec } from './families.ts';
-import { FAMILIES, startWriters, type Family, type WriterSet } from './writer.ts';
+import { familyCodec, FAMILIES, type Family } from './families.ts';
+import { startWriters, type WriterSet } from './writer.ts';
 
 export const writeCommand: Command = {
   name: 'write',

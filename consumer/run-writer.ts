@@ -1,0 +1,190 @@
+// Writes one run of a partition's records (a slice of a fetched batch, bounded by rows and bytes) as one transaction:
+// decoded into COPY rows (a record that cannot become a row is a dead letter), stored with the partition's next offset
+// (copy.ts), then counted. A run the database refuses for a record's sake is halved down to that record.
+import type { KafkaMessage } from 'kafkajs';
+import type pg from 'pg';
+import type { Logger } from '../common/log.ts';
+import { RecordError } from '../common/records.ts';
+import { writeTables } from './copy.ts';
+import type { WriteTable } from './copy-rows.ts';
+import type { DeadLetterSink, PoisonRecord } from './dead-letters.ts';
+import type { EncodedRun, FamilyCodec } from './families.ts';
+import type { WriterMetrics } from './metrics.ts';
+import type { PartitionState } from './positions.ts';
+
+const HEARTBEAT_DURING_WRITE_MS = 1_000;
+
+/**
+ * Whether the database refused the rows themselves rather than being unable to take them: a data exception (class 22:
+ * a NUL byte, a number out of range, bad binary input) or an integrity violation other than a duplicate key (class
+ * 23). Retrying cannot help these; every other error (connection, shutdown, resources, serialization) is retried.
+ */
+export function isRecordError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('22') || (code.startsWith('23') && code !== '23505'));
+}
+
+type WriteOutcome = 'written' | 'retry' | { readonly recordError: Error };
+
+export interface RunWriterOptions {
+  readonly pool: pg.Pool;
+  readonly groupId: string;
+  readonly topic: string;
+  readonly table: WriteTable;
+  readonly codec: FamilyCodec;
+  readonly metrics: WriterMetrics;
+  readonly log: Logger;
+  readonly deadLetters: DeadLetterSink;
+  /** The run could not be written for a reason other than its records: pause the partition and retry. */
+  readonly retryLater: (partition: number, err: Error, what: string) => void;
+  /** Another member moved the partition: its position is read again. */
+  readonly stale: (partition: number) => void;
+  /** A run was committed at committedAt (ms). */
+  readonly written: (partition: number, st: PartitionState, committedAt: number) => void;
+}
+
+export class RunWriter {
+  private readonly latencyExchange;
+  private readonly latencyReceive;
+
+  constructor(private readonly o: RunWriterOptions) {
+    this.latencyExchange = o.metrics.commitLatency.labels(o.table, 'exchange');
+    this.latencyReceive = o.metrics.commitLatency.labels(o.table, 'receive');
+  }
+
+  /**
+   * Writes a run whose last record is followed by offset `next`. False when it was not written (a retry is scheduled, or
+   * another member owns the range).
+   */
+  async write(st: PartitionState, partition: number, run: KafkaMessage[], next: bigint, heartbeat: () => Promise<void>): Promise<boolean> {
+    const { encoded, poison, bytes } = this.decode(partition, st, run);
+    const outcome = await this.writeRun(st, partition, run.length, encoded, poison, next, bytes, heartbeat);
+    if (outcome === 'retry') return false;
+    return outcome === 'written' || this.isolate(st, partition, run, next, heartbeat, outcome.recordError);
+  }
+
+  /** Decodes one run (only one at a time is held in memory); a record that cannot become a row is a dead letter. */
+  private decode(partition: number, st: PartitionState, run: KafkaMessage[]) {
+    const { topic } = this.o;
+    const poison: PoisonRecord[] = [];
+    let bytes = 0;
+    for (const m of run) bytes += m.value?.length ?? 0;
+    const builder = this.o.codec.run(run.length, bytes);
+    for (const m of run) {
+      try {
+        // Ingestion's records carry no headers; records produced before the version moved into the value do.
+        const version = m.headers?.['schema-version'];
+        builder.add(m.value ?? null, version === undefined ? undefined : version.toString());
+      } catch (err) {
+        const reason = err instanceof RecordError ? err.message : `undecodable: ${(err as Error).message}`;
+        poison.push({ topic, partition, offset: m.offset, reason, key: m.key ?? null, value: m.value ?? null });
+      }
+    }
+    const encoded = builder.finish();
+    const newest = encoded.times.newestMs;
+    if (encoded.times.count > 0 && (st.newestSeenMs === null || newest > st.newestSeenMs)) st.newestSeenMs = newest;
+    return { encoded, poison, bytes };
+  }
+
+  /**
+   * The database refused a run's rows: halves are written on their own until the record it refuses is alone; that one
+   * is dead-lettered with its offset and the database's reason, its offset claimed, and the rest written. False when a
+   * part could not be written (a retry is scheduled, or another member owns the range).
+   */
+  private async isolate(st: PartitionState, partition: number, run: KafkaMessage[], next: bigint, heartbeat: () => Promise<void>, err: Error): Promise<boolean> {
+    if (run.length === 1) {
+      const m = run[0]!;
+      const code = (err as { code?: string }).code;
+      const poison: PoisonRecord = { topic: this.o.topic, partition, offset: m.offset, reason: `refused by the database (${code}): ${err.message}`, key: m.key ?? null, value: m.value ?? null };
+      const empty = this.decode(partition, st, []);
+      return (await this.writeRun(st, partition, 0, empty.encoded, [poison], next, 0, heartbeat)) === 'written';
+    }
+    const mid = Math.ceil(run.length / 2);
+    for (const [part, partNext] of [
+      [run.slice(0, mid), BigInt(run[mid]!.offset)],
+      [run.slice(mid), next],
+    ] as const) {
+      // Records that could not be decoded were dead-lettered with the whole run already.
+      const { encoded, bytes } = this.decode(partition, st, part);
+      const outcome = await this.writeRun(st, partition, part.length, encoded, [], partNext, bytes, heartbeat);
+      if (outcome === 'retry') return false;
+      if (outcome !== 'written' && !(await this.isolate(st, partition, part, partNext, heartbeat, outcome.recordError))) return false;
+    }
+    return true;
+  }
+
+  /** Writes one run: 'retry' when it was not written (retry scheduled, or another member owns the range). */
+  private async writeRun(
+    st: PartitionState,
+    partition: number,
+    records: number,
+    encoded: EncodedRun,
+    poison: PoisonRecord[],
+    next: bigint,
+    bytes: number,
+    heartbeat: () => Promise<void>,
+  ): Promise<WriteOutcome> {
+    const { metrics, log, topic, table } = this.o;
+    try {
+      if (poison.length > 0) {
+        await this.o.deadLetters.send(poison);
+        for (const p of poison) log.warn({ topic: p.topic, partition: p.partition, offset: p.offset, reason: p.reason }, 'dead letter');
+        metrics.deadLetters.inc({ topic }, poison.length);
+      }
+    } catch (err) {
+      this.o.retryLater(partition, err as Error, 'sending dead letters');
+      return 'retry';
+    }
+
+    const { tables, times } = encoded;
+    // A slow database must not cost the group membership: keep heartbeating while the transaction runs.
+    const beat = setInterval(() => heartbeat().catch(() => {}), HEARTBEAT_DURING_WRITE_MS);
+    let result;
+    try {
+      result = await writeTables(this.o.pool, tables, { groupId: this.o.groupId, topic, partition, expected: st.next, next });
+    } catch (err) {
+      if (isRecordError(err)) {
+        log.warn({ err, topic, partition, records }, 'the database refused a record of the batch: isolating it');
+        return { recordError: err as Error };
+      }
+      this.o.retryLater(partition, err as Error, 'writing a batch');
+      return 'retry';
+    } finally {
+      clearInterval(beat);
+    }
+
+    if (result.outcome === 'stale') {
+      metrics.staleBatches.inc({ table });
+      log.warn(
+        { topic, partition, expected: st.next?.toString() ?? null, stored: result.current?.toString() ?? null },
+        'another member moved this partition: batch dropped, position re-read',
+      );
+      this.o.stale(partition);
+      return 'retry';
+    }
+
+    const committedAt = Date.now();
+    st.next = next;
+    metrics.batches.inc({ table, path: result.path });
+    tables.forEach((t, i) => metrics.rowsWritten.inc({ table: t.table }, result.inserted[i] ?? 0));
+    if (result.rowsInserted < times.count) metrics.duplicatesSkipped.inc({ table }, times.count - result.rowsInserted);
+    metrics.batchRows.observe({ table }, records);
+    metrics.batchBytes.observe({ table }, bytes);
+    metrics.copySeconds.observe({ table }, result.copyMs / 1000);
+    if (result.summarizeMs > 0) metrics.summarizeSeconds.observe({ table }, result.summarizeMs / 1000);
+    for (let i = 0; i < times.count; i++) {
+      const exchangeMs = times.exchangeMs[i]!;
+      if (!Number.isNaN(exchangeMs)) this.latencyExchange.observe((committedAt - exchangeMs) / 1000);
+      this.latencyReceive.observe((committedAt - times.receiveUs[i]! / 1000) / 1000);
+    }
+    if (times.count > 0 && (st.newestWrittenMs === null || times.newestMs > st.newestWrittenMs)) st.newestWrittenMs = times.newestMs;
+    if (result.path === 'merge') {
+      log.info({ topic, partition, rows: times.count, inserted: result.rowsInserted }, 'batch held ticks already stored: merged');
+    }
+    if (result.summaryError) {
+      log.warn({ topic, partition, err: result.summaryError }, 'batch stored without summaries: the refresh summarizes it from the table');
+    }
+    this.o.written(partition, st, committedAt);
+    return 'written';
+  }
+}

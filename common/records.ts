@@ -213,8 +213,11 @@ export function decodeTick(value: Buffer | string | null, schemaVersion: string 
  * sends none. Every path that places a row in time calls this.
  */
 export function rowTimeMs(r: { readonly exchangeTimeMs: number | null; readonly receiveTimeUs: number }): number {
-  return r.exchangeTimeMs ?? Math.floor(r.receiveTimeUs / 1000);
+  return rowTimeMsOf(r.exchangeTimeMs, r.receiveTimeUs);
 }
+
+/** rowTimeMs of the two times themselves (the writer's fast path has no record object). */
+export const rowTimeMsOf = (exchangeTimeMs: number | null, receiveTimeUs: number): number => exchangeTimeMs ?? Math.floor(receiveTimeUs / 1000);
 
 export const tickTimeMs: (t: Tick) => number = rowTimeMs;
 

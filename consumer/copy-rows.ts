@@ -2,6 +2,7 @@
 // the book, top-of-book and gap tables (the ticks go in binary: copy-binary.ts): escaping, and timestamps rendered
 // exactly (ms for exchange times, µs for receive times, always UTC 'Z'). Decimals go through as the exchange's strings.
 import { RecordError, rowTimeMs, type Book, type BookLevel, type GapEvent, type Tick, type TickType } from '../common/records.ts';
+import { isStorableTimeMs, unstorableTime } from '../common/tick-schema.ts';
 import type { TopOfBook } from './top-of-book.ts';
 
 export type TickTable = 'trades' | 'agg_trades' | 'book_tickers';
@@ -49,19 +50,15 @@ export const COPY_FORMAT: Readonly<Record<WriteTable, 'text' | 'binary'>> = {
   gap_events: 'text',
 };
 
-// Times outside this window are poison: PostgreSQL would reject them (or a far-future year would not round-trip).
-export const MIN_TIME_MS = Date.UTC(2000, 0, 1);
-export const MAX_TIME_MS = Date.UTC(2100, 0, 1);
-
+// Times outside the storable window (common/tick-schema.ts) are poison: PostgreSQL would reject them.
 function checkTime(ms: number | null, what: string): void {
-  if (ms !== null && !(ms >= MIN_TIME_MS && ms < MAX_TIME_MS)) throw new RecordError(`${what} is outside 2000..2100`);
+  if (ms !== null && !isStorableTimeMs(ms)) throw new RecordError(`${what} is outside 2000..2100`);
 }
 
-/** The writer's own check on top of decodeTick: every value must be storable, or the record is a dead letter. */
+/** The writer's own check on top of decodeTick: every time field of the tick schema must be storable. */
 export function checkWritable(t: Tick): void {
-  checkTime(Math.floor(t.receiveTimeUs / 1000), 'receiveTimeUs');
-  checkTime(t.exchangeTimeMs, 'exchangeTimeMs');
-  checkTime(t.eventTimeMs, 'eventTimeMs');
+  const bad = unstorableTime(t);
+  if (bad !== undefined) throw new RecordError(`${bad} is outside 2000..2100`);
 }
 
 /** The book writer's check on top of decodeBook: its times must be storable. */

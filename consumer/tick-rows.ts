@@ -1,24 +1,13 @@
 // The tick writers' fast path (pure): a Binance tick record straight from its Kafka bytes into its COPY binary row,
 // with no object and no string per record. It takes only what it can prove valid — a flat JSON object as encodeRecord
-// writes it (no whitespace, no escapes, integers as plain digits, any field order) that passes every check of
-// decodeTick and checkWritable — and declines anything else, which then takes the full path (JSON.parse + decodeTick:
-// a row, or a dead letter with its reason). Decimals become numerics digit for digit; rows equal CopyBinaryEncoder.row's.
-import { SCHEMA_VERSION, type TickType } from '../common/records.ts';
-import {
-  AGG_TRADE_FIELDS,
-  BOOK_TICKER_FIELDS,
-  boolField,
-  bytesField,
-  int8Field,
-  nullField,
-  numericField,
-  putInt16,
-  TICK_ROW_FIXED_BYTES,
-  TRADE_FIELDS,
-  timeMsField,
-  timeUsField,
-} from './copy-binary.ts';
-import { MAX_TIME_MS, MIN_TIME_MS } from './copy-rows.ts';
+// writes it (no whitespace, no escapes, integers as plain digits, any field order) whose every field passes its rule in
+// TICK_SCHEMA (common/tick-schema.ts), as decodeTick and checkWritable check them — and declines anything else, which
+// then takes the full path (JSON.parse + decodeTick: a row, or a dead letter with its reason). The checks and the row's
+// columns are tables built from the schema at load; decimals become numerics digit for digit; rows equal
+// CopyBinaryEncoder.row's.
+import { rowTimeMsOf, SCHEMA_VERSION, type TickType } from '../common/records.ts';
+import { isStorableTimeMs, TICK_FIELD_NAMES, TICK_SCHEMA, TICK_TYPES, type FieldKind } from '../common/tick-schema.ts';
+import { boolField, bytesField, int8Field, nullField, numericField, putInt16, TICK_ROW_FIXED_BYTES, timeMsField, timeUsField } from './copy-binary.ts';
 
 // Kinds of a scanned value.
 const STR = 1;
@@ -27,33 +16,51 @@ const TRUE = 3;
 const FALSE = 4;
 const NULL = 5;
 
-// The fields a Binance tick may have, as slots. Any other key declines the record (the full path ignores or rejects it).
-const KEYS = [
-  'type', 'exchange', 'market', 'symbol', 'receiveTimeUs', 'tradeId', 'aggId', 'firstTradeId', 'lastTradeId', 'updateId', 'price',
-  'quantity', 'buyerIsMaker', 'side', 'exchangeTimeMs', 'eventTimeMs', 'bidPrice', 'bidQty', 'askPrice', 'askQty', 'v',
-] as const;
-const slot = (key: (typeof KEYS)[number]) => KEYS.indexOf(key);
+// The fields a Binance tick may have, as slots: the schema's, the type and the schema version. Any other key declines
+// the record (the full path ignores or rejects it).
+const KEYS: readonly string[] = ['type', 'v', ...TICK_FIELD_NAMES];
+const slot = (key: string) => {
+  const i = KEYS.indexOf(key);
+  if (i < 0) throw new Error(`tick-rows: no slot for ${key}`);
+  return i;
+};
 const TYPE = slot('type');
-const EXCHANGE = slot('exchange');
-const MARKET = slot('market');
-const SYMBOL = slot('symbol');
+const VERSION = slot('v');
 const RECEIVE = slot('receiveTimeUs');
-const TRADE_ID = slot('tradeId');
-const AGG_ID = slot('aggId');
-const FIRST_ID = slot('firstTradeId');
-const LAST_ID = slot('lastTradeId');
-const UPDATE_ID = slot('updateId');
-const PRICE = slot('price');
-const QUANTITY = slot('quantity');
+const EXCHANGE_TIME = slot('exchangeTimeMs');
 const BUYER_IS_MAKER = slot('buyerIsMaker');
 const SIDE = slot('side');
-const EXCHANGE_TIME = slot('exchangeTimeMs');
-const EVENT_TIME = slot('eventTimeMs');
-const BID_PRICE = slot('bidPrice');
-const BID_QTY = slot('bidQty');
-const ASK_PRICE = slot('askPrice');
-const ASK_QTY = slot('askQty');
-const VERSION = slot('v');
+const FIRST_ID = slot('firstTradeId');
+const LAST_ID = slot('lastTradeId');
+
+// Field kinds as small integers, for the per-record switches.
+const [K_EXCHANGE, K_MARKET, K_SYMBOL, K_SIDE, K_ID, K_TIME, K_TIME_US, K_DECIMAL, K_POSITIVE, K_FLAG, K_ROW_TIME] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] as const;
+const KIND: Readonly<Record<FieldKind, number>> = {
+  exchange: K_EXCHANGE, market: K_MARKET, symbol: K_SYMBOL, side: K_SIDE, id: K_ID, time: K_TIME, timeUs: K_TIME_US,
+  decimal: K_DECIMAL, positiveDecimal: K_POSITIVE, flag: K_FLAG, rowTime: K_ROW_TIME,
+};
+
+/** One tick type's schema as flat arrays: per field its slot, kind, nullability and whether it fills a column. */
+interface Plan {
+  readonly slots: Int8Array;
+  readonly kinds: Uint8Array;
+  readonly nullable: Uint8Array;
+  readonly stored: Uint8Array;
+  /** The row's field count. */
+  readonly columns: number;
+}
+
+function plan(type: TickType): Plan {
+  const fields = TICK_SCHEMA[type];
+  return {
+    slots: Int8Array.from(fields, (f) => (f.kind === 'rowTime' ? -1 : slot(f.name))),
+    kinds: Uint8Array.from(fields, (f) => KIND[f.kind]),
+    nullable: Uint8Array.from(fields, (f) => (f.nullable ? 1 : 0)),
+    stored: Uint8Array.from(fields, (f) => (f.column === null ? 0 : 1)),
+    columns: fields.filter((f) => f.column !== null).length,
+  };
+}
+const PLANS = Object.fromEntries(TICK_TYPES.map((t) => [t, plan(t)])) as unknown as Readonly<Record<TickType, Plan>>;
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const KEY_BYTES = KEYS.map(ascii);
@@ -72,7 +79,7 @@ const SPOT = ascii('spot');
 const USDM = ascii('usdm');
 const BUY = ascii('buy');
 const SELL = ascii('sell');
-const TYPE_BYTES: Readonly<Record<TickType, Uint8Array>> = { trade: ascii('trade'), aggTrade: ascii('aggTrade'), bookTicker: ascii('bookTicker') };
+const TYPE_BYTES = Object.fromEntries(TICK_TYPES.map((t) => [t, ascii(t)])) as unknown as Readonly<Record<TickType, Uint8Array>>;
 
 const QUOTE = 34;
 const COMMA = 44;
@@ -126,8 +133,6 @@ function intAt(b: Uint8Array, s: number, e: number): number {
   for (let i = s; i < e; i++) n = n * 10 + (b[i]! - ZERO);
   return n <= Number.MAX_SAFE_INTEGER ? n : -1;
 }
-
-const inWindow = (ms: number) => ms >= MIN_TIME_MS && ms < MAX_TIME_MS;
 
 /** The times of the rows written so far, for the writer's lag and latency metrics. */
 export interface RowTimes {
@@ -198,10 +203,14 @@ export class TickRowWriter {
   private readonly starts = new Int32Array(KEYS.length);
   private readonly ends = new Int32Array(KEYS.length);
   private readonly kinds = new Uint8Array(KEYS.length);
+  /** The value of each id and time slot checked (NaN: null). */
+  private readonly ints = new Float64Array(KEYS.length);
   private readonly type: Uint8Array;
+  private readonly plan: Plan;
 
   constructor(readonly family: TickType) {
     this.type = TYPE_BYTES[family];
+    this.plan = PLANS[family];
   }
 
   /** Scans a flat JSON object into the slots; false for anything outside the subset encodeRecord writes. */
@@ -279,89 +288,91 @@ export class TickRowWriter {
     return this.kinds[slot] === STR && isDecimalAt(b, this.starts[slot]!, this.ends[slot]!, positive);
   }
 
+  /** Whether the field in `slot` passes the rule of its kind; ids and times go into `ints`. */
+  private check(b: Uint8Array, slot: number, kind: number, nullable: boolean): boolean {
+    const { kinds, starts, ends, ints } = this;
+    switch (kind) {
+      case K_EXCHANGE:
+        return this.str(slot) && equals(b, starts[slot]!, ends[slot]!, BINANCE);
+      case K_MARKET:
+        return this.str(slot) && (equals(b, starts[slot]!, ends[slot]!, SPOT) || equals(b, starts[slot]!, ends[slot]!, USDM));
+      case K_SYMBOL:
+        return this.str(slot) && isBinanceSymbolAt(b, starts[slot]!, ends[slot]!);
+      case K_SIDE:
+        return this.str(slot); // its value: a rule across fields (row)
+      case K_ID:
+        return (ints[slot] = this.int(b, slot, false)) >= 0;
+      case K_TIME: {
+        if (nullable && kinds[slot] === NULL) {
+          ints[slot] = NaN;
+          return true;
+        }
+        const ms = (ints[slot] = this.int(b, slot, true));
+        return ms >= 0 && isStorableTimeMs(ms);
+      }
+      case K_TIME_US: {
+        const us = (ints[slot] = this.int(b, slot, true));
+        return us >= 0 && isStorableTimeMs(Math.floor(us / 1000));
+      }
+      case K_DECIMAL:
+        return this.decimal(b, slot, false);
+      case K_POSITIVE:
+        return this.decimal(b, slot, true);
+      case K_FLAG:
+        return kinds[slot] === TRUE || kinds[slot] === FALSE;
+      default:
+        return true; // the row time: no field of its own
+    }
+  }
+
+  /** Writes the (checked) field in `slot` as its column. */
+  private put(b: Uint8Array, o: Buffer, p: number, slot: number, kind: number, rowTimeMs: number): number {
+    const { kinds, starts, ends, ints } = this;
+    switch (kind) {
+      case K_ID:
+        return int8Field(o, p, ints[slot]!);
+      case K_TIME: {
+        const ms = ints[slot]!;
+        return ms === ms ? timeMsField(o, p, ms) : nullField(o, p);
+      }
+      case K_TIME_US:
+        return timeUsField(o, p, ints[slot]!);
+      case K_DECIMAL:
+      case K_POSITIVE:
+        return numericField(b, starts[slot]!, ends[slot]!, o, p);
+      case K_FLAG:
+        return boolField(o, p, kinds[slot] === TRUE);
+      case K_ROW_TIME:
+        return timeMsField(o, p, rowTimeMs);
+      default:
+        return bytesField(b, starts[slot]!, ends[slot]!, o, p); // exchange, market, symbol, side: checked ASCII
+    }
+  }
+
   /** Appends the record's row, or returns false (nothing appended) when the full path must decide. */
   row(value: Uint8Array, out: CopyRowBuffer): boolean {
     const b = value;
     if (!this.scan(b)) return false;
-    const { kinds, starts, ends } = this;
-    // Schema version (absent, or exactly 1), type, and the Binance tick fields shared by all three types.
+    const { kinds, starts, ends, ints, plan } = this;
+    // Schema version (absent, or exactly 1) and type.
     if (kinds[VERSION] !== 0 && !(kinds[VERSION] === NUM && intAt(b, starts[VERSION]!, ends[VERSION]!) === SCHEMA_VERSION)) return false;
     if (!this.str(TYPE) || !equals(b, starts[TYPE]!, ends[TYPE]!, this.type)) return false;
-    if (!this.str(EXCHANGE) || !equals(b, starts[EXCHANGE]!, ends[EXCHANGE]!, BINANCE)) return false;
-    if (!this.str(MARKET) || !(equals(b, starts[MARKET]!, ends[MARKET]!, SPOT) || equals(b, starts[MARKET]!, ends[MARKET]!, USDM))) return false;
-    if (!this.str(SYMBOL) || !isBinanceSymbolAt(b, starts[SYMBOL]!, ends[SYMBOL]!)) return false;
-    const receiveUs = this.int(b, RECEIVE, true);
-    if (receiveUs < 0 || !inWindow(Math.floor(receiveUs / 1000))) return false;
+    const n = plan.kinds.length;
+    for (let i = 0; i < n; i++) if (!this.check(b, plan.slots[i]!, plan.kinds[i]!, plan.nullable[i] === 1)) return false;
+    // The rules across fields: side = sideOf(buyerIsMaker); an aggTrade's firstTradeId <= lastTradeId.
+    if (this.family !== 'bookTicker' && !equals(b, starts[SIDE]!, ends[SIDE]!, kinds[BUYER_IS_MAKER] === TRUE ? SELL : BUY)) return false;
+    if (this.family === 'aggTrade' && ints[FIRST_ID]! > ints[LAST_ID]!) return false;
 
-    if (this.family === 'bookTicker') return this.bookTicker(b, out, receiveUs);
-    // trade and aggTrade
-    if (!this.decimal(b, PRICE, true) || !this.decimal(b, QUANTITY, false)) return false;
-    const bim = kinds[BUYER_IS_MAKER];
-    if (bim !== TRUE && bim !== FALSE) return false;
-    if (!this.str(SIDE) || !equals(b, starts[SIDE]!, ends[SIDE]!, bim === TRUE ? SELL : BUY)) return false;
-    const exchangeMs = this.int(b, EXCHANGE_TIME, true);
-    const eventMs = this.int(b, EVENT_TIME, true);
-    if (exchangeMs < 0 || eventMs < 0 || !inWindow(exchangeMs) || !inWindow(eventMs)) return false;
-    const trade = this.family === 'trade';
-    // tradeId, or aggId, firstTradeId and lastTradeId
-    const id = this.int(b, trade ? TRADE_ID : AGG_ID, false);
-    const first = trade ? 0 : this.int(b, FIRST_ID, false);
-    const last = trade ? 0 : this.int(b, LAST_ID, false);
-    if (id < 0 || first < 0 || last < 0 || first > last) return false;
-
+    const exchangeMs = ints[EXCHANGE_TIME]!;
+    const receiveUs = ints[RECEIVE]!;
+    const exchangeOrNull = exchangeMs === exchangeMs ? exchangeMs : null;
+    const timeMs = rowTimeMsOf(exchangeOrNull, receiveUs);
     out.reserve(b.length + TICK_ROW_FIXED_BYTES);
     const o = out.buf;
-    let p = putInt16(o, out.pos, trade ? TRADE_FIELDS : AGG_TRADE_FIELDS);
-    p = this.head(b, o, p);
-    p = timeMsField(o, p, exchangeMs);
-    p = int8Field(o, p, id);
-    if (!trade) p = int8Field(o, int8Field(o, p, first), last);
-    p = numericField(b, starts[PRICE]!, ends[PRICE]!, o, p);
-    p = numericField(b, starts[QUANTITY]!, ends[QUANTITY]!, o, p);
-    p = boolField(o, p, bim === TRUE);
-    p = bytesField(b, starts[SIDE]!, ends[SIDE]!, o, p);
-    p = timeMsField(o, p, eventMs);
-    out.pos = timeUsField(o, p, receiveUs);
-    out.rowTimes(exchangeMs, receiveUs, exchangeMs);
+    let p = putInt16(o, out.pos, plan.columns);
+    for (let i = 0; i < n; i++) if (plan.stored[i] === 1) p = this.put(b, o, p, plan.slots[i]!, plan.kinds[i]!, timeMs);
+    out.pos = p;
+    out.rowTimes(exchangeOrNull, receiveUs, timeMs);
     return true;
-  }
-
-  private bookTicker(b: Uint8Array, out: CopyRowBuffer, receiveUs: number): boolean {
-    const { kinds, starts, ends } = this;
-    const updateId = this.int(b, UPDATE_ID, false);
-    if (updateId < 0) return false;
-    if (!this.decimal(b, BID_PRICE, true) || !this.decimal(b, ASK_PRICE, true)) return false;
-    if (!this.decimal(b, BID_QTY, false) || !this.decimal(b, ASK_QTY, false)) return false;
-    const exNull = kinds[EXCHANGE_TIME] === NULL;
-    const evNull = kinds[EVENT_TIME] === NULL;
-    const exchangeMs = exNull ? 0 : this.int(b, EXCHANGE_TIME, true);
-    const eventMs = evNull ? 0 : this.int(b, EVENT_TIME, true);
-    if (!exNull && (exchangeMs < 0 || !inWindow(exchangeMs))) return false;
-    if (!evNull && (eventMs < 0 || !inWindow(eventMs))) return false;
-
-    out.reserve(b.length + TICK_ROW_FIXED_BYTES);
-    const o = out.buf;
-    const timeMs = exNull ? Math.floor(receiveUs / 1000) : exchangeMs;
-    let p = putInt16(o, out.pos, BOOK_TICKER_FIELDS);
-    p = this.head(b, o, p);
-    p = timeMsField(o, p, timeMs);
-    p = int8Field(o, p, updateId);
-    p = numericField(b, starts[BID_PRICE]!, ends[BID_PRICE]!, o, p);
-    p = numericField(b, starts[BID_QTY]!, ends[BID_QTY]!, o, p);
-    p = numericField(b, starts[ASK_PRICE]!, ends[ASK_PRICE]!, o, p);
-    p = numericField(b, starts[ASK_QTY]!, ends[ASK_QTY]!, o, p);
-    p = exNull ? nullField(o, p) : timeMsField(o, p, exchangeMs);
-    p = evNull ? nullField(o, p) : timeMsField(o, p, eventMs);
-    out.pos = timeUsField(o, p, receiveUs);
-    out.rowTimes(exNull ? null : exchangeMs, receiveUs, timeMs);
-    return true;
-  }
-
-  /** exchange, market, symbol (all checked ASCII). */
-  private head(b: Uint8Array, o: Buffer, p: number): number {
-    const { starts, ends } = this;
-    p = bytesField(b, starts[EXCHANGE]!, ends[EXCHANGE]!, o, p);
-    p = bytesField(b, starts[MARKET]!, ends[MARKET]!, o, p);
-    return bytesField(b, starts[SYMBOL]!, ends[SYMBOL]!, o, p);
   }
 }

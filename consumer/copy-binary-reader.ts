@@ -110,14 +110,17 @@ function readTime(b: Uint8Array, p: number): number {
   return t;
 }
 
-/** What every row reader fills in; each table's row adds its own fields. */
-export class TickRow {
+/** What every row reader fills in; each table's row adds its own fields and reads them. */
+export abstract class TickRow {
   keyEnd = 0;
   end = 0;
   timeUs = 0;
   idAt = 0;
   /** NaN beyond 2^53 (the exact id is read again from idAt). */
   id = 0;
+
+  /** Reads the row at b[o] (its table's COLUMNS order) into this. */
+  abstract read(b: Uint8Array, o: number): void;
 }
 
 /**

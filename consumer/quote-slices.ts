@@ -4,7 +4,7 @@
 import { BOOK_TICKER_FIELDS } from './copy-binary.ts';
 import { readNumericField, readTick, skipFields, TickRow } from './copy-binary-reader.ts';
 import { bigAt, bigOf, bigText, bpsInto, cmpDec, Dec, decText, LIMIT, POW10, productText, sameDec, Sum } from './decimal.ts';
-import { summarize, TickState, type Summary } from './tick-slices.ts';
+import { summarize, TickState } from './tick-slices.ts';
 
 export interface QuoteSlice {
   readonly exchange: string;
@@ -41,46 +41,25 @@ export interface QuoteSlice {
   readonly twSpreadUs: string;
 }
 
-/** The book ticker row just read by readBookTicker. */
+/** The `book_tickers` row just read. */
 class QuoteRow extends TickRow {
   readonly bid = new Dec();
   readonly bidQty = new Dec();
   readonly ask = new Dec();
   readonly askQty = new Dec();
+
+  read(b: Uint8Array, o: number): void {
+    let p = readTick(b, o, this, 'book_tickers', BOOK_TICKER_FIELDS, 'update_id');
+    p = readNumericField(b, p, this.bid, 'bid_price');
+    p = readNumericField(b, p, this.bidQty, 'bid_qty');
+    p = readNumericField(b, p, this.ask, 'ask_price');
+    p = readNumericField(b, p, this.askQty, 'ask_qty');
+    this.end = skipFields(b, p, BOOK_TICKER_FIELDS - 9);
+  }
 }
 
-/** Reads the `book_tickers` row at o (COLUMNS.book_tickers order) into r. */
-function readBookTicker(b: Uint8Array, o: number, r: QuoteRow): void {
-  let p = readTick(b, o, r, 'book_tickers', BOOK_TICKER_FIELDS, 'update_id');
-  p = readNumericField(b, p, r.bid, 'bid_price');
-  p = readNumericField(b, p, r.bidQty, 'bid_qty');
-  p = readNumericField(b, p, r.ask, 'ask_price');
-  p = readNumericField(b, p, r.askQty, 'ask_qty');
-  r.end = skipFields(b, p, BOOK_TICKER_FIELDS - 9);
-}
-
-/** One quote slice under construction. */
-class QuoteState extends TickState<QuoteState> {
-  /** The last quote. */
-  readonly bid = new Dec();
-  readonly bidQty = new Dec();
-  readonly ask = new Dec();
-  readonly askQty = new Dec();
-  /** What the last quote's prices give (reused while they stay): ask - bid, ask + bid (twice the mid), spread bps. */
-  readonly spread = new Dec();
-  readonly mid2 = new Dec();
-  readonly bps = new Dec();
-  readonly minSpread = new Dec();
-  readonly maxSpread = new Dec();
-  readonly minBps = new Dec();
-  readonly maxBps = new Dec();
-  readonly sumSpread = new Sum();
-  readonly sumBps = new Sum();
-  readonly sumMid2 = new Sum();
-  readonly bidNotional = new Sum();
-  readonly askNotional = new Sum();
-  readonly twSpread = new Sum();
-}
+/** mid = mid2 * 0.5: one more decimal. */
+const midText = (mid2: bigint, s: number, d: number) => bigText(mid2 * 5n, s + 1, d + 1);
 
 /** Sets st.spread, st.mid2 (at the larger scale of ask and bid, shown with d decimals) and st.bps from ask and bid. */
 function pricesInto(st: QuoteState, ask: Dec, bid: Dec, d: number): void {
@@ -104,85 +83,90 @@ function pricesInto(st: QuoteState, ask: Dec, bid: Dec, d: number): void {
   bpsInto(st.bps, 2, st.spread, st.mid2);
 }
 
-/** Adds the book ticker in r to its slice; false when it comes out of (time, id) order. */
-function addQuote(st: QuoteState, r: QuoteRow): boolean {
-  const t = r.timeUs;
-  const { bid, bidQty, ask, askQty } = r;
-  if (!st.takes(t, r.id)) return false;
-  // The previous quote's spread was in force until this one.
-  if (st.count > 0) st.twSpread.addTimes(st.spread, t - st.lastUs);
-  const d = ask.d > bid.d ? ask.d : bid.d;
-  if (st.count === 0 || !sameDec(ask, st.ask) || !sameDec(bid, st.bid)) {
-    pricesInto(st, ask, bid, d);
-    if (st.count === 0) {
-      st.minSpread.set(st.spread);
-      st.maxSpread.set(st.spread);
-      st.minBps.set(st.bps);
-      st.maxBps.set(st.bps);
-    } else {
-      if (cmpDec(st.spread, st.minSpread) < 0) st.minSpread.set(st.spread);
-      if (cmpDec(st.spread, st.maxSpread) > 0) st.maxSpread.set(st.spread);
-      if (cmpDec(st.bps, st.minBps) < 0) st.minBps.set(st.bps);
-      if (cmpDec(st.bps, st.maxBps) > 0) st.maxBps.set(st.bps);
+/** One quote slice under construction. */
+class QuoteState extends TickState<QuoteState, QuoteRow, QuoteSlice> {
+  /** The last quote. */
+  readonly bid = new Dec();
+  readonly bidQty = new Dec();
+  readonly ask = new Dec();
+  readonly askQty = new Dec();
+  /** What the last quote's prices give (reused while they stay): ask - bid, ask + bid (twice the mid), spread bps. */
+  readonly spread = new Dec();
+  readonly mid2 = new Dec();
+  readonly bps = new Dec();
+  readonly minSpread = new Dec();
+  readonly maxSpread = new Dec();
+  readonly minBps = new Dec();
+  readonly maxBps = new Dec();
+  readonly sumSpread = new Sum();
+  readonly sumBps = new Sum();
+  readonly sumMid2 = new Sum();
+  readonly bidNotional = new Sum();
+  readonly askNotional = new Sum();
+  readonly twSpread = new Sum();
+
+  /** Adds the book ticker in r; false when it comes out of (time, id) order. */
+  add(r: QuoteRow): boolean {
+    const t = r.timeUs;
+    const { bid, bidQty, ask, askQty } = r;
+    if (!this.takes(t, r.id)) return false;
+    // The previous quote's spread was in force until this one.
+    if (this.count > 0) this.twSpread.addTimes(this.spread, t - this.lastUs);
+    const d = ask.d > bid.d ? ask.d : bid.d;
+    if (this.count === 0 || !sameDec(ask, this.ask) || !sameDec(bid, this.bid)) {
+      pricesInto(this, ask, bid, d);
+      if (this.count === 0) {
+        this.minSpread.set(this.spread);
+        this.maxSpread.set(this.spread);
+        this.minBps.set(this.bps);
+        this.maxBps.set(this.bps);
+      } else {
+        if (cmpDec(this.spread, this.minSpread) < 0) this.minSpread.set(this.spread);
+        if (cmpDec(this.spread, this.maxSpread) > 0) this.maxSpread.set(this.spread);
+        if (cmpDec(this.bps, this.minBps) < 0) this.minBps.set(this.bps);
+        if (cmpDec(this.bps, this.maxBps) > 0) this.maxBps.set(this.bps);
+      }
     }
+    this.spread.d = this.mid2.d = d;
+    this.bid.set(bid);
+    this.bidQty.set(bidQty);
+    this.ask.set(ask);
+    this.askQty.set(askQty);
+    this.sumSpread.addDec(this.spread);
+    this.sumBps.addDec(this.bps);
+    this.sumMid2.addDec(this.mid2);
+    this.bidNotional.addProductDec(bid, bidQty);
+    this.askNotional.addProductDec(ask, askQty);
+    this.took(t, r.id);
+    return true;
   }
-  st.spread.d = st.mid2.d = d;
-  st.bid.set(bid);
-  st.bidQty.set(bidQty);
-  st.ask.set(ask);
-  st.askQty.set(askQty);
-  st.sumSpread.addDec(st.spread);
-  st.sumBps.addDec(st.bps);
-  st.sumMid2.addDec(st.mid2);
-  st.bidNotional.addProductDec(bid, bidQty);
-  st.askNotional.addProductDec(ask, askQty);
-  st.took(t, r.id);
-  return true;
+
+  slice(): QuoteSlice {
+    const { sumMid2, mid2 } = this;
+    return {
+      ...this.head(),
+      quoteCount: this.count,
+      sumSpread: this.sumSpread.text(),
+      minSpread: decText(this.minSpread),
+      maxSpread: decText(this.maxSpread),
+      lastSpread: decText(this.spread),
+      sumSpreadBps: this.sumBps.text(),
+      minSpreadBps: decText(this.minBps),
+      maxSpreadBps: decText(this.maxBps),
+      lastSpreadBps: decText(this.bps),
+      sumMid: midText(sumMid2.total(), sumMid2.w, sumMid2.ds),
+      lastMid: midText(bigOf(mid2), mid2.s, mid2.d),
+      sumBidNotional: this.bidNotional.text(),
+      sumAskNotional: this.askNotional.text(),
+      lastBidNotional: productText(this.bid, this.bidQty),
+      lastAskNotional: productText(this.ask, this.askQty),
+      twUs: this.lastUs - this.firstUs,
+      twSpreadUs: this.twSpread.text(),
+    };
+  }
 }
-
-/** mid = mid2 * 0.5: one more decimal. */
-const midText = (mid2: bigint, s: number, d: number) => bigText(mid2 * 5n, s + 1, d + 1);
-
-function quoteSlice(st: QuoteState): QuoteSlice {
-  const { stream } = st;
-  return {
-    exchange: stream.exchange,
-    market: stream.market,
-    symbol: stream.symbol,
-    sliceUs: st.sliceUs,
-    firstUs: st.firstUs,
-    firstId: st.firstIdText,
-    lastUs: st.lastUs,
-    lastId: st.lastIdText,
-    quoteCount: st.count,
-    sumSpread: st.sumSpread.text(),
-    minSpread: decText(st.minSpread),
-    maxSpread: decText(st.maxSpread),
-    lastSpread: decText(st.spread),
-    sumSpreadBps: st.sumBps.text(),
-    minSpreadBps: decText(st.minBps),
-    maxSpreadBps: decText(st.maxBps),
-    lastSpreadBps: decText(st.bps),
-    sumMid: midText(st.sumMid2.total(), st.sumMid2.w, st.sumMid2.ds),
-    lastMid: midText(bigOf(st.mid2), st.mid2.s, st.mid2.d),
-    sumBidNotional: st.bidNotional.text(),
-    sumAskNotional: st.askNotional.text(),
-    lastBidNotional: productText(st.bid, st.bidQty),
-    lastAskNotional: productText(st.ask, st.askQty),
-    twUs: st.lastUs - st.firstUs,
-    twSpreadUs: st.twSpread.text(),
-  };
-}
-
-const BOOK_TICKERS: Summary<QuoteRow, QuoteState, QuoteSlice> = {
-  row: () => new QuoteRow(),
-  read: readBookTicker,
-  state: (stream, sliceUs) => new QuoteState(stream, sliceUs),
-  add: addQuote,
-  slice: quoteSlice,
-};
 
 /** Rows: concatenated COPY BINARY tuples of the `book_tickers` table (COLUMNS.book_tickers order). */
 export function summarizeBookTickers(rows: Uint8Array): QuoteSlice[] {
-  return summarize(rows, BOOK_TICKERS);
+  return summarize<QuoteRow, QuoteState, QuoteSlice>(rows, new QuoteRow(), (stream, sliceUs) => new QuoteState(stream, sliceUs));
 }

@@ -35,8 +35,11 @@ export class Stream<S> {
   }
 }
 
-/** What every slice under construction holds, whatever its table: its place, its count, its first and last tick. */
-export class TickState<S> {
+/**
+ * What every slice under construction holds, whatever its table: its place, its count, its first and last tick; each
+ * summary adds its own values, how a row adds to them, and the finished slice (O).
+ */
+export abstract class TickState<S, R extends TickRow, O> {
   /** Out of (time, id) order, or an id beyond 2^53: summed again from its rows (`rows`, offsets) after the pass. */
   redo = false;
   readonly rows: number[] = [];
@@ -69,17 +72,32 @@ export class TickState<S> {
     this.lastId = id;
   }
 
-  get firstIdText(): string {
-    return this.exactIds === null ? String(this.firstId) : String(this.exactIds[0]);
-  }
+  /** Adds the row in r; false when it comes out of (time, id) order (the slice is then redone). */
+  abstract add(r: R): boolean;
 
-  get lastIdText(): string {
-    return this.exactIds === null ? String(this.lastId) : String(this.exactIds[1]);
+  abstract slice(): O;
+
+  /** The fields every finished slice starts with. */
+  protected head() {
+    const { stream, exactIds } = this;
+    return {
+      exchange: stream.exchange,
+      market: stream.market,
+      symbol: stream.symbol,
+      sliceUs: this.sliceUs,
+      firstUs: this.firstUs,
+      firstId: exactIds === null ? String(this.firstId) : String(exactIds[0]),
+      lastUs: this.lastUs,
+      lastId: exactIds === null ? String(this.lastId) : String(exactIds[1]),
+    };
   }
 }
 
+// Any summary's slice, where the driver does not care which.
+type AnyState<S> = TickState<S, TickRow, unknown>;
+
 /** The slices of one batch, found by the key bytes and time of a row. */
-class Slices<S extends TickState<S>> {
+class Slices<S extends AnyState<S>> {
   readonly all: S[] = [];
   private last: Stream<S> | null = null;
   private readonly streams = new Map<number, Stream<S>[]>();
@@ -116,52 +134,51 @@ class Slices<S extends TickState<S>> {
     return st;
   }
 }
-/** One summary's part of the passes below: its row and reader, its slice under construction, the adder and finisher. */
-export interface Summary<R extends TickRow, S extends TickState<S>, O> {
-  readonly row: () => R;
-  /** Reads the row at o into r. */
-  readonly read: (b: Uint8Array, o: number, r: R) => void;
-  readonly state: (stream: Stream<S>, sliceUs: number) => S;
-  /** Adds the row in r to its slice; false when it comes out of (time, id) order (the slice is then redone). */
-  readonly add: (st: S, r: R) => boolean;
-  readonly slice: (st: S) => O;
-}
-
-/** The slices of a batch of one table's rows: one pass over them all, then the slices it could not take redone. */
-export function summarize<R extends TickRow, S extends TickState<S>, O>(rows: Uint8Array, summary: Summary<R, S, O>): O[] {
-  const { read, add } = summary;
-  const slices = new Slices<S>(summary.state);
-  const r = summary.row();
+/**
+ * The slices of a batch of one table's rows (r: that table's row, reused): one pass over them all, then the slices it
+ * could not take redone.
+ */
+export function summarize<R extends TickRow, S extends TickState<S, R, O>, O>(
+  rows: Uint8Array,
+  r: R,
+  state: (stream: Stream<S>, sliceUs: number) => S,
+): O[] {
+  const slices = new Slices<S>(state);
   let redo = false;
   for (let o = 0; o < rows.length; o = r.end) {
-    read(rows, o, r);
+    r.read(rows, o);
     const st = slices.at(rows, o + 2, r.keyEnd, r.timeUs);
     if (st.redo) continue;
     // An id beyond 2^53 cannot be ordered as a Number.
-    if (r.id !== r.id || !add(st, r)) redo = st.redo = true;
+    if (r.id !== r.id || !st.add(r)) redo = st.redo = true;
   }
   if (redo) {
     for (let o = 0; o < rows.length; o = r.end) {
-      read(rows, o, r);
+      r.read(rows, o);
       const st = slices.at(rows, o + 2, r.keyEnd, r.timeUs);
       if (st.redo) st.rows.push(o);
     }
   }
-  return slices.all.map((st) => summary.slice(st.redo ? redoSlice(rows, st, r, summary) : st));
+  return slices.all.map((st) => (st.redo ? redoSlice(rows, st, r, state) : st).slice());
 }
 
 /** A slice whose rows came out of order (or with ids beyond 2^53): its rows sorted by (time, exact id), added again. */
-function redoSlice<R extends TickRow, S extends TickState<S>, O>(b: Uint8Array, st: S, r: R, summary: Summary<R, S, O>): S {
+function redoSlice<R extends TickRow, S extends TickState<S, R, O>, O>(
+  b: Uint8Array,
+  st: S,
+  r: R,
+  state: (stream: Stream<S>, sliceUs: number) => S,
+): S {
   const rows = st.rows.map((o) => {
-    summary.read(b, o, r);
+    r.read(b, o);
     return { o, t: r.timeUs, id: int8Big(b, r.idAt) };
   });
   rows.sort((x, y) => x.t - y.t || cmpBig(x.id, y.id));
-  const again = summary.state(st.stream, st.sliceUs);
+  const again = state(st.stream, st.sliceUs);
   for (const { o } of rows) {
-    summary.read(b, o, r);
+    r.read(b, o);
     // In order now, so every row is taken (an id beyond 2^53 is NaN and compares as never out of order).
-    if (!summary.add(again, r)) throw new Error(`tick-slices: row at byte ${o} out of order after sorting`);
+    if (!again.add(r)) throw new Error(`tick-slices: row at byte ${o} out of order after sorting`);
   }
   again.exactIds = [rows[0]!.id, rows[rows.length - 1]!.id];
   return again;

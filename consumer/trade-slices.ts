@@ -4,7 +4,7 @@
 import { TRADE_FIELDS } from './copy-binary.ts';
 import { fieldLength, readNumericField, readTick, skipFields, TickRow } from './copy-binary-reader.ts';
 import { bigAt, bpsInto, cmpDec, Dec, decDouble, decText, MAX, POW10, sameDec, Sum, zeroBps } from './decimal.ts';
-import { summarize, TickState, type Summary } from './tick-slices.ts';
+import { summarize, TickState } from './tick-slices.ts';
 
 export interface TradeSlice {
   readonly exchange: string;
@@ -46,40 +46,20 @@ const THIRD = 1 / 3;
 const logReturn = (x: number, p: number, prev: number) =>
   x < 1e-3 && x > -1e-3 ? x * (1 - x * (0.5 - x * (THIRD - x * (0.25 - x * (0.2 - x / 6))))) : Math.log(p / prev);
 
-/** The trade row just read by readTrade. */
+/** The `trades` row just read. */
 class TradeRow extends TickRow {
   readonly price = new Dec();
   readonly qty = new Dec();
   maker = false;
-}
 
-/** Reads the `trades` row at o (COLUMNS.trades order) into r. */
-function readTrade(b: Uint8Array, o: number, r: TradeRow): void {
-  let p = readTick(b, o, r, 'trades', TRADE_FIELDS, 'trade_id');
-  p = readNumericField(b, p, r.price, 'price');
-  p = readNumericField(b, p, r.qty, 'quantity');
-  fieldLength(b, p, 1, 'buyer_is_maker');
-  r.maker = b[p + 4] !== 0;
-  r.end = skipFields(b, p + 5, TRADE_FIELDS - 8);
-}
-
-/** One trade slice under construction. */
-class TradeState extends TickState<TradeState> {
-  readonly first = new Dec();
-  readonly last = new Dec();
-  readonly high = new Dec();
-  readonly low = new Dec();
-  readonly volume = new Sum();
-  readonly quote = new Sum();
-  readonly takerVolume = new Sum();
-  readonly takerQuote = new Sum();
-  readonly sumPrice = new Sum();
-  readonly sumPriceSq = new Sum();
-  lr = 0;
-  lr2 = 0;
-  /** Moves are never negative, so 0 is the neutral start of their max; shown with the largest scale of any pair. */
-  readonly move = new Dec();
-  readonly bps = zeroBps();
+  read(b: Uint8Array, o: number): void {
+    let p = readTick(b, o, this, 'trades', TRADE_FIELDS, 'trade_id');
+    p = readNumericField(b, p, this.price, 'price');
+    p = readNumericField(b, p, this.qty, 'quantity');
+    fieldLength(b, p, 1, 'buyer_is_maker');
+    this.maker = b[p + 4] !== 0;
+    this.end = skipFields(b, p + 5, TRADE_FIELDS - 8);
+  }
 }
 
 // The current pair's move and bps (reused: no allocation per trade).
@@ -109,81 +89,85 @@ function moveFrom(p: Dec, prev: Dec): number {
   return logReturn(Number(diff) / Number(a), decDouble(p), decDouble(prev));
 }
 
-/** Adds the trade in r to its slice; false when it comes out of (time, id) order. */
-function addTrade(st: TradeState, r: TradeRow): boolean {
-  const { price, qty } = r;
-  if (!st.takes(r.timeUs, r.id)) return false;
-  if (st.count === 0) {
-    st.first.set(price);
-    st.high.set(price);
-    st.low.set(price);
-  } else {
-    const { last } = st;
-    const moveD = price.d > last.d ? price.d : last.d;
-    if (moveD > st.move.d) st.move.d = moveD;
-    // An unchanged price (most trades): return 0, move 0, bps 0, high and low as they are.
-    if (!sameDec(price, last)) {
-      const lr = moveFrom(price, last);
-      st.lr += lr;
-      st.lr2 += lr * lr;
-      bpsInto(bps, 1, move, last);
-      if (cmpDec(bps, st.bps) > 0) st.bps.set(bps);
-      if (cmpDec(move, st.move) > 0) st.move.setValue(move);
-      if (cmpDec(price, st.high) > 0) st.high.set(price);
-      else if (cmpDec(price, st.low) < 0) st.low.set(price);
+/** One trade slice under construction. */
+class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
+  readonly first = new Dec();
+  readonly last = new Dec();
+  readonly high = new Dec();
+  readonly low = new Dec();
+  readonly volume = new Sum();
+  readonly quote = new Sum();
+  readonly takerVolume = new Sum();
+  readonly takerQuote = new Sum();
+  readonly sumPrice = new Sum();
+  readonly sumPriceSq = new Sum();
+  lr = 0;
+  lr2 = 0;
+  /** Moves are never negative, so 0 is the neutral start of their max; shown with the largest scale of any pair. */
+  readonly move = new Dec();
+  readonly bps = zeroBps();
+
+  /** Adds the trade in r; false when it comes out of (time, id) order. */
+  add(r: TradeRow): boolean {
+    const { price, qty } = r;
+    if (!this.takes(r.timeUs, r.id)) return false;
+    if (this.count === 0) {
+      this.first.set(price);
+      this.high.set(price);
+      this.low.set(price);
+    } else {
+      const { last } = this;
+      const moveD = price.d > last.d ? price.d : last.d;
+      if (moveD > this.move.d) this.move.d = moveD;
+      // An unchanged price (most trades): return 0, move 0, bps 0, high and low as they are.
+      if (!sameDec(price, last)) {
+        const lr = moveFrom(price, last);
+        this.lr += lr;
+        this.lr2 += lr * lr;
+        bpsInto(bps, 1, move, last);
+        if (cmpDec(bps, this.bps) > 0) this.bps.set(bps);
+        if (cmpDec(move, this.move) > 0) this.move.setValue(move);
+        if (cmpDec(price, this.high) > 0) this.high.set(price);
+        else if (cmpDec(price, this.low) < 0) this.low.set(price);
+      }
     }
+    this.took(r.timeUs, r.id);
+    this.last.set(price);
+    this.volume.addDec(qty);
+    this.quote.addProductDec(price, qty);
+    if (!r.maker) {
+      this.takerVolume.addDec(qty);
+      this.takerQuote.addProductDec(price, qty);
+    }
+    this.sumPrice.addDec(price);
+    this.sumPriceSq.addProductDec(price, price);
+    return true;
   }
-  st.took(r.timeUs, r.id);
-  st.last.set(price);
-  st.volume.addDec(qty);
-  st.quote.addProductDec(price, qty);
-  if (!r.maker) {
-    st.takerVolume.addDec(qty);
-    st.takerQuote.addProductDec(price, qty);
+
+  slice(): TradeSlice {
+    const { count } = this;
+    return {
+      ...this.head(),
+      firstPrice: decText(this.first),
+      lastPrice: decText(this.last),
+      tradeCount: count,
+      high: decText(this.high),
+      low: decText(this.low),
+      volume: this.volume.text(),
+      quoteVolume: this.quote.text(),
+      takerBuyVolume: this.takerVolume.text(),
+      takerBuyQuoteVolume: this.takerQuote.text(),
+      sumPrice: this.sumPrice.text(),
+      sumPriceSq: this.sumPriceSq.text(),
+      sumLogReturn: this.lr,
+      sumLogReturnSq: this.lr2,
+      maxMove: count > 1 ? decText(this.move) : null,
+      maxMoveBps: count > 1 ? decText(this.bps) : null,
+    };
   }
-  st.sumPrice.addDec(price);
-  st.sumPriceSq.addProductDec(price, price);
-  return true;
 }
-
-function tradeSlice(st: TradeState): TradeSlice {
-  const { stream, count } = st;
-  return {
-    exchange: stream.exchange,
-    market: stream.market,
-    symbol: stream.symbol,
-    sliceUs: st.sliceUs,
-    firstUs: st.firstUs,
-    firstId: st.firstIdText,
-    firstPrice: decText(st.first),
-    lastUs: st.lastUs,
-    lastId: st.lastIdText,
-    lastPrice: decText(st.last),
-    tradeCount: count,
-    high: decText(st.high),
-    low: decText(st.low),
-    volume: st.volume.text(),
-    quoteVolume: st.quote.text(),
-    takerBuyVolume: st.takerVolume.text(),
-    takerBuyQuoteVolume: st.takerQuote.text(),
-    sumPrice: st.sumPrice.text(),
-    sumPriceSq: st.sumPriceSq.text(),
-    sumLogReturn: st.lr,
-    sumLogReturnSq: st.lr2,
-    maxMove: count > 1 ? decText(st.move) : null,
-    maxMoveBps: count > 1 ? decText(st.bps) : null,
-  };
-}
-
-const TRADES: Summary<TradeRow, TradeState, TradeSlice> = {
-  row: () => new TradeRow(),
-  read: readTrade,
-  state: (stream, sliceUs) => new TradeState(stream, sliceUs),
-  add: addTrade,
-  slice: tradeSlice,
-};
 
 /** Rows: concatenated COPY BINARY tuples of the `trades` table (COLUMNS.trades order), no header/trailer. */
 export function summarizeTrades(rows: Uint8Array): TradeSlice[] {
-  return summarize(rows, TRADES);
+  return summarize<TradeRow, TradeState, TradeSlice>(rows, new TradeRow(), (stream, sliceUs) => new TradeState(stream, sliceUs));
 }

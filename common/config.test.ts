@@ -97,6 +97,17 @@ describe('config', () => {
     expect(problems({ GRAFANA_DB_USER: 'Robert"); DROP' })).toEqual(['GRAFANA_DB_USER']);
   });
 
+  it('gives the writers and the metrics worker roles of their own, distinct from each other and from the owner', () => {
+    const c = loadConfig({ WRITER_DB_PASSWORD: 'w' });
+    expect([c.database.writer, c.database.metrics]).toEqual([
+      { user: 'tickwatch_writer', password: 'w' },
+      { user: 'tickwatch_metrics', password: undefined },
+    ]);
+    expect(problems({ WRITER_DB_USER: 'tickwatch' })).toEqual(['WRITER_DB_USER']);
+    expect(problems({ METRICS_DB_USER: 'tickwatch_grafana' })).toEqual(['METRICS_DB_USER']);
+    expect(problems({ METRICS_DB_USER: 'x y' })).toEqual(['METRICS_DB_USER']);
+  });
+
   it('listens on loopback unless told otherwise', () => {
     expect(loadConfig({}).http.host).toBe('127.0.0.1');
   });

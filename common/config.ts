@@ -42,6 +42,7 @@ const bool = (fallback: boolean) =>
 /** A non-empty string: an empty variable is a mistake, not a request for the default. */
 const nonEmpty = () => z.string().min(1, 'must not be empty');
 const text = (fallback: string) => nonEmpty().default(fallback);
+const roleName = (fallback: string) => nonEmpty().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case role name').default(fallback);
 const optionalText = () => z.string().optional().transform((s) => (s === undefined || s === '' ? undefined : s));
 
 const pgInterval = (fallback: string) =>
@@ -145,8 +146,12 @@ export const envSchema = z.object({
   BAR_COMPRESS_AFTER: policyInterval('7 days'),
   BAR_RETENTION: policyInterval('5 years'),
   // The read-only role Grafana logs in as; migrate creates it when the password is set.
-  GRAFANA_DB_USER: nonEmpty().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case role name').default('tickwatch_grafana'),
+  GRAFANA_DB_USER: roleName('tickwatch_grafana'),
   GRAFANA_DB_PASSWORD: optionalText(),
+  WRITER_DB_USER: roleName('tickwatch_writer'),
+  WRITER_DB_PASSWORD: optionalText(),
+  METRICS_DB_USER: roleName('tickwatch_metrics'),
+  METRICS_DB_PASSWORD: optionalText(),
 
   // Exchange source (ingestion)
   BINANCE_MARKET: z.enum(['spot', 'usdm'], { error: 'must be spot or usdm' }).default('spot'),
@@ -262,6 +267,9 @@ function shape(e: Env) {
       barCompressAfter: e.BAR_COMPRESS_AFTER,
       barRetention: e.BAR_RETENTION,
       reader: { user: e.GRAFANA_DB_USER, password: e.GRAFANA_DB_PASSWORD },
+      /** The roles the workers log in as when their password is set (else DATABASE_URL's user); migrate creates them. */
+      writer: { user: e.WRITER_DB_USER, password: e.WRITER_DB_PASSWORD },
+      metrics: { user: e.METRICS_DB_USER, password: e.METRICS_DB_PASSWORD },
     },
     source: {
       exchange: 'binance' as const,
@@ -351,9 +359,17 @@ export class ConfigError extends Error {
 /** Rules between variables, each problem named by the variable to change. */
 function crossChecks(e: Env): { variable: string; message: string }[] {
   const problems: { variable: string; message: string }[] = [];
-  if (e.GRAFANA_DB_USER === decodeURIComponent(new URL(e.DATABASE_URL).username)) {
-    problems.push({ variable: 'GRAFANA_DB_USER', message: "must not be DATABASE_URL's user: the dashboards get a read-only role of their own" });
-  }
+  const owner = decodeURIComponent(new URL(e.DATABASE_URL).username);
+  const roles = [
+    ['GRAFANA_DB_USER', e.GRAFANA_DB_USER, 'the dashboards get a read-only role of their own'],
+    ['WRITER_DB_USER', e.WRITER_DB_USER, 'the writers get a role of their own'],
+    ['METRICS_DB_USER', e.METRICS_DB_USER, 'the metrics worker gets a role of its own'],
+  ] as const;
+  roles.forEach(([variable, name, why], i) => {
+    if (name === owner) problems.push({ variable, message: `must not be DATABASE_URL's user: ${why}` });
+    const other = roles.slice(0, i).find(([, n]) => n === name);
+    if (other) problems.push({ variable, message: `must differ from ${other[0]}: ${why}` });
+  });
   if (e.RECONNECT_MIN_MS > e.RECONNECT_MAX_MS) problems.push({ variable: 'RECONNECT_MIN_MS', message: 'must not exceed RECONNECT_MAX_MS' });
   if (e.KAFKA_SSL_CA_FILE !== undefined && !e.KAFKA_SSL) problems.push({ variable: 'KAFKA_SSL_CA_FILE', message: 'is only used with KAFKA_SSL=true' });
   if (e.KAFKA_SSL_CA_FILE !== undefined && !existsSync(e.KAFKA_SSL_CA_FILE)) {

@@ -4,13 +4,29 @@ import pg from 'pg';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 
+/** A worker's own database role (sql/roles.sql); without its password the worker logs in as DATABASE_URL's user. */
+export type DatabaseJob = 'writer' | 'metrics';
+
+/** DATABASE_URL, logged in as `job`'s role when its password is configured. */
+export function databaseUrl(config: Pick<Config, 'database'>, job?: DatabaseJob): string {
+  const role = job === undefined ? undefined : config.database[job];
+  if (role?.password === undefined) return config.database.url;
+  const url = new URL(config.database.url);
+  url.username = encodeURIComponent(role.user);
+  url.password = encodeURIComponent(role.password);
+  return url.toString();
+}
+
+/** Whether `job` logs in as a role of its own (and so leaves migrating to DATABASE_URL's user). */
+export const hasOwnRole = (config: Pick<Config, 'database'>, job: DatabaseJob): boolean => config.database[job].password !== undefined;
+
 /**
  * A pool whose idle connections may die (a database restart) without taking the process down: node-postgres emits
  * 'error' on the pool for them, and an 'error' event nobody listens to is an uncaught exception.
  */
-export function createPool(config: Pick<Config, 'database'>, applicationName: string, log: Logger): pg.Pool {
+export function createPool(config: Pick<Config, 'database'>, applicationName: string, log: Logger, job?: DatabaseJob): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: config.database.url,
+    connectionString: databaseUrl(config, job),
     max: config.database.poolSize,
     application_name: applicationName,
     connectionTimeoutMillis: 10_000,
@@ -46,8 +62,8 @@ export async function withClient<T>(pool: pg.Pool, use: (client: pg.PoolClient) 
  * restart), besides failing the pending query with the same error; unlistened, that event would end the process. The
  * listener keeps it a query failure, which the caller handles (or reports, for an idle client).
  */
-export function createClient(config: Pick<Config, 'database'>, applicationName: string, log?: Logger): pg.Client {
-  const client = new pg.Client({ connectionString: config.database.url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
+export function createClient(config: Pick<Config, 'database'>, applicationName: string, log?: Logger, job?: DatabaseJob): pg.Client {
+  const client = new pg.Client({ connectionString: databaseUrl(config, job), application_name: applicationName, connectionTimeoutMillis: 10_000 });
   client.on('error', (err) => log?.warn({ error: err.message, code: (err as { code?: string }).code, applicationName }, 'database connection lost'));
   return client;
 }

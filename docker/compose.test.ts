@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ConfigError, ENV_VARIABLES, loadConfig, type Config } from '../common/config.ts';
+import { databaseUrl, type DatabaseJob } from '../common/db.ts';
 import { NODE_FLAGS } from '../stack/supervisor.ts';
 
 const DOCKER_DIR = dirname(fileURLToPath(import.meta.url));
@@ -111,7 +112,15 @@ function rawEnvironment(s: Service): Record<string, string> {
 }
 
 /** What a user must set on the host before `docker compose up` (the file's ${X:?...} variables); nothing else. */
-const REQUIRED_HOST_VARS = { GRAFANA_ADMIN_PASSWORD: 'set-by-the-user', POSTGRES_PASSWORD: 'db-by-the-user', GRAFANA_DB_PASSWORD: 'reader-by-the-user' };
+const REQUIRED_HOST_VARS = {
+  GRAFANA_ADMIN_PASSWORD: 'set-by-the-user',
+  POSTGRES_PASSWORD: 'db-by-the-user',
+  GRAFANA_DB_PASSWORD: 'reader-by-the-user',
+  WRITER_DB_PASSWORD: 'writer-by-the-user',
+  METRICS_DB_PASSWORD: 'metrics-by-the-user',
+};
+/** Who each worker-image service logs in to the database as: only migrate holds the owner's password. */
+const DATABASE_LOGIN: Record<(typeof IMAGE_SERVICES)[number], 'owner' | DatabaseJob | 'none'> = { migrate: 'owner', ingestion: 'none', writer: 'writer', metrics: 'metrics' };
 
 /** The environment a container gets when only the required variables are set: every ${X:-default} takes its default. */
 function environment(s: Service): Record<string, string> {
@@ -343,13 +352,24 @@ describe('docker/compose.yaml', () => {
         else if (!listening.some((l) => l.name === adv.name && l.port === adv.port))
           problems.push(`${what}: kafka advertises ${adv.name}://${broker} but KAFKA_LISTENERS binds ${adv.name} elsewhere (${kafka.KAFKA_LISTENERS})`);
       }
-      const url = new URL(c.database.url);
-      problems.push(...addressProblems(`service ${name}: DATABASE_URL`, url.hostname, Number(url.port || 5432)));
-      if (serviceForHost(url.hostname) === 'timescaledb') {
-        const want = { user: db.POSTGRES_USER, password: db.POSTGRES_PASSWORD, database: db.POSTGRES_DB };
+      const login = DATABASE_LOGIN[name];
+      const raw = rawEnvironment(service(name));
+      if (login === 'none') {
+        if (raw.DATABASE_URL !== undefined || Object.keys(raw).some((k) => k.endsWith('_PASSWORD'))) problems.push(`service ${name} needs no database, yet gets database credentials`);
+      } else {
+        const url = new URL(databaseUrl(c, login === 'owner' ? undefined : login));
+        problems.push(...addressProblems(`service ${name}: DATABASE_URL`, url.hostname, Number(url.port || 5432)));
+        const migrateEnv = environment(service('migrate'));
+        const want =
+          login === 'owner'
+            ? { user: db.POSTGRES_USER, password: db.POSTGRES_PASSWORD, database: db.POSTGRES_DB }
+            : login === 'writer'
+              ? { user: migrateEnv.WRITER_DB_USER, password: migrateEnv.WRITER_DB_PASSWORD, database: db.POSTGRES_DB }
+              : { user: migrateEnv.METRICS_DB_USER, password: migrateEnv.METRICS_DB_PASSWORD, database: db.POSTGRES_DB };
         const got = { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password), database: url.pathname.slice(1) };
         for (const k of ['user', 'password', 'database'] as const)
-          if (got[k] !== want[k]) problems.push(`service ${name}: DATABASE_URL ${k} is ${got[k]}, timescaledb creates ${want[k]}`);
+          if (got[k] !== want[k]) problems.push(`service ${name}: logs in with ${k} ${got[k]}, but ${login === 'owner' ? 'timescaledb creates' : 'migrate creates'} ${want[k]}`);
+        if (login !== 'owner' && (raw.DATABASE_URL ?? '').includes('POSTGRES_PASSWORD')) problems.push(`service ${name} gets the owner's password`);
       }
       problems.push(...addressProblems(`service ${name}: SMTP_HOST:SMTP_PORT`, c.smtp.host, c.smtp.port));
     }
@@ -584,6 +604,9 @@ describe('Grafana (grafana/provisioning)', () => {
     const raw = rawEnvironment(services.timescaledb!).POSTGRES_PASSWORD ?? '';
     expect(() => interpolate(raw), 'an unset database password must stop `docker compose up`').toThrow(/required/);
     expect(() => interpolate(rawEnvironment(grafana).TICKWATCH_DB_PASSWORD ?? ''), 'an unset reader password must stop it too').toThrow(/required/);
+    for (const [name, variable] of [['writer', 'WRITER_DB_PASSWORD'], ['metrics', 'METRICS_DB_PASSWORD']] as const) {
+      expect(() => interpolate(rawEnvironment(service(name))[variable] ?? ''), `an unset ${variable} must stop it too`).toThrow(/required/);
+    }
   });
 
   it('takes the admin password from the user, never a literal or admin', () => {

@@ -1,5 +1,5 @@
 // Every SQL query of every panel, variable and alert rule, expanded as Grafana expands it, run on real PostgreSQL
-// filled from the recorded captures as the read-only role Grafana logs in as (sql/reader-role.sql): each returns rows
+// filled from the recorded captures as the read-only role Grafana logs in as (sql/roles.sql): each returns rows
 // and the columns its panel needs, hostile variable values stay values, and the role can do nothing but read them.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

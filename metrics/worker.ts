@@ -313,7 +313,7 @@ export function kafkaSink(producer: Producer, topics: Config['kafka']['topics'])
 export async function startMetricsWorker(config: Config, log: Logger, opts: { httpPort?: number } = {}): Promise<Worker & { engine: MetricsEngine; httpPort: number }> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const pool = createPool(config, 'tickwatch-metrics', log);
+  const pool = createPool(config, 'tickwatch-metrics', log, 'metrics');
   const db = pgSession(pool as unknown as pg.ClientBase);
   const kafka = createKafka(config, log, 'metrics');
   // Started before the broker or the database is up (or during a restart of either), the worker waits for them.

@@ -67,6 +67,14 @@ up() {
   bash scripts/services.sh up
   eval "$(bash scripts/services.sh env)"
   export KAFKA_BROKERS DATABASE_URL
+  # The writers and the metrics worker log in as roles of their own, which migrate creates (sql/roles.sql): their
+  # passwords are made once and kept in the state folder (a .env may set others).
+  if [ ! -s "$STATE/roles.env" ]; then
+    mkdir -p "$STATE"
+    ( umask 077
+      for v in WRITER_DB_PASSWORD METRICS_DB_PASSWORD; do echo "$v=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"; done >"$STATE/roles.env" )
+  fi
+  set -a; . "$STATE/roles.env"; set +a
   [ "$source" = live ] || [ "$source" = replay ] || { say "--source must be live or replay"; exit 2; }
   [ "$source" = live ] || [ ${#files[@]} -gt 0 ] || { say "--source replay needs capture files"; exit 2; }
   if running run; then say "already running (pid $(cat "$RUN/run.pid")): 'bash scripts/stack.sh down' first to change the source"; status; return; fi

@@ -1,5 +1,6 @@
 // Migration runner: applies sql/migrations/NNNN_name.sql in order, each once, in its own transaction, recorded in
-// schema_migrations with a checksum; then re-applies the repeatable sql/storage.sql (idempotent storage policies).
+// schema_migrations with a checksum; then re-applies the repeatable sql/storage.sql (idempotent storage policies) and
+// sql/roles.sql (the run-time roles whose passwords are set).
 // It runs unchanged on real PostgreSQL (pg) and on in-process TimescaleDB (PGlite) through SqlSession.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -83,6 +84,22 @@ async function prepareTimescale(db: SqlSession, mode: Config['database']['timesc
   return true;
 }
 
+/** The run-time roles whose passwords are set (sql/roles.sql); the passwords are settings only while it runs. */
+async function applyRoles(db: SqlSession, config: Pick<Config, 'database'>, log: Logger): Promise<void> {
+  const { reader, writer, metrics } = config.database;
+  const roles = [['reader', reader], ['writer', writer], ['metrics', metrics]] as const;
+  if (roles.every(([, r]) => r.password === undefined)) return;
+  for (const [job, r] of roles) {
+    await db.query('SELECT set_config($1, $2, false), set_config($3, $4, false)', [`tickwatch.${job}_role`, r.user, `tickwatch.${job}_password`, r.password ?? '']);
+  }
+  try {
+    await db.exec(await readFile(`${SQL_DIR}roles.sql`, 'utf8'));
+  } finally {
+    for (const [job] of roles) await db.query('SELECT set_config($1, $2, false)', [`tickwatch.${job}_password`, '']);
+  }
+  for (const [job, r] of roles) if (r.password !== undefined) log.info({ job, role: r.user }, 'run-time database role ready');
+}
+
 /**
  * @param until the last version to apply (tests of upgrades build the schema as an older release left it); default all
  */
@@ -135,16 +152,7 @@ export async function migrate(db: SqlSession, config: Pick<Config, 'database'>, 
     ];
     for (const [name, value] of settings) await db.query('SELECT set_config($1, $2, false)', [name, value]);
     await db.exec(await readFile(`${SQL_DIR}storage.sql`, 'utf8'));
-    const reader = config.database.reader;
-    if (reader.password !== undefined) {
-      await db.query('SELECT set_config($1, $2, false), set_config($3, $4, false)', ['tickwatch.reader_role', reader.user, 'tickwatch.reader_password', reader.password]);
-      try {
-        await db.exec(await readFile(`${SQL_DIR}reader-role.sql`, 'utf8'));
-      } finally {
-        await db.query("SELECT set_config('tickwatch.reader_password', '', false)");
-      }
-      log.info({ role: reader.user }, 'read-only dashboard role ready');
-    }
+    await applyRoles(db, config, log);
     return { applied, alreadyApplied, timescaledb };
   } finally {
     await db.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCK_KEY]);

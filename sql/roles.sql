@@ -1,17 +1,19 @@
--- The role Grafana logs in as (GRAFANA_DB_USER, password GRAFANA_DB_PASSWORD), re-applied by every `migrate` when the
--- password is set: it may read the reader views and the event tables of this database and nothing else, every
--- transaction it starts is read-only, and a statement stops after 30 s. A viewer who gets SQL through it can neither
--- write, nor read the raw tables, nor run programs. The name and password arrive as settings, never as SQL text.
-DO $$
-DECLARE
-    r  constant text := current_setting('tickwatch.reader_role');
-    pw constant text := current_setting('tickwatch.reader_password');
-    readable constant text[] := ARRAY['bars_short', 'bars_1m', 'bars_5m', 'bars_1h', 'bars_by_width', 'quote_metrics_1m',
-                                      'bar_indicators_1m', 'anomaly_events', 'gap_events'];
-    rel text;
+-- Repeatable: the roles the product uses at run time, each with only the rights its job needs, re-applied by every
+-- `migrate` for each role whose password is set (names and passwords arrive as settings, never as SQL text):
+--   reader  (GRAFANA_DB_USER): the dashboards; reads the reader views and the event tables, read-only transactions,
+--           30 s statements, no temporary tables. A viewer who gets SQL through it can neither write, nor read the raw
+--           tables, nor run programs.
+--   writer  (WRITER_DB_USER): the tick writers; inserts the raw rows, their per-second slices and its Kafka offsets.
+--   metrics (METRICS_DB_USER): the metrics worker; owns the aggregates it refreshes (TimescaleDB refreshes a continuous
+--           aggregate only for its owner), reads the ticks and slices, writes indicators, events and its mail state.
+-- None of them may create roles or databases, or be a superuser; DATABASE_URL's user (who runs migrate) stays the owner
+-- of everything else.
+
+-- A login role of its own for one job: created once, its password and settings brought in line on every run.
+CREATE OR REPLACE FUNCTION ensure_job_role(r text, pw text, job text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF r = current_user OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r AND (rolsuper OR rolcreaterole OR rolcreatedb)) THEN
-        RAISE EXCEPTION 'GRAFANA_DB_USER % is a privileged role: the dashboards need a role of their own', r;
+        RAISE EXCEPTION 'the % role % is a privileged role: it needs a role of its own', job, r;
     END IF;
     BEGIN
         EXECUTE format('CREATE ROLE %I LOGIN NOINHERIT', r);
@@ -19,15 +21,102 @@ BEGIN
         NULL; -- made by an earlier migrate (of this or another database of the server)
     END;
     EXECUTE format('ALTER ROLE %I LOGIN NOINHERIT PASSWORD %L', r, pw);
-    EXECUTE format('ALTER ROLE %I SET default_transaction_read_only = on', r);
-    EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', r, '30s');
-    -- A read-only transaction may still create temporary tables: only the workers' role keeps that right.
-    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
-    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %I', current_database(), current_user);
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), r);
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(), r);
-    FOREACH rel IN ARRAY readable LOOP
-        EXECUTE format('GRANT SELECT ON %I TO %I', rel, r);
+    -- Temporary tables only for the roles that need them (the writer's staging table); a read-only transaction may
+    -- still create one.
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %I', current_database(), current_user);
+END;
+$$;
+
+-- Grants `privileges` on each relation of `rels` that exists (the short bars exist once configured).
+CREATE OR REPLACE FUNCTION grant_on(privileges text, rels text[], r text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    rel text;
+BEGIN
+    FOREACH rel IN ARRAY rels LOOP
+        IF to_regclass(rel) IS NOT NULL THEN
+            EXECUTE format('GRANT %s ON %I TO %I', privileges, rel, r);
+        END IF;
     END LOOP;
+END;
+$$;
+
+DO $$
+DECLARE
+    r  constant text := current_setting('tickwatch.reader_role', true);
+    pw constant text := current_setting('tickwatch.reader_password', true);
+BEGIN
+    IF coalesce(pw, '') = '' THEN
+        RETURN;
+    END IF;
+    PERFORM ensure_job_role(r, pw, 'GRAFANA_DB_USER');
+    EXECUTE format('ALTER ROLE %I SET default_transaction_read_only = on', r);
+    EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', r, '30s');
+    PERFORM grant_on('SELECT', ARRAY['bars_short', 'bars_1m', 'bars_5m', 'bars_1h', 'bars_by_width', 'quote_metrics_1m',
+                                     'bar_indicators_1m', 'anomaly_events', 'gap_events'], r);
+END;
+$$;
+
+DO $$
+DECLARE
+    r  constant text := current_setting('tickwatch.writer_role', true);
+    pw constant text := current_setting('tickwatch.writer_password', true);
+BEGIN
+    IF coalesce(pw, '') = '' THEN
+        RETURN;
+    END IF;
+    PERFORM ensure_job_role(r, pw, 'WRITER_DB_USER');
+    -- On TimescaleDB the ticks are COPYed into a temporary twin and INSERTed from it.
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %I', current_database(), r);
+    PERFORM grant_on('INSERT', ARRAY['trades', 'agg_trades', 'book_tickers', 'gap_events', 'books', 'top_of_book'], r);
+    -- A batch's summary of a second is merged into the stored row (INSERT ... ON CONFLICT DO UPDATE).
+    PERFORM grant_on('SELECT, INSERT, UPDATE', ARRAY['trade_slices', 'quote_slices', 'writer_offsets'], r);
+    -- The statement triggers of the tick tables list the touched minutes; they run with the inserting role's rights.
+    PERFORM grant_on('SELECT, INSERT, UPDATE', ARRAY['metric_invalidations'], r);
+    EXECUTE format('GRANT USAGE ON SEQUENCE metric_invalidation_seq TO %I', r);
+END;
+$$;
+
+DO $$
+DECLARE
+    r  constant text := current_setting('tickwatch.metrics_role', true);
+    pw constant text := current_setting('tickwatch.metrics_password', true);
+    owned constant text[] := ARRAY['trade_bars_short', 'trade_bars_1m', 'trade_bars_5m', 'trade_bars_1h', 'quote_stats_1m',
+                                   'top_of_book_stats_1m', 'trade_returns_short', 'trade_returns_1m', 'trade_returns_5m',
+                                   'trade_returns_1h', 'quote_time_weights_1m', 'bars_short', 'bars_1m', 'bars_5m', 'bars_1h'];
+    rel text;
+BEGIN
+    IF coalesce(pw, '') = '' THEN
+        RETURN;
+    END IF;
+    PERFORM ensure_job_role(r, pw, 'METRICS_DB_USER');
+    -- The owner keeps every right over what it hands over: future migrations may still alter or rebuild it.
+    EXECUTE format('GRANT %I TO %I', r, current_user);
+    FOREACH rel IN ARRAY owned LOOP
+        IF to_regclass(rel) IS NULL THEN
+            CONTINUE;
+        END IF;
+        IF metrics_timescale() THEN  -- nested: the catalog view exists only there
+            IF EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_name = rel) THEN
+                EXECUTE format('ALTER MATERIALIZED VIEW %I OWNER TO %I', rel, r);
+                CONTINUE;
+            END IF;
+        END IF;
+        IF (SELECT relkind FROM pg_class WHERE oid = to_regclass(rel)) = 'v' THEN
+            EXECUTE format('ALTER VIEW %I OWNER TO %I', rel, r);
+        ELSE
+            EXECUTE format('ALTER TABLE %I OWNER TO %I', rel, r);
+        END IF;
+    END LOOP;
+    -- A changed short bar width rebuilds the short relations (configure_short_bars).
+    EXECUTE format('GRANT CREATE ON SCHEMA %I TO %I', current_schema(), r);
+    PERFORM grant_on('SELECT', ARRAY['trades', 'book_tickers', 'top_of_book', 'gap_events', 'writer_offsets', 'quote_metrics_1m',
+                                     'top_of_book_metrics_1m', 'bars_by_width'], r);
+    -- The refresh rebuilds slices that interleaved or went in without a summary, and empties its work list.
+    PERFORM grant_on('SELECT, INSERT, UPDATE, DELETE', ARRAY['trade_slices', 'quote_slices', 'metric_invalidations',
+                     'metric_settings', 'bar_indicators_1m', 'anomaly_events', 'alert_policy_state'], r);
+    EXECUTE format('GRANT USAGE ON SEQUENCE metric_invalidation_seq TO %I', r);
 END;
 $$;

@@ -1,0 +1,121 @@
+// The run-time roles migrate creates (sql/roles.sql), on the real server of this pass (TimescaleDB or plain
+// PostgreSQL): none is privileged; the metrics worker, logged in as its role, refreshes every aggregate exactly (on
+// TimescaleDB only an aggregate's owner may), rebuilds its short bars and writes its indicators and events; the
+// writer's role stores ticks through the real writer; and each role is refused everything beyond its job.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseUrl, pgSession, type SqlSession } from '../common/db.ts';
+import type { Config } from '../common/config.ts';
+import { insertBookTickers, insertTrades } from '../metrics/replay.ts';
+import { configureShortBars } from '../metrics/refresher.ts';
+import { MetricsEngine } from '../metrics/worker.ts';
+import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
+import { barMismatches, expectedBars } from '../test/expected-bars.ts';
+import { findServices, freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
+import { migrate } from './migrate.ts';
+
+const skip = (await missing('postgres')) ?? capturesMissing();
+const tag = `${process.pid}_${Math.floor(Math.random() * 1e6)}`;
+const ROLES = { GRAFANA_DB_USER: `tw_reader_${tag}`, WRITER_DB_USER: `tw_writer_${tag}`, METRICS_DB_USER: `tw_metrics_${tag}` };
+
+/** The SQLSTATE a statement fails with, or 'ran'. */
+async function attempt(db: pg.Client, sql: string): Promise<string | undefined> {
+  try {
+    await db.query(sql);
+    return 'ran';
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+}
+
+describe.skipIf(skip)('run-time database roles', () => {
+  let config: Config;
+  let owner: pg.Client;
+  let asMetrics: pg.Client;
+  let asWriter: pg.Client;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const db = await freshDatabase('roles');
+    drop = db.drop;
+    // Passwords with quotes: they reach SQL as values only.
+    const pw = () => `pw-${Math.random().toString(36).slice(2)}'"; x`;
+    config = await testConfig({ DATABASE_URL: db.url, ...ROLES, GRAFANA_DB_PASSWORD: pw(), WRITER_DB_PASSWORD: pw(), METRICS_DB_PASSWORD: pw() });
+    owner = new pg.Client({ connectionString: db.url });
+    await owner.connect();
+    await migrate(pgSession(owner), config, testLog);
+    await migrate(pgSession(owner), config, testLog); // re-applied: nothing changes, nothing fails
+    asMetrics = new pg.Client({ connectionString: databaseUrl(config, 'metrics') });
+    asWriter = new pg.Client({ connectionString: databaseUrl(config, 'writer') });
+    await asMetrics.connect();
+    await asWriter.connect();
+  }, 120_000);
+  afterAll(async () => {
+    await asMetrics?.end();
+    await asWriter?.end();
+    await owner?.end();
+    await drop?.();
+    const admin = new pg.Client({ connectionString: (await findServices()).databaseUrl });
+    await admin.connect();
+    for (const r of Object.values(ROLES)) await admin.query(`DROP ROLE IF EXISTS "${r}"`);
+    await admin.end();
+  });
+
+  it('no run-time role is privileged, and each logs in as itself', async () => {
+    const r = await owner.query<{ rolname: string; rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean }>(
+      'SELECT rolname, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname',
+      [Object.values(ROLES)],
+    );
+    expect(r.rows).toHaveLength(3);
+    for (const row of r.rows) expect(row).toMatchObject({ rolsuper: false, rolcreaterole: false, rolcreatedb: false });
+    expect((await asMetrics.query('SELECT current_user AS u')).rows[0].u).toBe(ROLES.METRICS_DB_USER);
+    expect((await asWriter.query('SELECT current_user AS u')).rows[0].u).toBe(ROLES.WRITER_DB_USER);
+  });
+
+  it('the metrics worker, as its role, makes every bar exact and writes its metrics and events', async () => {
+    const { trades, bookTickers } = loadCaptureTicks();
+    // Inserted without slices: the refresh rebuilds them from the raw ticks first, as after the writer's duplicate path.
+    await insertTrades(pgSession(owner), trades);
+    await insertBookTickers(pgSession(owner), bookTickers);
+    const last = Math.max(...trades.map((t) => t.exchangeTimeMs));
+    const db: SqlSession = pgSession(asMetrics);
+    const engine = new MetricsEngine({
+      db,
+      config,
+      log: testLog,
+      sink: { publishBars: async () => {}, publishAnomalies: async () => {} },
+      clock: () => last + 5 * 60_000,
+      staleStreams: [{ exchange: 'binance', market: 'spot', symbol: 'BTCUSDT' }],
+    });
+    await engine.start();
+    await engine.step();
+    for (const [view, width] of [['bars_1m', 60_000], ['bars_5m', 300_000], ['bars_1h', 3_600_000]] as const) {
+      const rows = (await owner.query(`SELECT * FROM ${view} ORDER BY market, symbol, bucket`)).rows;
+      expect(rows.length, view).toBeGreaterThan(0);
+      expect(barMismatches(rows, expectedBars(trades, width), view), view).toEqual([]);
+    }
+    expect(Number((await owner.query('SELECT count(*) AS n FROM quote_metrics_1m')).rows[0].n)).toBeGreaterThan(0);
+    expect(Number((await owner.query('SELECT count(*) AS n FROM bar_indicators_1m')).rows[0].n)).toBeGreaterThan(0);
+    expect(Number((await owner.query('SELECT count(*) AS n FROM metric_invalidations')).rows[0].n)).toBe(0);
+    // A changed short width rebuilds the short relations, as the worker does at start.
+    expect(await configureShortBars(db, 5)).toBe(true);
+    expect(await configureShortBars(db, 10)).toBe(true);
+  }, 300_000);
+
+  it('the metrics role is refused what is not its job', async () => {
+    expect(await attempt(asMetrics, "INSERT INTO trades SELECT * FROM trades LIMIT 1")).toBe('42501');
+    expect(await attempt(asMetrics, 'UPDATE writer_offsets SET next_offset = 0')).toBe('42501');
+    expect(await attempt(asMetrics, 'DROP TABLE trades')).toBe('42501');
+    expect(await attempt(asMetrics, 'CREATE ROLE x')).toBe('42501');
+    expect(await attempt(asMetrics, "COPY (SELECT 1) TO PROGRAM 'true'")).toBe('42501');
+  });
+
+  it('the writer role is refused what is not its job', async () => {
+    expect(await attempt(asWriter, 'SELECT count(*) FROM trades')).toBe('42501');
+    expect(await attempt(asWriter, 'DELETE FROM book_tickers')).toBe('42501');
+    expect(await attempt(asWriter, 'SELECT count(*) FROM anomaly_events')).toBe('42501');
+    expect(await attempt(asWriter, 'DELETE FROM trade_slices')).toBe('42501');
+    expect(await attempt(asWriter, 'CREATE TABLE x (y int)')).toBe('42501');
+    expect(await attempt(asWriter, "COPY (SELECT 1) TO PROGRAM 'true'")).toBe('42501');
+  });
+});

@@ -2,19 +2,12 @@
 // local stand-in, syncs the book from its REST snapshot, publishes top-20 books that never cross and end equal to the
 // exchange's book; a depth frame the stand-in drops yields a gap event and a second snapshot request; a malformed depth
 // frame is dead-lettered without a reconnect; the book writer stores one books and one top_of_book row per book.
-import pg from 'pg';
-import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createClient, pgSession } from '../common/db.ts';
-import { createKafka } from '../common/kafka.ts';
 import { decodeBook, type BookGapEvent, type DeadLetter } from '../common/records.ts';
-import { createWriterMetrics } from '../consumer/metrics.ts';
-import { startWriters } from '../consumer/writer.ts';
-import { migrate } from '../sql/migrate.ts';
 import { BinanceServer, loadRecording, missingRecordings } from '../test/binance-server.ts';
-import { ingestTestConfig, metricValue, readTopics, waitFor } from '../test/binance-topics.ts';
-import { freshDatabase, missing, testLog, uniqueName } from '../test/services.ts';
-import { startIngestion } from './worker.ts';
+import { metricValue, readTopics, waitFor } from '../test/binance-topics.ts';
+import { missing } from '../test/services.ts';
+import { startEndToEnd } from './end-to-end.ts';
 
 const skip = (await missing('kafka', 'postgres')) ?? missingRecordings();
 
@@ -36,23 +29,7 @@ describe.skipIf(skip)('order books: Binance depth end to end', () => {
       },
       extraFrames: (i) => (i === 300 ? [BAD_DEPTH] : undefined),
     });
-    const db = await freshDatabase('books_e2e');
-    const config = await ingestTestConfig(server, {
-      SYMBOLS: 'BTCUSDT',
-      STREAM_TYPES: 'depth',
-      TOPIC_BOOKS: uniqueName('ingest-books'),
-      DATABASE_URL: db.url,
-      WRITER_GROUP_PREFIX: uniqueName('books-e2e'),
-      BATCH_MAX_WAIT_MS: '100',
-    });
-    const client = createClient(config, 'books-e2e-migrate');
-    await client.connect();
-    await migrate(pgSession(client), config, testLog);
-    await client.end();
-
-    const w = await startIngestion(config, { log: testLog, http: false });
-    const writers = await startWriters({ config, log: testLog, kafka: createKafka(config, testLog, 'books-writer'), metrics: createWriterMetrics(new Registry()), families: ['book'] });
-    const q = new pg.Pool({ connectionString: db.url, max: 1 });
+    const { config, db, w, writers, q } = await startEndToEnd('books', server, ['book'], { SYMBOLS: 'BTCUSDT', STREAM_TYPES: 'depth' });
     try {
       await waitFor(() => server.openConnections === 1, 10_000, 'the connection');
       server.play();

@@ -58,7 +58,7 @@ export interface VenueRouterOptions {
 }
 
 export class VenueRouter {
-  readonly session: VenueSession;
+  private readonly session: VenueSession;
   private readonly out: VenueOutput[] = [];
   private readonly flushTimer: NodeJS.Timeout | undefined;
 

@@ -3,22 +3,16 @@
 // books reach `books`/`top_of_book` uncrossed, Gemini's book tickers reach `book_tickers`, and malformed venue frames
 // are dead-lettered under the venue's name without a reconnect.
 import { existsSync } from 'node:fs';
-import pg from 'pg';
-import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createClient, pgSession } from '../common/db.ts';
 import { createKafka } from '../common/kafka.ts';
 import type { DeadLetter } from '../common/records.ts';
-import { createWriterMetrics } from '../consumer/metrics.ts';
-import { startWriters } from '../consumer/writer.ts';
-import { migrate } from '../sql/migrate.ts';
 import { BinanceServer, SHARED_DATA } from '../test/binance-server.ts';
-import { ingestTestConfig, metricValue, readTopics, waitFor } from '../test/binance-topics.ts';
-import { freshDatabase, missing, testLog, uniqueName } from '../test/services.ts';
+import { metricValue, readTopics, waitFor } from '../test/binance-topics.ts';
+import { missing, testLog } from '../test/services.ts';
 import { VenueServer } from '../test/venue-server.ts';
 import { readCryptofeedCapture } from './book/cryptofeed-capture.ts';
+import { startEndToEnd } from './end-to-end.ts';
 import { canonicalSymbol } from './venues.ts';
-import { startIngestion } from './worker.ts';
 
 const COINBASE = `${SHARED_DATA}/cryptofeed/COINBASE.ws.28.0`;
 const GEMINI = `${SHARED_DATA}/cryptofeed/GEMINI.ws.1.0`;
@@ -47,33 +41,14 @@ describe.skipIf(skip)('Coinbase and Gemini end to end', () => {
     const coinbase = await VenueServer.start({ frames: cb.frames, extraFrames: (i) => (i === 500 ? BAD.coinbase : undefined) });
     const gemini = await VenueServer.start({ frames: gm.frames, extraFrames: (i) => (i === 100 ? BAD.gemini : undefined) });
     const binance = await BinanceServer.start({ recording: { events: [], trades: new Map(), aggTrades: new Map(), depthSnapshots: new Map() } });
-    const db = await freshDatabase('venues_e2e');
-    const config = await ingestTestConfig(binance, {
+    const { config, db, w, writers, q } = await startEndToEnd('venues', binance, ['trade', 'bookTicker', 'book'], {
       SYMBOLS: 'BTCUSDT',
       STREAM_TYPES: 'trade',
       COINBASE_PRODUCTS: subscribed(cb.sent).join(','),
       COINBASE_WS_URL: coinbase.wsUrl,
       GEMINI_SYMBOLS: subscribed(gm.sent).join(','),
       GEMINI_WS_URL: gemini.wsUrl,
-      TOPIC_BOOKS: uniqueName('ingest-books'),
-      DATABASE_URL: db.url,
-      WRITER_GROUP_PREFIX: uniqueName('venues-e2e'),
-      BATCH_MAX_WAIT_MS: '100',
     });
-    const client = createClient(config, 'venues-e2e-migrate');
-    await client.connect();
-    await migrate(pgSession(client), config, testLog);
-    await client.end();
-
-    const w = await startIngestion(config, { log: testLog, http: false });
-    const writers = await startWriters({
-      config,
-      log: testLog,
-      kafka: createKafka(config, testLog, 'venues-writer'),
-      metrics: createWriterMetrics(new Registry()),
-      families: ['trade', 'bookTicker', 'book'],
-    });
-    const q = new pg.Pool({ connectionString: db.url, max: 1 });
     const query = async <R extends Record<string, unknown>>(sql: string) => (await q.query<R>(sql)).rows;
     try {
       await waitFor(() => coinbase.connectionsAccepted === 1 && gemini.connectionsAccepted === 1, 10_000, 'both venue connections');

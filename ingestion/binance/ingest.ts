@@ -4,7 +4,7 @@
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/log.ts';
 import type { RestBackfiller } from '../backfill.ts';
-import { BackfillLoop } from '../backfill-loop.ts';
+import { BackfillLoop, type RestLoopOptions } from '../backfill-loop.ts';
 import { BinanceBooks } from '../book/binance-depth.ts';
 import { SnapshotLoop } from '../book/snapshot-loop.ts';
 import type { Sequenced } from '../gaps.ts';
@@ -42,7 +42,7 @@ export class BinanceIngest {
     const b = opts.books && src.streamTypes.includes('depth') ? opts.books : undefined;
     const books = b && new BinanceBooks({ market: src.market, depth: b.depth, intervalMs: b.publishIntervalMs, symbols: src.symbols });
     this.session = new BinanceSession({ market: src.market, mapper: opts.mapper, books, lag: (type, seconds) => metrics.lag(type).observe(seconds) });
-    const route = (out: Parameters<VenueRouter['route']>[0], raw: string, receiveTimeUs: number) => this.router.route(out, raw, receiveTimeUs);
+    const route: RestLoopOptions['route'] = (out, raw, receiveTimeUs) => this.router.route(out, raw, receiveTimeUs);
     this.backfills = new BackfillLoop({ sequences: this.session.sequences, backfiller, sink, route, metrics, log, delayMs: opts.backfillDelayMs, attempts: opts.backfillAttempts });
     this.snapshots = books && new SnapshotLoop({ books, backfiller, sink, route, log });
     this.router = new VenueRouter({

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readCryptofeedCapture } from '../book/cryptofeed-capture.ts';
 import type { VenueOutput } from '../book/output.ts';
+import { expectEachRejected } from '../book/session-checks.ts';
 import { CoinbaseSession } from './session.ts';
 
 const FILE = fileURLToPath(new URL('../../../shared/data/cryptofeed/COINBASE.ws.28.0', import.meta.url));
@@ -108,13 +109,7 @@ describe('Coinbase session', () => {
       ['{"type":"snapshot","product_id":"BTC-USD","bids":[["1"]],"asks":[]}', /bids\[0\]/],
       ['{"type":"error","message":"Failed to subscribe","reason":"ETH-XYZ is not a valid product"}', /venue error/],
     ];
-    for (const [text, reason] of bad) {
-      const o: VenueOutput[] = [];
-      expect(() => s.frame(text, 2, o)).not.toThrow();
-      expect(o).toHaveLength(1);
-      expect(o[0]!.kind).toBe('rejected');
-      expect((o[0] as { reason: string }).reason).toMatch(reason);
-    }
+    expectEachRejected(s, bad, 2);
     s.frame('{"type":"l2update","product_id":"BTC-USD","changes":[["sell","100","2"]],"time":"2021-04-17T16:43:37.1Z"}', 3, out);
     expect(of(out, 'book').at(-1)!.record).toMatchObject({ symbol: 'BTC-USD', sequence: 1, bids: [['99', '1']], asks: [['100', '2'], ['101', '1']] });
   });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readCryptofeedCapture } from '../book/cryptofeed-capture.ts';
 import type { VenueOutput } from '../book/output.ts';
+import { expectEachRejected } from '../book/session-checks.ts';
 import { GeminiSession } from './session.ts';
 
 const FILE = fileURLToPath(new URL('../../../shared/data/cryptofeed/GEMINI.ws.1.0', import.meta.url));
@@ -86,13 +87,7 @@ describe('Gemini session', () => {
       ['{"type":"l2_updates","symbol":"BTCUSD","changes":[],"trades":[{"type":"trade","symbol":"ETHUSD"}]}', /trades\[0\]/],
       ['{"type":"error","result":"error","reason":"InvalidJson","message":"bad"}', /venue error/],
     ];
-    for (const [text, reason] of bad) {
-      const o: VenueOutput[] = [];
-      expect(() => s.frame(text, 1, o)).not.toThrow();
-      expect(o).toHaveLength(1);
-      expect(o[0]!.kind).toBe('rejected');
-      expect((o[0] as { reason: string }).reason).toMatch(reason);
-    }
+    expectEachRejected(s, bad, 1);
     const o: VenueOutput[] = [];
     s.frame('{"type":"l2_updates","symbol":"BTCUSD","changes":[["buy","1","2"]]}', 1, o);
     expect(o.map((x) => x.kind)).toEqual(['ignored', 'needSnapshot']);

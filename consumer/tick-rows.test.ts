@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { decodeTick, encodeRecord, RecordError, type Tick, type TickType } from '../common/records.ts';
+import { fieldCases, sampleWith } from '../common/tick-schema.fixture.ts';
+import { TICK_TYPES, tickColumns } from '../common/tick-schema.ts';
 import { capturesMissing, mixedTicks } from '../test/capture-ticks.ts';
 import { CopyBinaryEncoder } from './copy-binary.ts';
-import { checkWritable } from './copy-rows.ts';
+import { checkWritable, COLUMNS, TABLE_OF } from './copy-rows.ts';
 import { familyCodec } from './families.ts';
 import { CopyRowBuffer, TickRowWriter } from './tick-rows.ts';
 
@@ -185,6 +187,30 @@ describe('TickRowWriter', () => {
       if (fast !== null) expect(fullPath(family, b)).toEqual({ row: fast });
     }
   });
+});
+
+describe('the writer against the tick schema', () => {
+  it('COPYs the columns of the schema, in its order', () => {
+    for (const type of TICK_TYPES) expect(COLUMNS[TABLE_OF[type]], type).toEqual(tickColumns(type));
+  });
+
+  for (const type of TICK_TYPES) {
+    it(`the fast path takes what the full path stores and declines what it refuses: ${type}, field by field`, () => {
+      for (const { field, value, expect: want } of fieldCases(type)) {
+        const what = `${type}.${field.name} = ${JSON.stringify(value)}`;
+        const bytes = sampleWith(type, field.name, value);
+        const fast = fastPath(type, bytes);
+        const full = fullPath(type, bytes);
+        if (want === 'valid') {
+          expect(fast, what).not.toBeNull();
+          expect(full, what).toEqual({ row: fast });
+        } else {
+          expect(fast, what).toBeNull();
+          expect(full, what).toHaveProperty('reason');
+        }
+      }
+    });
+  }
 });
 
 describe('tick family runs', () => {

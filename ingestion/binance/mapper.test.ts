@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decodeTick, encodeRecord } from '../../common/records.ts';
-import { createBinanceMapper, mapRestAggTrade, mapRestTrade, streamNames } from './mapper.ts';
+import { fieldCases, SAMPLE_TICKS } from '../../common/tick-schema.fixture.ts';
+import { TICK_TYPES } from '../../common/tick-schema.ts';
+import { createBinanceMapper, mapRestAggTrade, mapRestTrade, streamNames, WS_KEYS } from './mapper.ts';
 
 const spot = createBinanceMapper({ market: 'spot', maxFrameBytes: 4096, streamTypes: ['trade', 'aggTrade', 'bookTicker'] });
 const usdm = createBinanceMapper({ market: 'usdm', maxFrameBytes: 4096, streamTypes: ['trade', 'aggTrade', 'bookTicker'] });
@@ -20,24 +22,10 @@ const FUT_BOOK =
 describe('binance mapper', () => {
   it('maps a spot trade with exact decimals, and the record survives decodeTick', () => {
     const r = spot.map(TRADE, RT);
-    expect(r).toEqual({
-      kind: 'tick',
-      stream: 'btcusdt@trade',
-      tick: {
-        type: 'trade',
-        exchange: 'binance',
-        market: 'spot',
-        symbol: 'BTCUSDT',
-        receiveTimeUs: RT,
-        tradeId: 3735683259,
-        price: '61837.63000000',
-        quantity: '0.02000000',
-        buyerIsMaker: true,
-        side: 'sell',
-        exchangeTimeMs: 1723161255342,
-        eventTimeMs: 1723161255343,
-      },
-    });
+    // The schema fixture's sample trade is this frame's trade, received at RT.
+    expect(r).toEqual({ kind: 'tick', stream: 'btcusdt@trade', tick: SAMPLE_TICKS.trade });
+    expect(r.kind === 'tick' && r.tick).toMatchObject({ tradeId: 3735683259, price: '61837.63000000', quantity: '0.02000000', side: 'sell' });
+    expect(r.kind === 'tick' && r.tick).toMatchObject({ receiveTimeUs: RT, exchangeTimeMs: 1723161255342, eventTimeMs: 1723161255343, buyerIsMaker: true });
     if (r.kind !== 'tick') throw new Error('unreachable');
     expect(decodeTick(encodeRecord(r.tick), '1')).toEqual(r.tick);
   });
@@ -124,4 +112,35 @@ describe('binance mapper', () => {
   it('names streams in lower case', () => {
     expect(streamNames(['BTCUSDT'], ['trade', 'bookTicker'])).toEqual(['btcusdt@trade', 'btcusdt@bookTicker']);
   });
+});
+
+describe('binance mapper against the tick schema', () => {
+  const FRAMES = { trade: TRADE, aggTrade: AGG, bookTicker: BOOK } as const;
+
+  for (const type of TICK_TYPES) {
+    it(`checks every ${type} key by the rule of the schema field it fills`, () => {
+      const frame = JSON.parse(FRAMES[type]) as { stream: string; data: Record<string, unknown> };
+      const sample = SAMPLE_TICKS[type] as unknown as Record<string, unknown>;
+      const keys = Object.entries(WS_KEYS[type]);
+      // The frame's payload carrying the sample's values; a venue leaves a null field out.
+      const data: Record<string, unknown> = { ...frame.data };
+      for (const [key, name] of keys) {
+        if (sample[name] === null) delete data[key];
+        else data[key] = sample[name];
+      }
+      const mapWith = (key: string, value: unknown) => spot.map(JSON.stringify({ stream: frame.stream, data: { ...data, [key]: value } }), RT);
+      for (const { field, value, expect: want } of fieldCases(type)) {
+        const key = keys.find(([, name]) => name === field.name)?.[0];
+        if (key === undefined) continue; // identity, receive time and side come from the stream, the clock and the flag
+        const what = `${type} ${key} (${field.name}) = ${JSON.stringify(value)}`;
+        const r = mapWith(key, field.nullable && value === null ? undefined : value);
+        if (want === 'invalid' && !(field.nullable && value === undefined)) {
+          expect(r.kind, what).toBe('rejected');
+          continue;
+        }
+        expect(r.kind, what).toBe('tick');
+        if (r.kind === 'tick') expect((r.tick as unknown as Record<string, unknown>)[field.name], what).toEqual(value ?? null);
+      }
+    });
+  }
 });

@@ -47,13 +47,15 @@ function keyChecks(type: TickType, keys: Readonly<Record<string, string>>): read
   return Object.entries(keys).map(([key, name]) => ({ key, field: tickField(type, name) }));
 }
 
-const WS_TRADE = keyChecks('trade', { t: 'tradeId', p: 'price', q: 'quantity', T: 'exchangeTimeMs', E: 'eventTimeMs', m: 'buyerIsMaker' });
-const WS_AGG_TRADE = keyChecks('aggTrade', {
-  a: 'aggId', p: 'price', q: 'quantity', f: 'firstTradeId', l: 'lastTradeId', T: 'exchangeTimeMs', E: 'eventTimeMs', m: 'buyerIsMaker',
-});
-const WS_BOOK_TICKER = keyChecks('bookTicker', {
-  u: 'updateId', b: 'bidPrice', B: 'bidQty', a: 'askPrice', A: 'askQty', T: 'exchangeTimeMs', E: 'eventTimeMs',
-});
+/** Binance's WebSocket payload keys of each tick stream and the record field each fills, in the order they are checked. */
+export const WS_KEYS: Readonly<Record<TickType, Readonly<Record<string, string>>>> = {
+  trade: { t: 'tradeId', p: 'price', q: 'quantity', T: 'exchangeTimeMs', E: 'eventTimeMs', m: 'buyerIsMaker' },
+  aggTrade: { a: 'aggId', p: 'price', q: 'quantity', f: 'firstTradeId', l: 'lastTradeId', T: 'exchangeTimeMs', E: 'eventTimeMs', m: 'buyerIsMaker' },
+  bookTicker: { u: 'updateId', b: 'bidPrice', B: 'bidQty', a: 'askPrice', A: 'askQty', T: 'exchangeTimeMs', E: 'eventTimeMs' },
+};
+const WS_TRADE = keyChecks('trade', WS_KEYS.trade);
+const WS_AGG_TRADE = keyChecks('aggTrade', WS_KEYS.aggTrade);
+const WS_BOOK_TICKER = keyChecks('bookTicker', WS_KEYS.bookTicker);
 const REST_TRADE = keyChecks('trade', { id: 'tradeId', price: 'price', qty: 'quantity', time: 'exchangeTimeMs', isBuyerMaker: 'buyerIsMaker' });
 const REST_AGG_TRADE = keyChecks('aggTrade', { a: 'aggId', p: 'price', q: 'quantity', f: 'firstTradeId', l: 'lastTradeId', T: 'exchangeTimeMs', m: 'buyerIsMaker' });
 

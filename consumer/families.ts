@@ -2,7 +2,7 @@
 // which tables its rows go to. Ticks fill one table each; a book fills `books` and, from the same record, `top_of_book`;
 // gap events fill `gap_events`, read by the data-quality rule and the Risk Monitor.
 import type { Config } from '../common/config.ts';
-import { decodeBook, decodeGap, decodeTick, RecordError, tickTimeMs, type Book, type GapEvent, type TickType } from '../common/records.ts';
+import { decodeBook, decodeGap, decodeTick, RecordError, rowTimeMs, SCHEMA_VERSION, type Book, type GapEvent, type TickType } from '../common/records.ts';
 import { topOfBook } from './top-of-book.ts';
 import type { TableRows } from './copy.ts';
 import { CopyBinaryEncoder } from './copy-binary.ts';
@@ -34,6 +34,9 @@ export interface FamilyCodec {
   run(records: number, bytes: number): RunBuilder;
 }
 
+/** The `schema-version` header of records produced before the version moved into the value. */
+const VERSION_HEADER = String(SCHEMA_VERSION);
+
 /**
  * Ticks (COPY binary rows): Binance ticks as ingestion writes them take the byte-level fast path (tick-rows.ts);
  * anything it declines is decoded in full (JSON.parse + decodeTick + checkWritable), so a good record of any venue
@@ -51,12 +54,12 @@ function tickCodec(family: TickType): FamilyCodec {
       const out = new CopyRowBuffer(bytes, records);
       return {
         add(value, schemaVersion) {
-          if (value !== null && (schemaVersion === undefined || schemaVersion === '1') && fast.row(value, out)) return;
+          if (value !== null && (schemaVersion === undefined || schemaVersion === VERSION_HEADER) && fast.row(value, out)) return;
           const t = decodeTick(value, schemaVersion);
           if (t.type !== family) throw new RecordError(`a ${t.type} record on the ${family} topic`);
           checkWritable(t);
           enc.row(t, out);
-          out.rowTimes(t.exchangeTimeMs, t.receiveTimeUs, tickTimeMs(t));
+          out.rowTimes(t.exchangeTimeMs, t.receiveTimeUs, rowTimeMs(t));
         },
         finish: () => ({ tables: [{ table, rows: out.bytes(), count: out.times.count }], times: out.times }),
       };

@@ -1,3 +1,5 @@
+// The tick schema held to itself and to decodeTick field by field: every kind of every field, valid, refused and
+// unstorable values, the record constructors and the venue time rule.
 import { describe, expect, it } from 'vitest';
 import { decodeTick, encodeRecord, RecordError, type TickType } from './records.ts';
 import { fieldCases, SAMPLE_TICKS, sampleWith } from './tick-schema.fixture.ts';

@@ -304,7 +304,7 @@ async function limit(ticks: readonly Tick[], batchSize: number, format: Format):
 
 /**
  * The writer's transaction, writeBatch, on a fresh database of one kind: the offset claim, then the COPY (on
- * TimescaleDB into the staging table and an INSERT from it, sql/migrations/0024_timescale_copy_path.sql) and, on plain
+ * TimescaleDB into the staging table and an INSERT from it, ticks_copied_via_stage in sql/slices.sql) and, on plain
  * PostgreSQL, the per-second summaries; one connection per table as the writer's families, the given batches in order.
  */
 async function writerTransactions(batches: Map<TickTable, { rows: Buffer; count: number }[]>, timescaledb: 'on' | 'off') {

@@ -1,6 +1,6 @@
 // Market Overview: candles with volume per symbol, VWAP against the last price, trades per minute, quote volume,
 // spread in basis points, liquidity imbalance, RSI and MACD, and a cross-asset price ratio. Reads the reader views of
-// sql/migrations/0010-0012 (bars_1m/5m/1h, quote_metrics_1m, bar_indicators_1m).
+// sql/aggregates.sql (bars_by_width, quote_metrics_1m) and the table bar_indicators_1m.
 import * as candlestick from '@grafana/grafana-foundation-sdk/candlestick';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
@@ -10,7 +10,7 @@ import { sql, type SqlQueryBuilder } from './sql-query.ts';
 
 /**
  * Bars of the width chosen by $bar (1m, 5m or 1h): the width is a quoted value, never part of a relation name
- * (sql/migrations/0027_bars_by_width.sql).
+ * (the view bars_by_width, sql/aggregates.sql).
  */
 const BARS = 'bars_by_width';
 const WIDTH = "width = '$bar'";

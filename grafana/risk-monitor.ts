@@ -11,7 +11,7 @@ import { MARKET_THRESHOLDS } from './alerting.ts';
 import { DASHBOARD_UIDS, TIMESCALEDB, TIME_PICKER, greenAtZero, legendTable, marketFilter, marketVariables, thresholds, tooltipAll } from './panels.ts';
 import { sql } from './sql-query.ts';
 
-/** The rules of anomaly_events (sql/migrations/0012_anomalies.sql), so a rule that never fired still shows 0. */
+/** The rules of anomaly_events (sql/migrations/0100_schema.sql), so a rule that never fired still shows 0. */
 export const ANOMALY_RULES = ['volatilitySpike', 'volumeSpike', 'spreadWarning', 'priceJump', 'gap', 'staleStream'] as const;
 const RULE_LIST = ANOMALY_RULES.map((r) => `'${r}'`).join(', ');
 

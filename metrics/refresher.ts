@@ -1,6 +1,6 @@
 // The SQL side of the refresh (thin adapter): reads the touched buckets (metric_invalidations), calls the one
 // refresh procedure for each planned window, and clears what it refreshed. The same calls work on plain PostgreSQL
-// and TimescaleDB; the procedure hides the difference (sql/migrations/0010_bars.sql, 0011_quote_metrics.sql).
+// and TimescaleDB; the procedure hides the difference (sql/refresh.sql).
 import type { SqlSession } from '../common/db.ts';
 import { planRefresh, type RefreshWindow } from './schedule.ts';
 import { iso } from '../common/time.ts';
@@ -22,7 +22,7 @@ export async function configureShortBars(db: SqlSession, shortBarSeconds: number
 
 /**
  * CALL refresh_metrics(from, to): every bar and quote metric whose bucket lies wholly inside the window; and
- * CALL refresh_top_of_book(from, to): the per-minute top-of-book metrics of every venue's books in it (0020).
+ * CALL refresh_top_of_book(from, to): the per-minute top-of-book metrics of every venue's books in it.
  */
 export async function refreshWindow(db: SqlSession, w: RefreshWindow): Promise<void> {
   await db.query('CALL refresh_metrics($1::timestamptz, $2::timestamptz)', [iso(w.fromMs), iso(w.toMs)]);

@@ -1,17 +1,19 @@
-// Upgrading a TimescaleDB database whose continuous aggregates read the raw ticks (migrations up to 0024) to the ones
-// that read the per-second slices (0026): the caggs are rebuilt, every minute with ticks is listed for the worker, and
-// its next pass gives exact bars again, on native TimescaleDB, from ticks stored before the upgrade (no slices).
+// Upgrading a TimescaleDB database whose continuous aggregates read the raw ticks (the earlier series up to 0024) to the
+// ones that read the per-second slices (its 0026), then to this release (which adopts the series): the caggs are
+// rebuilt, every minute with ticks is listed for the worker, and its next pass gives exact bars again, on native
+// TimescaleDB, from ticks stored before the upgrade (no slices).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Trade } from '../common/records.ts';
-import { migrate, readMigrations } from '../sql/migrate.ts';
+import { EARLIER_SERIES, migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
+import { earlierReleaseMissing, migrateAsEarlierRelease } from '../test/earlier-series.ts';
 import { barMismatches, expectedBars } from '../test/expected-bars.ts';
 import { testConfig, testLog } from '../test/services.ts';
 import { freshTimescale, timescaleMissing, type TimescaleDatabase } from '../test/timescale.ts';
 import { Refresher } from './refresher.ts';
 import { insertBookTickers, insertTrades } from './replay.ts';
 
-const skip = capturesMissing() ?? (await timescaleMissing());
+const skip = capturesMissing() ?? (await timescaleMissing()) ?? earlierReleaseMissing();
 const WIDTHS = [['bars_1m', 60_000], ['bars_5m', 300_000], ['bars_1h', 3_600_000]] as const;
 
 describe.skipIf(skip)('upgrading TimescaleDB aggregates from raw ticks to slices', () => {
@@ -25,7 +27,7 @@ describe.skipIf(skip)('upgrading TimescaleDB aggregates from raw ticks to slices
     const ticks = loadCaptureTicks();
     trades = ticks.trades;
     const config = await testConfig({ TIMESCALEDB: 'on' });
-    await migrate(db, config, testLog, '0024');
+    await migrateAsEarlierRelease(db, config, '0024');
     await insertTrades(db, trades);
     await insertBookTickers(db, ticks.bookTickers);
     await new Refresher(db, 10_000).runOnce(Date.now());
@@ -39,10 +41,12 @@ describe.skipIf(skip)('upgrading TimescaleDB aggregates from raw ticks to slices
   });
 
   it('after the upgrade every minute with ticks is listed raw, and one worker pass makes every bar exact', async () => {
-    const r = await migrate(db, await testConfig({ TIMESCALEDB: 'on' }), testLog);
+    const config = await testConfig({ TIMESCALEDB: 'on' });
+    const upgraded = await migrateAsEarlierRelease(db, config);
     // Everything after 0024: 0025 (one slice per second) and 0026 (the caggs on the slices) first.
-    expect(r.applied).toEqual((await readMigrations()).map((m) => m.version).filter((v) => v > '0024'));
-    expect(r.applied.slice(0, 2)).toEqual(['0025', '0026']);
+    expect(upgraded).toEqual(EARLIER_SERIES.map((m) => m.slice(0, 4)).filter((v) => v > '0024'));
+    expect(upgraded.slice(0, 2)).toEqual(['0025', '0026']);
+    expect((await migrate(db, config, testLog)).adopted).toBe(true);
     const minutes = await count(
       `SELECT count(DISTINCT (exchange, market, symbol, date_bin('1 minute', time, '2000-01-03 00:00:00+00'))) AS n FROM trades`,
     );

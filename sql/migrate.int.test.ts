@@ -63,7 +63,7 @@ describe.skipIf(skip)('migrations on real PostgreSQL', () => {
   });
 
   it('refuses to run when an applied migration was edited', async () => {
-    await client.query(`UPDATE schema_migrations SET checksum = 'tampered' WHERE version = '0001'`);
+    await client.query(`UPDATE schema_migrations SET checksum = 'tampered' WHERE version = '0100'`);
     await expect(migrate(pgSession(client), loadConfig({ DATABASE_URL: database.url }), testLog)).rejects.toThrow(/was changed after it was applied/);
   });
 });

@@ -1,6 +1,7 @@
-// Migration runner: applies sql/migrations/NNNN_name.sql in order, each once, in its own transaction, recorded in
-// schema_migrations with a checksum; then re-applies the repeatable sql/storage.sql (idempotent storage policies) and
-// sql/roles.sql (the run-time roles whose passwords are set).
+// Migration runner: applies sql/migrations/NNNN_name.sql (tables and indexes) in order, each once, in its own
+// transaction, recorded in schema_migrations with a checksum; then re-applies the repeatable files, where every function,
+// procedure, trigger and view has its one current definition (REPEATABLE), and sql/roles.sql (the run-time roles whose
+// passwords are set).
 // It runs unchanged on real PostgreSQL (pg) and on in-process TimescaleDB (PGlite) through SqlSession.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -24,6 +25,8 @@ export interface Migration {
 export interface MigrateResult {
   readonly applied: string[];
   readonly alreadyApplied: string[];
+  /** An earlier numbered series was found complete and recorded as 0100 (EARLIER_SERIES). */
+  readonly adopted: boolean;
   readonly timescaledb: boolean;
 }
 
@@ -101,10 +104,49 @@ async function applyRoles(db: SqlSession, config: Pick<Config, 'database'>, log:
 }
 
 /**
- * @param until the last version to apply (tests of upgrades build the schema as an older release left it); default all
+ * The numbered series the schema was built by before it was folded into 0100_schema (up to commit 47994d7). A database
+ * it made completely has exactly 0100's tables, and every function and view the repeatable files define: migrate
+ * records 0100 as applied in place of the series ("adopts" it) and goes on.
  */
-export async function migrate(db: SqlSession, config: Pick<Config, 'database'>, log: Logger, until?: string): Promise<MigrateResult> {
-  const migrations = (await readMigrations()).filter((m) => until === undefined || m.version <= until);
+export const EARLIER_SERIES = [
+  '0001_raw_ticks', '0002_tick_storage', '0003_writer_offsets', '0010_bars', '0011_quote_metrics', '0012_anomalies',
+  '0013_faster_refresh', '0020_books', '0021_top_of_book_refresh', '0022_alert_policy_state', '0023_tick_slices',
+  '0024_timescale_copy_path', '0025_one_slice_per_second', '0026_timescale_slices', '0027_bars_by_width',
+];
+const SERIES_FOLDED_INTO = '0100';
+
+/** The repeatable files, applied in this order after the migrations on every run (each object defined once, here). */
+const REPEATABLE = ['bars.sql', 'slices.sql', 'refresh.sql', 'storage.sql', 'aggregates.sql'];
+
+/** Replaces a complete earlier series by the migration that folds it; refuses an incomplete one with what to do. */
+async function adoptEarlierSeries(db: SqlSession, baseline: Migration, log: Logger): Promise<boolean> {
+  const rows = (await db.query<{ version: string; name: string }>('SELECT version, name FROM schema_migrations WHERE version < $1', [SERIES_FOLDED_INTO])).rows;
+  if (rows.length === 0) return false;
+  const have = new Set(rows.map((r) => `${r.version}_${r.name}`));
+  const missing = EARLIER_SERIES.filter((m) => !have.has(m));
+  const unknown = [...have].filter((m) => !EARLIER_SERIES.includes(m));
+  if (unknown.length > 0) throw new Error(`this database has migrations this release does not know (${unknown.join(', ')}): it was migrated by another release`);
+  if (missing.length > 0) {
+    throw new Error(
+      `this database was migrated by an earlier release and stops before ${missing[0]}: bring it to the end of that ` +
+        'series with a release up to commit 47994d7 first (git checkout 47994d7 && npx tsx bin/tickwatch.ts migrate), then run this one',
+    );
+  }
+  await db.exec('BEGIN');
+  try {
+    await db.query('DELETE FROM schema_migrations WHERE version < $1', [SERIES_FOLDED_INTO]);
+    await db.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [baseline.version, baseline.name, baseline.checksum]);
+    await db.exec('COMMIT');
+  } catch (err) {
+    await db.exec('ROLLBACK');
+    throw err;
+  }
+  log.info({ series: `${EARLIER_SERIES[0]}..${EARLIER_SERIES.at(-1)}`, as: `${baseline.version}_${baseline.name}` }, 'earlier migration series adopted');
+  return true;
+}
+
+export async function migrate(db: SqlSession, config: Pick<Config, 'database'>, log: Logger): Promise<MigrateResult> {
+  const migrations = await readMigrations();
   await db.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEY]);
   try {
     const timescaledb = await prepareTimescale(db, config.database.timescaledb, log);
@@ -113,6 +155,9 @@ export async function migrate(db: SqlSession, config: Pick<Config, 'database'>, 
       name       text NOT NULL,
       checksum   text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now())`);
+    const baseline = migrations.find((m) => m.version === SERIES_FOLDED_INTO);
+    if (!baseline) throw new Error(`migration ${SERIES_FOLDED_INTO} is missing from ${MIGRATIONS_DIR}`);
+    const adopted = await adoptEarlierSeries(db, baseline, log);
     const done = new Map(
       (await db.query<{ version: string; checksum: string }>('SELECT version, checksum FROM schema_migrations')).rows.map((r) => [
         r.version,
@@ -151,9 +196,15 @@ export async function migrate(db: SqlSession, config: Pick<Config, 'database'>, 
       ['tickwatch.bar_retention', config.database.barRetention],
     ];
     for (const [name, value] of settings) await db.query('SELECT set_config($1, $2, false)', [name, value]);
-    await db.exec(await readFile(`${SQL_DIR}storage.sql`, 'utf8'));
+    for (const file of REPEATABLE) {
+      try {
+        await db.exec(await readFile(`${SQL_DIR}${file}`, 'utf8'));
+      } catch (err) {
+        throw new Error(`sql/${file} failed: ${(err as Error).message}`, { cause: err });
+      }
+    }
     await applyRoles(db, config, log);
-    return { applied, alreadyApplied, timescaledb };
+    return { applied, alreadyApplied, adopted, timescaledb };
   } finally {
     await db.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCK_KEY]);
   }

@@ -9,11 +9,20 @@
 -- None of them may create roles or databases, or be a superuser; DATABASE_URL's user (who runs migrate) stays the owner
 -- of everything else.
 
--- A login role of its own for one job: created once, its password and settings brought in line on every run.
-CREATE OR REPLACE FUNCTION ensure_job_role(r text, pw text, job text) RETURNS void LANGUAGE plpgsql AS $$
+DROP FUNCTION IF EXISTS ensure_job_role(text, text, text);  -- job_role's predecessor (commit 47994d7)
+
+-- The login role of one job (reader, writer, metrics), from the settings tickwatch.<job>_role and <job>_password:
+-- created once, its password and rights brought in line on every run. NULL when its password is not set.
+CREATE OR REPLACE FUNCTION job_role(job text, variable text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    r  constant text := current_setting(format('tickwatch.%s_role', job), true);
+    pw constant text := current_setting(format('tickwatch.%s_password', job), true);
 BEGIN
+    IF coalesce(pw, '') = '' THEN
+        RETURN NULL;
+    END IF;
     IF r = current_user OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r AND (rolsuper OR rolcreaterole OR rolcreatedb)) THEN
-        RAISE EXCEPTION 'the % role % is a privileged role: it needs a role of its own', job, r;
+        RAISE EXCEPTION '% % is a privileged role: the % needs a role of its own', variable, r, job;
     END IF;
     BEGIN
         EXECUTE format('CREATE ROLE %I LOGIN NOINHERIT', r);
@@ -27,6 +36,7 @@ BEGIN
     -- still create one.
     EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %I', current_database(), current_user);
+    RETURN r;
 END;
 $$;
 
@@ -45,13 +55,11 @@ $$;
 
 DO $$
 DECLARE
-    r  constant text := current_setting('tickwatch.reader_role', true);
-    pw constant text := current_setting('tickwatch.reader_password', true);
+    r constant text := job_role('reader', 'GRAFANA_DB_USER');
 BEGIN
-    IF coalesce(pw, '') = '' THEN
+    IF r IS NULL THEN
         RETURN;
     END IF;
-    PERFORM ensure_job_role(r, pw, 'GRAFANA_DB_USER');
     EXECUTE format('ALTER ROLE %I SET default_transaction_read_only = on', r);
     EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', r, '30s');
     PERFORM grant_on('SELECT', ARRAY['bars_short', 'bars_1m', 'bars_5m', 'bars_1h', 'bars_by_width', 'quote_metrics_1m',
@@ -61,13 +69,11 @@ $$;
 
 DO $$
 DECLARE
-    r  constant text := current_setting('tickwatch.writer_role', true);
-    pw constant text := current_setting('tickwatch.writer_password', true);
+    r constant text := job_role('writer', 'WRITER_DB_USER');
 BEGIN
-    IF coalesce(pw, '') = '' THEN
+    IF r IS NULL THEN
         RETURN;
     END IF;
-    PERFORM ensure_job_role(r, pw, 'WRITER_DB_USER');
     -- On TimescaleDB the ticks are COPYed into a temporary twin and INSERTed from it.
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %I', current_database(), r);
     PERFORM grant_on('INSERT', ARRAY['trades', 'agg_trades', 'book_tickers', 'gap_events', 'books', 'top_of_book'], r);
@@ -81,17 +87,15 @@ $$;
 
 DO $$
 DECLARE
-    r  constant text := current_setting('tickwatch.metrics_role', true);
-    pw constant text := current_setting('tickwatch.metrics_password', true);
+    r constant text := job_role('metrics', 'METRICS_DB_USER');
     owned constant text[] := ARRAY['trade_bars_short', 'trade_bars_1m', 'trade_bars_5m', 'trade_bars_1h', 'quote_stats_1m',
                                    'top_of_book_stats_1m', 'trade_returns_short', 'trade_returns_1m', 'trade_returns_5m',
                                    'trade_returns_1h', 'quote_time_weights_1m', 'bars_short', 'bars_1m', 'bars_5m', 'bars_1h'];
     rel text;
 BEGIN
-    IF coalesce(pw, '') = '' THEN
+    IF r IS NULL THEN
         RETURN;
     END IF;
-    PERFORM ensure_job_role(r, pw, 'METRICS_DB_USER');
     -- The owner keeps every right over what it hands over: future migrations may still alter or rebuild it.
     EXECUTE format('GRANT %I TO %I', r, current_user);
     FOREACH rel IN ARRAY owned LOOP

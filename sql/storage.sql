@@ -1,6 +1,6 @@
--- Repeatable: brings the storage of the tick tables (hypertables, compression, retention) and of the bar aggregates
--- (refresh, compression and retention policies) in line with the configured settings after every migrate run. A no-op
--- on plain PostgreSQL and when nothing changed. The settings arrive as session settings (sql/migrate.ts):
+-- Repeatable: brings the storage of the tick tables (hypertables, compression, retention) in line with the configured
+-- settings on every migrate run, and defines sync_metric_storage(), which sql/aggregates.sql calls for the bar
+-- aggregates' refresh, compression and retention policies. A no-op on plain PostgreSQL and when nothing changed. The settings arrive as session settings (sql/migrate.ts):
 -- tickwatch.tick_chunk_interval, tick_compress_after, tick_retention, bar_compress_after, bar_retention; 'none' means
 -- no such policy (an existing one is removed).
 
@@ -104,11 +104,3 @@ SELECT sync_tick_storage('books',        'exchange, market, symbol', 'time DESC,
 SELECT sync_tick_storage('top_of_book',  'exchange, market, symbol', 'time DESC, sequence DESC');
 SELECT sync_hypertable_storage('trade_slices', 'slice', 'exchange, market, symbol', 'slice DESC, first_time DESC, first_id DESC');
 SELECT sync_hypertable_storage('quote_slices', 'slice', 'exchange, market, symbol', 'slice DESC, first_time DESC, first_id DESC');
-
--- The short bars (10 s by default) are a live view the worker refreshes; their width can change at run time, so they
--- have no policy. The 5-minute and 1-hour bars are rolled up from the 1-minute ones.
-SELECT sync_metric_storage('trade_bars_1m',        interval '1 minute',  interval '6 hours');
-SELECT sync_metric_storage('quote_stats_1m',       interval '1 minute',  interval '6 hours');
-SELECT sync_metric_storage('top_of_book_stats_1m', interval '1 minute',  interval '6 hours');
-SELECT sync_metric_storage('trade_bars_5m',        interval '5 minutes', interval '6 hours');
-SELECT sync_metric_storage('trade_bars_1h',        interval '1 hour',    interval '2 days');

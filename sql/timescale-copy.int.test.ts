@@ -1,5 +1,5 @@
 // Why the writer takes ticks into hypertables through a staging table and an INSERT
-// (sql/migrations/0024_timescale_copy_path.sql), shown on the native TimescaleDB server: a COPY into a hypertable that
+// (ticks_copied_via_stage in sql/slices.sql), shown on the native TimescaleDB server: a COPY into a hypertable that
 // has a statement trigger with a transition table records no continuous-aggregate invalidation, so a minute that was
 // materialized before the COPY committed is never aggregated again; the same rows INSERTed are. The first expectation
 // describes TimescaleDB 2.28.3: the day it fails, the upstream fix has arrived and the staging detour can go.

@@ -556,16 +556,19 @@ kafka_wait_ready() {
   done
 }
 
-kafka_down() {
-  local pid
-  if pid=$(kafka_pid); then
-    info "kafka: stopping (pid $pid)"
-    stop_pid kafka "$pid" || return 1
+# Stops a service this script started: $1 its name, $2 the function printing its pid, $3 the one printing its pid file.
+stop_service() {
+  local name=$1 pid
+  if pid=$($2); then
+    info "$name: stopping (pid $pid)"
+    stop_pid "$name" "$pid" || return 1
   else
-    info "kafka: not running"
+    info "$name: not running"
   fi
-  rm -f "$(kafka_pidfile)"
+  rm -f "$($3)"
 }
+
+kafka_down() { stop_service kafka kafka_pid kafka_pidfile; }
 
 kafka_status() {
   local pid
@@ -819,16 +822,7 @@ prometheus_up() {
   done
 }
 
-prometheus_down() {
-  local pid
-  if pid=$(prom_pid); then
-    info "prometheus: stopping (pid $pid)"
-    stop_pid prometheus "$pid" || return 1
-  else
-    info "prometheus: not running"
-  fi
-  rm -f "$(prom_pidfile)"
-}
+prometheus_down() { stop_service prometheus prom_pid prom_pidfile; }
 
 prometheus_status() {
   local pid

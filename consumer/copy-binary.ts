@@ -162,26 +162,16 @@ export class CopyBinaryEncoder {
     let p = out.pos;
     switch (t.type) {
       case 'trade':
-        p = putInt16(o, p, TRADE_FIELDS);
-        p = this.head(o, p, t);
-        p = timeMsField(o, p, t.exchangeTimeMs);
-        p = int8Field(o, p, t.tradeId);
+        p = int8Field(o, this.head(o, p, TRADE_FIELDS, t, t.exchangeTimeMs), t.tradeId);
         p = this.fill(o, p, t);
         break;
       case 'aggTrade':
-        p = putInt16(o, p, AGG_TRADE_FIELDS);
-        p = this.head(o, p, t);
-        p = timeMsField(o, p, t.exchangeTimeMs);
-        p = int8Field(o, p, t.aggId);
-        p = int8Field(o, p, t.firstTradeId);
-        p = int8Field(o, p, t.lastTradeId);
+        p = int8Field(o, this.head(o, p, AGG_TRADE_FIELDS, t, t.exchangeTimeMs), t.aggId);
+        p = int8Field(o, int8Field(o, p, t.firstTradeId), t.lastTradeId);
         p = this.fill(o, p, t);
         break;
       case 'bookTicker':
-        p = putInt16(o, p, BOOK_TICKER_FIELDS);
-        p = this.head(o, p, t);
-        p = timeMsField(o, p, rowTimeMs(t));
-        p = int8Field(o, p, t.updateId);
+        p = int8Field(o, this.head(o, p, BOOK_TICKER_FIELDS, t, rowTimeMs(t)), t.updateId);
         p = numericFieldOf(t.bidPrice, o, p);
         p = numericFieldOf(t.bidQty, o, p);
         p = numericFieldOf(t.askPrice, o, p);
@@ -202,7 +192,9 @@ export class CopyBinaryEncoder {
     return timeMsField(o, p, t.eventTimeMs);
   }
 
-  private head(o: Buffer, p: number, t: Tick): number {
-    return this.str(o, this.str(o, this.str(o, p, t.exchange), t.market), t.symbol);
+  /** What every tick row starts with: its field count, exchange, market, symbol, and the row's time. */
+  private head(o: Buffer, p: number, fields: number, t: Tick, timeMs: number): number {
+    p = this.str(o, this.str(o, this.str(o, putInt16(o, p, fields), t.exchange), t.market), t.symbol);
+    return timeMsField(o, p, timeMs);
   }
 }

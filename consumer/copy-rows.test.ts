@@ -1,23 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { SAMPLE_TICKS } from '../common/tick-schema.fixture.ts';
 import { RecordError, type AggTrade, type Book, type BookTicker, type Trade } from '../common/records.ts';
 import { topOfBook } from './top-of-book.ts';
 import { COLUMNS, CopyTextEncoder, checkWritable, escapeCopyText } from './copy-rows.ts';
 import { TickTextEncoder } from './tick-text.fixture.ts';
 
-const trade: Trade = {
-  type: 'trade',
-  exchange: 'binance',
-  market: 'spot',
-  symbol: 'BTCUSDT',
-  receiveTimeUs: 1723161254087896,
-  tradeId: 3735683259,
-  price: '61837.63000000',
-  quantity: '0.02000000',
-  buyerIsMaker: true,
-  side: 'sell',
-  exchangeTimeMs: 1723161255342,
-  eventTimeMs: 1723161255343,
-};
+// The tick schema's sample trade: a selling taker on Binance spot.
+const trade = SAMPLE_TICKS.trade as Trade;
 
 describe('escapeCopyText', () => {
   it('escapes backslash, tab, newline and carriage return and nothing else', () => {

@@ -170,6 +170,23 @@ export function bpsInto(out: Dec, k: number, n: Dec, den: Dec): void {
   out.setBig(divRoundBig(BigInt(k) * bigOf(n) * pow10n(16 + den.s), bigOf(den) * pow10n(n.s)), BPS_SCALE, BPS_SCALE);
 }
 
+/** The least and the greatest of the decimals taken (of equal ones, the first taken is kept, display scale and all). */
+export class Range {
+  readonly min = new Dec();
+  readonly max = new Dec();
+
+  /** Starts the range at x. */
+  reset(x: Dec): void {
+    this.min.set(x);
+    this.max.set(x);
+  }
+
+  take(x: Dec): void {
+    if (cmpDec(x, this.max) > 0) this.max.set(x);
+    else if (cmpDec(x, this.min) < 0) this.min.set(x);
+  }
+}
+
 /** An exact running sum: a Number while it stays a safe integer, the overflow carried in a BigInt. */
 export class Sum {
   /** The Number part and the BigInt part, both at the working scale w (the largest scale added so far). */

@@ -3,19 +3,11 @@
 // rebuild_quote_slices in sql/migrations/0023_tick_slices.sql.
 import { BOOK_TICKER_FIELDS } from './copy-binary.ts';
 import { readNumericField, readTick, skipFields, TickRow } from './copy-binary-reader.ts';
-import { bigAt, bigOf, bigText, bpsInto, cmpDec, Dec, decText, LIMIT, POW10, productText, sameDec, Sum } from './decimal.ts';
-import { summarize, TickState } from './tick-slices.ts';
+import { bigAt, bigOf, bigText, bpsInto, Dec, decText, LIMIT, POW10, productText, Range, sameDec, Sum } from './decimal.ts';
+import { summarize, TickState, type SliceHead } from './tick-slices.ts';
 
-export interface QuoteSlice {
-  readonly exchange: string;
-  readonly market: string;
-  readonly symbol: string;
-  readonly sliceUs: number;
-  /** First book ticker by (time, update_id). */
-  readonly firstUs: number;
-  readonly firstId: string;
-  readonly lastUs: number;
-  readonly lastId: string;
+/** Its first and last book ticker are by (time, update_id). */
+export interface QuoteSlice extends SliceHead {
   readonly quoteCount: number;
   /** spread = ask - bid. */
   readonly sumSpread: string;
@@ -41,19 +33,32 @@ export interface QuoteSlice {
   readonly twSpreadUs: string;
 }
 
-/** The `book_tickers` row just read. */
-class QuoteRow extends TickRow {
+/** The four decimals of a book ticker. */
+class Quote {
   readonly bid = new Dec();
   readonly bidQty = new Dec();
   readonly ask = new Dec();
   readonly askQty = new Dec();
 
+  set(q: Quote): void {
+    this.bid.set(q.bid);
+    this.bidQty.set(q.bidQty);
+    this.ask.set(q.ask);
+    this.askQty.set(q.askQty);
+  }
+}
+
+/** The `book_tickers` row just read. */
+class QuoteRow extends TickRow {
+  readonly quote = new Quote();
+
   read(b: Uint8Array, o: number): void {
+    const { quote } = this;
     let p = readTick(b, o, this, 'book_tickers', BOOK_TICKER_FIELDS, 'update_id');
-    p = readNumericField(b, p, this.bid, 'bid_price');
-    p = readNumericField(b, p, this.bidQty, 'bid_qty');
-    p = readNumericField(b, p, this.ask, 'ask_price');
-    p = readNumericField(b, p, this.askQty, 'ask_qty');
+    p = readNumericField(b, p, quote.bid, 'bid_price');
+    p = readNumericField(b, p, quote.bidQty, 'bid_qty');
+    p = readNumericField(b, p, quote.ask, 'ask_price');
+    p = readNumericField(b, p, quote.askQty, 'ask_qty');
     this.end = skipFields(b, p, BOOK_TICKER_FIELDS - 9);
   }
 }
@@ -85,19 +90,13 @@ function pricesInto(st: QuoteState, ask: Dec, bid: Dec, d: number): void {
 
 /** One quote slice under construction. */
 class QuoteState extends TickState<QuoteState, QuoteRow, QuoteSlice> {
-  /** The last quote. */
-  readonly bid = new Dec();
-  readonly bidQty = new Dec();
-  readonly ask = new Dec();
-  readonly askQty = new Dec();
+  readonly last = new Quote();
   /** What the last quote's prices give (reused while they stay): ask - bid, ask + bid (twice the mid), spread bps. */
   readonly spread = new Dec();
   readonly mid2 = new Dec();
   readonly bps = new Dec();
-  readonly minSpread = new Dec();
-  readonly maxSpread = new Dec();
-  readonly minBps = new Dec();
-  readonly maxBps = new Dec();
+  readonly spreads = new Range();
+  readonly spreadBps = new Range();
   readonly sumSpread = new Sum();
   readonly sumBps = new Sum();
   readonly sumMid2 = new Sum();
@@ -108,30 +107,23 @@ class QuoteState extends TickState<QuoteState, QuoteRow, QuoteSlice> {
   /** Adds the book ticker in r; false when it comes out of (time, id) order. */
   add(r: QuoteRow): boolean {
     const t = r.timeUs;
-    const { bid, bidQty, ask, askQty } = r;
+    const { bid, bidQty, ask, askQty } = r.quote;
     if (!this.takes(t, r.id)) return false;
     // The previous quote's spread was in force until this one.
     if (this.count > 0) this.twSpread.addTimes(this.spread, t - this.lastUs);
     const d = ask.d > bid.d ? ask.d : bid.d;
-    if (this.count === 0 || !sameDec(ask, this.ask) || !sameDec(bid, this.bid)) {
+    if (this.count === 0 || !sameDec(ask, this.last.ask) || !sameDec(bid, this.last.bid)) {
       pricesInto(this, ask, bid, d);
       if (this.count === 0) {
-        this.minSpread.set(this.spread);
-        this.maxSpread.set(this.spread);
-        this.minBps.set(this.bps);
-        this.maxBps.set(this.bps);
+        this.spreads.reset(this.spread);
+        this.spreadBps.reset(this.bps);
       } else {
-        if (cmpDec(this.spread, this.minSpread) < 0) this.minSpread.set(this.spread);
-        if (cmpDec(this.spread, this.maxSpread) > 0) this.maxSpread.set(this.spread);
-        if (cmpDec(this.bps, this.minBps) < 0) this.minBps.set(this.bps);
-        if (cmpDec(this.bps, this.maxBps) > 0) this.maxBps.set(this.bps);
+        this.spreads.take(this.spread);
+        this.spreadBps.take(this.bps);
       }
     }
     this.spread.d = this.mid2.d = d;
-    this.bid.set(bid);
-    this.bidQty.set(bidQty);
-    this.ask.set(ask);
-    this.askQty.set(askQty);
+    this.last.set(r.quote);
     this.sumSpread.addDec(this.spread);
     this.sumBps.addDec(this.bps);
     this.sumMid2.addDec(this.mid2);
@@ -147,19 +139,19 @@ class QuoteState extends TickState<QuoteState, QuoteRow, QuoteSlice> {
       ...this.head(),
       quoteCount: this.count,
       sumSpread: this.sumSpread.text(),
-      minSpread: decText(this.minSpread),
-      maxSpread: decText(this.maxSpread),
+      minSpread: decText(this.spreads.min),
+      maxSpread: decText(this.spreads.max),
       lastSpread: decText(this.spread),
       sumSpreadBps: this.sumBps.text(),
-      minSpreadBps: decText(this.minBps),
-      maxSpreadBps: decText(this.maxBps),
+      minSpreadBps: decText(this.spreadBps.min),
+      maxSpreadBps: decText(this.spreadBps.max),
       lastSpreadBps: decText(this.bps),
       sumMid: midText(sumMid2.total(), sumMid2.w, sumMid2.ds),
       lastMid: midText(bigOf(mid2), mid2.s, mid2.d),
       sumBidNotional: this.bidNotional.text(),
       sumAskNotional: this.askNotional.text(),
-      lastBidNotional: productText(this.bid, this.bidQty),
-      lastAskNotional: productText(this.ask, this.askQty),
+      lastBidNotional: productText(this.last.bid, this.last.bidQty),
+      lastAskNotional: productText(this.last.ask, this.last.askQty),
       twUs: this.lastUs - this.firstUs,
       twSpreadUs: this.twSpread.text(),
     };

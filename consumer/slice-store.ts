@@ -61,27 +61,22 @@ export function summarizeRows(table: TickTable, rows: Uint8Array): SliceBatch | 
   return null;
 }
 
-const columns = <T>(rows: readonly T[], ...pick: ((r: T) => unknown)[]) => pick.map((f) => rows.map(f));
+// The unnest() parameters of each INSERT, in its order: one array per slice field.
+const TRADE_PARAMS: readonly (keyof TradeSlice)[] = [
+  'sliceUs', 'exchange', 'market', 'symbol', 'firstUs', 'firstId', 'firstPrice', 'lastUs', 'lastId', 'lastPrice', 'tradeCount',
+  'high', 'low', 'volume', 'quoteVolume', 'takerBuyVolume', 'takerBuyQuoteVolume', 'sumPrice', 'sumPriceSq', 'sumLogReturn',
+  'sumLogReturnSq', 'maxMove', 'maxMoveBps',
+];
+const QUOTE_PARAMS: readonly (keyof QuoteSlice)[] = [
+  'sliceUs', 'exchange', 'market', 'symbol', 'firstUs', 'firstId', 'lastUs', 'lastId', 'quoteCount', 'sumSpread', 'minSpread',
+  'maxSpread', 'lastSpread', 'sumSpreadBps', 'minSpreadBps', 'maxSpreadBps', 'lastSpreadBps', 'sumMid', 'lastMid',
+  'sumBidNotional', 'sumAskNotional', 'lastBidNotional', 'lastAskNotional', 'twUs', 'twSpreadUs',
+];
+
+const columns = <T>(rows: readonly T[], keys: readonly (keyof T)[]): unknown[] => keys.map((k) => rows.map((r) => r[k]));
 
 function params(b: SliceBatch): unknown[] {
-  if (b.table === 'trade_slices') {
-    return columns(
-      b.slices,
-      (s) => s.sliceUs, (s) => s.exchange, (s) => s.market, (s) => s.symbol, (s) => s.firstUs, (s) => s.firstId,
-      (s) => s.firstPrice, (s) => s.lastUs, (s) => s.lastId, (s) => s.lastPrice, (s) => s.tradeCount, (s) => s.high,
-      (s) => s.low, (s) => s.volume, (s) => s.quoteVolume, (s) => s.takerBuyVolume, (s) => s.takerBuyQuoteVolume,
-      (s) => s.sumPrice, (s) => s.sumPriceSq, (s) => s.sumLogReturn, (s) => s.sumLogReturnSq, (s) => s.maxMove,
-      (s) => s.maxMoveBps,
-    );
-  }
-  return columns(
-    b.slices,
-    (s) => s.sliceUs, (s) => s.exchange, (s) => s.market, (s) => s.symbol, (s) => s.firstUs, (s) => s.firstId,
-    (s) => s.lastUs, (s) => s.lastId, (s) => s.quoteCount, (s) => s.sumSpread, (s) => s.minSpread, (s) => s.maxSpread,
-    (s) => s.lastSpread, (s) => s.sumSpreadBps, (s) => s.minSpreadBps, (s) => s.maxSpreadBps, (s) => s.lastSpreadBps,
-    (s) => s.sumMid, (s) => s.lastMid, (s) => s.sumBidNotional, (s) => s.sumAskNotional, (s) => s.lastBidNotional,
-    (s) => s.lastAskNotional, (s) => s.twUs, (s) => s.twSpreadUs,
-  );
+  return b.table === 'trade_slices' ? columns(b.slices, TRADE_PARAMS) : columns(b.slices, QUOTE_PARAMS);
 }
 
 /** Marks the ticks COPYed from here to the end of the transaction as summarized. */

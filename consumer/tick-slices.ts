@@ -15,6 +15,19 @@ function sameBytes(b: Uint8Array, s: number, e: number, key: Uint8Array): boolea
 
 const utf8 = new TextDecoder();
 
+/** What every slice starts with: its stream, its second, and its first and last tick by (time, id). */
+export interface SliceHead {
+  readonly exchange: string;
+  readonly market: string;
+  readonly symbol: string;
+  /** Slice start, µs since the UNIX epoch: floor(timeUs / 1e6) * 1e6. */
+  readonly sliceUs: number;
+  readonly firstUs: number;
+  readonly firstId: string;
+  readonly lastUs: number;
+  readonly lastId: string;
+}
+
 /** One (exchange, market, symbol): its key bytes as in the rows (three text fields), decoded once. */
 export class Stream<S> {
   readonly exchange: string;
@@ -78,7 +91,7 @@ export abstract class TickState<S, R extends TickRow, O> {
   abstract slice(): O;
 
   /** The fields every finished slice starts with. */
-  protected head() {
+  protected head(): SliceHead {
     const { stream, exactIds } = this;
     return {
       exchange: stream.exchange,

@@ -3,22 +3,12 @@
 // trades, is rebuild_trade_slices (with tick_log_return, tick_move_bps) in sql/migrations/0023_tick_slices.sql.
 import { TRADE_FIELDS } from './copy-binary.ts';
 import { fieldLength, readNumericField, readTick, skipFields, TickRow } from './copy-binary-reader.ts';
-import { bigAt, bpsInto, cmpDec, Dec, decDouble, decText, MAX, POW10, sameDec, Sum, zeroBps } from './decimal.ts';
-import { summarize, TickState } from './tick-slices.ts';
+import { bigAt, bpsInto, cmpDec, Dec, decDouble, decText, MAX, POW10, Range, sameDec, Sum, zeroBps } from './decimal.ts';
+import { summarize, TickState, type SliceHead } from './tick-slices.ts';
 
-export interface TradeSlice {
-  readonly exchange: string;
-  readonly market: string;
-  readonly symbol: string;
-  /** Slice start, µs since the UNIX epoch: floor(timeUs / 1e6) * 1e6. */
-  readonly sliceUs: number;
-  /** First trade by (time, trade_id). */
-  readonly firstUs: number;
-  readonly firstId: string;
+/** Its first and last trade are by (time, trade_id). */
+export interface TradeSlice extends SliceHead {
   readonly firstPrice: string;
-  /** Last trade by (time, trade_id). */
-  readonly lastUs: number;
-  readonly lastId: string;
   readonly lastPrice: string;
   readonly tradeCount: number;
   readonly high: string;
@@ -93,8 +83,8 @@ function moveFrom(p: Dec, prev: Dec): number {
 class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
   readonly first = new Dec();
   readonly last = new Dec();
-  readonly high = new Dec();
-  readonly low = new Dec();
+  /** High and low. */
+  readonly prices = new Range();
   readonly volume = new Sum();
   readonly quote = new Sum();
   readonly takerVolume = new Sum();
@@ -113,8 +103,7 @@ class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
     if (!this.takes(r.timeUs, r.id)) return false;
     if (this.count === 0) {
       this.first.set(price);
-      this.high.set(price);
-      this.low.set(price);
+      this.prices.reset(price);
     } else {
       const { last } = this;
       const moveD = price.d > last.d ? price.d : last.d;
@@ -127,8 +116,7 @@ class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
         bpsInto(bps, 1, move, last);
         if (cmpDec(bps, this.bps) > 0) this.bps.set(bps);
         if (cmpDec(move, this.move) > 0) this.move.setValue(move);
-        if (cmpDec(price, this.high) > 0) this.high.set(price);
-        else if (cmpDec(price, this.low) < 0) this.low.set(price);
+        this.prices.take(price);
       }
     }
     this.took(r.timeUs, r.id);
@@ -151,8 +139,8 @@ class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
       firstPrice: decText(this.first),
       lastPrice: decText(this.last),
       tradeCount: count,
-      high: decText(this.high),
-      low: decText(this.low),
+      high: decText(this.prices.max),
+      low: decText(this.prices.min),
       volume: this.volume.text(),
       quoteVolume: this.quote.text(),
       takerBuyVolume: this.takerVolume.text(),

@@ -79,16 +79,26 @@ function moveFrom(p: Dec, prev: Dec): number {
   return logReturn(Number(diff) / Number(a), decDouble(p), decDouble(prev));
 }
 
+/** Σ qty and Σ price * qty of the trades added. */
+class Volume {
+  readonly qty = new Sum();
+  readonly quote = new Sum();
+
+  add(price: Dec, qty: Dec): void {
+    this.qty.addDec(qty);
+    this.quote.addProductDec(price, qty);
+  }
+}
+
 /** One trade slice under construction. */
 class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
   readonly first = new Dec();
   readonly last = new Dec();
   /** High and low. */
   readonly prices = new Range();
-  readonly volume = new Sum();
-  readonly quote = new Sum();
-  readonly takerVolume = new Sum();
-  readonly takerQuote = new Sum();
+  readonly volume = new Volume();
+  /** Over the trades whose buyer is the taker (buyer_is_maker = false). */
+  readonly takerBuy = new Volume();
   readonly sumPrice = new Sum();
   readonly sumPriceSq = new Sum();
   lr = 0;
@@ -121,12 +131,8 @@ class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
     }
     this.took(r.timeUs, r.id);
     this.last.set(price);
-    this.volume.addDec(qty);
-    this.quote.addProductDec(price, qty);
-    if (!r.maker) {
-      this.takerVolume.addDec(qty);
-      this.takerQuote.addProductDec(price, qty);
-    }
+    this.volume.add(price, qty);
+    if (!r.maker) this.takerBuy.add(price, qty);
     this.sumPrice.addDec(price);
     this.sumPriceSq.addProductDec(price, price);
     return true;
@@ -141,10 +147,10 @@ class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
       tradeCount: count,
       high: decText(this.prices.max),
       low: decText(this.prices.min),
-      volume: this.volume.text(),
-      quoteVolume: this.quote.text(),
-      takerBuyVolume: this.takerVolume.text(),
-      takerBuyQuoteVolume: this.takerQuote.text(),
+      volume: this.volume.qty.text(),
+      quoteVolume: this.volume.quote.text(),
+      takerBuyVolume: this.takerBuy.qty.text(),
+      takerBuyQuoteVolume: this.takerBuy.quote.text(),
       sumPrice: this.sumPrice.text(),
       sumPriceSq: this.sumPriceSq.text(),
       sumLogReturn: this.lr,

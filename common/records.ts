@@ -2,8 +2,6 @@
 // prices and quantities kept as the exchange's decimal strings so nothing is rounded between socket and database.
 import { isDecimal, isId, isPositiveDecimal, isTime, sideOf } from './tick-schema.ts';
 
-export { isDecimal, isPositiveDecimal } from './tick-schema.ts';
-
 export const SCHEMA_VERSION = 1;
 
 export type Exchange = 'binance' | 'coinbase' | 'gemini';

@@ -1,6 +1,7 @@
 // A level-2 order book in pure code: two sides of absolute quantities keyed by price, kept sorted best first so the
 // top N levels and the best prices are cheap after every update. Prices and quantities stay the venue's decimal text.
-import { isDecimal, isPositiveDecimal, type BookLevel, type Decimal } from '../../common/records.ts';
+import type { BookLevel, Decimal } from '../../common/records.ts';
+import { isDecimal, isPositiveDecimal } from '../../common/tick-schema.ts';
 
 export type Side = 'bid' | 'ask';
 

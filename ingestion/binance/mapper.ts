@@ -42,7 +42,7 @@ interface KeyCheck {
   readonly field: TickField;
 }
 
-/** Binance's keys of a tick type, in the order they are checked, each with its schema field (built once). */
+/** Payload keys (in the order they are checked) with the schema field each fills: built once, at load. */
 function keyChecks(type: TickType, keys: Readonly<Record<string, string>>): readonly KeyCheck[] {
   return Object.entries(keys).map(([key, name]) => ({ key, field: tickField(type, name) }));
 }
@@ -76,7 +76,7 @@ function badKey(d: Fields, checks: readonly KeyCheck[], showFlag: boolean): stri
       if (field.nullable) continue;
       return `missing field ${key}`;
     }
-    if (kind === 'id' ? !isId(v) : kind === 'time' ? !isTime(v) : false) return `field ${key} is not ${field.noun}: ${short(v)}`;
+    if ((kind === 'id' && !isId(v)) || (kind === 'time' && !isTime(v))) return `field ${key} is not ${field.noun}: ${short(v)}`;
     if (kind === 'decimal' && !isDecimal(v)) return `field ${key} is not a non-negative decimal string: ${short(v)}`;
     if (kind === 'positiveDecimal') {
       if (!isDecimal(v)) return `field ${key} is not a decimal string: ${short(v)}`;

@@ -4,7 +4,7 @@
 // The earlier commit is checked out with `git worktree` beside the repository (so its ../shared resolves the same),
 // shares node_modules when its lockfile is the same (else `npm ci` there), and is removed afterwards.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, symlinkSync, unlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -58,5 +58,8 @@ try {
     process.exitCode = 1;
   }
 } finally {
+  // The shared node_modules is a link: unlinked first, or removing the worktree would empty this tree's own.
+  const modules = resolve(tree, 'node_modules');
+  if (existsSync(modules) && lstatSync(modules).isSymbolicLink()) unlinkSync(modules);
   git('worktree', 'remove', '--force', tree);
 }

@@ -8,7 +8,7 @@ import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import { RECORDED } from './metric-names.ts';
 import { DASHBOARD_UIDS, dashboardPath } from './panels.ts';
 import { PIPELINE_LAG_SECONDS_THRESHOLD } from './prometheus-rules.ts';
-import { PROMETHEUS, TIMESCALEDB, sql } from './sql-query.ts';
+import { PROMETHEUS, TIMESCALEDB, sql, type SqlQueryBuilder } from './sql-query.ts';
 
 export const ALERT_FOLDER = 'tickwatch';
 export const CONTACT_POINT = 'tickwatch-email';
@@ -83,6 +83,30 @@ function rule(s: RuleSpec, panelIds: ReadonlyMap<string, number>): alerting.Rule
 
 const sqlModel = (rawSql: string) => sql(rawSql).refId('A');
 
+/** How many standard deviations `column` stands from its mean over the window `w`; the Risk Monitor charts the same. */
+export const zScore = (column: string) => `((${column} - avg(${column}) OVER w) / nullif(stddev_samp(${column}) OVER w, 0))::float8`;
+
+/**
+ * Each 1-minute bar's `value` (an expression over the trailing window w) as `alias`, labelled by exchange, market and
+ * symbol; null, so no verdict, while the window holds fewer than MIN_TRAILING values of `column`.
+ */
+function barsAgainstTrailing(column: string, value: string, alias: string): SqlQueryBuilder {
+  const head = `       CASE WHEN count(${column}) OVER w >= ${MIN_TRAILING} THEN`;
+  const tail = `${value} END AS ${alias}`;
+  // A value that would run the line past 120 columns goes on a line of its own, so rules.yaml reads without scrolling.
+  const verdict = head.length + 1 + tail.length > 120 ? `${head}\n            ${tail}` : `${head} ${tail}`;
+  return sqlModel(
+    [
+      'SELECT bucket AS time, exchange, market, symbol,',
+      verdict,
+      '  FROM bars_1m',
+      ' WHERE $__timeFilter(bucket)',
+      `WINDOW w AS (${TRAILING})`,
+      ' ORDER BY 1',
+    ].join('\n'),
+  );
+}
+
 export function marketRules(panelIds: ReadonlyMap<string, number>): alerting.RuleBuilder[] {
   const common = { datasourceUid: TIMESCALEDB.uid, rangeSeconds: (MARKET_THRESHOLDS.trailingMinutes + 10) * 60, noData: 'OK' as const };
   const overview = { dashboardUid: DASHBOARD_UIDS.marketOverview, dashboardSlug: 'market-overview' };
@@ -95,14 +119,7 @@ export function marketRules(panelIds: ReadonlyMap<string, number>): alerting.Rul
         uid: 'tickwatch-volatility-spike',
         title: 'Volatility spike',
         panelTitle: 'Volatility z-score',
-        query: sqlModel(`
-          SELECT bucket AS time, exchange, market, symbol,
-                 CASE WHEN count(volatility) OVER w >= ${MIN_TRAILING} THEN
-                      ((volatility - avg(volatility) OVER w) / nullif(stddev_samp(volatility) OVER w, 0))::float8 END AS volatility_z
-            FROM bars_1m
-           WHERE $__timeFilter(bucket)
-          WINDOW w AS (${TRAILING})
-           ORDER BY 1`),
+        query: barsAgainstTrailing('volatility', zScore('volatility'), 'volatility_z'),
         evaluator: { type: 'gt', params: [MARKET_THRESHOLDS.volatilityZ] },
         for: '0s',
         severity: 'warning',
@@ -118,13 +135,7 @@ export function marketRules(panelIds: ReadonlyMap<string, number>): alerting.Rul
         uid: 'tickwatch-volume-spike',
         title: 'Volume spike',
         panelTitle: 'Quote volume',
-        query: sqlModel(`
-          SELECT bucket AS time, exchange, market, symbol,
-                 CASE WHEN count(volume) OVER w >= ${MIN_TRAILING} THEN (volume / nullif(avg(volume) OVER w, 0))::float8 END AS volume_ratio
-            FROM bars_1m
-           WHERE $__timeFilter(bucket)
-          WINDOW w AS (${TRAILING})
-           ORDER BY 1`),
+        query: barsAgainstTrailing('volume', '(volume / nullif(avg(volume) OVER w, 0))::float8', 'volume_ratio'),
         evaluator: { type: 'gt', params: [MARKET_THRESHOLDS.volumeSpikeRatio] },
         for: '0s',
         severity: 'warning',

@@ -5,7 +5,7 @@ import * as candlestick from '@grafana/grafana-foundation-sdk/candlestick';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { DASHBOARD_UIDS, TIMESCALEDB, TIME_PICKER, legendTable, marketFilter, marketVariables, thresholds, tooltipAll } from './panels.ts';
+import { DASHBOARD_UIDS, TIMESCALEDB, legendTable, marketDashboard, marketFilter, perSymbol, symbolVariable, thresholds, tooltipAll } from './panels.ts';
 import { sql, type SqlQueryBuilder } from './sql-query.ts';
 
 /**
@@ -14,6 +14,7 @@ import { sql, type SqlQueryBuilder } from './sql-query.ts';
  */
 const BARS = 'bars_by_width';
 const WIDTH = "width = '$bar'";
+const bars = (columns: string) => perSymbol(columns, BARS, WIDTH);
 
 function series(title: string, unit: string, query: SqlQueryBuilder, w = 12): timeseries.PanelBuilder {
   return new timeseries.PanelBuilder()
@@ -26,29 +27,13 @@ function series(title: string, unit: string, query: SqlQueryBuilder, w = 12): ti
     .gridPos({ x: 0, y: 0, w, h: 8 });
 }
 
-function symbolVariable(name: string, label: string, value: string): dashboard.QueryVariableBuilder {
-  return new dashboard.QueryVariableBuilder(name)
-    .allowCustomValue(false)
-    .label(label)
-    .datasource(TIMESCALEDB)
-    .query("SELECT DISTINCT symbol FROM bars_1h WHERE exchange = '$exchange' AND market = '$market' ORDER BY 1")
-    .current({ text: value, value, selected: true })
-    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
-    .sort(dashboard.VariableSort.AlphabeticalAsc);
-}
-
 export function marketOverview(): dashboard.DashboardBuilder {
-  const b = new dashboard.DashboardBuilder('Market Overview')
-    .uid(DASHBOARD_UIDS.marketOverview)
-    .description('Bars, prices, activity, liquidity and indicators per symbol, from the 1-minute metrics in TimescaleDB.')
-    .tags(['tickwatch', 'market'])
-    .readonly()
-    .timezone('utc')
-    .tooltip(dashboard.DashboardCursorSync.Crosshair)
-    .time({ from: 'now-3h', to: 'now' })
-    .refresh('1m')
-    .timepicker(TIME_PICKER());
-  for (const v of marketVariables()) b.withVariable(v);
+  const b = marketDashboard('Market Overview', {
+    uid: DASHBOARD_UIDS.marketOverview,
+    description: 'Bars, prices, activity, liquidity and indicators per symbol, from the 1-minute metrics in TimescaleDB.',
+    tags: ['market'],
+    from: 'now-3h',
+  });
   b.withVariable(
     new dashboard.CustomVariableBuilder('bar')
       .allowCustomValue(false)
@@ -87,11 +72,7 @@ export function marketOverview(): dashboard.DashboardBuilder {
       series(
         'VWAP and last price',
         'currencyUSD',
-        sql(`
-          SELECT bucket AS time, symbol, vwap, close AS last_price
-            FROM ${BARS}
-           WHERE ${WIDTH} AND $__timeFilter(bucket) AND ${marketFilter()}
-           ORDER BY 1`),
+        bars('vwap, close AS last_price'),
       ),
     )
     .withPanel(
@@ -112,11 +93,7 @@ export function marketOverview(): dashboard.DashboardBuilder {
       series(
         'Trades per minute',
         'short',
-        sql(`
-          SELECT bucket AS time, symbol, trade_count AS trades
-            FROM bars_1m
-           WHERE $__timeFilter(bucket) AND ${marketFilter()}
-           ORDER BY 1`),
+        perSymbol('trade_count AS trades', 'bars_1m'),
       )
         .drawStyle(common.GraphDrawStyle.Bars)
         .fillOpacity(60),
@@ -125,11 +102,7 @@ export function marketOverview(): dashboard.DashboardBuilder {
       series(
         'Quote volume',
         'currencyUSD',
-        sql(`
-          SELECT bucket AS time, symbol, quote_volume
-            FROM ${BARS}
-           WHERE ${WIDTH} AND $__timeFilter(bucket) AND ${marketFilter()}
-           ORDER BY 1`),
+        bars('quote_volume'),
       )
         .drawStyle(common.GraphDrawStyle.Bars)
         .fillOpacity(60),
@@ -138,22 +111,14 @@ export function marketOverview(): dashboard.DashboardBuilder {
       series(
         'Spread (bps)',
         'none',
-        sql(`
-          SELECT bucket AS time, symbol, mean_spread_bps AS mean, max_spread_bps AS max
-            FROM quote_metrics_1m
-           WHERE $__timeFilter(bucket) AND ${marketFilter()}
-           ORDER BY 1`),
+        perSymbol('mean_spread_bps AS mean, max_spread_bps AS max', 'quote_metrics_1m'),
       ).description('Ask minus bid over the mid, in basis points: the mean and the widest of each minute'),
     )
     .withPanel(
       series(
         'Liquidity imbalance',
         'percentunit',
-        sql(`
-          SELECT bucket AS time, symbol, imbalance
-            FROM quote_metrics_1m
-           WHERE $__timeFilter(bucket) AND ${marketFilter()}
-           ORDER BY 1`),
+        perSymbol('imbalance', 'quote_metrics_1m'),
       )
         .description('Top-of-book bid notional / (bid + ask notional): above 50% more is bid than offered')
         .min(0)
@@ -164,11 +129,7 @@ export function marketOverview(): dashboard.DashboardBuilder {
       series(
         'RSI (14)',
         'none',
-        sql(`
-          SELECT bucket AS time, symbol, rsi_14 AS rsi
-            FROM bar_indicators_1m
-           WHERE $__timeFilter(bucket) AND ${marketFilter()}
-           ORDER BY 1`),
+        perSymbol('rsi_14 AS rsi', 'bar_indicators_1m'),
       )
         .min(0)
         .max(100)
@@ -185,11 +146,7 @@ export function marketOverview(): dashboard.DashboardBuilder {
       series(
         'MACD (12, 26, 9)',
         'none',
-        sql(`
-          SELECT bucket AS time, symbol, macd, macd_signal AS signal, macd_histogram AS histogram
-            FROM bar_indicators_1m
-           WHERE $__timeFilter(bucket) AND ${marketFilter()}
-           ORDER BY 1`),
+        perSymbol('macd, macd_signal AS signal, macd_histogram AS histogram', 'bar_indicators_1m'),
       ),
     );
 }

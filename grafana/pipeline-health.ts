@@ -6,7 +6,7 @@ import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import { INGESTION, JOBS, RECORDED, WRITER, bucket } from './metric-names.ts';
-import { DASHBOARD_UIDS, PROMETHEUS, TIME_PICKER, greenAtZero, legendTable, thresholds, tooltipAll } from './panels.ts';
+import { ALL, DASHBOARD_UIDS, PROMETHEUS, greenAtZero, legendTable, thresholds, tickwatchDashboard, tooltipAll } from './panels.ts';
 import { PIPELINE_LAG_SECONDS_THRESHOLD } from './prometheus-rules.ts';
 
 const STREAM = `stream=~"(?:\${symbol:regex})@.*"`;
@@ -28,6 +28,47 @@ function series(title: string, unit: string, targets: prometheus.DataqueryBuilde
   return p;
 }
 
+/** A multi-valued variable over the values of one label of a series; All is `.+`, so a regex selector matches any. */
+function labelVariable(
+  name: string,
+  label: string,
+  query: string,
+  v: { description?: string; regex?: string } = {},
+): dashboard.QueryVariableBuilder {
+  const b = new dashboard.QueryVariableBuilder(name).allowCustomValue(false).label(label);
+  if (v.description !== undefined) b.description(v.description);
+  b.datasource(PROMETHEUS).query({ query, refId: name });
+  if (v.regex !== undefined) b.regex(v.regex);
+  return b
+    .multi(true)
+    .includeAll(true)
+    .allValue('.+')
+    .current(ALL)
+    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+    .sort(dashboard.VariableSort.AlphabeticalAsc);
+}
+
+/** The value of one instant expression on a coloured background: right or wrong at a glance. */
+function statusStat(p: {
+  title: string;
+  description?: string;
+  expr: string;
+  legend: string;
+  thresholds: dashboard.ThresholdsConfigBuilder;
+  h: number;
+}): stat.PanelBuilder {
+  const b = new stat.PanelBuilder().title(p.title);
+  if (p.description !== undefined) b.description(p.description);
+  return b
+    .datasource(PROMETHEUS)
+    .withTarget(prom('A', p.expr, p.legend).instant())
+    .thresholds(p.thresholds)
+    .colorMode(common.BigValueColorMode.Background)
+    .graphMode(common.BigValueGraphMode.None)
+    .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']))
+    .gridPos({ x: 0, y: 0, w: 6, h: p.h });
+}
+
 const quantiles = (h: typeof WRITER.commitLatency, selector: string, by: string) =>
   [0.5, 0.99].map((q, i) =>
     prom(
@@ -38,61 +79,33 @@ const quantiles = (h: typeof WRITER.commitLatency, selector: string, by: string)
   );
 
 export function pipelineHealth(): dashboard.DashboardBuilder {
-  return new dashboard.DashboardBuilder('Pipeline Health')
-    .uid(DASHBOARD_UIDS.pipelineHealth)
-    .description('Ingestion and writer health from Prometheus: throughput, consumer lag, latency, dead letters, reconnects, gaps, batch times.')
-    .tags(['tickwatch', 'pipeline', 'prometheus'])
-    .readonly()
-    .timezone('utc')
-    .tooltip(dashboard.DashboardCursorSync.Crosshair)
-    .time({ from: 'now-30m', to: 'now' })
-    .refresh('10s')
-    .timepicker(TIME_PICKER())
+  return tickwatchDashboard('Pipeline Health', {
+    uid: DASHBOARD_UIDS.pipelineHealth,
+    description: 'Ingestion and writer health from Prometheus: throughput, consumer lag, latency, dead letters, reconnects, gaps, batch times.',
+    tags: ['pipeline', 'prometheus'],
+    from: 'now-30m',
+    refresh: '10s',
+  })
     .withVariable(
-      new dashboard.QueryVariableBuilder('symbol')
-        .allowCustomValue(false)
-        .label('Symbol')
-        .description('Symbols by the ingestion stream names (btcusdt@trade -> btcusdt)')
-        .datasource(PROMETHEUS)
-        .query({ query: `label_values(${INGESTION.messagesReceived.name}, stream)`, refId: 'symbol' })
-        .regex('/^([^@]+)@/')
-        .multi(true)
-        .includeAll(true)
-        .allValue('.+')
-        .current({ text: ['All'], value: ['$__all'], selected: true })
-        .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
-        .sort(dashboard.VariableSort.AlphabeticalAsc),
+      labelVariable('symbol', 'Symbol', `label_values(${INGESTION.messagesReceived.name}, stream)`, {
+        description: 'Symbols by the ingestion stream names (btcusdt@trade -> btcusdt)',
+        regex: '/^([^@]+)@/',
+      }),
     )
-    .withVariable(
-      new dashboard.QueryVariableBuilder('topic')
-        .allowCustomValue(false)
-        .label('Topic')
-        .datasource(PROMETHEUS)
-        .query({ query: `label_values(${INGESTION.recordsProduced.name}, topic)`, refId: 'topic' })
-        .multi(true)
-        .includeAll(true)
-        .allValue('.+')
-        .current({ text: ['All'], value: ['$__all'], selected: true })
-        .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
-        .sort(dashboard.VariableSort.AlphabeticalAsc),
-    )
+    .withVariable(labelVariable('topic', 'Topic', `label_values(${INGESTION.recordsProduced.name}, topic)`))
     .withRow(new dashboard.RowBuilder('Throughput and lag'))
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Workers up')
-        .description('1 = Prometheus scrapes the worker; 0 = stopped or crashed')
-        .datasource(PROMETHEUS)
-        .withTarget(prom('A', `up{job=~"${Object.values(JOBS).join('|')}"}`, '{{job}}').instant())
-        .thresholds(
-          thresholds([
-            { value: null, color: 'red' },
-            { value: 1, color: 'green' },
-          ]),
-        )
-        .colorMode(common.BigValueColorMode.Background)
-        .graphMode(common.BigValueGraphMode.None)
-        .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']))
-        .gridPos({ x: 0, y: 0, w: 6, h: 8 }),
+      statusStat({
+        title: 'Workers up',
+        description: '1 = Prometheus scrapes the worker; 0 = stopped or crashed',
+        expr: `up{job=~"${Object.values(JOBS).join('|')}"}`,
+        legend: '{{job}}',
+        thresholds: thresholds([
+          { value: null, color: 'red' },
+          { value: 1, color: 'green' },
+        ]),
+        h: 8,
+      }),
     )
     .withPanel(
       series(
@@ -173,22 +186,14 @@ export function pipelineHealth(): dashboard.DashboardBuilder {
       ),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Dead letters in range')
-        .datasource(PROMETHEUS)
-        .withTarget(
-          prom(
-            'A',
-            // Zero, not "no data", when neither worker has dead-lettered anything yet.
-            `(sum(increase(${INGESTION.deadLetters.name}[$__range])) or vector(0)) + (sum(increase(${WRITER.deadLetters.name}[$__range])) or vector(0))`,
-            'dead letters',
-          ).instant(),
-        )
-        .thresholds(greenAtZero())
-        .colorMode(common.BigValueColorMode.Background)
-        .graphMode(common.BigValueGraphMode.None)
-        .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']))
-        .gridPos({ x: 0, y: 0, w: 6, h: 6 }),
+      statusStat({
+        title: 'Dead letters in range',
+        // Zero, not "no data", when neither worker has dead-lettered anything yet.
+        expr: `(sum(increase(${INGESTION.deadLetters.name}[$__range])) or vector(0)) + (sum(increase(${WRITER.deadLetters.name}[$__range])) or vector(0))`,
+        legend: 'dead letters',
+        thresholds: greenAtZero(),
+        h: 6,
+      }),
     )
     .withPanel(
       series(

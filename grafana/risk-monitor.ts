@@ -7,9 +7,9 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { MARKET_THRESHOLDS } from './alerting.ts';
-import { DASHBOARD_UIDS, TIMESCALEDB, TIME_PICKER, greenAtZero, legendTable, marketFilter, marketVariables, thresholds, tooltipAll } from './panels.ts';
-import { sql } from './sql-query.ts';
+import { MARKET_THRESHOLDS, zScore } from './alerting.ts';
+import { DASHBOARD_UIDS, TIMESCALEDB, greenAtZero, legendTable, marketDashboard, marketFilter, perSymbol, thresholds, tooltipAll } from './panels.ts';
+import { sql, type SqlQueryBuilder } from './sql-query.ts';
 
 /** The rules of anomaly_events (sql/migrations/0100_schema.sql), so a rule that never fired still shows 0. */
 export const ANOMALY_RULES = ['volatilitySpike', 'volumeSpike', 'spreadWarning', 'priceJump', 'gap', 'staleStream'] as const;
@@ -20,7 +20,7 @@ function zScoreSql(relation: string, column: string, alias: string): string {
   return `
     SELECT time, symbol, ${alias}
       FROM (SELECT bucket AS time, symbol,
-                   ((${column} - avg(${column}) OVER w) / nullif(stddev_samp(${column}) OVER w, 0))::float8 AS ${alias}
+                   ${zScore(column)} AS ${alias}
               FROM ${relation}
              WHERE bucket >= $__timeFrom()::timestamptz - interval '${MARKET_THRESHOLDS.trailingMinutes} minutes'
                AND bucket <= $__timeTo()::timestamptz AND ${marketFilter()}
@@ -30,73 +30,68 @@ function zScoreSql(relation: string, column: string, alias: string): string {
      ORDER BY 1`;
 }
 
-export function riskMonitor(): dashboard.DashboardBuilder {
-  const b = new dashboard.DashboardBuilder('Risk Monitor')
-    .uid(DASHBOARD_UIDS.riskMonitor)
-    .description('Anomalies found by the metrics worker, volatility against its trailing hour, and data-quality events.')
-    .tags(['tickwatch', 'risk'])
-    .readonly()
-    .timezone('utc')
-    .tooltip(dashboard.DashboardCursorSync.Crosshair)
-    .time({ from: 'now-6h', to: 'now' })
-    .refresh('1m')
-    .timepicker(TIME_PICKER());
-  for (const v of marketVariables()) b.withVariable(v);
-
+/** A count of things that should not happen: green at zero, red from one, as the whole background. */
+function countStat(p: {
+  title: string;
+  description?: string;
+  query: SqlQueryBuilder;
+  /** The last value of the query's one row unless told otherwise. */
+  reduce?: common.ReduceDataOptionsBuilder;
+  w?: number;
+}): stat.PanelBuilder {
+  const b = new stat.PanelBuilder().title(p.title);
+  if (p.description !== undefined) b.description(p.description);
   return b
+    .datasource(TIMESCALEDB)
+    .withTarget(p.query.table())
+    .reduceOptions(p.reduce ?? new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']))
+    .thresholds(greenAtZero())
+    .colorMode(common.BigValueColorMode.Background)
+    .graphMode(common.BigValueGraphMode.None)
+    .gridPos({ x: 0, y: 0, w: p.w ?? 4, h: 5 });
+}
+
+export function riskMonitor(): dashboard.DashboardBuilder {
+  return marketDashboard('Risk Monitor', {
+    uid: DASHBOARD_UIDS.riskMonitor,
+    description: 'Anomalies found by the metrics worker, volatility against its trailing hour, and data-quality events.',
+    tags: ['risk'],
+    from: 'now-6h',
+  })
     .withRow(new dashboard.RowBuilder('Now'))
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Firing rules')
-        .description('Open anomaly firings (not yet resolved) per rule')
-        .datasource(TIMESCALEDB)
-        .withTarget(
-          sql(`
-            SELECT r.rule, count(e.rule) AS firing
-              FROM unnest(ARRAY[${RULE_LIST}]) AS r(rule)
-              LEFT JOIN anomaly_events e
-                ON e.rule = r.rule AND e.resolved_at IS NULL AND ${marketFilter('e')}
-             GROUP BY r.rule
-             ORDER BY r.rule`).table(),
-        )
-        .reduceOptions(new common.ReduceDataOptionsBuilder().values(true).calcs(['lastNotNull']).fields('/^firing$/'))
-        .thresholds(greenAtZero())
-        .colorMode(common.BigValueColorMode.Background)
-        .graphMode(common.BigValueGraphMode.None)
-        .textMode(common.BigValueTextMode.ValueAndName)
-        .gridPos({ x: 0, y: 0, w: 16, h: 5 }),
+      countStat({
+        title: 'Firing rules',
+        description: 'Open anomaly firings (not yet resolved) per rule',
+        query: sql(`
+          SELECT r.rule, count(e.rule) AS firing
+            FROM unnest(ARRAY[${RULE_LIST}]) AS r(rule)
+            LEFT JOIN anomaly_events e
+              ON e.rule = r.rule AND e.resolved_at IS NULL AND ${marketFilter('e')}
+           GROUP BY r.rule
+           ORDER BY r.rule`),
+        // One value per rule, named by it.
+        reduce: new common.ReduceDataOptionsBuilder().values(true).calcs(['lastNotNull']).fields('/^firing$/'),
+        w: 16,
+      }).textMode(common.BigValueTextMode.ValueAndName),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Anomalies in range')
-        .datasource(TIMESCALEDB)
-        .withTarget(
-          sql(`
-            SELECT count(*) AS anomalies
-              FROM anomaly_events
-             WHERE $__timeFilter(bucket) AND ${marketFilter()}`).table(),
-        )
-        .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']))
-        .thresholds(greenAtZero())
-        .colorMode(common.BigValueColorMode.Background)
-        .graphMode(common.BigValueGraphMode.None)
-        .gridPos({ x: 0, y: 0, w: 4, h: 5 }),
+      countStat({
+        title: 'Anomalies in range',
+        query: sql(`
+          SELECT count(*) AS anomalies
+            FROM anomaly_events
+           WHERE $__timeFilter(bucket) AND ${marketFilter()}`),
+      }),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Data-quality events in range')
-        .datasource(TIMESCALEDB)
-        .withTarget(
-          sql(`
-            SELECT (SELECT count(*) FROM gap_events WHERE $__timeFilter(from_time) AND ${marketFilter()})
-                 + (SELECT count(*) FROM anomaly_events
-                     WHERE rule IN ('gap', 'staleStream') AND $__timeFilter(bucket) AND ${marketFilter()}) AS events`).table(),
-        )
-        .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']))
-        .thresholds(greenAtZero())
-        .colorMode(common.BigValueColorMode.Background)
-        .graphMode(common.BigValueGraphMode.None)
-        .gridPos({ x: 0, y: 0, w: 4, h: 5 }),
+      countStat({
+        title: 'Data-quality events in range',
+        query: sql(`
+          SELECT (SELECT count(*) FROM gap_events WHERE $__timeFilter(from_time) AND ${marketFilter()})
+               + (SELECT count(*) FROM anomaly_events
+                   WHERE rule IN ('gap', 'staleStream') AND $__timeFilter(bucket) AND ${marketFilter()}) AS events`),
+      }),
     )
     .withPanel(
       new statetimeline.PanelBuilder()
@@ -132,11 +127,7 @@ export function riskMonitor(): dashboard.DashboardBuilder {
         .description('Sample standard deviation of tick-to-tick log returns within each bar')
         .datasource(TIMESCALEDB)
         .withTarget(
-          sql(`
-            SELECT bucket AS time, symbol, volatility
-              FROM bars_1m
-             WHERE $__timeFilter(bucket) AND ${marketFilter()}
-             ORDER BY 1`),
+          perSymbol('volatility', 'bars_1m'),
         )
         .unit('percentunit')
         .legend(legendTable())

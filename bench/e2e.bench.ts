@@ -13,9 +13,12 @@ import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { loadConfig } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
-import { BinanceServer, loadRecording, type Recording } from '../test/binance-server.ts';
+import { stackWorkers } from '../stack/cli.ts';
 import { memoryOf, supervise } from '../stack/supervisor.ts';
+import { BinanceServer, loadRecording, type Recording } from '../test/binance-server.ts';
+import { stackTopicEnv } from '../test/services.ts';
 
 const { values } = parseArgs({ options: { 'live-seconds': { type: 'string', default: '150' }, 'max-events': { type: 'string', default: '500000' } } });
 const LIVE_SECONDS = Number(values['live-seconds']);
@@ -59,7 +62,6 @@ async function phase(name: string, recording: Recording, rate: number, repeat: n
   const url = new URL(baseUrl!);
   url.pathname = `/${dbName}`;
   const server = await BinanceServer.start({ recording, rate, repeat, repeatShiftMs: 3_600_000, autoplay: false });
-  const p = `e2e-${Date.now().toString(36)}`;
   const ports = { ingestion: await freePort(), writer: await freePort(), metrics: await freePort() };
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -69,24 +71,13 @@ async function phase(name: string, recording: Recording, rate: number, repeat: n
     BINANCE_WS_URL: server.wsUrl,
     BINANCE_REST_URL: server.restUrl,
     SYMBOLS: 'BTCUSDT,ETHUSDT,BNBUSDT',
-    TOPIC_TRADES: `${p}.trades`, TOPIC_AGG_TRADES: `${p}.aggtrades`, TOPIC_BOOK_TICKERS: `${p}.booktickers`,
-    TOPIC_GAPS: `${p}.gaps`, TOPIC_DEAD_LETTER: `${p}.deadletter`, TOPIC_BARS: `${p}.bars`, TOPIC_ALERTS: `${p}.alerts`,
-    WRITER_GROUP_PREFIX: p,
+    ...stackTopicEnv(`e2e-${Date.now().toString(36)}`),
     HTTP_HOST: '127.0.0.1',
     INGESTION_HTTP_PORT: String(ports.ingestion), WRITER_HTTP_PORT: String(ports.writer), METRICS_HTTP_PORT: String(ports.metrics),
   };
   const { execFileSync } = await import('node:child_process');
   execFileSync(process.execPath, ['--import', 'tsx', 'bin/tickwatch.ts', 'migrate'], { env, stdio: 'ignore' });
-  const sup = supervise(
-    [
-      { name: 'ingestion', args: ['ingest'], httpPort: ports.ingestion },
-      { name: 'writer', args: ['write'], httpPort: ports.writer },
-      { name: 'metrics', args: ['metrics'], httpPort: ports.metrics },
-    ],
-    env,
-    log,
-    logDir,
-  );
+  const sup = supervise(stackWorkers(loadConfig(env), { kind: 'live' }), env, log, logDir);
   const db = new pg.Client({ connectionString: url.toString() });
   await db.connect();
   try {

@@ -13,6 +13,7 @@ import { createIngestMetrics } from '../ingestion/metrics.ts';
 import { TickProducer } from '../ingestion/producer.ts';
 import { startIngestion } from '../ingestion/worker.ts';
 import { loadRecording, missingRecordings } from '../test/binance-server.ts';
+import { ingestionTopicEnv } from '../test/services.ts';
 
 if (missingRecordings()) process.exit(0);
 const repeat = Number(process.env.REPEAT ?? 2);
@@ -29,11 +30,7 @@ const config = loadConfig({
   LOG_LEVEL: 'warn',
   BINANCE_WS_URL: wsUrl,
   BINANCE_REST_URL: restUrl,
-  TOPIC_TRADES: `${run}.trades`,
-  TOPIC_AGG_TRADES: `${run}.aggtrades`,
-  TOPIC_BOOK_TICKERS: `${run}.booktickers`,
-  TOPIC_GAPS: `${run}.gaps`,
-  TOPIC_DEAD_LETTER: `${run}.deadletter`,
+  ...ingestionTopicEnv(run),
   HTTP_HOST: '127.0.0.1',
   INGESTION_HTTP_PORT: '0',
   ...(process.env.PRODUCER_BUFFER_MAX ? { PRODUCER_BUFFER_MAX: process.env.PRODUCER_BUFFER_MAX } : {}),

@@ -1,28 +1,24 @@
 // The real broker round trip every stage relies on: keyed messages come back complete and in order per key.
-import { Partitioners, type Admin } from 'kafkajs';
+import { Partitioners, type Admin, type Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKafka, ensureTopics } from './kafka.ts';
-import { missing, testConfig, testLog, uniqueName } from '../test/services.ts';
+import { ensureTopics } from './kafka.ts';
+import { missing, testConfig, testKafka, uniqueName, type TestKafka } from '../test/services.ts';
 
 const skip = await missing('kafka');
 
 describe.skipIf(skip)('Kafka round trip', () => {
+  let broker: TestKafka;
   let admin: Admin;
-  let kafka: ReturnType<typeof createKafka>;
+  let kafka: Kafka;
   const topic = uniqueName('roundtrip');
 
   beforeAll(async () => {
-    const config = await testConfig({ KAFKA_PARTITIONS: '4' });
-    kafka = createKafka(config, testLog, 'roundtrip');
-    admin = kafka.admin();
-    await admin.connect();
-    expect(await ensureTopics(admin, [topic], config)).toEqual([topic]);
-    expect(await ensureTopics(admin, [topic], config)).toEqual([]);
+    broker = await testKafka('roundtrip', [topic], { KAFKA_PARTITIONS: '4' });
+    expect(broker.created).toEqual([topic]);
+    ({ kafka, admin } = broker);
+    expect(await ensureTopics(admin, [topic], broker.config)).toEqual([]);
   });
-  afterAll(async () => {
-    await admin?.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin?.disconnect();
-  });
+  afterAll(() => broker?.close());
 
   it('produces 10,000 keyed messages and consumes them all back, in order per key', async () => {
     const keys = Array.from({ length: 16 }, (_, i) => `binance:spot:SYM${i}`);

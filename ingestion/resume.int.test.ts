@@ -1,10 +1,9 @@
 // Where a restarted worker resumes, read from Kafka: a quiet symbol whose last trade lies far behind a busy symbol's
 // on the same partition is still found (the scan steps back), and a bound on the scan is honoured.
-import { Partitioners, type Admin } from 'kafkajs';
+import { Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
 import { encodeRecord, type Trade } from '../common/records.ts';
-import { missing, testConfig, testLog, uniqueName } from '../test/services.ts';
+import { missing, testKafka, testLog, uniqueName, type TestKafka } from '../test/services.ts';
 import { readLastIds, type LastId } from './resume.ts';
 
 const skip = await missing('kafka');
@@ -25,17 +24,12 @@ const trade = (symbol: string, tradeId: number): Trade => ({
 });
 
 describe.skipIf(skip)('resume point from the tail of the topics (real Kafka)', () => {
-  let admin: Admin;
-  let kafka: ReturnType<typeof createKafka>;
+  let broker: TestKafka;
   const topic = uniqueName('resume-trades');
 
   beforeAll(async () => {
-    const config = await testConfig({ KAFKA_PARTITIONS: '2' });
-    kafka = createKafka(config, testLog, 'resume-test');
-    admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, [topic], config);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    broker = await testKafka('resume-test', [topic], { KAFKA_PARTITIONS: '2' });
+    const producer = broker.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const send = (partition: number, ts: Trade[]) =>
       producer.send({ topic, acks: -1, messages: ts.map((t) => ({ partition, key: `binance:spot:${t.symbol}`, value: encodeRecord(t) })) });
@@ -45,29 +39,26 @@ describe.skipIf(skip)('resume point from the tail of the topics (real Kafka)', (
     await send(1, Array.from({ length: 500 }, (_, j) => trade('THIRDUSDT', 100 + j)));
     await producer.disconnect();
   });
-  afterAll(async () => {
-    await admin?.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin?.disconnect();
-  });
+  afterAll(() => broker?.close());
 
   const wanted = new Set(['trade:QUIETUSDT', 'trade:BUSYUSDT', 'trade:THIRDUSDT']);
   const byKey = (ids: readonly LastId[]) => Object.fromEntries(ids.map((l) => [`${l.type}:${l.symbol}`, l.lastId]));
 
   it('steps back past the busy symbol until the quiet one is found', async () => {
-    const point = await readLastIds(kafka, admin, [topic], 'spot', testLog, { wanted, window: 1000 });
+    const point = await readLastIds(broker.kafka, broker.admin, [topic], 'spot', testLog, { wanted, window: 1000 });
     expect(byKey(point.lastIds)).toEqual({ 'trade:QUIETUSDT': 9, 'trade:BUSYUSDT': 30_000, 'trade:THIRDUSDT': 599 });
     expect(point.notFound).toEqual([]);
     expect(point.recordsRead).toBe(30_003 + 500);
   });
 
   it('reads only the newest window when every wanted symbol is in it', async () => {
-    const point = await readLastIds(kafka, admin, [topic], 'spot', testLog, { wanted: new Set(['trade:BUSYUSDT', 'trade:THIRDUSDT']), window: 1000 });
+    const point = await readLastIds(broker.kafka, broker.admin, [topic], 'spot', testLog, { wanted: new Set(['trade:BUSYUSDT', 'trade:THIRDUSDT']), window: 1000 });
     expect(byKey(point.lastIds)).toEqual({ 'trade:BUSYUSDT': 30_000, 'trade:THIRDUSDT': 599 });
     expect(point.recordsRead).toBe(1000 + 500);
   });
 
   it('gives up on a symbol beyond the per-partition bound (a fresh start for it)', async () => {
-    const point = await readLastIds(kafka, admin, [topic], 'spot', testLog, { wanted, window: 1000, maxRecordsPerPartition: 10_000 });
+    const point = await readLastIds(broker.kafka, broker.admin, [topic], 'spot', testLog, { wanted, window: 1000, maxRecordsPerPartition: 10_000 });
     expect(byKey(point.lastIds)).toEqual({ 'trade:BUSYUSDT': 30_000, 'trade:THIRDUSDT': 599 });
     expect(point.notFound).toEqual(['trade:QUIETUSDT']);
     expect(point.recordsRead).toBe(10_000 + 500);

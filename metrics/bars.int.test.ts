@@ -12,13 +12,13 @@ import { pgSession, type SqlSession } from '../common/db.ts';
 import { tickTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
-import { freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
+import { freshDatabase, freshDatabaseClient, missing, testConfig, testLog } from '../test/services.ts';
 import { freshTimescale, timescaleMissing } from '../test/timescale.ts';
 import { BATCH_TICKS, writing } from '../test/writer-batches.ts';
 import { insertBookTickers, insertTrades } from './replay.ts';
 import { Refresher } from './refresher.ts';
 import { bucketStart } from './schedule.ts';
-import { P, divRound, expectedBars, fixed, key, pow10, type ExpectedBar } from '../test/expected-bars.ts';
+import { P, divRound, expectedBars, fixed, key, perSymbol, pow10, type ExpectedBar } from '../test/expected-bars.ts';
 
 // ---------- the independent computation ----------
 
@@ -31,14 +31,8 @@ interface ExpectedQuote {
 }
 
 function expectedQuotes(quotes: readonly BookTicker[]): Map<string, ExpectedQuote> {
-  const bySymbol = new Map<string, BookTicker[]>();
-  for (const q of quotes) {
-    const k = `${q.market}|${q.symbol}`;
-    (bySymbol.get(k) ?? bySymbol.set(k, []).get(k)!).push(q);
-  }
   const out = new Map<string, ExpectedQuote>();
-  for (const list of bySymbol.values()) {
-    list.sort((a, b) => tickTimeMs(a) - tickTimeMs(b) || a.updateId - b.updateId);
+  for (const list of perSymbol(quotes, (a, b) => tickTimeMs(a) - tickTimeMs(b) || a.updateId - b.updateId)) {
     // time-weighted: each quote in force from its time until the next one, clipped to buckets
     const tw = new Map<number, { covered: bigint; sum: bigint }>();
     list.forEach((q, i) => {
@@ -313,11 +307,9 @@ function scenario(name: string, skip: string | undefined, timescaledb: 'on' | 'o
 const allResults: Record<string, Record<string, Row[]>> = {};
 
 scenario(PLAIN, pgAbsent, 'off', async () => {
-  const fresh = await freshDatabase('bars');
-  const client = new pg.Client({ connectionString: fresh.url });
-  await client.connect();
-  const db = pgSession(client);
-  return { db, ...inserting(db), close: async () => { await client.end(); await fresh.drop(); } };
+  const fresh = await freshDatabaseClient('bars');
+  const db = pgSession(fresh.client);
+  return { db, ...inserting(db), close: () => fresh.close() };
 });
 
 scenario(WRITER, pgAbsent, 'off', async () => {

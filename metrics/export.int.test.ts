@@ -3,13 +3,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgSession, type SqlSession } from '../common/db.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
-import { freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
+import { freshDatabaseClient, missing, testConfig, testLog, type ConnectedDatabase } from '../test/services.ts';
 import { exportCommand } from './cli.ts';
 import { EXPORT_COLUMNS } from './export.ts';
 import { Refresher } from './refresher.ts';
@@ -18,24 +17,20 @@ import { insertTrades } from './replay.ts';
 const skip = capturesMissing() ?? (await missing('postgres'));
 
 describe.skipIf(skip)('export', () => {
-  let fresh: { url: string; drop: () => Promise<void> };
-  let client: pg.Client;
+  let fresh: ConnectedDatabase;
   let db: SqlSession;
   const dir = mkdtempSync(join(tmpdir(), 'tickwatch-export-'));
 
   beforeAll(async () => {
-    fresh = await freshDatabase('metrics_export');
-    client = new pg.Client({ connectionString: fresh.url });
-    await client.connect();
-    db = pgSession(client);
+    fresh = await freshDatabaseClient('metrics_export');
+    db = pgSession(fresh.client);
     await migrate(db, await testConfig({ DATABASE_URL: fresh.url }), testLog);
     await insertTrades(db, loadCaptureTicks().trades.filter((t) => t.symbol === 'BTCUSDT' && t.market === 'spot'));
     await new Refresher(db, 10_000).runOnce(Date.now());
   });
 
   afterAll(async () => {
-    await client?.end();
-    await fresh?.drop();
+    await fresh?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -2,15 +2,15 @@
 // recorded trades shifted to the last minutes are refreshed as their buckets close and every closed bar is published to
 // Kafka; a late tick re-publishes its bar. (2) The engine on a replayed clock: rules stay quiet on the recorded calm
 // data and fire on crafted data, one anomaly_events row and one alerts record per firing, with the mails handed on.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Partitioners, type Consumer } from 'kafkajs';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
+import { Partitioners, type Consumer, type Kafka } from 'kafkajs';
+import type { Config } from '../common/config.ts';
+import { createKafka, createTopics } from '../common/kafka.ts';
 import { pgSession, type SqlSession } from '../common/db.ts';
 import { tickTimeMs, type AnomalyRecord, type BarRecord, type Trade } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
-import { freshDatabase, missing, testConfig, testLog, uniqueName } from '../test/services.ts';
+import { freshDatabaseClient, missing, testConfig, testLog, uniqueName, type ConnectedDatabase } from '../test/services.ts';
 import type { AlertMail } from './alert-state.ts';
 import { insertBookTickers, insertTrades } from './replay.ts';
 import { bucketStart, MINUTE_MS } from './schedule.ts';
@@ -23,9 +23,14 @@ const shift = (t: Trade, dMs: number, dId = 0): Trade => ({
   ...t, exchangeTimeMs: t.exchangeTimeMs + dMs, eventTimeMs: t.eventTimeMs + dMs, receiveTimeUs: t.receiveTimeUs + dMs * 1000, tradeId: t.tradeId + dId,
 });
 
-async function collect<T>(consumer: Consumer, topic: string, into: T[]): Promise<void> {
+/** A consumer of a new group pushing every record of `topic` (created when missing) into `into`, from its start. */
+async function collect<T>(kafka: Kafka, config: Config, group: string, topic: string, into: T[]): Promise<Consumer> {
+  const consumer = kafka.consumer({ groupId: uniqueName(group) });
+  await consumer.connect();
+  await createTopics(kafka, [topic], config);
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({ eachMessage: async ({ message }) => void into.push(JSON.parse(message.value!.toString()) as T) });
+  return consumer;
 }
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -37,22 +42,16 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, timeo
 }
 
 describe.skipIf(skip)('metrics worker', () => {
-  let fresh: { url: string; drop: () => Promise<void> };
-  let client: pg.Client;
+  let fresh: ConnectedDatabase;
   let db: SqlSession;
 
   beforeAll(async () => {
-    fresh = await freshDatabase('metrics_worker');
-    client = new pg.Client({ connectionString: fresh.url });
-    await client.connect();
-    db = pgSession(client);
+    fresh = await freshDatabaseClient('metrics_worker');
+    db = pgSession(fresh.client);
     await migrate(db, await testConfig({ DATABASE_URL: fresh.url }), testLog);
   });
 
-  afterAll(async () => {
-    await client?.end();
-    await fresh?.drop();
-  });
+  afterAll(() => fresh?.close());
 
   it('refreshes closing buckets, publishes every closed bar to Kafka, and re-publishes a bar changed by a late tick', async () => {
     const bars = uniqueName('bars');
@@ -69,13 +68,7 @@ describe.skipIf(skip)('metrics worker', () => {
 
     const received: BarRecord[] = [];
     const kafka = createKafka(config, testLog, 'test');
-    const consumer = kafka.consumer({ groupId: uniqueName('metrics-test') });
-    await consumer.connect();
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, [bars], config);
-    await admin.disconnect();
-    await collect(consumer, bars, received);
+    const consumer = await collect(kafka, config, 'metrics-test', bars, received);
     const worker = await startMetricsWorker(config, testLog);
     try {
       await until('four 1-minute bars on Kafka', () => received.filter((b) => b.width === '1m').length >= 4);
@@ -182,13 +175,7 @@ describe.skipIf(skip)('metrics worker', () => {
     expect(Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM anomaly_events WHERE resolved_at IS NOT NULL AND rule = 'volumeSpike'`)).rows[0]!.n)).toBe(1);
 
     const fromKafka: AnomalyRecord[] = [];
-    const consumer = kafka.consumer({ groupId: uniqueName('alerts-test') });
-    await consumer.connect();
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, [alerts], config);
-    await admin.disconnect();
-    await collect(consumer, alerts, fromKafka);
+    const consumer = await collect(kafka, config, 'alerts-test', alerts, fromKafka);
     await until('the alert records on Kafka', () => fromKafka.length >= published.length);
     expect(fromKafka.filter((a) => a.state === 'firing').map((a) => a.rule).sort()).toEqual([...rows].sort());
     await consumer.disconnect();

@@ -1,31 +1,25 @@
 // Books migration on the real PostgreSQL server (plain tables): same tables, duplicates ignored, the same per-minute
 // top-of-book metrics as on TimescaleDB.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.ts';
 import { pgSession } from '../common/db.ts';
-import { freshDatabase, missing, testLog } from '../test/services.ts';
+import { freshDatabaseClient, missing, testLog, type ConnectedDatabase } from '../test/services.ts';
 import { BOOKS, EXPECTED_MINUTES, insertBooks, MINUTE_MS, minuteRows } from './books.fixture.ts';
 import { migrate } from './migrate.ts';
 
 const skip = await missing('postgres');
 
 describe.skipIf(skip)('books on real PostgreSQL', () => {
-  let database: Awaited<ReturnType<typeof freshDatabase>>;
-  let client: pg.Client;
+  let database: ConnectedDatabase;
 
   beforeAll(async () => {
-    database = await freshDatabase('books');
-    client = new pg.Client({ connectionString: database.url });
-    await client.connect();
-    await migrate(pgSession(client), loadConfig({ DATABASE_URL: database.url, TIMESCALEDB: 'off' }), testLog);
+    database = await freshDatabaseClient('books');
+    await migrate(pgSession(database.client), loadConfig({ DATABASE_URL: database.url, TIMESCALEDB: 'off' }), testLog);
   });
-  afterAll(async () => {
-    await client?.end();
-    await database?.drop();
-  });
+  afterAll(() => database?.close());
 
   it('stores books exactly, ignores re-delivered ones and refreshes per-minute metrics per venue', async () => {
+    const { client } = database;
     const db = pgSession(client);
     expect(await insertBooks(db, BOOKS)).toBe(BOOKS.length);
     expect(await insertBooks(db, BOOKS)).toBe(0);

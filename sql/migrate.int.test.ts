@@ -3,25 +3,21 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.ts';
 import { pgSession } from '../common/db.ts';
-import { freshDatabase, missing, testLog } from '../test/services.ts';
+import { freshDatabaseClient, missing, testLog, type ConnectedDatabase } from '../test/services.ts';
 import { schemaSnapshot } from '../test/schema-snapshot.ts';
 import { migrate } from './migrate.ts';
 
 const skip = await missing('postgres');
 
 describe.skipIf(skip)('migrations on real PostgreSQL', () => {
-  let database: Awaited<ReturnType<typeof freshDatabase>>;
+  let database: ConnectedDatabase;
   let client: pg.Client;
 
   beforeAll(async () => {
-    database = await freshDatabase('migrate');
-    client = new pg.Client({ connectionString: database.url });
-    await client.connect();
+    database = await freshDatabaseClient('migrate');
+    client = database.client;
   });
-  afterAll(async () => {
-    await client?.end();
-    await database?.drop();
-  });
+  afterAll(() => database?.close());
 
   it('applies every migration once; a second run changes nothing', async () => {
     const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;

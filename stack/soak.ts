@@ -22,6 +22,7 @@ import { createLogger } from '../common/log.ts';
 import { decodeTick, type Trade } from '../common/records.ts';
 import { BinanceServer, loadRecording } from '../test/binance-server.ts';
 import { barMismatches, expectedBars } from '../test/expected-bars.ts';
+import { stackWorkers } from './cli.ts';
 import { memoryOf, supervise, type WorkerProcess } from './supervisor.ts';
 
 const run = promisify(execFile);
@@ -156,16 +157,7 @@ export async function soak(opts: SoakOptions): Promise<number> {
     };
     const config = loadConfig(env);
     await run(process.execPath, ['--import', 'tsx', `${ROOT}/bin/tickwatch.ts`, 'migrate'], { env, timeout: 60_000 });
-    sup = supervise(
-      [
-        { name: 'ingestion', args: ['ingest'], httpPort: ports.ingestion },
-        { name: 'writer', args: ['write'], httpPort: ports.writer },
-        { name: 'metrics', args: ['metrics'], httpPort: ports.metrics },
-      ],
-      env,
-      log,
-      dir,
-    );
+    sup = supervise(stackWorkers(config, { kind: 'live' }), env, log, dir);
     const worker = (name: string) => sup!.workers.find((w) => w.spec.name === name)!;
     say(`workers started, logs in ${dir}/<worker>.log; waiting for ingestion to connect`);
     for (let i = 0; i < 120 && server.openConnections === 0; i++) await sleep(500);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, pgSession } from '../common/db.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, CAPTURE_DIR } from '../test/capture-ticks.ts';
-import { findServices, freshDatabase, missing, testConfig, testLog, uniqueName } from '../test/services.ts';
+import { findServices, freshDatabase, missing, stackTopicEnv, testConfig, testLog, uniqueName } from '../test/services.ts';
 import { tickwatch } from '../test/tickwatch.ts';
 
 const skip = (await missing('kafka', 'postgres')) ?? capturesMissing();
@@ -25,7 +25,6 @@ async function freePort(): Promise<number> {
 
 async function baseEnv(databaseUrl: string): Promise<NodeJS.ProcessEnv> {
   const s = await findServices();
-  const p = uniqueName('stack');
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -35,14 +34,7 @@ async function baseEnv(databaseUrl: string): Promise<NodeJS.ProcessEnv> {
     TICK_RETENTION: 'none',
     KAFKA_BROKERS: s.kafkaBrokers!.join(','),
     DATABASE_URL: databaseUrl,
-    TOPIC_TRADES: `${p}.trades`,
-    TOPIC_AGG_TRADES: `${p}.aggtrades`,
-    TOPIC_BOOK_TICKERS: `${p}.booktickers`,
-    TOPIC_GAPS: `${p}.gaps`,
-    TOPIC_DEAD_LETTER: `${p}.deadletter`,
-    TOPIC_BARS: `${p}.bars`,
-    TOPIC_ALERTS: `${p}.alerts`,
-    WRITER_GROUP_PREFIX: p,
+    ...stackTopicEnv(uniqueName('stack')),
     HTTP_HOST: '127.0.0.1',
     INGESTION_HTTP_PORT: String(await freePort()),
     WRITER_HTTP_PORT: String(await freePort()),

@@ -5,19 +5,14 @@ import type { Config } from '../common/config.ts';
 import { createKafka } from '../common/kafka.ts';
 import { decodeTick, type Tick } from '../common/records.ts';
 import type { BinanceServer, Recording } from './binance-server.ts';
-import { testConfig, testLog, uniqueName } from './services.ts';
+import { ingestionTopicEnv, testConfig, testLog, uniqueName } from './services.ts';
 
 /** Config for one ingestion test run: the local server, fresh topics, short timers, an ephemeral HTTP port. */
 export async function ingestTestConfig(server: BinanceServer, overrides: Record<string, string> = {}): Promise<Config> {
-  const run = uniqueName('ingest');
   return testConfig({
     BINANCE_WS_URL: server.wsUrl,
     BINANCE_REST_URL: server.restUrl,
-    TOPIC_TRADES: `${run}.trades`,
-    TOPIC_AGG_TRADES: `${run}.aggtrades`,
-    TOPIC_BOOK_TICKERS: `${run}.booktickers`,
-    TOPIC_GAPS: `${run}.gaps`,
-    TOPIC_DEAD_LETTER: `${run}.deadletter`,
+    ...ingestionTopicEnv(uniqueName('ingest')),
     KAFKA_PARTITIONS: '3',
     WATCHDOG_SECONDS: '5',
     RECONNECT_MIN_MS: '50',

@@ -34,16 +34,20 @@ export function sampleStd(xs: number[]): number | null {
   return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
 }
 
-/** Bars of width `widthMs` straight from the trades (never from other bars). */
-export function expectedBars(trades: readonly Trade[], widthMs: number): Map<string, ExpectedBar> {
-  const bySymbol = new Map<string, Trade[]>();
-  for (const t of trades) {
+/** The ticks of each market and symbol, in first-seen order of the symbols, each list sorted by `order`. */
+export function perSymbol<T extends { market: string; symbol: string }>(ticks: readonly T[], order: (a: T, b: T) => number): T[][] {
+  const bySymbol = new Map<string, T[]>();
+  for (const t of ticks) {
     const k = `${t.market}|${t.symbol}`;
     (bySymbol.get(k) ?? bySymbol.set(k, []).get(k)!).push(t);
   }
+  return [...bySymbol.values()].map((list) => list.sort(order));
+}
+
+/** Bars of width `widthMs` straight from the trades (never from other bars). */
+export function expectedBars(trades: readonly Trade[], widthMs: number): Map<string, ExpectedBar> {
   const out = new Map<string, ExpectedBar>();
-  for (const list of bySymbol.values()) {
-    list.sort((a, b) => a.exchangeTimeMs - b.exchangeTimeMs || a.tradeId - b.tradeId);
+  for (const list of perSymbol(trades, (a, b) => a.exchangeTimeMs - b.exchangeTimeMs || a.tradeId - b.tradeId)) {
     const groups = new Map<number, { t: Trade; prev: Trade | undefined }[]>();
     list.forEach((t, i) => {
       const prev = i > 0 && t.exchangeTimeMs - list[i - 1]!.exchangeTimeMs <= 86_400_000 ? list[i - 1] : undefined;

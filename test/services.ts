@@ -2,8 +2,10 @@
 // services (scripts/services.sh up provides them); when unset and a Docker engine exists, containers are started with
 // testcontainers; otherwise the test is skipped with a message naming what is missing, except under CI=true, where
 // a missing service fails the run.
+import type { Admin, Kafka } from 'kafkajs';
 import pg from 'pg';
 import { loadConfig, type Config } from '../common/config.ts';
+import { createKafka, ensureTopics } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
 
 const inCi = process.env.CI === 'true';
@@ -136,9 +138,80 @@ export async function freshDatabase(prefix = 'test'): Promise<{ url: string; dro
   };
 }
 
+export interface ConnectedDatabase {
+  readonly url: string;
+  readonly client: pg.Client;
+  /** Ends the client and drops the database. */
+  close(): Promise<void>;
+}
+
+/** A fresh database with a client connected to it. */
+export async function freshDatabaseClient(prefix = 'test'): Promise<ConnectedDatabase> {
+  const fresh = await freshDatabase(prefix);
+  const client = new pg.Client({ connectionString: fresh.url });
+  try {
+    await client.connect();
+  } catch (err) {
+    await fresh.drop();
+    throw err;
+  }
+  return {
+    url: fresh.url,
+    client,
+    close: async () => {
+      await client.end();
+      await fresh.drop();
+    },
+  };
+}
+
 /** A unique topic or group name per test run, so reruns never read old data. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+/** The ingestion topics of one run (env variables), each named `<run>.<kind>`, so no run reads another's ticks. */
+export function ingestionTopicEnv(run: string): Record<string, string> {
+  return {
+    TOPIC_TRADES: `${run}.trades`,
+    TOPIC_AGG_TRADES: `${run}.aggtrades`,
+    TOPIC_BOOK_TICKERS: `${run}.booktickers`,
+    TOPIC_GAPS: `${run}.gaps`,
+    TOPIC_DEAD_LETTER: `${run}.deadletter`,
+  };
+}
+
+/** Every topic of one run of the whole stack, and its writers' consumer groups, named after the run. */
+export function stackTopicEnv(run: string): Record<string, string> {
+  return { ...ingestionTopicEnv(run), TOPIC_BARS: `${run}.bars`, TOPIC_ALERTS: `${run}.alerts`, WRITER_GROUP_PREFIX: run };
+}
+
+export interface TestKafka {
+  readonly config: Config;
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  /** The topics ensureTopics created (all of the test's, unless they existed already). */
+  readonly created: string[];
+  /** Deletes the test's topics (those already gone are fine) and disconnects the admin. */
+  close(): Promise<void>;
+}
+
+/** A client of the test broker with a connected admin, and the test's own `topics` ensured. */
+export async function testKafka(clientId: string, topics: readonly string[], overrides: Record<string, string> = {}): Promise<TestKafka> {
+  const config = await testConfig(overrides);
+  const kafka = createKafka(config, testLog, clientId);
+  const admin = kafka.admin();
+  await admin.connect();
+  return {
+    config,
+    kafka,
+    admin,
+    created: await ensureTopics(admin, topics, config),
+    close: async () => {
+      await admin.deleteTopics({ topics: [...topics] }).catch(() => undefined);
+      await admin.disconnect();
+    },
+  };
 }
 
 export async function stopServices(): Promise<void> {

@@ -3,7 +3,7 @@
 // COPYs the rows straight into the table (or tables: a book and its top-of-book row go in together); a batch that hits
 // a unique key (a tick produced twice) is redone through temporary staging tables and INSERT ... ON CONFLICT DO NOTHING.
 // On TimescaleDB the rows always pass through the staging table and an INSERT: its COPY into a hypertable with our
-// invalidation triggers records no continuous-aggregate invalidation (sql/migrations/0024_timescale_copy_path.sql).
+// invalidation triggers records no continuous-aggregate invalidation (ticks_copied_via_stage in sql/slices.sql).
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';

@@ -1,6 +1,6 @@
 // The per-second quote (book ticker) summary (pure): what a quote slice holds and how each book ticker adds to it,
 // every decimal exact (decimal.ts). Its SQL counterpart, which must give the same values from the raw book tickers, is
-// rebuild_quote_slices in sql/migrations/0023_tick_slices.sql.
+// rebuild_quote_slices in sql/slices.sql.
 import { BOOK_TICKER_FIELDS } from './copy-binary.ts';
 import { readNumericField, readTick, skipFields, TickRow } from './copy-binary-reader.ts';
 import { bigAt, bigOf, bigText, bpsInto, Dec, decText, LIMIT, POW10, productText, Range, sameDec, Sum } from './decimal.ts';

@@ -1,8 +1,8 @@
 // Stores the per-second tick summaries (trade-slices.ts, quote-slices.ts) next to their ticks, in the same transaction
 // (thin adapter): one row per stream and second, a batch's summary merged into the row an earlier batch left
-// (0025_one_slice_per_second).
+// (merge_trade_slices, merge_quote_slices in sql/slices.sql).
 // The setting tickwatch.ticks_summarized tells the invalidation trigger that the ticks COPYed with it are covered by
-// summaries (sql/migrations/0023_tick_slices.sql); without it their minute is rebuilt from the raw ticks.
+// summaries (invalidate_metric_buckets in sql/slices.sql); without it their minute is rebuilt from the raw ticks.
 import type pg from 'pg';
 import { askOnce } from '../common/db.ts';
 import type { TickTable } from './copy-rows.ts';

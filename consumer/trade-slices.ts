@@ -1,6 +1,6 @@
 // The per-second trade summary (pure): what a trade slice holds and how each trade adds to it, every decimal exact
 // (decimal.ts), only the log returns in doubles. Its SQL counterpart, which must give the same values from the raw
-// trades, is rebuild_trade_slices (with tick_log_return, tick_move_bps) in sql/migrations/0023_tick_slices.sql.
+// trades, is rebuild_trade_slices (with tick_log_return, tick_move_bps) in sql/slices.sql.
 import { TRADE_FIELDS } from './copy-binary.ts';
 import { fieldLength, readNumericField, readTick, skipFields, TickRow } from './copy-binary-reader.ts';
 import { bigAt, bpsInto, cmpDec, Dec, decDouble, decText, MAX, POW10, Range, sameDec, Sum, zeroBps } from './decimal.ts';

@@ -1,6 +1,6 @@
 // The normalized records that flow from ingestion through Kafka to the writers: readonly, discriminated by `type`,
 // prices and quantities kept as the exchange's decimal strings so nothing is rounded between socket and database.
-import { isDecimal, isId, isPositiveDecimal, isTime, sideOf } from './tick-schema.ts';
+import { crossFieldProblem, isDecimal, isId, isPositiveDecimal, isStorableTimeMs, isTime, sideOf } from './tick-schema.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -78,6 +78,12 @@ export interface GapEvent {
   readonly detectedAtUs: number;
 }
 
+/** The longest gap reason decodeGap accepts: a sentence, not a payload. */
+export const GAP_REASON_MAX = 2_000;
+
+/** A gap's reason from text that may come from outside (a socket's error): without NUL, which no text column holds, and cut to GAP_REASON_MAX. */
+export const gapReason = (text: string): string => text.replaceAll('\u0000', '').slice(0, GAP_REASON_MAX);
+
 /** A message that could not be turned into a record, kept with enough context to investigate. */
 export interface DeadLetter {
   readonly type: 'deadLetter';
@@ -154,6 +160,8 @@ export class RecordError extends Error {
   }
 }
 
+const MAX_INT4 = 2_147_483_647;
+
 function need(cond: boolean, what: string): void {
   if (!cond) throw new RecordError(what);
 }
@@ -203,6 +211,8 @@ export function decodeTick(value: Buffer | string | null, schemaVersion: string 
     default:
       throw new RecordError(`unknown record type ${JSON.stringify(r.type)}`);
   }
+  const problem = crossFieldProblem(r as unknown as Tick);
+  if (problem !== undefined) throw new RecordError(problem);
   return r as unknown as Tick;
 }
 
@@ -316,12 +326,13 @@ export function decodeBook(value: Buffer | string | null, schemaVersion: string 
   need(typeof r.symbol === 'string' && CANONICAL_SYMBOL.test(r.symbol), 'symbol must look like BTC-USD');
   need(typeof r.venueSymbol === 'string' && VENUE_SYMBOL.test(r.venueSymbol), 'venueSymbol is missing or malformed');
   need(isId(r.sequence), 'sequence must be a non-negative integer');
-  need(Number.isSafeInteger(r.depth) && (r.depth as number) > 0, 'depth must be a positive integer');
+  // depth is an `integer` column: a larger value would be refused by PostgreSQL, not here.
+  need(Number.isSafeInteger(r.depth) && (r.depth as number) > 0 && (r.depth as number) <= MAX_INT4, 'depth must be a positive integer below 2^31');
   checkLevels(r.bids, 'bids');
   checkLevels(r.asks, 'asks');
   need((r.bids as unknown[]).length <= (r.depth as number) && (r.asks as unknown[]).length <= (r.depth as number), 'more levels than depth');
-  need(r.exchangeTimeMs === null || isTime(r.exchangeTimeMs), 'exchangeTimeMs must be null or a positive integer');
-  need(isTime(r.receiveTimeUs), 'receiveTimeUs must be a positive integer');
+  need(r.exchangeTimeMs === null || (isTime(r.exchangeTimeMs) && isStorableTimeMs(r.exchangeTimeMs)), 'exchangeTimeMs must be null or a time in 2000..2100');
+  need(isTime(r.receiveTimeUs) && isStorableTimeMs(Math.floor(r.receiveTimeUs / 1000)), 'receiveTimeUs must be a time in 2000..2100');
   return r as unknown as Book;
 }
 
@@ -339,7 +350,9 @@ export function decodeGap(value: Buffer | string | null, schemaVersion: string |
   need((r.fromId === null) === (r.toId === null), 'fromId and toId must both be set or both null');
   need(r.fromId === null || (isId(r.fromId) && isId(r.toId) && (r.fromId as number) <= (r.toId as number)), 'fromId..toId must be an id range');
   need(isTime(r.fromTimeMs) && isTime(r.toTimeMs) && (r.fromTimeMs as number) <= (r.toTimeMs as number), 'fromTimeMs..toTimeMs must be a time span');
-  need(typeof r.reason === 'string' && r.reason.length > 0, 'reason must be a non-empty string');
-  need(isTime(r.detectedAtUs), 'detectedAtUs must be a positive integer');
+  need(isStorableTimeMs(r.fromTimeMs as number) && isStorableTimeMs(r.toTimeMs as number), 'fromTimeMs..toTimeMs must lie in 2000..2100');
+  // A text column cannot hold NUL; a reason is a sentence, not a payload.
+  need(typeof r.reason === 'string' && r.reason.length > 0 && r.reason === gapReason(r.reason), 'reason must be a non-empty text of at most 2,000 characters without NUL');
+  need(isTime(r.detectedAtUs) && isStorableTimeMs(Math.floor((r.detectedAtUs as number) / 1000)), 'detectedAtUs must be a time in 2000..2100');
   return r as unknown as GapEvent;
 }

@@ -2,7 +2,7 @@
 // its kind's rule takes, refuses, or takes but cannot store. decodeTick, checkWritable and the writer's fast path are
 // all held to these (common/tick-schema.test.ts, consumer/tick-rows.test.ts).
 import type { Tick, TickType } from './records.ts';
-import { MAX_TIME_MS, MIN_TIME_MS, newAggTrade, newBookTicker, newTrade, TICK_SCHEMA, type FieldKind, type TickField } from './tick-schema.ts';
+import { crossFieldProblem, MAX_TIME_MS, MIN_TIME_MS, newAggTrade, newBookTicker, newTrade, TICK_SCHEMA, type FieldKind, type TickField } from './tick-schema.ts';
 
 const RECEIVE_US = 1723161254087896;
 const T = 1723161255342;
@@ -40,7 +40,10 @@ export interface FieldCase {
   readonly expect: Expect;
 }
 
-/** Every case of every field of `type`, plus the rules across fields (side follows buyerIsMaker, first <= last id). */
+/**
+ * Every case of every field of `type`, plus the rules across fields (side follows buyerIsMaker, first <= last id, no
+ * time an hour ahead of the receive time, no bid above the ask): a value its kind takes that breaks one is invalid.
+ */
 export function fieldCases(type: TickType): FieldCase[] {
   const cases: FieldCase[] = [];
   const sample = SAMPLE_TICKS[type] as unknown as Record<string, unknown>;
@@ -52,7 +55,8 @@ export function fieldCases(type: TickType): FieldCase[] {
     const values = VALUES[field.kind];
     for (const expect of ['valid', 'invalid', 'unstorable'] as const) {
       for (const value of values[expect] ?? []) {
-        const want = value === null && field.nullable ? 'valid' : expect === 'valid' && idsOutOfOrder(field.name, value) ? 'invalid' : expect;
+        const across = expect !== 'invalid' && crossFieldProblem({ ...sample, [field.name]: value } as unknown as Tick) !== undefined;
+        const want = value === null && field.nullable ? 'valid' : across || (expect === 'valid' && idsOutOfOrder(field.name, value)) ? 'invalid' : expect;
         cases.push({ field, value, expect: want });
       }
     }

@@ -18,6 +18,62 @@ export function isPositiveDecimal(s: unknown): s is Decimal {
   return isDecimal(s) && /[1-9]/.test(s);
 }
 
+/**
+ * -1, 0 or 1 as the decimal string `a` is below, equal to or above `b` (both isDecimal): by the integer part's length
+ * without leading zeros, then digit by digit, the shorter fraction read as padded with zeros.
+ */
+export function compareDecimals(a: string, b: string): number {
+  const da = dotOf(a);
+  const db = dotOf(b);
+  const sa = firstNonZero(a, da);
+  const sb = firstNonZero(b, db);
+  if (da - sa !== db - sb) return da - sa < db - sb ? -1 : 1;
+  for (let i = 0; i < da - sa; i++) {
+    const d = a.charCodeAt(sa + i) - b.charCodeAt(sb + i);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  const n = Math.max(a.length - da, b.length - db);
+  for (let i = 1; i < n; i++) {
+    const d = (da + i < a.length ? a.charCodeAt(da + i) : 48) - (db + i < b.length ? b.charCodeAt(db + i) : 48);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+/** The index of the decimal point, or the length (no allocation: this runs per book ticker). */
+function dotOf(s: string): number {
+  const i = s.indexOf('.');
+  return i < 0 ? s.length : i;
+}
+
+function firstNonZero(s: string, end: number): number {
+  let i = 0;
+  while (i < end && s.charCodeAt(i) === 48) i++;
+  return i;
+}
+
+/**
+ * A book ticker whose bid is above its ask is crossed: no venue's top of book shows one, and its spread would be
+ * negative in every metric. It is a data-quality event (dead-lettered with its reason), never a stored quote.
+ */
+export const isCrossed = (bidPrice: string, askPrice: string): boolean => compareDecimals(bidPrice, askPrice) > 0;
+
+/** How far a tick's exchange or event time may run ahead of its receive time: clock skew, never an hour. */
+export const MAX_AHEAD_OF_RECEIVE_MS = 3_600_000;
+
+/** Whether a time (ms) lies further ahead of the receive time (µs) than clock skew explains: a time no venue sent. */
+export const isAheadOfReceive = (timeMs: number | null, receiveTimeUs: number): boolean =>
+  timeMs !== null && timeMs - receiveTimeUs / 1000 > MAX_AHEAD_OF_RECEIVE_MS;
+
+/** The reason a tick breaks a rule across its fields (times ahead of receipt, a crossed book), or undefined. */
+export function crossFieldProblem(t: Tick): string | undefined {
+  if (isAheadOfReceive(t.exchangeTimeMs, t.receiveTimeUs) || isAheadOfReceive(t.eventTimeMs, t.receiveTimeUs)) {
+    return 'exchange or event time is not within an hour of the receive time';
+  }
+  if (t.type === 'bookTicker' && isCrossed(t.bidPrice, t.askPrice)) return `crossed book ticker: bid ${t.bidPrice} is above ask ${t.askPrice}`;
+  return undefined;
+}
+
 /** The times a row may hold; outside it PostgreSQL would refuse the value (or a far-future year would not round-trip). */
 export const MIN_TIME_MS = Date.UTC(2000, 0, 1);
 export const MAX_TIME_MS = Date.UTC(2100, 0, 1);

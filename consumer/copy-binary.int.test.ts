@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, pgSession } from '../common/db.ts';
 import { encodeRecord, type Tick, type TickType, type Trade } from '../common/records.ts';
+import { compareDecimals } from '../common/tick-schema.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, mixedTicks } from '../test/capture-ticks.ts';
 import { freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
@@ -32,7 +33,11 @@ function ticks(): Tick[] {
     let e: Tick;
     if (t.type === 'trade') e = { ...t, price: p, quantity: q, tradeId: id };
     else if (t.type === 'aggTrade') e = { ...t, price: p, quantity: q, aggId: id, firstTradeId: id - 5, lastTradeId: id };
-    else e = { ...t, bidPrice: p, bidQty: q, askPrice: positive[(i + 3) % positive.length]!, askQty: edges[(i + 2) % edges.length]!, updateId: id };
+    else {
+      // Every shape on both sides, the lower of the two as the bid (a crossed book is no quote).
+      const [bid, ask] = [p, positive[(i + 3) % positive.length]!].sort(compareDecimals) as [string, string];
+      e = { ...t, bidPrice: bid, bidQty: q, askPrice: ask, askQty: edges[(i + 2) % edges.length]!, updateId: id };
+    }
     // Every fourth: another venue (declined by the fast path, so the full path writes it).
     if (i % 4 === 0) e = { ...e, exchange: 'coinbase', market: 'spot', symbol: 'BTC-USD' } as Tick;
     out.push(e);

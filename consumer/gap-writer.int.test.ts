@@ -67,22 +67,27 @@ describe.skipIf(skip)('gap writer (real Kafka, real PostgreSQL)', () => {
     expect(deadLetters).toBe(1);
   });
 
-  it('a record the database refuses (a NUL in its reason) is dead-lettered with its offset; the batch around it is stored', async () => {
+  it('a record the database refuses (a rule the decoder cannot know) is dead-lettered with its offset; the batch around it is stored', async () => {
     await writers?.stop();
     await s?.close();
     s = await createScenario('gaps-refused', { env: { KAFKA_PARTITIONS: '1' } });
     const registry = new Registry();
     writers = await startWriters({ config: s.config, log: testLog, kafka: s.kafka, metrics: createWriterMetrics(registry), families: ['gap'] });
     const message = (g: GapEvent) => ({ key: tickKey(g), value: encodeRecord(g), headers: recordHeaders('gap') });
-    // Valid JSON and a valid record, but PostgreSQL text cannot hold a NUL: the database itself refuses it.
-    const events = [gap({ symbol: 'AAAUSDT' }), gap({ symbol: 'NULUSDT', reason: 'bad\u0000reason' }), gap({ symbol: 'BBBUSDT' }), gap({ symbol: 'CCCUSDT' })];
+    // Valid JSON and a valid record, refused by a constraint only the database knows (added for this test); a reason
+    // with a NUL, which no text column holds, is refused by the decoder before it reaches the database.
+    await s.query(`ALTER TABLE gap_events ADD CONSTRAINT no_refused CHECK (symbol <> 'REFUSEDUSDT')`);
+    const events = [gap({ symbol: 'AAAUSDT' }), gap({ symbol: 'REFUSEDUSDT' }), gap({ symbol: 'BBBUSDT' }), gap({ symbol: 'NULUSDT', reason: 'bad\u0000reason' }), gap({ symbol: 'CCCUSDT' })];
     await s.produceRaw(s.config.kafka.topics.gap, events.map(message));
     await s.waitUntilWritten(60_000);
 
     const rows = await s.query<{ symbol: string }>('SELECT symbol FROM gap_events ORDER BY symbol');
     expect(rows.map((r) => r.symbol)).toEqual(['AAAUSDT', 'BBBUSDT', 'CCCUSDT']);
-    const letters = await readDeadLetters(s, 1);
-    expect(letters).toEqual([expect.objectContaining({ source: 'writer', partition: 0, offset: '1', reason: expect.stringMatching(/^refused by the database \(22/) })]);
+    const letters = (await readDeadLetters(s, 2)).sort((a, b) => Number(a.offset) - Number(b.offset));
+    expect(letters).toEqual([
+      expect.objectContaining({ source: 'writer', partition: 0, offset: '1', reason: expect.stringMatching(/^refused by the database \(23514/) }),
+      expect.objectContaining({ source: 'writer', partition: 0, offset: '3', reason: expect.stringMatching(/without NUL/) }),
+    ]);
     expect(writers.health().ok).toBe(true);
   });
 });

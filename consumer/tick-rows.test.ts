@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { decodeTick, encodeRecord, RecordError, type Tick, type TickType } from '../common/records.ts';
 import { fieldCases, sampleWith } from '../common/tick-schema.fixture.ts';
-import { TICK_TYPES, tickColumns } from '../common/tick-schema.ts';
+import { compareDecimals, TICK_TYPES, tickColumns } from '../common/tick-schema.ts';
 import { capturesMissing, mixedTicks } from '../test/capture-ticks.ts';
 import { CopyBinaryEncoder } from './copy-binary.ts';
 import { checkWritable, COLUMNS, TABLE_OF } from './copy-rows.ts';
 import { familyCodec } from './families.ts';
-import { CopyRowBuffer, TickRowWriter } from './tick-rows.ts';
+import { compareDecimalsAt, CopyRowBuffer, TickRowWriter } from './tick-rows.ts';
 
 /** CopyBinaryEncoder's rows of these ticks. */
 function binaryRows(ticks: readonly Tick[]): Buffer {
@@ -140,7 +140,8 @@ describe('TickRowWriter', () => {
     ['zero quantity with decimals', (s) => s.replace(/"(quantity|askQty)":"[\d.]+"/, '"$1":"0.00000000"')],
     ['leading zeros', (s) => s.replace(/"(price|bidPrice)":"([\d.]+)"/, '"$1":"000$2"')],
     ['18 decimals', (s) => s.replace(/"(price|bidPrice)":"[\d.]+"/, '"$1":"0.000000000000000001"')],
-    ['20 integer digits', (s) => s.replace(/"(price|bidPrice)":"[\d.]+"/, '"$1":"12345678901234567890.123456789012345678"')],
+    // bid and ask alike: a bid above the ask is a crossed book, declined
+    ['20 integer digits', (s) => s.replace(/"(price|bidPrice|askPrice)":"[\d.]+"/g, '"$1":"12345678901234567890.123456789012345678"')],
     ['integer quantity', (s) => s.replace(/"(quantity|askQty)":"[\d.]+"/, '"$1":"10000"')],
     ['largest safe id', (s) => s.replace(/"(tradeId|aggId|updateId)":\d+/, '"$1":9007199254740991')],
   ];
@@ -241,3 +242,17 @@ describe('tick family runs', () => {
     expect(times.newestMs).toBe(Math.floor(1723161254116723 / 1000));
   });
 });
+
+describe('compareDecimalsAt', () => {
+  it('orders decimal bytes exactly as compareDecimals orders the strings', () => {
+    const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
+    const decimal = () => `${digits(1 + Math.floor(Math.random() * 4))}${Math.random() < 0.7 ? `.${digits(1 + Math.floor(Math.random() * 5))}` : ''}`;
+    for (let i = 0; i < 20_000; i++) {
+      const a = decimal();
+      const b = Math.random() < 0.2 ? a : decimal();
+      const bytes = Buffer.from(`${a}|${b}`);
+      expect(compareDecimalsAt(bytes, 0, a.length, a.length + 1, bytes.length), `${a} vs ${b}`).toBe(compareDecimals(a, b));
+    }
+  });
+});
+

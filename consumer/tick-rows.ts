@@ -6,7 +6,7 @@
 // columns are tables built from the schema at load; decimals become numerics digit for digit; rows equal
 // CopyBinaryEncoder.row's.
 import { rowTimeMsOf, SCHEMA_VERSION, type TickType } from '../common/records.ts';
-import { isStorableTimeMs, TICK_FIELD_NAMES, TICK_SCHEMA, TICK_TYPES, type FieldKind } from '../common/tick-schema.ts';
+import { isAheadOfReceive, isStorableTimeMs, TICK_FIELD_NAMES, TICK_SCHEMA, TICK_TYPES, type FieldKind } from '../common/tick-schema.ts';
 import { boolField, bytesField, int8Field, nullField, numericField, putInt16, TICK_ROW_FIXED_BYTES, timeMsField, timeUsField } from './copy-binary.ts';
 
 // Kinds of a scanned value.
@@ -32,6 +32,9 @@ const BUYER_IS_MAKER = slot('buyerIsMaker');
 const SIDE = slot('side');
 const FIRST_ID = slot('firstTradeId');
 const LAST_ID = slot('lastTradeId');
+const EVENT_TIME = slot('eventTimeMs');
+const BID = slot('bidPrice');
+const ASK = slot('askPrice');
 
 // Field kinds as small integers, for the per-record switches.
 const [K_EXCHANGE, K_MARKET, K_SYMBOL, K_SIDE, K_ID, K_TIME, K_TIME_US, K_DECIMAL, K_POSITIVE, K_FLAG, K_ROW_TIME] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] as const;
@@ -117,6 +120,30 @@ function isDecimalAt(b: Uint8Array, s: number, e: number, positive: boolean): bo
 }
 
 /** The binance symbol check of decodeTick: /^[A-Z0-9]{2,20}$/. */
+/**
+ * compareDecimals (common/tick-schema.ts) of the checked decimal texts b[s1, e1) and b[s2, e2): -1, 0 or 1. The same
+ * rule on bytes, tested against it.
+ */
+export function compareDecimalsAt(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
+  let d1 = s1;
+  while (d1 < e1 && b[d1] !== DOT) d1++;
+  let d2 = s2;
+  while (d2 < e2 && b[d2] !== DOT) d2++;
+  while (s1 < d1 && b[s1] === ZERO) s1++;
+  while (s2 < d2 && b[s2] === ZERO) s2++;
+  if (d1 - s1 !== d2 - s2) return d1 - s1 < d2 - s2 ? -1 : 1;
+  for (let i = 0; i < d1 - s1; i++) {
+    const d = b[s1 + i]! - b[s2 + i]!;
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  const n = Math.max(e1 - d1, e2 - d2);
+  for (let i = 1; i < n; i++) {
+    const d = (d1 + i < e1 ? b[d1 + i]! : ZERO) - (d2 + i < e2 ? b[d2 + i]! : ZERO);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
 function isBinanceSymbolAt(b: Uint8Array, s: number, e: number): boolean {
   if (e - s < 2 || e - s > 20) return false;
   for (let i = s; i < e; i++) {
@@ -365,6 +392,11 @@ export class TickRowWriter {
 
     const exchangeMs = ints[EXCHANGE_TIME]!;
     const receiveUs = ints[RECEIVE]!;
+    // The rules between fields that need the values (tick-schema.ts crossFieldProblem): a time ahead of the receive
+    // time or a crossed book is declined here, and the full decoder dead-letters it with its reason.
+    const eventMs = ints[EVENT_TIME]!;
+    if ((exchangeMs === exchangeMs && isAheadOfReceive(exchangeMs, receiveUs)) || (eventMs === eventMs && isAheadOfReceive(eventMs, receiveUs))) return false;
+    if (this.family === 'bookTicker' && compareDecimalsAt(b, starts[BID]!, ends[BID]!, starts[ASK]!, ends[ASK]!) > 0) return false;
     const exchangeOrNull = exchangeMs === exchangeMs ? exchangeMs : null;
     const timeMs = rowTimeMsOf(exchangeOrNull, receiveUs);
     out.reserve(b.length + TICK_ROW_FIXED_BYTES);

@@ -84,7 +84,7 @@ describe.skipIf(skip)('tick writers (real Kafka, real PostgreSQL)', () => {
         { key: 'k', value: JSON.stringify(good[0]), headers: { ...headers, 'schema-version': '99' } },
         { key: 'k', value: JSON.stringify({ ...good[1], price: '-1' }), headers },
         { key: 'k', value: JSON.stringify({ ...loadCaptureTicks().bookTickers[0] }), headers: recordHeaders('bookTicker') },
-        { key: 'k', value: JSON.stringify({ ...good[2], exchangeTimeMs: 9e15 }), headers },
+        { key: 'k', value: JSON.stringify({ ...good[2], exchangeTimeMs: 1 }), headers },
         { key: 'k', value: null, headers },
       ];
       // good, bad, good, ... with two bad records in a row and a bad one last.

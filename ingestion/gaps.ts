@@ -2,7 +2,7 @@
 // passes them on in id order exactly once, holds what arrives early, reports the hole in between (to be backfilled)
 // and drops what it has already passed on (reconnect overlaps, make-before-break, backfill races).
 // Book tickers have no contiguous ids: they are deduplicated by update id and their holes are time spans.
-import type { AggTrade, BookTicker, GapEvent, Market, Trade } from '../common/records.ts';
+import { gapReason, type AggTrade, type BookTicker, type GapEvent, type Market, type Trade } from '../common/records.ts';
 
 export type Sequenced = Trade | AggTrade;
 
@@ -166,7 +166,7 @@ export class BookTickerTracker {
         toId: null,
         fromTimeMs: l.timeMs,
         toTimeMs: Math.max(timeMs, l.timeMs),
-        reason: l.lostSince.reason,
+        reason: gapReason(l.lostSince.reason),
         detectedAtUs,
       };
     }

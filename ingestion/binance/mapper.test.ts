@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeTick, encodeRecord } from '../../common/records.ts';
 import { fieldCases, SAMPLE_TICKS } from '../../common/tick-schema.fixture.ts';
 import { TICK_TYPES } from '../../common/tick-schema.ts';
+import { deadLetterCode } from '../metrics.ts';
 import { createBinanceMapper, mapRestAggTrade, mapRestTrade, streamNames, WS_KEYS } from './mapper.ts';
 
 const spot = createBinanceMapper({ market: 'spot', maxFrameBytes: 4096, streamTypes: ['trade', 'aggTrade', 'bookTicker'] });
@@ -107,6 +108,23 @@ describe('binance mapper', () => {
     const row = { a: 9, p: '1.5', q: '2', f: 8, l: 7, T: 1723161255342, m: true, M: true };
     expect(mapRestAggTrade('spot', 'BTCUSDT', row, RT)).toBe('first trade id f exceeds last trade id l');
     expect(mapRestAggTrade('spot', 'BTCUSDT', { ...row, l: 8 }, RT)).toMatchObject({ firstTradeId: 8, lastTradeId: 8 });
+  });
+
+  it('refuses a crossed book ticker and a time an hour ahead of its receipt, each with a reason and its code', () => {
+    const crossed = spot.map(BOOK.replace('"b":"61837.63000000"', '"b":"61837.65000000"'), RT);
+    expect(crossed).toEqual({ kind: 'rejected', stream: 'btcusdt@bookTicker', reason: 'crossed book ticker: bid 61837.65000000 is above ask 61837.64000000' });
+    expect(deadLetterCode((crossed as { reason: string }).reason)).toBe('crossed-book');
+    // A locked book (bid = ask) is a quote, not an error.
+    expect(spot.map(BOOK.replace('"b":"61837.63000000"', '"b":"61837.6400"'), RT)).toMatchObject({ kind: 'tick' });
+    // A trade time 2 hours after its receipt (a hostile or broken frame; a year such as 2099 alike) is no trade.
+    const ahead = spot.map(TRADE.replace('"T":1723161255342', `"T":${1723161255342 + 7_200_000}`), RT);
+    expect(ahead).toMatchObject({ kind: 'rejected', reason: 'exchange or event time is not within an hour of the receive time' });
+    expect(deadLetterCode((ahead as { reason: string }).reason)).toBe('bad-field');
+    expect(spot.map(TRADE.replace('"T":1723161255342', '"T":4070908800000'), RT)).toMatchObject({ kind: 'rejected' });
+    // Backfilled rows are old, and received now: only the future is refused.
+    const old = { id: 7, price: '1.5', qty: '2', quoteQty: '3', time: 1600000000000, isBuyerMaker: false, isBestMatch: true };
+    expect(mapRestTrade('spot', 'BTCUSDT', old, RT)).toMatchObject({ tradeId: 7 });
+    expect(mapRestTrade('spot', 'BTCUSDT', { ...old, time: 4070908800000 }, RT)).toBe('exchange or event time is not within an hour of the receive time');
   });
 
   it('names streams in lower case', () => {

@@ -2,7 +2,7 @@
 // a typed record, a control event, an "ignored" or a rejection with its reason out. Nothing here knows about sockets.
 import type { StreamType } from '../../common/config.ts';
 import type { AggTrade, Market, Tick, TickType, Trade } from '../../common/records.ts';
-import { isDecimal, isId, isPositiveDecimal, isTime, newAggTrade, newBookTicker, newTrade, tickField, type TickField } from '../../common/tick-schema.ts';
+import { crossFieldProblem, isDecimal, isId, isPositiveDecimal, isTime, newAggTrade, newBookTicker, newTrade, tickField, type TickField } from '../../common/tick-schema.ts';
 
 export type MapResult =
   | { readonly kind: 'tick'; readonly stream: string; readonly tick: Tick }
@@ -104,7 +104,8 @@ export function createBinanceMapper(opts: MapperOptions): Mapper {
   }
 
   function tick(stream: string, tick: Tick): MapResult {
-    return { kind: 'tick', stream, tick };
+    const problem = crossFieldProblem(tick);
+    return problem === undefined ? { kind: 'tick', stream, tick } : reject(stream, problem);
   }
 
   function mapTrade(stream: string, symbol: string, d: Fields, receiveTimeUs: number): MapResult {
@@ -194,7 +195,8 @@ export function mapRestTrade(market: Market, symbol: string, r: unknown, receive
   const bad = badKey(d, REST_TRADE, false);
   if (bad) return bad;
   const time = d.time as number;
-  return newTrade('binance', market, symbol, receiveTimeUs, d.id as number, d.price as string, d.qty as string, d.isBuyerMaker as boolean, time, time);
+  const t = newTrade('binance', market, symbol, receiveTimeUs, d.id as number, d.price as string, d.qty as string, d.isBuyerMaker as boolean, time, time);
+  return crossFieldProblem(t) ?? t;
 }
 
 /** REST `aggTrades` row -> AggTrade (no event time either). */
@@ -204,5 +206,6 @@ export function mapRestAggTrade(market: Market, symbol: string, r: unknown, rece
   const bad = badKey(d, REST_AGG_TRADE, false) ?? badTradeIdRange(d);
   if (bad) return bad;
   const time = d.T as number;
-  return newAggTrade(market, symbol, receiveTimeUs, d.a as number, d.f as number, d.l as number, d.p as string, d.q as string, d.m as boolean, time, time);
+  const t = newAggTrade(market, symbol, receiveTimeUs, d.a as number, d.f as number, d.l as number, d.p as string, d.q as string, d.m as boolean, time, time);
+  return crossFieldProblem(t) ?? t;
 }

@@ -2,7 +2,7 @@
 // Gemini v2 l2), and the session base those venues share. They cannot prove a hole by numbers, so a crossed book is the
 // loss signal: it is dropped, recorded as a gap and the product resubscribed. Optionally the best bid/ask of each book
 // is published as a book ticker.
-import type { BookGapEvent, BookLevel, VenueBookTicker } from '../../common/records.ts';
+import { gapReason, type BookGapEvent, type BookLevel, type VenueBookTicker } from '../../common/records.ts';
 import type { VenueSession } from '../router.ts';
 import { SymbolMap } from '../venues.ts';
 import { OrderBook, type LevelChange } from './order-book.ts';
@@ -141,7 +141,7 @@ export class VenueBooks {
       toId: null,
       fromTimeMs: b.lastEventMs ?? nowMs,
       toTimeMs: nowMs,
-      reason,
+      reason: gapReason(reason),
       detectedAtUs: receiveTimeUs,
     };
     out.push({ kind: 'gap', record: gap });

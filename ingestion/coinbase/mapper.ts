@@ -2,7 +2,7 @@
 // pure code: one frame of text in, a typed event or a rejection with its reason out. Sequence checks and the books
 // live in the session (session.ts); nothing here keeps state or knows about sockets.
 import type { BookLevel, VenueBookTicker, VenueTrade } from '../../common/records.ts';
-import { isDecimal, isId, isPositiveDecimal, isVenueTimeMs, newBookTicker, newTrade, withVenueSymbol } from '../../common/tick-schema.ts';
+import { crossFieldProblem, isDecimal, isId, isPositiveDecimal, isVenueTimeMs, newBookTicker, newTrade, withVenueSymbol } from '../../common/tick-schema.ts';
 import { checkLevels, type LevelChange } from '../book/order-book.ts';
 import { parseVenueFrame, shortValue, type SymbolMap } from '../venues.ts';
 
@@ -56,6 +56,8 @@ export function mapCoinbase(text: string, receiveTimeUs: number, symbols: Symbol
       // Coinbase's side is the maker's: a sell maker means the taker bought.
       const buyerIsMaker = m.side === 'buy';
       const t = newTrade('coinbase', 'spot', symbol, receiveTimeUs, m.trade_id as number, m.price as string, m.size as string, buyerIsMaker, timeMs!, timeMs!);
+      const problem = crossFieldProblem(t);
+      if (problem) return reject(problem);
       const trade: VenueTrade = withVenueSymbol(t, venueSymbol);
       return { kind: 'trade', trade, sequence: m.sequence as number };
     }
@@ -72,6 +74,8 @@ export function mapCoinbase(text: string, receiveTimeUs: number, symbols: Symbol
       const bid = m.best_bid as string;
       const ask = m.best_ask as string;
       const t = newBookTicker('coinbase', 'spot', symbol, receiveTimeUs, m.sequence as number, bid, m.best_bid_size as string, ask, m.best_ask_size as string, timeMs!, timeMs!);
+      const problem = crossFieldProblem(t);
+      if (problem) return reject(problem);
       const tick: VenueBookTicker = withVenueSymbol(t, venueSymbol);
       return { kind: 'ticker', venueSymbol, sequence: m.sequence as number, tick };
     }

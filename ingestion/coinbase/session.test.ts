@@ -83,10 +83,12 @@ describe('Coinbase session', () => {
     const out: VenueOutput[] = [];
     const ticker = (seq: number) =>
       JSON.stringify({ type: 'ticker', sequence: seq, product_id: 'ETH-USD', price: '2000', best_bid: '1999.99', best_bid_size: '3', best_ask: '2000.01', best_ask_size: '4', time: '2024-01-01T00:00:00.123456Z' });
-    s.frame(ticker(5), 1, out);
-    s.frame(ticker(4), 2, out);
+    // Received a second after the ticker's time (a time far ahead of its receipt would be refused).
+    const received = Date.parse('2024-01-01T00:00:01Z') * 1000;
+    s.frame(ticker(5), received, out);
+    s.frame(ticker(4), received + 1, out);
     expect(of(out, 'bookTicker').map((o) => o.record)).toEqual([
-      { type: 'bookTicker', exchange: 'coinbase', market: 'spot', symbol: 'ETH-USD', venueSymbol: 'ETH-USD', receiveTimeUs: 1, updateId: 5, bidPrice: '1999.99', bidQty: '3', askPrice: '2000.01', askQty: '4', exchangeTimeMs: Date.parse('2024-01-01T00:00:00.123Z'), eventTimeMs: Date.parse('2024-01-01T00:00:00.123Z') },
+      { type: 'bookTicker', exchange: 'coinbase', market: 'spot', symbol: 'ETH-USD', venueSymbol: 'ETH-USD', receiveTimeUs: received, updateId: 5, bidPrice: '1999.99', bidQty: '3', askPrice: '2000.01', askQty: '4', exchangeTimeMs: Date.parse('2024-01-01T00:00:00.123Z'), eventTimeMs: Date.parse('2024-01-01T00:00:00.123Z') },
     ]);
     expect(out.at(-1)).toEqual({ kind: 'ignored', stream: 'ticker:ETH-USD', why: 'stale ticker sequence' });
   });

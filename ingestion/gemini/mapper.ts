@@ -2,7 +2,7 @@
 // the whole book and carries the latest trades (`trades`); later ones carry level changes only. `trade` events are live
 // trades (side = taker side). v2 has no sequence numbers, so the session deduplicates trades by event id.
 import type { VenueTrade } from '../../common/records.ts';
-import { isDecimal, isId, isPositiveDecimal, isVenueTimeMs, newTrade, withVenueSymbol } from '../../common/tick-schema.ts';
+import { crossFieldProblem, isDecimal, isId, isPositiveDecimal, isVenueTimeMs, newTrade, withVenueSymbol } from '../../common/tick-schema.ts';
 import type { LevelChange } from '../book/order-book.ts';
 import { parseVenueFrame, shortValue, type SymbolMap } from '../venues.ts';
 
@@ -36,7 +36,7 @@ function mapTrade(d: Fields, venueSymbol: string, symbol: string, receiveTimeUs:
   if (bad) return bad;
   // Gemini's side is the taker's.
   const t = newTrade('gemini', 'spot', symbol, receiveTimeUs, d.event_id as number, d.price as string, d.quantity as string, d.side === 'sell', d.timestamp as number, d.timestamp as number);
-  return withVenueSymbol(t, venueSymbol);
+  return crossFieldProblem(t) ?? withVenueSymbol(t, venueSymbol);
 }
 
 export function mapGemini(text: string, receiveTimeUs: number, symbols: SymbolMap): GeminiEvent {

@@ -3,7 +3,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { retryUntilReady } from '../common/backoff.ts';
 import type { Command } from '../common/cli.ts';
 import type { Config } from '../common/config.ts';
-import { createClient, pgSession } from '../common/db.ts';
+import { createClient, hasOwnRole, pgSession } from '../common/db.ts';
 import { startHttpEndpoint } from '../common/http.ts';
 import { createKafka, createTopics } from '../common/kafka.ts';
 import { runWorker } from '../common/lifecycle.ts';
@@ -52,14 +52,19 @@ export const writeCommand: Command = {
       const startupRetry = { minMs: config.writer.retryMinMs, maxMs: config.writer.retryMaxMs, log };
       const topics = [...families.map((f) => familyCodec(f).topic(config)), config.kafka.topics.deadLetter];
       await retryUntilReady('creating the topics', () => createTopics(kafka, topics, config), startupRetry);
-      // The schema (writer_offsets included) must exist before the first batch.
+      // The schema (writer_offsets included) must exist before the first batch. With a role of its own the writer
+      // cannot migrate (that is DATABASE_URL's owner's job: `tickwatch migrate`); it waits until the schema is there.
+      const ownRole = hasOwnRole(config, 'writer');
       await retryUntilReady(
-        'migrating the database',
+        ownRole ? 'waiting for the schema (tickwatch migrate)' : 'migrating the database',
         async () => {
-          const client = createClient(config, 'tickwatch-writer-migrate', log); // a connection lost fails the attempt, retried
+          const client = createClient(config, 'tickwatch-writer-migrate', log, ownRole ? 'writer' : undefined); // a connection lost fails the attempt, retried
           try {
             await client.connect();
-            await migrate(pgSession(client), config, log);
+            if (!ownRole) await migrate(pgSession(client), config, log);
+            else if ((await client.query("SELECT to_regclass('writer_offsets') IS NOT NULL AS ready")).rows[0]?.ready !== true) {
+              throw new Error('the schema is not there yet: run tickwatch migrate');
+            }
           } finally {
             await client.end().catch(() => {});
           }

@@ -72,7 +72,7 @@ export class TickWriter {
     this.table = codec.table;
     this.groupId = `${o.config.writer.groupPrefix}-${o.family}`;
     this.log = o.log.child({ component: 'writer', family: o.family, groupId: this.groupId, member: o.memberName });
-    this.pool = createPool(o.config, `tickwatch-writer-${o.family}`, this.log);
+    this.pool = createPool(o.config, `tickwatch-writer-${o.family}`, this.log, 'writer');
     this.consumer = this.createConsumer();
     this.admin = o.kafka.admin();
     this.done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));

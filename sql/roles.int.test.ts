@@ -9,9 +9,13 @@ import type { Config } from '../common/config.ts';
 import { insertBookTickers, insertTrades } from '../metrics/replay.ts';
 import { configureShortBars } from '../metrics/refresher.ts';
 import { MetricsEngine } from '../metrics/worker.ts';
-import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
+import { capturesMissing, loadCaptureTicks, mixedTicks } from '../test/capture-ticks.ts';
 import { barMismatches, expectedBars } from '../test/expected-bars.ts';
 import { findServices, freshDatabase, missing, testConfig, testLog } from '../test/services.ts';
+import { Registry } from 'prom-client';
+import { createWriterMetrics } from '../consumer/metrics.ts';
+import { compareRows, createScenario } from '../consumer/scenario.ts';
+import { startWriters } from '../consumer/writer.ts';
 import { migrate } from './migrate.ts';
 
 const skip = (await missing('postgres')) ?? capturesMissing();
@@ -43,8 +47,9 @@ const NOT_ITS_JOB = {
     "COPY (SELECT 1) TO PROGRAM 'true'",
   ],
   writer: [
-    'SELECT count(*) FROM trades',
+    'SELECT count(*) FROM alert_policy_state',
     'DELETE FROM book_tickers',
+    'UPDATE trades SET price = 1',
     'SELECT count(*) FROM anomaly_events',
     'DELETE FROM trade_slices',
     'CREATE TABLE x (y int)',
@@ -127,6 +132,27 @@ describe.skipIf(skip)('run-time database roles', () => {
   }, 300_000);
 
   it('the metrics role is refused what is not its job', () => expectRefused(asMetrics, NOT_ITS_JOB.metrics));
+
+  it('the writers, as their role, store every tick exactly once through the real writer (on TimescaleDB: staged INSERT)', async () => {
+    const writerRole = `tw_writer_s_${tag}`;
+    const s = await createScenario('roles', { env: { WRITER_DB_USER: writerRole, WRITER_DB_PASSWORD: 'pw-writer' } });
+    const writers = await startWriters({ config: s.config, log: testLog, kafka: s.kafka, metrics: createWriterMetrics(new Registry()), families: ['trade', 'aggTrade', 'bookTicker'] });
+    try {
+      const ticks = mixedTicks(20_000);
+      await s.produce(ticks);
+      await s.waitUntilWritten(120_000);
+      expect(compareRows(await s.readRows(), ticks)).toMatchObject({ missing: 0, unexpected: 0 });
+      const users = await s.query<{ usename: string }>(`SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name LIKE 'tickwatch-writer-%'`);
+      expect(users.map((u) => u.usename)).toEqual([writerRole]);
+    } finally {
+      await writers.stop();
+      await s.close();
+      const admin = new pg.Client({ connectionString: (await findServices()).databaseUrl });
+      await admin.connect();
+      await admin.query(`DROP ROLE IF EXISTS "${writerRole}"`);
+      await admin.end();
+    }
+  }, 240_000);
 
   it('the writer role is refused what is not its job', () => expectRefused(asWriter, NOT_ITS_JOB.writer));
 });

@@ -3,7 +3,8 @@
 --   reader  (GRAFANA_DB_USER): the dashboards; reads the reader views and the event tables, read-only transactions,
 --           30 s statements, no temporary tables. A viewer who gets SQL through it can neither write, nor read the raw
 --           tables, nor run programs.
---   writer  (WRITER_DB_USER): the tick writers; inserts the raw rows, their per-second slices and its Kafka offsets.
+--   writer  (WRITER_DB_USER): the tick writers; inserts the raw rows (reading them only to stage a COPY like them),
+--           their per-second slices and its Kafka offsets.
 --   metrics (METRICS_DB_USER): the metrics worker; owns the aggregates it refreshes (TimescaleDB refreshes a continuous
 --           aggregate only for its owner), reads the ticks and slices, writes indicators, events and its mail state.
 -- None of them may create roles or databases, or be a superuser; DATABASE_URL's user (who runs migrate) stays the owner
@@ -76,7 +77,9 @@ BEGIN
     END IF;
     -- On TimescaleDB the ticks are COPYed into a temporary twin and INSERTed from it.
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %I', current_database(), r);
-    PERFORM grant_on('INSERT', ARRAY['trades', 'agg_trades', 'book_tickers', 'gap_events', 'books', 'top_of_book'], r);
+    -- SELECT too: the staging table is made LIKE its target, which needs it (TimescaleDB's path, the merge of a re-sent
+    -- batch); the writer reads nothing else.
+    PERFORM grant_on('SELECT, INSERT', ARRAY['trades', 'agg_trades', 'book_tickers', 'gap_events', 'books', 'top_of_book'], r);
     -- A batch's summary of a second is merged into the stored row (INSERT ... ON CONFLICT DO UPDATE).
     PERFORM grant_on('SELECT, INSERT, UPDATE', ARRAY['trade_slices', 'quote_slices', 'writer_offsets'], r);
     -- The statement triggers of the tick tables list the touched minutes; they run with the inserting role's rights.

@@ -6,7 +6,8 @@ import { capturesMissing, mixedTicks } from '../test/capture-ticks.ts';
 import { CopyBinaryEncoder } from './copy-binary.ts';
 import { checkWritable, COLUMNS, TABLE_OF } from './copy-rows.ts';
 import { familyCodec } from './families.ts';
-import { compareDecimalsAt, CopyRowBuffer, TickRowWriter } from './tick-rows.ts';
+import { compareDecimalsAt } from './decimal-text.ts';
+import { CopyRowBuffer, TickRowWriter } from './tick-rows.ts';
 
 /** CopyBinaryEncoder's rows of these ticks. */
 function binaryRows(ticks: readonly Tick[]): Buffer {

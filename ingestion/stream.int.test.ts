@@ -3,24 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTick } from '../common/records.ts';
 import { BinanceServer, expectedIds, loadRecording, missingRecordings, type Recording } from '../test/binance-server.ts';
-import { expectedBookTickers, idsBySymbol, ingestTestConfig, metricValue, readTopics, ticksOf, waitFor } from '../test/binance-topics.ts';
+import { drained, expectedBookTickers, idsBySymbol, ingestTestConfig, metricValue, readTopics, ticksOf, waitFor } from '../test/binance-topics.ts';
 import { missing, testLog } from '../test/services.ts';
-import { startIngestion, type IngestionWorker } from './worker.ts';
+import { startIngestion } from './worker.ts';
 
 const skip = (await missing('kafka')) ?? missingRecordings();
-
-async function drained(w: IngestionWorker, server: BinanceServer): Promise<void> {
-  await server.finished;
-  await waitFor(() => w.producer.depth === 0 && w.pipeline.held === 0 && w.pipeline.backfilling === 0, 60_000, 'the worker to deliver everything');
-  // Frames still in the socket: wait until the received count stops moving.
-  let last = -1;
-  await waitFor(async () => {
-    const n = await metricValue(w.metrics.registry, 'tickwatch_ingestion_messages_received_total');
-    const still = n === last && w.producer.depth === 0;
-    last = n;
-    return still;
-  }, 30_000, 'the stream to settle');
-}
 
 describe.skipIf(skip)('ingestion: all 9 default streams', () => {
   let rec: Recording;

@@ -120,6 +120,25 @@ export async function metricValue(registry: import('prom-client').Registry, name
 }
 
 /**
+ * Waits until the stand-in has sent everything and the worker has delivered it all: nothing buffered, held or being
+ * backfilled, and the received count no longer moving (frames can still sit in the socket).
+ */
+export async function drained(
+  w: { metrics: { registry: import('prom-client').Registry }; producer: { depth: number }; pipeline: { held: number; backfilling: number } },
+  server: BinanceServer,
+): Promise<void> {
+  await server.finished;
+  await waitFor(() => w.producer.depth === 0 && w.pipeline.held === 0 && w.pipeline.backfilling === 0, 60_000, 'the worker to deliver everything');
+  let last = -1;
+  await waitFor(async () => {
+    const n = await metricValue(w.metrics.registry, 'tickwatch_ingestion_messages_received_total');
+    const still = n === last && w.producer.depth === 0;
+    last = n;
+    return still;
+  }, 30_000, 'the stream to settle');
+}
+
+/**
  * Waits until the worker has had Kafka acknowledge at least as many trades and aggTrades as the recording holds
  * (frames can still sit unread in a socket that was paused when the server has long finished), and holds nothing.
  */

@@ -126,9 +126,10 @@ export async function metricValue(registry: import('prom-client').Registry, name
 export async function drained(
   w: { metrics: { registry: import('prom-client').Registry }; producer: { depth: number }; pipeline: { held: number; backfilling: number } },
   server: BinanceServer,
+  timeoutMs = 60_000,
 ): Promise<void> {
   await server.finished;
-  await waitFor(() => w.producer.depth === 0 && w.pipeline.held === 0 && w.pipeline.backfilling === 0, 60_000, 'the worker to deliver everything');
+  await waitFor(() => w.producer.depth === 0 && w.pipeline.held === 0 && w.pipeline.backfilling === 0, timeoutMs, 'the worker to deliver everything');
   let last = -1;
   await waitFor(async () => {
     const n = await metricValue(w.metrics.registry, 'tickwatch_ingestion_messages_received_total');

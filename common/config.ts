@@ -56,9 +56,8 @@ function shape(e: Env) {
       symbols: e.SYMBOLS.map((s) => s.toUpperCase()),
       streamTypes: [...new Set(e.STREAM_TYPES)],
       streamsPerConnection: e.STREAMS_PER_CONNECTION,
-      watchdogMs: e.WATCHDOG_SECONDS * 1000,
-      reconnectMinMs: e.RECONNECT_MIN_MS,
-      reconnectMaxMs: e.RECONNECT_MAX_MS,
+      /** The watchdog and reconnect timing of every socket slot, Binance's and the venues'. */
+      timing: { watchdogMs: e.WATCHDOG_SECONDS * 1000, reconnectMinMs: e.RECONNECT_MIN_MS, reconnectMaxMs: e.RECONNECT_MAX_MS },
       connectionMaxAgeMs: e.CONNECTION_MAX_AGE_HOURS * 3_600_000,
       maxFrameBytes: e.MAX_FRAME_BYTES,
       // A frame somewhat over the limit is dead-lettered with its reason; one far over it never gets buffered.

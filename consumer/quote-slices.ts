@@ -66,92 +66,130 @@ class QuoteRow extends TickRow {
 /** mid = mid2 * 0.5: one more decimal. */
 const midText = (mid2: bigint, s: number, d: number) => bigText(mid2 * 5n, s + 1, d + 1);
 
-/** Sets st.spread, st.mid2 (at the larger scale of ask and bid, shown with d decimals) and st.bps from ask and bid. */
-function pricesInto(st: QuoteState, ask: Dec, bid: Dec, d: number): void {
-  const s = ask.s > bid.s ? ask.s : bid.s;
-  if (ask.big === null && bid.big === null) {
-    let au = ask.u;
-    let bu = bid.u;
-    if (bid.s > ask.s) au *= POW10[bid.s - ask.s]!;
-    else if (bid.s < ask.s) bu *= POW10[ask.s - bid.s]!;
-    // Both at most 2^51: ask + bid and 2 * spread stay within an exact division's operands.
-    if (au >= 0 && au <= LIMIT / 2 && bu >= 0 && bu <= LIMIT / 2) {
-      st.spread.setNumber(au - bu, s, d);
-      st.mid2.setNumber(au + bu, s, d);
-      return bpsInto(st.bps, 2, st.spread, st.mid2);
+/** The last book ticker and what its prices give (reused while they stay): ask - bid, ask + bid (twice the mid), bps. */
+class LastQuote {
+  readonly quote = new Quote();
+  readonly spread = new Dec();
+  readonly mid2 = new Dec();
+  readonly bps = new Dec();
+
+  /** Takes q; true when its prices differ from the last quote's (always for the first, `fresh`). */
+  set(q: Quote, fresh: boolean): boolean {
+    const { ask, bid } = q;
+    const d = ask.d > bid.d ? ask.d : bid.d;
+    const moved = fresh || !sameDec(ask, this.quote.ask) || !sameDec(bid, this.quote.bid);
+    if (moved) this.pricesInto(ask, bid, d);
+    this.spread.d = this.mid2.d = d;
+    this.quote.set(q);
+    return moved;
+  }
+
+  /** Sets spread, mid2 (at the larger scale of ask and bid, shown with d decimals) and bps from ask and bid. */
+  private pricesInto(ask: Dec, bid: Dec, d: number): void {
+    const s = ask.s > bid.s ? ask.s : bid.s;
+    if (ask.big === null && bid.big === null) {
+      let au = ask.u;
+      let bu = bid.u;
+      if (bid.s > ask.s) au *= POW10[bid.s - ask.s]!;
+      else if (bid.s < ask.s) bu *= POW10[ask.s - bid.s]!;
+      // Both at most 2^51: ask + bid and 2 * spread stay within an exact division's operands.
+      if (au >= 0 && au <= LIMIT / 2 && bu >= 0 && bu <= LIMIT / 2) {
+        this.spread.setNumber(au - bu, s, d);
+        this.mid2.setNumber(au + bu, s, d);
+        return bpsInto(this.bps, 2, this.spread, this.mid2);
+      }
+    }
+    const a = bigAt(ask, s);
+    const b = bigAt(bid, s);
+    this.spread.setBig(a - b, s, d);
+    this.mid2.setBig(a + b, s, d);
+    bpsInto(this.bps, 2, this.spread, this.mid2);
+  }
+}
+
+/** Min and max of the spread and of its bps, over the distinct prices of the slice. */
+class SpreadRanges {
+  readonly spread = new Range();
+  readonly bps = new Range();
+
+  take(q: LastQuote, first: boolean): void {
+    if (first) {
+      this.spread.reset(q.spread);
+      this.bps.reset(q.bps);
+    } else {
+      this.spread.take(q.spread);
+      this.bps.take(q.bps);
     }
   }
-  const a = bigAt(ask, s);
-  const b = bigAt(bid, s);
-  st.spread.setBig(a - b, s, d);
-  st.mid2.setBig(a + b, s, d);
-  bpsInto(st.bps, 2, st.spread, st.mid2);
+}
+
+/** Σ spread, Σ bps and Σ (ask + bid) over the quotes added. */
+class QuoteSums {
+  readonly spread = new Sum();
+  readonly bps = new Sum();
+  readonly mid2 = new Sum();
+
+  add(spread: Dec, bps: Dec, mid2: Dec): void {
+    this.spread.addDec(spread);
+    this.bps.addDec(bps);
+    this.mid2.addDec(mid2);
+  }
+}
+
+/** Σ bid * bid_qty and Σ ask * ask_qty over the quotes added. */
+class Notionals {
+  readonly bid = new Sum();
+  readonly ask = new Sum();
+
+  add(q: Quote): void {
+    this.bid.addProductDec(q.bid, q.bidQty);
+    this.ask.addProductDec(q.ask, q.askQty);
+  }
 }
 
 /** One quote slice under construction. */
 class QuoteState extends TickState<QuoteState, QuoteRow, QuoteSlice> {
-  readonly last = new Quote();
-  /** What the last quote's prices give (reused while they stay): ask - bid, ask + bid (twice the mid), spread bps. */
-  readonly spread = new Dec();
-  readonly mid2 = new Dec();
-  readonly bps = new Dec();
-  readonly spreads = new Range();
-  readonly spreadBps = new Range();
-  readonly sumSpread = new Sum();
-  readonly sumBps = new Sum();
-  readonly sumMid2 = new Sum();
-  readonly bidNotional = new Sum();
-  readonly askNotional = new Sum();
+  readonly last = new LastQuote();
+  readonly ranges = new SpreadRanges();
+  readonly sums = new QuoteSums();
+  readonly notionals = new Notionals();
+  /** Σ spread * time in force (µs). */
   readonly twSpread = new Sum();
 
   /** Adds the book ticker in r; false when it comes out of (time, id) order. */
   add(r: QuoteRow): boolean {
     const t = r.timeUs;
-    const { bid, bidQty, ask, askQty } = r.quote;
     if (!this.takes(t, r.id)) return false;
+    const { last } = this;
     // The previous quote's spread was in force until this one.
-    if (this.count > 0) this.twSpread.addTimes(this.spread, t - this.lastUs);
-    const d = ask.d > bid.d ? ask.d : bid.d;
-    if (this.count === 0 || !sameDec(ask, this.last.ask) || !sameDec(bid, this.last.bid)) {
-      pricesInto(this, ask, bid, d);
-      if (this.count === 0) {
-        this.spreads.reset(this.spread);
-        this.spreadBps.reset(this.bps);
-      } else {
-        this.spreads.take(this.spread);
-        this.spreadBps.take(this.bps);
-      }
-    }
-    this.spread.d = this.mid2.d = d;
-    this.last.set(r.quote);
-    this.sumSpread.addDec(this.spread);
-    this.sumBps.addDec(this.bps);
-    this.sumMid2.addDec(this.mid2);
-    this.bidNotional.addProductDec(bid, bidQty);
-    this.askNotional.addProductDec(ask, askQty);
+    if (this.count > 0) this.twSpread.addTimes(last.spread, t - this.lastUs);
+    if (last.set(r.quote, this.count === 0)) this.ranges.take(last, this.count === 0);
+    this.sums.add(last.spread, last.bps, last.mid2);
+    this.notionals.add(r.quote);
     this.took(t, r.id);
     return true;
   }
 
   slice(): QuoteSlice {
-    const { sumMid2, mid2 } = this;
+    const { last, ranges, sums } = this;
+    const { mid2 } = last;
     return {
       ...this.head(),
       quoteCount: this.count,
-      sumSpread: this.sumSpread.text(),
-      minSpread: decText(this.spreads.min),
-      maxSpread: decText(this.spreads.max),
-      lastSpread: decText(this.spread),
-      sumSpreadBps: this.sumBps.text(),
-      minSpreadBps: decText(this.spreadBps.min),
-      maxSpreadBps: decText(this.spreadBps.max),
-      lastSpreadBps: decText(this.bps),
-      sumMid: midText(sumMid2.total(), sumMid2.w, sumMid2.ds),
+      sumSpread: sums.spread.text(),
+      minSpread: decText(ranges.spread.min),
+      maxSpread: decText(ranges.spread.max),
+      lastSpread: decText(last.spread),
+      sumSpreadBps: sums.bps.text(),
+      minSpreadBps: decText(ranges.bps.min),
+      maxSpreadBps: decText(ranges.bps.max),
+      lastSpreadBps: decText(last.bps),
+      sumMid: midText(sums.mid2.total(), sums.mid2.w, sums.mid2.ds),
       lastMid: midText(bigOf(mid2), mid2.s, mid2.d),
-      sumBidNotional: this.bidNotional.text(),
-      sumAskNotional: this.askNotional.text(),
-      lastBidNotional: productText(this.last.bid, this.last.bidQty),
-      lastAskNotional: productText(this.last.ask, this.last.askQty),
+      sumBidNotional: this.notionals.bid.text(),
+      sumAskNotional: this.notionals.ask.text(),
+      lastBidNotional: productText(last.quote.bid, last.quote.bidQty),
+      lastAskNotional: productText(last.quote.ask, last.quote.askQty),
       twUs: this.lastUs - this.firstUs,
       twSpreadUs: this.twSpread.text(),
     };

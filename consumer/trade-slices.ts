@@ -79,28 +79,46 @@ function moveFrom(p: Dec, prev: Dec): number {
   return logReturn(Number(diff) / Number(a), decDouble(p), decDouble(prev));
 }
 
-/** Σ qty and Σ price * qty of the trades added. */
-class Volume {
+/** Σ qty and Σ price * qty of the trades added: all of them, and those whose buyer is the taker (buyer_is_maker = false). */
+class Volumes {
   readonly qty = new Sum();
   readonly quote = new Sum();
+  readonly takerBuyQty = new Sum();
+  readonly takerBuyQuote = new Sum();
 
-  add(price: Dec, qty: Dec): void {
+  add(price: Dec, qty: Dec, maker: boolean): void {
     this.qty.addDec(qty);
     this.quote.addProductDec(price, qty);
+    if (maker) return;
+    this.takerBuyQty.addDec(qty);
+    this.takerBuyQuote.addProductDec(price, qty);
   }
+}
+
+/** Σ price and Σ price² of the trades added (a bar's mean and variance of price). */
+class PriceSums {
+  readonly sum = new Sum();
+  readonly sumSq = new Sum();
+
+  add(price: Dec): void {
+    this.sum.addDec(price);
+    this.sumSq.addProductDec(price, price);
+  }
+}
+
+/** The first and last price of the trades added, and their range (high and low). */
+class TradePrices {
+  readonly first = new Dec();
+  readonly last = new Dec();
+  readonly range = new Range();
 }
 
 /** One trade slice under construction. */
 class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
-  readonly first = new Dec();
-  readonly last = new Dec();
-  /** High and low. */
-  readonly prices = new Range();
-  readonly volume = new Volume();
-  /** Over the trades whose buyer is the taker (buyer_is_maker = false). */
-  readonly takerBuy = new Volume();
-  readonly sumPrice = new Sum();
-  readonly sumPriceSq = new Sum();
+  /** First, last, high and low. */
+  readonly prices = new TradePrices();
+  readonly volumes = new Volumes();
+  readonly priceSums = new PriceSums();
   lr = 0;
   lr2 = 0;
   /** Moves are never negative, so 0 is the neutral start of their max; shown with the largest scale of any pair. */
@@ -112,10 +130,10 @@ class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
     const { price, qty } = r;
     if (!this.takes(r.timeUs, r.id)) return false;
     if (this.count === 0) {
-      this.first.set(price);
-      this.prices.reset(price);
+      this.prices.first.set(price);
+      this.prices.range.reset(price);
     } else {
-      const { last } = this;
+      const { last } = this.prices;
       const moveD = price.d > last.d ? price.d : last.d;
       if (moveD > this.move.d) this.move.d = moveD;
       // An unchanged price (most trades): return 0, move 0, bps 0, high and low as they are.
@@ -126,15 +144,13 @@ class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
         bpsInto(bps, 1, move, last);
         if (cmpDec(bps, this.bps) > 0) this.bps.set(bps);
         if (cmpDec(move, this.move) > 0) this.move.setValue(move);
-        this.prices.take(price);
+        this.prices.range.take(price);
       }
     }
     this.took(r.timeUs, r.id);
-    this.last.set(price);
-    this.volume.add(price, qty);
-    if (!r.maker) this.takerBuy.add(price, qty);
-    this.sumPrice.addDec(price);
-    this.sumPriceSq.addProductDec(price, price);
+    this.prices.last.set(price);
+    this.volumes.add(price, qty, r.maker);
+    this.priceSums.add(price);
     return true;
   }
 
@@ -142,17 +158,17 @@ class TradeState extends TickState<TradeState, TradeRow, TradeSlice> {
     const { count } = this;
     return {
       ...this.head(),
-      firstPrice: decText(this.first),
-      lastPrice: decText(this.last),
+      firstPrice: decText(this.prices.first),
+      lastPrice: decText(this.prices.last),
       tradeCount: count,
-      high: decText(this.prices.max),
-      low: decText(this.prices.min),
-      volume: this.volume.qty.text(),
-      quoteVolume: this.volume.quote.text(),
-      takerBuyVolume: this.takerBuy.qty.text(),
-      takerBuyQuoteVolume: this.takerBuy.quote.text(),
-      sumPrice: this.sumPrice.text(),
-      sumPriceSq: this.sumPriceSq.text(),
+      high: decText(this.prices.range.max),
+      low: decText(this.prices.range.min),
+      volume: this.volumes.qty.text(),
+      quoteVolume: this.volumes.quote.text(),
+      takerBuyVolume: this.volumes.takerBuyQty.text(),
+      takerBuyQuoteVolume: this.volumes.takerBuyQuote.text(),
+      sumPrice: this.priceSums.sum.text(),
+      sumPriceSq: this.priceSums.sumSq.text(),
       sumLogReturn: this.lr,
       sumLogReturnSq: this.lr2,
       maxMove: count > 1 ? decText(this.move) : null,

@@ -292,11 +292,6 @@ export interface SlotOptions {
   readonly metrics: IngestMetrics;
 }
 
-/** The watchdog and reconnect timing every slot takes from the configuration. */
-export function slotTiming(src: Config['source']): Pick<FeedOptions, 'watchdogMs' | 'reconnectMinMs' | 'reconnectMaxMs'> {
-  return { watchdogMs: src.watchdogMs, reconnectMinMs: src.reconnectMinMs, reconnectMaxMs: src.reconnectMaxMs };
-}
-
 /**
  * Binance slots: `streams` in blocks of STREAMS_PER_CONNECTION, one slot each, sharing one connection-attempt limiter.
  * `sink` gets each slot's streams.
@@ -308,7 +303,7 @@ export function binanceFeeds(src: Config['source'], streams: readonly string[], 
     const block = streams.slice(i, i + src.streamsPerConnection);
     feeds.push(
       new Feed({
-        ...slotTiming(src),
+        ...src.timing,
         ...o,
         name: `${name}-${feeds.length}`,
         wsUrl: src.wsUrl,

@@ -11,7 +11,7 @@ import { AttemptLimiter } from './backoff.ts';
 import { RestBackfiller } from './backfill.ts';
 import { BinanceIngest } from './binance/ingest.ts';
 import { createBinanceMapper, streamNames } from './binance/mapper.ts';
-import { binanceFeeds, Feed, slotTiming, systemClock, type Clock } from './feed.ts';
+import { binanceFeeds, Feed, systemClock, type Clock } from './feed.ts';
 import { createIngestMetrics, type IngestMetrics } from './metrics.ts';
 import { TickProducer } from './producer.ts';
 import { readLastIds } from './resume.ts';
@@ -155,7 +155,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
       send: (text) => feed?.send(text) ?? false,
     });
     feed = new Feed({
-      ...slotTiming(src),
+      ...src.timing,
       ...slot,
       name: venue.name,
       wsUrl: venue.wsUrl,

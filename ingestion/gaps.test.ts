@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BookTicker, Trade } from '../common/records.ts';
-import { BookTickerTracker, IdSequencer, sequenceId } from './gaps.ts';
+import { BookTickerTracker, IdSequencer, RECENT_UPDATE_IDS, sequenceId } from './gaps.ts';
 
 const trade = (id: number): Trade => ({
   type: 'trade',
@@ -103,5 +103,34 @@ describe('BookTickerTracker', () => {
     expect(r.pass).toBe(true);
     expect(r.gap).toMatchObject({ stream: 'bookTicker', fromTimeMs: 1000, toTimeMs: 4000, reason: 'watchdog', fromId: null });
     expect(t.offer(bt(6, 4001), 'spot', 0).gap).toBeUndefined();
+  });
+
+  it('an update id far ahead (a forged frame) does not make the real ids below it repeats', () => {
+    const t = new BookTickerTracker();
+    const passed: number[] = [];
+    for (const u of [100, 103, 9e12, 104, 108, 9e12, 111]) if (t.offer(bt(u, 1000), 'spot', 0).pass) passed.push(u);
+    expect(passed).toEqual([100, 103, 9e12, 104, 108, 111]);
+    // Once out of the window, the forged id still does not raise the floor: real ids keep passing.
+    for (let u = 200; u < 200 + 3 * RECENT_UPDATE_IDS; u++) expect(t.offer(bt(u, 1000), 'spot', 0).pass).toBe(true);
+    expect(t.offer(bt(150, 1000), 'spot', 0).pass).toBe(false);
+  });
+
+  it('is a repeat exactly when the id is among the last window of passed ids or below all of them (naive model, random overlaps)', () => {
+    let seed = 7;
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const t = new BookTickerTracker();
+    const window: number[] = [];
+    let u = 1_000;
+    for (let i = 0; i < 20_000; i++) {
+      const r = rand();
+      // Mostly increasing ids, some replays of recent ones (an overlapping socket), a few far ahead or far behind.
+      const id = r < 0.7 ? (u += 1 + Math.floor(rand() * 50)) : r < 0.95 ? u - Math.floor(rand() * 2_000) : r < 0.98 ? u + 1e9 + i : Math.floor(rand() * 1_000);
+      const want = !(window.includes(id) || (window.length > 0 && id < Math.min(...window)));
+      expect(t.offer(bt(id, 1000), 'spot', 0).pass, `id ${id} at ${i}`).toBe(want);
+      if (want) {
+        window.push(id);
+        if (window.length > RECENT_UPDATE_IDS) window.shift();
+      }
+    }
   });
 });

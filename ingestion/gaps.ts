@@ -1,7 +1,7 @@
 // Gap detection in pure code. Trades and aggTrades carry contiguous ids per symbol: a sequencer per (stream, symbol)
 // passes them on in id order exactly once, holds what arrives early, reports the hole in between (to be backfilled)
 // and drops what it has already passed on (reconnect overlaps, make-before-break, backfill races).
-// Book tickers have no contiguous ids: they are deduplicated by update id and their holes are time spans.
+// Book tickers have no contiguous ids: they are deduplicated by their recent update ids and their holes are time spans.
 import { gapReason, type AggTrade, type BookTicker, type GapEvent, type Market, type Trade } from '../common/records.ts';
 
 export type Sequenced = Trade | AggTrade;
@@ -130,12 +130,63 @@ export class SequenceBook {
 
 const bookTickerTimeMs = (t: BookTicker): number => t.exchangeTimeMs ?? Math.floor(t.receiveTimeUs / 1000);
 
+/** How many of a symbol's last update ids are remembered (more than a switch-over's overlap brings again at live rates). */
+export const RECENT_UPDATE_IDS = 256;
+
 /**
- * Book tickers: drops repeats (update id not above the last), and after a disconnection reports the time span
- * during which the symbol's book tickers were lost: they cannot be fetched again.
+ * The last RECENT_UPDATE_IDS update ids passed on, and their minimum. A repeat is an id among them or below them all:
+ * one id far ahead (a corrupt or hostile frame) then cannot make the real ids below it look like repeats, as a
+ * high-water mark would. The minimum is kept in a monotonic queue, O(1) a tick.
+ */
+class RecentIds {
+  private readonly ring = new Float64Array(RECENT_UPDATE_IDS);
+  private readonly set = new Set<number>();
+  private size = 0;
+  private head = 0;
+  /** Increasing candidates for the minimum, oldest first, as a ring over `mins` from `minHead`, `minSize` long. */
+  private readonly mins = new Float64Array(RECENT_UPDATE_IDS);
+  private minHead = 0;
+  private minSize = 0;
+
+  seen(id: number): boolean {
+    return this.set.has(id) || (this.minSize > 0 && id < this.mins[this.minHead]!);
+  }
+
+  add(id: number): void {
+    const n = RECENT_UPDATE_IDS;
+    if (this.size === n) {
+      const old = this.ring[this.head]!;
+      this.set.delete(old);
+      if (this.mins[this.minHead] === old) {
+        this.minHead = (this.minHead + 1) % n;
+        this.minSize--;
+      }
+      this.head = (this.head + 1) % n;
+      this.size--;
+    }
+    this.ring[(this.head + this.size) % n] = id;
+    this.size++;
+    this.set.add(id);
+    while (this.minSize > 0 && this.mins[(this.minHead + this.minSize - 1) % n]! > id) this.minSize--;
+    this.mins[(this.minHead + this.minSize) % n] = id;
+    this.minSize++;
+  }
+}
+
+interface BookTickerState {
+  readonly recent: RecentIds;
+  /** Exchange (else receive) time of the highest update id passed on: where a span lost to a disconnection starts. */
+  topId: number;
+  timeMs: number;
+  lostSince: { reason: string } | undefined;
+}
+
+/**
+ * Book tickers: drops repeats (see RecentIds), and after a disconnection reports the time span during which the
+ * symbol's book tickers were lost: they cannot be fetched again.
  */
 export class BookTickerTracker {
-  private readonly last = new Map<string, { updateId: number; timeMs: number; lostSince?: { reason: string } }>();
+  private readonly last = new Map<string, BookTickerState>();
 
   /** The connection carrying these symbols went down. */
   disconnected(symbols: readonly string[], reason: string): void {
@@ -147,13 +198,16 @@ export class BookTickerTracker {
 
   /** Returns whether to pass the tick on, and the gap it closes, if any. */
   offer(t: BookTicker, market: Market, detectedAtUs: number): { pass: boolean; gap?: GapEvent } {
+    const timeMs = bookTickerTimeMs(t);
     const l = this.last.get(t.symbol);
     if (!l) {
-      this.last.set(t.symbol, { updateId: t.updateId, timeMs: bookTickerTimeMs(t) });
+      const recent = new RecentIds();
+      recent.add(t.updateId);
+      this.last.set(t.symbol, { recent, topId: t.updateId, timeMs, lostSince: undefined });
       return { pass: true };
     }
-    if (t.updateId <= l.updateId) return { pass: false };
-    const timeMs = bookTickerTimeMs(t);
+    if (l.recent.seen(t.updateId)) return { pass: false };
+    l.recent.add(t.updateId);
     let gap: GapEvent | undefined;
     if (l.lostSince) {
       gap = {
@@ -169,8 +223,12 @@ export class BookTickerTracker {
         reason: gapReason(l.lostSince.reason),
         detectedAtUs,
       };
+      l.lostSince = undefined;
     }
-    this.last.set(t.symbol, { updateId: t.updateId, timeMs });
+    if (t.updateId > l.topId) {
+      l.topId = t.updateId;
+      l.timeMs = timeMs;
+    }
     return gap ? { pass: true, gap } : { pass: true };
   }
 }

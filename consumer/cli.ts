@@ -62,7 +62,9 @@ export const writeCommand: Command = {
           try {
             await client.connect();
             if (!ownRole) await migrate(pgSession(client), config, log);
-            else if ((await client.query("SELECT to_regclass('writer_offsets') IS NOT NULL AS ready")).rows[0]?.ready !== true) {
+            // Its rights are granted last (sql/roles.sql, after every table, function and trigger): having them means
+            // migrate has finished in this database, whatever a role of the same name may hold elsewhere on the server.
+            else if ((await client.query("SELECT CASE WHEN to_regclass('writer_offsets') IS NULL THEN false ELSE has_table_privilege('writer_offsets', 'INSERT') END AS ready")).rows[0]?.ready !== true) {
               throw new Error('the schema is not there yet: run tickwatch migrate');
             }
           } finally {

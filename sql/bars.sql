@@ -316,9 +316,34 @@ $$;
 
 -- Generates trade_bars_short / trade_returns_short / bars_short for a width (a cagg's bucket width is fixed at
 -- creation). Returns true when it (re)built them; the short bars are then empty until refreshed.
-CREATE OR REPLACE FUNCTION configure_short_bars(width interval) RETURNS boolean LANGUAGE plpgsql AS $$
+-- Makes role r the owner of relation rel: a continuous aggregate, a view or a table.
+CREATE OR REPLACE FUNCTION hand_over(rel text, r text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF metrics_timescale() THEN  -- nested: the catalog view exists only there
+        IF EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_name = rel) THEN
+            EXECUTE format('ALTER MATERIALIZED VIEW %I OWNER TO %I', rel, r);
+            RETURN;
+        END IF;
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = to_regclass(rel)) = 'v' THEN
+        EXECUTE format('ALTER VIEW %I OWNER TO %I', rel, r);
+    ELSE
+        EXECUTE format('ALTER TABLE %I OWNER TO %I', rel, r);
+    END IF;
+END;
+$$;
+
+-- Runs with its owner's rights (the owner of the schema, who runs migrate) so that the metrics role, which calls it,
+-- needs no CREATE on the schema: a role that may create objects where the owner's code resolves names could plant
+-- one for it. The rebuilt relations go back to the role that owned them, with the same readers.
+CREATE OR REPLACE FUNCTION configure_short_bars(width interval) RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     current_width interval := (SELECT short_width FROM metric_settings);
+    owned_by constant text := (SELECT rolname FROM pg_roles WHERE oid = (SELECT relowner FROM pg_class WHERE oid = to_regclass('trade_bars_short')));
+    readers constant text[] := ARRAY(
+        SELECT DISTINCT r.rolname FROM pg_class c, aclexplode(c.relacl) a, pg_roles r
+        WHERE c.oid = to_regclass('bars_short') AND a.privilege_type = 'SELECT' AND r.oid = a.grantee AND a.grantee <> c.relowner);
+    rel text;
 BEGIN
     IF current_width = width THEN
         RETURN false;
@@ -336,7 +361,24 @@ BEGIN
     PERFORM create_metric_sums('trade_bars_short', trade_bar_sql(width, false));
     PERFORM create_trade_returns('trade_returns_short');
     PERFORM create_bars_view('bars_short', 'trade_bars_short', 'trade_returns_short');
+    IF owned_by IS NOT NULL AND owned_by <> current_user THEN
+        FOREACH rel IN ARRAY ARRAY['trade_bars_short', 'trade_returns_short', 'bars_short'] LOOP
+            PERFORM hand_over(rel, owned_by);
+        END LOOP;
+    END IF;
+    FOREACH rel IN ARRAY readers LOOP
+        EXECUTE format('GRANT SELECT ON bars_short TO %I', rel);
+    END LOOP;
     UPDATE metric_settings SET short_width = width;
     RETURN true;
+END;
+$$;
+
+-- Its names resolve where migrate put them, never in a schema (or temporary schema) of the caller's; only the roles
+-- granted it (sql/roles.sql) may call it.
+DO $$
+BEGIN
+    EXECUTE format('ALTER FUNCTION configure_short_bars(interval) SET search_path = %s, pg_temp', current_setting('search_path'));
+    REVOKE ALL ON FUNCTION configure_short_bars(interval) FROM PUBLIC;
 END;
 $$;

@@ -2,7 +2,7 @@
 // transaction, recorded in schema_migrations with a checksum; then re-applies the repeatable files, where every function,
 // procedure, trigger and view has its one current definition (REPEATABLE), and sql/roles.sql (the run-time roles whose
 // passwords are set).
-// It runs unchanged on real PostgreSQL (pg) and on in-process TimescaleDB (PGlite) through SqlSession.
+// It runs unchanged on real PostgreSQL (pg) through SqlSession.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';

@@ -17,6 +17,8 @@ import { createWriterMetrics } from '../consumer/metrics.ts';
 import { compareRows, createScenario } from '../consumer/scenario.ts';
 import { startWriters } from '../consumer/writer.ts';
 import { migrate } from './migrate.ts';
+import { tickwatch } from '../test/tickwatch.ts';
+import { waitFor } from '../test/binance-topics.ts';
 
 const skip = (await missing('postgres')) ?? capturesMissing();
 const tag = `${process.pid}_${Math.floor(Math.random() * 1e6)}`;
@@ -43,6 +45,8 @@ const NOT_ITS_JOB = {
     'INSERT INTO trades SELECT * FROM trades LIMIT 1',
     'UPDATE writer_offsets SET next_offset = 0',
     'DROP TABLE trades',
+    'CREATE TABLE x (y int)',
+    'CREATE FUNCTION decimal_div(int) RETURNS int LANGUAGE sql AS $$ SELECT 1 $$',
     'CREATE ROLE x',
     "COPY (SELECT 1) TO PROGRAM 'true'",
   ],
@@ -129,9 +133,37 @@ describe.skipIf(skip)('run-time database roles', () => {
     // A changed short width rebuilds the short relations, as the worker does at start.
     expect(await configureShortBars(db, 5)).toBe(true);
     expect(await configureShortBars(db, 10)).toBe(true);
+    // Rebuilt with the owner's rights, handed back: the metrics role still owns what it refreshes, Grafana still reads.
+    const owners = await owner.query<{ relname: string; owner: string }>(
+      "SELECT relname, pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relname IN ('trade_bars_short', 'trade_returns_short', 'bars_short') ORDER BY relname",
+    );
+    expect(owners.rows).toEqual(['bars_short', 'trade_bars_short', 'trade_returns_short'].map((relname) => ({ relname, owner: ROLES.METRICS_DB_USER })));
+    await engine.step();
+    const url = new URL(config.database.url);
+    url.username = encodeURIComponent(config.database.reader.user);
+    url.password = encodeURIComponent(config.database.reader.password ?? '');
+    const reader = new pg.Client({ connectionString: url.toString() });
+    await reader.connect();
+    try {
+      expect((await reader.query('SELECT count(*) AS n FROM bars_short')).rows[0].n).toMatch(/^\d+$/);
+    } finally {
+      await reader.end();
+    }
   }, 300_000);
 
   it('the metrics role is refused what is not its job', () => expectRefused(asMetrics, NOT_ITS_JOB.metrics));
+
+  it('migrate refuses a run-time role that is a member of another role (it could SET ROLE to it)', async () => {
+    const member = `tw_member_${tag}`;
+    await owner.query(`CREATE ROLE "${member}" LOGIN`);
+    try {
+      await owner.query(`GRANT pg_read_server_files TO "${member}"`);
+      const bad = await testConfig({ DATABASE_URL: config.database.url, ...ROLES, METRICS_DB_USER: member, METRICS_DB_PASSWORD: 'pw' });
+      await expect(migrate(pgSession(owner), bad, testLog)).rejects.toThrow(/METRICS_DB_USER .* is a privileged role/);
+    } finally {
+      await owner.query(`DROP ROLE IF EXISTS "${member}"`);
+    }
+  });
 
   it('the writers, as their role, store every tick exactly once through the real writer (on TimescaleDB: staged INSERT)', async () => {
     const writerRole = `tw_writer_s_${tag}`;
@@ -155,4 +187,24 @@ describe.skipIf(skip)('run-time database roles', () => {
   }, 240_000);
 
   it('the writer role is refused what is not its job', () => expectRefused(asWriter, NOT_ITS_JOB.writer));
+
+  it('a writer with its own role waits until migrate has finished in its database: tables there without its grants are not enough', async () => {
+    // The role exists on the server already (made by this file's migrate of another database); this one is migrated
+    // without the writer's password, so its tables exist but the role has no rights in it yet.
+    const s = await createScenario('roles-wait');
+    const w = tickwatch(['write'], { ...process.env, ...s.env, LOG_LEVEL: 'info', WRITER_DB_USER: ROLES.WRITER_DB_USER, WRITER_DB_PASSWORD: config.database.writer.password! });
+    try {
+      await waitFor(async () => w.output().includes('waiting for the schema (tickwatch migrate) failed: retrying'), 60_000, 'the writer to wait');
+      expect(w.output()).not.toContain('writers running');
+      const withRole = await testConfig({ ...s.env, WRITER_DB_USER: ROLES.WRITER_DB_USER, WRITER_DB_PASSWORD: config.database.writer.password! });
+      const admin = new pg.Client({ connectionString: withRole.database.url });
+      await admin.connect();
+      await migrate(pgSession(admin), withRole, testLog).finally(() => admin.end());
+      await waitFor(async () => w.output().includes('writers running'), 60_000, 'the writer to start once migrated');
+    } finally {
+      w.child.kill('SIGTERM');
+      await w.exited;
+      await s.close();
+    }
+  }, 180_000);
 });

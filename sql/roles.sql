@@ -10,7 +10,7 @@
 -- None of them may create roles or databases, or be a superuser; DATABASE_URL's user (who runs migrate) stays the owner
 -- of everything else.
 
-DROP FUNCTION IF EXISTS ensure_job_role(text, text, text);  -- job_role's predecessor (commit 47994d7)
+DROP FUNCTION IF EXISTS ensure_job_role(text, text, text);  -- job_role's predecessor, in databases of the release migrate.ts adopts
 
 -- The login role of one job (reader, writer, metrics), from the settings tickwatch.<job>_role and <job>_password:
 -- created once, its password and rights brought in line on every run. NULL when its password is not set.
@@ -22,7 +22,9 @@ BEGIN
     IF coalesce(pw, '') = '' THEN
         RETURN NULL;
     END IF;
-    IF r = current_user OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r AND (rolsuper OR rolcreaterole OR rolcreatedb)) THEN
+    -- A member of another role could take that role's rights (SET ROLE): a job's role is a member of none.
+    IF r = current_user OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r AND (rolsuper OR rolcreaterole OR rolcreatedb
+                                   OR EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = pg_roles.oid))) THEN
         RAISE EXCEPTION '% % is a privileged role: the % needs a role of its own', variable, r, job;
     END IF;
     BEGIN
@@ -102,23 +104,14 @@ BEGIN
     -- The owner keeps every right over what it hands over: future migrations may still alter or rebuild it.
     EXECUTE format('GRANT %I TO %I', r, current_user);
     FOREACH rel IN ARRAY owned LOOP
-        IF to_regclass(rel) IS NULL THEN
-            CONTINUE;
-        END IF;
-        IF metrics_timescale() THEN  -- nested: the catalog view exists only there
-            IF EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_name = rel) THEN
-                EXECUTE format('ALTER MATERIALIZED VIEW %I OWNER TO %I', rel, r);
-                CONTINUE;
-            END IF;
-        END IF;
-        IF (SELECT relkind FROM pg_class WHERE oid = to_regclass(rel)) = 'v' THEN
-            EXECUTE format('ALTER VIEW %I OWNER TO %I', rel, r);
-        ELSE
-            EXECUTE format('ALTER TABLE %I OWNER TO %I', rel, r);
+        IF to_regclass(rel) IS NOT NULL THEN
+            PERFORM hand_over(rel, r);
         END IF;
     END LOOP;
-    -- A changed short bar width rebuilds the short relations (configure_short_bars).
-    EXECUTE format('GRANT CREATE ON SCHEMA %I TO %I', current_schema(), r);
+    -- A changed short bar width rebuilds the short relations through configure_short_bars, which runs with the
+    -- owner's rights: the role creates nothing itself (CREATE from an earlier release taken back).
+    EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM %I', current_schema(), r);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION configure_short_bars(interval) TO %I', r);
     PERFORM grant_on('SELECT', ARRAY['trades', 'book_tickers', 'top_of_book', 'gap_events', 'writer_offsets', 'quote_metrics_1m',
                                      'top_of_book_metrics_1m', 'bars_by_width'], r);
     -- The refresh rebuilds slices that interleaved or went in without a summary, and empties its work list.

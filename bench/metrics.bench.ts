@@ -29,7 +29,7 @@ import { loadConfig } from '../common/config.ts';
 import { pgSession } from '../common/db.ts';
 import { createKafka, ensureTopics } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
-import { tickTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
+import { rowTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
 import { CopyBinaryEncoder } from '../consumer/copy-binary.ts';
 import { writeBatch } from '../consumer/write-batch.fixture.ts';
 import type { TickTable } from '../consumer/copy-rows.ts';
@@ -59,7 +59,7 @@ const CAPTURE_FROM = Date.UTC(2024, 7, 8, 23, 55);
 const CAPTURE_TO = Date.UTC(2024, 7, 9, 0, 0); // the span all three streams cover
 const ticks = loadCaptureTicks();
 const srcTrades = ticks.trades.filter((t) => t.exchangeTimeMs >= CAPTURE_FROM && t.exchangeTimeMs < CAPTURE_TO);
-const srcQuotes = ticks.bookTickers.filter((q) => tickTimeMs(q) >= CAPTURE_FROM && tickTimeMs(q) < CAPTURE_TO);
+const srcQuotes = ticks.bookTickers.filter((q) => rowTimeMs(q) >= CAPTURE_FROM && rowTimeMs(q) < CAPTURE_TO);
 
 const pct = (xs: number[], p: number) => {
   if (xs.length === 0) return NaN;
@@ -289,7 +289,7 @@ async function run(name: string, database: Database, minutes: number, copies: nu
         for (const t of srcTrades) if (inRange(t.exchangeTimeMs)) for (let c = 0; c < copies; c++) {
           tr.push({ ...t, symbol: t.symbol + suffix(c), exchangeTimeMs: t.exchangeTimeMs + shift, eventTimeMs: t.eventTimeMs + shift });
         }
-        for (const q of srcQuotes) if (inRange(tickTimeMs(q))) for (let c = 0; c < copies; c++) {
+        for (const q of srcQuotes) if (inRange(rowTimeMs(q))) for (let c = 0; c < copies; c++) {
           qs.push({ ...q, symbol: q.symbol + suffix(c), receiveTimeUs: q.receiveTimeUs + shift * 1000, exchangeTimeMs: q.exchangeTimeMs === null ? null : q.exchangeTimeMs + shift });
         }
         lastBtc = tr.filter((t) => t.symbol === 'BTCUSDT' && t.market === 'spot').pop() ?? lastBtc;

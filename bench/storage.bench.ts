@@ -15,7 +15,7 @@ import pg from 'pg';
 import { loadConfig } from '../common/config.ts';
 import { pgSession } from '../common/db.ts';
 import { createLogger } from '../common/log.ts';
-import { tickTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
+import { rowTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
 import { CopyBinaryEncoder } from '../consumer/copy-binary.ts';
 import { writeBatch } from '../consumer/write-batch.fixture.ts';
 import type { TickTable } from '../consumer/copy-rows.ts';
@@ -77,8 +77,8 @@ class RepeatedStream<T extends Trade | BookTicker> {
     readonly key: string,
     private readonly ticks: readonly T[],
   ) {
-    const first = tickTimeMs(ticks[0]!);
-    const span = tickTimeMs(ticks.at(-1)!) - first;
+    const first = rowTimeMs(ticks[0]!);
+    const span = rowTimeMs(ticks.at(-1)!) - first;
     // One mean interval between the last tick of a repeat and the first of the next: the recorded rate, no overlap.
     this.period = span + Math.max(1, Math.round(span / Math.max(1, ticks.length - 1)));
     this.perSecond = ticks.length / (this.period / 1000);
@@ -87,13 +87,13 @@ class RepeatedStream<T extends Trade | BookTicker> {
   }
 
   private timeOf(repeat: number, i: number): number {
-    return DAY_START + tickTimeMs(this.ticks[i]!) - tickTimeMs(this.ticks[0]!) + repeat * this.period;
+    return DAY_START + rowTimeMs(this.ticks[i]!) - rowTimeMs(this.ticks[0]!) + repeat * this.period;
   }
 
   /** The ticks before `untilMs` not handed out yet. */
   take(untilMs: number, out: T[]): void {
     while (this.timeOf(this.repeat, this.next) < untilMs) {
-      const shift = DAY_START - tickTimeMs(this.ticks[0]!) + this.repeat * this.period;
+      const shift = DAY_START - rowTimeMs(this.ticks[0]!) + this.repeat * this.period;
       out.push(shifted(this.ticks[this.next]!, shift, this.repeat * this.idSpan));
       if (++this.next === this.ticks.length) {
         this.next = 0;
@@ -111,7 +111,7 @@ function streamsOf<T extends Trade | BookTicker>(ticks: readonly T[]): RepeatedS
     if (!l) byStream.set(key, (l = []));
     l.push(t);
   }
-  return [...byStream].map(([key, l]) => new RepeatedStream(key, [...l].sort((a, b) => tickTimeMs(a) - tickTimeMs(b) || idOf(a) - idOf(b))));
+  return [...byStream].map(([key, l]) => new RepeatedStream(key, [...l].sort((a, b) => rowTimeMs(a) - rowTimeMs(b) || idOf(a) - idOf(b))));
 }
 
 // --- the databases ----------------------------------------------------------------------------------------------------
@@ -198,7 +198,7 @@ async function main(): Promise<void> {
       for (const s of trades) s.take(until, tr);
       for (const s of quotes) s.take(until, qs);
       tr.sort((a, b) => a.exchangeTimeMs - b.exchangeTimeMs);
-      qs.sort((a, b) => tickTimeMs(a) - tickTimeMs(b));
+      qs.sort((a, b) => rowTimeMs(a) - rowTimeMs(b));
       await Promise.all(dbs.flatMap((db) => [write(db, 'trades', tr), write(db, 'book_tickers', qs)]));
       written = { trades: written.trades + tr.length, book_tickers: written.book_tickers + qs.length };
       if ((w - DAY_START) % 3_600_000 === 3_600_000 - WINDOW_MS) {

@@ -213,7 +213,7 @@ export const envSchema = z.object({
   WRITER_HTTP_PORT: port(9465),
   METRICS_HTTP_PORT: port(9466),
 
-  // Order books and more venues (issue 7)
+  // Order books and the other venues
   TOPIC_BOOKS: text('tickwatch.books'),
   BOOK_DEPTH_LEVELS: int(20, 1, 1000),
   BOOK_PUBLISH_INTERVAL_MS: int(0, 0, 60_000),

@@ -227,8 +227,6 @@ export function rowTimeMs(r: { readonly exchangeTimeMs: number | null; readonly 
 /** rowTimeMs of the two times themselves (the writer's fast path has no record object). */
 export const rowTimeMsOf = (exchangeTimeMs: number | null, receiveTimeUs: number): number => exchangeTimeMs ?? Math.floor(receiveTimeUs / 1000);
 
-export const tickTimeMs: (t: Tick) => number = rowTimeMs;
-
 /** A closed bar published by the metrics worker (topic TOPIC_BARS, key exchange:market:symbol). A bar refreshed again
  * after late or backfilled ticks is published again with a newer `publishedAtMs`; the latest one wins. */
 export interface BarRecord {

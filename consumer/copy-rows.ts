@@ -74,9 +74,6 @@ export function checkWritableGap(g: GapEvent): void {
   checkTime(Math.floor(g.detectedAtUs / 1000), 'detectedAtUs');
 }
 
-/** The time a book row is keyed on (the row-time rule, as for book tickers and top of book). */
-export const bookTimeMs: (b: Book) => number = rowTimeMs;
-
 /** A numeric[] literal of one column of levels: {61837.63,61837.62}. Decimal strings need no quoting. */
 function levelArray(levels: readonly BookLevel[], i: 0 | 1): string {
   let out = '{';
@@ -139,7 +136,7 @@ export class CopyTextEncoder {
   bookRow(b: Book): string {
     return (
       `${escapeCopyText(b.exchange)}\t${escapeCopyText(b.market)}\t${escapeCopyText(b.symbol)}\t${escapeCopyText(b.venueSymbol)}\t` +
-      `${this.timeMs(bookTimeMs(b))}\t${b.sequence}\t${b.depth}\t${levelArray(b.bids, 0)}\t${levelArray(b.bids, 1)}\t` +
+      `${this.timeMs(rowTimeMs(b))}\t${b.sequence}\t${b.depth}\t${levelArray(b.bids, 0)}\t${levelArray(b.bids, 1)}\t` +
       `${levelArray(b.asks, 0)}\t${levelArray(b.asks, 1)}\t${b.exchangeTimeMs === null ? NULL : this.timeMs(b.exchangeTimeMs)}\t` +
       `${this.timeUs(b.receiveTimeUs)}\n`
     );

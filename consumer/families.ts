@@ -6,7 +6,7 @@ import { decodeBook, decodeGap, decodeTick, RecordError, rowTimeMs, SCHEMA_VERSI
 import { topOfBook } from './top-of-book.ts';
 import type { TableRows } from './copy.ts';
 import { CopyBinaryEncoder } from './copy-binary.ts';
-import { bookTimeMs, checkWritable, checkWritableBook, checkWritableGap, CopyTextEncoder, TABLE_OF, type WriteTable } from './copy-rows.ts';
+import { checkWritable, checkWritableBook, checkWritableGap, CopyTextEncoder, TABLE_OF, type WriteTable } from './copy-rows.ts';
 import { CopyRowBuffer, TickRowWriter, type RowTimes } from './tick-rows.ts';
 
 export type Family = TickType | 'book' | 'gap';
@@ -84,7 +84,7 @@ function bookCodec(): FamilyCodec {
           // A book with an empty side has no mid: stored, but without analytics.
           const t = topOfBook(b);
           books.text(enc.bookRow(b));
-          books.rowTimes(b.exchangeTimeMs, b.receiveTimeUs, bookTimeMs(b));
+          books.rowTimes(b.exchangeTimeMs, b.receiveTimeUs, rowTimeMs(b));
           if (t) {
             tops += enc.topOfBookRow(t);
             topCount++;

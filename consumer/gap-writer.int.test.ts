@@ -76,17 +76,20 @@ describe.skipIf(skip)('gap writer (real Kafka, real PostgreSQL)', () => {
     const message = (g: GapEvent) => ({ key: tickKey(g), value: encodeRecord(g), headers: recordHeaders('gap') });
     // Valid JSON and a valid record, refused by a constraint only the database knows (added for this test); a reason
     // with a NUL, which no text column holds, is refused by the decoder before it reaches the database.
+    // Two of them: a check violation (23514) and a data exception (22P02, a cast the check makes fail for one symbol).
     await s.query(`ALTER TABLE gap_events ADD CONSTRAINT no_refused CHECK (symbol <> 'REFUSEDUSDT')`);
-    const events = [gap({ symbol: 'AAAUSDT' }), gap({ symbol: 'REFUSEDUSDT' }), gap({ symbol: 'BBBUSDT' }), gap({ symbol: 'NULUSDT', reason: 'bad\u0000reason' }), gap({ symbol: 'CCCUSDT' })];
+    await s.query(`ALTER TABLE gap_events ADD CONSTRAINT no_cast CHECK ((CASE WHEN symbol = 'CASTUSDT' THEN 'x' ELSE '1' END)::int > 0)`);
+    const events = [gap({ symbol: 'AAAUSDT' }), gap({ symbol: 'REFUSEDUSDT' }), gap({ symbol: 'BBBUSDT' }), gap({ symbol: 'NULUSDT', reason: 'bad\u0000reason' }), gap({ symbol: 'CASTUSDT' }), gap({ symbol: 'CCCUSDT' })];
     await s.produceRaw(s.config.kafka.topics.gap, events.map(message));
     await s.waitUntilWritten(60_000);
 
     const rows = await s.query<{ symbol: string }>('SELECT symbol FROM gap_events ORDER BY symbol');
     expect(rows.map((r) => r.symbol)).toEqual(['AAAUSDT', 'BBBUSDT', 'CCCUSDT']);
-    const letters = (await readDeadLetters(s, 2)).sort((a, b) => Number(a.offset) - Number(b.offset));
+    const letters = (await readDeadLetters(s, 3)).sort((a, b) => Number(a.offset) - Number(b.offset));
     expect(letters).toEqual([
       expect.objectContaining({ source: 'writer', partition: 0, offset: '1', reason: expect.stringMatching(/^refused by the database \(23514/) }),
       expect.objectContaining({ source: 'writer', partition: 0, offset: '3', reason: expect.stringMatching(/without NUL/) }),
+      expect.objectContaining({ source: 'writer', partition: 0, offset: '4', reason: expect.stringMatching(/^refused by the database \(22/) }),
     ]);
     expect(writers.health().ok).toBe(true);
   });

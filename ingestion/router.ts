@@ -24,7 +24,7 @@ export interface VenueSession {
 }
 
 /** A dead letter for a frame (or REST body) that cannot become a record, its raw text cut to `maxBytes`. */
-export function deadLetterOf(source: string, raw: string, stream: string | null, reason: string, receiveTimeUs: number, maxBytes: number): DeadLetter {
+function deadLetterOf(source: string, raw: string, stream: string | null, reason: string, receiveTimeUs: number, maxBytes: number): DeadLetter {
   let text = raw;
   let truncated = false;
   if (Buffer.byteLength(raw) > maxBytes) {

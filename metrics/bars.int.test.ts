@@ -9,7 +9,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgSession, type SqlSession } from '../common/db.ts';
-import { tickTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
+import { rowTimeMs, type BookTicker, type Tick, type Trade } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { freshDatabase, freshDatabaseClient, missing, testConfig, testLog } from '../test/services.ts';
@@ -32,14 +32,14 @@ interface ExpectedQuote {
 
 function expectedQuotes(quotes: readonly BookTicker[]): Map<string, ExpectedQuote> {
   const out = new Map<string, ExpectedQuote>();
-  for (const list of perSymbol(quotes, (a, b) => tickTimeMs(a) - tickTimeMs(b) || a.updateId - b.updateId)) {
+  for (const list of perSymbol(quotes, (a, b) => rowTimeMs(a) - rowTimeMs(b) || a.updateId - b.updateId)) {
     // time-weighted: each quote in force from its time until the next one, clipped to buckets
     const tw = new Map<number, { covered: bigint; sum: bigint }>();
     list.forEach((q, i) => {
-      const from = tickTimeMs(q);
+      const from = rowTimeMs(q);
       const next = list[i + 1];
       const spread = fixed(q.askPrice, P) - fixed(q.bidPrice, P);
-      const to = next ? tickTimeMs(next) : bucketStart(from, 60_000) + 60_000;
+      const to = next ? rowTimeMs(next) : bucketStart(from, 60_000) + 60_000;
       for (let b = bucketStart(from, 60_000); b < to; b += 60_000) {
         const us = BigInt((Math.min(to, b + 60_000) - Math.max(from, b)) * 1000);
         const cur = tw.get(b) ?? { covered: 0n, sum: 0n };
@@ -48,7 +48,7 @@ function expectedQuotes(quotes: readonly BookTicker[]): Map<string, ExpectedQuot
     });
     const groups = new Map<number, BookTicker[]>();
     for (const q of list) {
-      const b = bucketStart(tickTimeMs(q), 60_000);
+      const b = bucketStart(rowTimeMs(q), 60_000);
       (groups.get(b) ?? groups.set(b, []).get(b)!).push(q);
     }
     for (const [b, g] of groups) {

@@ -2,7 +2,7 @@
 // with parameterized INSERT ... SELECT FROM unnest(...): used by the metrics tests and benchmark, which must not
 // depend on the Kafka writer.
 import type { SqlSession } from '../common/db.ts';
-import { tickTimeMs, type BookTicker, type Trade } from '../common/records.ts';
+import { rowTimeMs, type BookTicker, type Trade } from '../common/records.ts';
 import { iso } from '../common/time.ts';
 
 const isoUs = (us: number) => `${new Date(Math.floor(us / 1000)).toISOString().slice(0, 19)}.${String(us % 1_000_000).padStart(6, '0')}Z`;
@@ -47,7 +47,7 @@ export async function insertBookTickers(db: SqlSession, quotes: readonly BookTic
         part.map((t) => t.exchange),
         part.map((t) => t.market),
         part.map((t) => t.symbol),
-        part.map((t) => iso(tickTimeMs(t))),
+        part.map((t) => iso(rowTimeMs(t))),
         part.map((t) => String(t.updateId)),
         part.map((t) => t.bidPrice),
         part.map((t) => t.bidQty),

@@ -7,7 +7,7 @@ import { Partitioners, type Consumer, type Kafka } from 'kafkajs';
 import type { Config } from '../common/config.ts';
 import { createKafka, createTopics } from '../common/kafka.ts';
 import { pgSession, type SqlSession } from '../common/db.ts';
-import { tickTimeMs, type AnomalyRecord, type BarRecord, type Trade } from '../common/records.ts';
+import { rowTimeMs, type AnomalyRecord, type BarRecord, type Trade } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { freshDatabaseClient, missing, testConfig, testLog, uniqueName, type ConnectedDatabase } from '../test/services.ts';
@@ -124,7 +124,7 @@ describe.skipIf(skip)('metrics worker', () => {
     const from = Date.UTC(2024, 7, 9, 0, 0);
     const span = 5 * MINUTE_MS;
     const seg = spotBtc().filter((t) => t.exchangeTimeMs >= from && t.exchangeTimeMs < from + span);
-    const segQuotes = loadCaptureTicks().bookTickers.filter((q) => q.market === 'spot' && q.symbol === 'BTCUSDT' && tickTimeMs(q) >= from && tickTimeMs(q) < from + span);
+    const segQuotes = loadCaptureTicks().bookTickers.filter((q) => q.market === 'spot' && q.symbol === 'BTCUSDT' && rowTimeMs(q) >= from && rowTimeMs(q) < from + span);
     const drift = Number(seg[seg.length - 1]!.price) - Number(seg[0]!.price);
     const px = (p: string, k: number) => (Number(p) + k * drift).toFixed(2);
     for (let k = 0; k < 12; k++) {

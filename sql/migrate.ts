@@ -2,7 +2,7 @@
 // transaction, recorded in schema_migrations with a checksum; then re-applies the repeatable files, where every function,
 // procedure, trigger and view has its one current definition (REPEATABLE), and sql/roles.sql (the run-time roles whose
 // passwords are set).
-// It runs unchanged on real PostgreSQL (pg) through SqlSession.
+// It talks to the database through SqlSession (common/db.ts), on TimescaleDB and on plain PostgreSQL alike.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -103,8 +103,11 @@ async function applyRoles(db: SqlSession, config: Pick<Config, 'database'>, log:
   for (const [job, r] of roles) if (r.password !== undefined) log.info({ job, role: r.user }, 'run-time database role ready');
 }
 
+/** The last release whose migrate applied the numbered series: a database part way through it is finished with that one. */
+export const LAST_SERIES_RELEASE = '47994d7';
+
 /**
- * The numbered series the schema was built by before it was folded into 0100_schema (up to commit 47994d7). A database
+ * The numbered series the schema was built by before it was folded into 0100_schema (up to LAST_SERIES_RELEASE). A database
  * it made completely has exactly 0100's tables, and every function and view the repeatable files define: migrate
  * records 0100 as applied in place of the series ("adopts" it) and goes on.
  */
@@ -129,7 +132,7 @@ async function adoptEarlierSeries(db: SqlSession, baseline: Migration, log: Logg
   if (missing.length > 0) {
     throw new Error(
       `this database was migrated by an earlier release and stops before ${missing[0]}: bring it to the end of that ` +
-        'series with a release up to commit 47994d7 first (git checkout 47994d7 && npx tsx bin/tickwatch.ts migrate), then run this one',
+        `series with the release at commit ${LAST_SERIES_RELEASE} first (git checkout ${LAST_SERIES_RELEASE} && npx tsx bin/tickwatch.ts migrate), then run this one`,
     );
   }
   await db.exec('BEGIN');

@@ -6,9 +6,10 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../common/config.ts';
 import type { SqlSession } from '../common/db.ts';
+import { LAST_SERIES_RELEASE } from '../sql/migrate.ts';
 
 /** The last commit whose sql/migrations hold the numbered series. */
-export const EARLIER_RELEASE = '47994d7';
+export const EARLIER_RELEASE = LAST_SERIES_RELEASE;
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO, encoding: 'utf8', maxBuffer: 16 * 2 ** 20 });

@@ -5,7 +5,7 @@
 // included). Used by the Grafana query tests; works on plain PostgreSQL and in-process TimescaleDB.
 import { loadConfig, type Config } from '../common/config.ts';
 import type { SqlSession } from '../common/db.ts';
-import { tickTimeMs, type BookTicker, type GapEvent } from '../common/records.ts';
+import { rowTimeMs, type BookTicker, type GapEvent } from '../common/records.ts';
 import { BookTickerTracker } from '../ingestion/gaps.ts';
 import { insertBookTickers, insertTrades } from '../metrics/replay.ts';
 import { MetricsEngine } from '../metrics/worker.ts';
@@ -28,7 +28,7 @@ function withReconnect(quotes: readonly BookTicker[], atMs: number): { kept: Boo
   const gaps: GapEvent[] = [];
   let lostUntil: number | undefined;
   for (const q of quotes) {
-    const t = tickTimeMs(q);
+    const t = rowTimeMs(q);
     const target = q.market === 'spot' && q.symbol === 'BTCUSDT';
     if (target && lostUntil === undefined && t >= atMs) {
       tracker.disconnected(['BTCUSDT'], 'replay: simulated reconnect');
@@ -46,7 +46,7 @@ export async function fillMarket(db: SqlSession, config: Config = loadConfig({})
   const { trades, bookTickers } = loadCaptureTicks();
   let first = Infinity;
   let last = -Infinity;
-  for (const t of [...trades.map((x) => x.exchangeTimeMs), ...bookTickers.map(tickTimeMs)]) {
+  for (const t of [...trades.map((x) => x.exchangeTimeMs), ...bookTickers.map(rowTimeMs)]) {
     first = Math.min(first, t);
     last = Math.max(last, t);
   }

@@ -53,8 +53,8 @@ function corrupt(text: string, rnd: () => number): string {
       return text.replace(/"([a-zA-Z])":/, `"${pick(['x', 'T', 'E', 'p', 'q', 'u', 'b', 'a'])}":`);
     case 6: // a decimal made negative, empty, exponent or huge
       return text.replace(/"(\d+\.\d+)"/, `"${pick(['-1.0', '', '1e5', '1'.repeat(25), '0.0', ' 1.0'])}"`);
-    case 7: // a time far ahead or before 2000
-      return text.replace(/"([TE])":\d+/, `"$1":${pick([4_070_908_800_000, 946_684_700_000, 1, 99_999_999_999_999])}`);
+    case 7: // a time far ahead, before 2000, or years before the stream's
+      return text.replace(/"([TE])":\d+/, `"$1":${pick([4_070_908_800_000, 946_684_700_000, 1, 99_999_999_999_999, 1_500_000_000_000])}`);
     case 8: // a crossed book (bid above ask), where the frame has both
       return text.replace(/"b":"([^"]+)"(.*)"a":"([^"]+)"/, '"b":"$3"$2"a":"$1"').replace(/"a":"([\d.]+)"/, (_m, a: string) => `"a":"${(Number(a) * 0.9).toFixed(2)}"`);
     case 9: // another stream or symbol
@@ -155,6 +155,8 @@ describe.skipIf(skip)(`fuzz: ${FRAMES.toLocaleString('en')} corrupted recorded f
       expect(await count('SELECT count(*) AS n FROM book_tickers WHERE bid_price > ask_price')).toBe(0);
       for (const table of ['trades', 'agg_trades', 'book_tickers']) {
         expect(await count(`SELECT count(*) AS n FROM ${table} WHERE time < '2000-01-01' OR time >= '2100-01-01' OR time > receive_time + interval '1 hour'`), table).toBe(0);
+        // The recording is of 2024-08-08/09: a time an hour or more behind its stream is refused.
+        expect(await count(`SELECT count(*) AS n FROM ${table} WHERE time < '2024-08-08'`), table).toBe(0);
       }
     } finally {
       await w.stop('test over');

@@ -9,6 +9,13 @@ import type { VenueSession } from '../router.ts';
 import type { Mapper } from './mapper.ts';
 import { TradeSequences } from './sequences.ts';
 
+/**
+ * How far a live tick's exchange time may lie behind the last one accepted of its stream. Times far ahead of receipt are
+ * refused by the tick schema; far behind cannot be judged by the wall clock (a replayed capture is years old), but a
+ * live stream does not jump back an hour: such a tick is a corrupt or forged frame.
+ */
+export const MAX_BEHIND_STREAM_MS = 3_600_000;
+
 /** Depth frames (`<symbol>@depth...`) go to the order books, not the tick mapper. */
 const DEPTH_FRAME = /^\{"stream":"([a-z0-9]+@depth[@0-9a-z]*)"/;
 
@@ -25,6 +32,8 @@ export class BinanceSession implements VenueSession {
   readonly sequences: TradeSequences;
   readonly books: BinanceBooks | undefined;
   private readonly bookTickers = new BookTickerTracker();
+  /** Exchange time of the last tick accepted, per stream (subscribed streams only: the mapper refuses others). */
+  private readonly streamTimeMs = new Map<string, number>();
 
   constructor(private readonly opts: BinanceSessionOptions) {
     this.sequences = new TradeSequences(opts.market);
@@ -41,7 +50,15 @@ export class BinanceSession implements VenueSession {
     switch (r.kind) {
       case 'tick': {
         const t = r.tick;
-        if (t.exchangeTimeMs !== null) this.opts.lag?.(t.type, (receiveTimeUs / 1000 - t.exchangeTimeMs) / 1000);
+        if (t.exchangeTimeMs !== null) {
+          const last = this.streamTimeMs.get(r.stream);
+          if (last !== undefined && last - t.exchangeTimeMs > MAX_BEHIND_STREAM_MS) {
+            out.push({ kind: 'rejected', stream: r.stream, reason: `exchange time ${t.exchangeTimeMs} is not within an hour of the stream's last (${last})` });
+            return r.stream;
+          }
+          this.streamTimeMs.set(r.stream, t.exchangeTimeMs);
+          this.opts.lag?.(t.type, (receiveTimeUs / 1000 - t.exchangeTimeMs) / 1000);
+        }
         if (t.type !== 'bookTicker') {
           this.sequences.offer(t, r.stream, out);
           return r.stream;

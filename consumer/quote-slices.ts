@@ -173,8 +173,10 @@ class QuoteState extends TickState<QuoteState, QuoteRow, QuoteSlice> {
   slice(): QuoteSlice {
     const { last, ranges, sums } = this;
     const { mid2 } = last;
+    // Spelled out, not spread (see TradeState.slice).
+    const { exchange, market, symbol, sliceUs, firstUs, firstId, lastUs, lastId } = this.head();
     return {
-      ...this.head(),
+      exchange, market, symbol, sliceUs, firstUs, firstId, lastUs, lastId,
       quoteCount: this.count,
       sumSpread: sums.spread.text(),
       minSpread: decText(ranges.spread.min),

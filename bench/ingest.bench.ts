@@ -118,7 +118,7 @@ const kafkaOnly = await (async () => {
   const kafka = createKafka(config, log, 'bench-producer');
   const topics = { trade: `${run}.p.trades`, aggTrade: `${run}.p.aggtrades`, bookTicker: `${run}.p.booktickers` } as const;
   await createTopics(kafka, Object.values(topics), config);
-  const producer = new TickProducer(kafka, { bufferMax: config.source.producerBufferMax, lanes: config.source.producerLanes, log, metrics: createIngestMetrics() });
+  const producer = new TickProducer(kafka, { bufferMaxBytes: config.source.producerBufferMaxBytes, lanes: config.source.producerLanes, log, metrics: createIngestMetrics() });
   await producer.connect();
   const n = ticks.length * repeat;
   const c0 = process.cpuUsage();

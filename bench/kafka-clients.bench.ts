@@ -137,7 +137,7 @@ async function runCandidate(candidate: Candidate, topicNames: readonly string[],
   let run: () => Promise<void>;
   let close: () => Promise<void>;
   if (candidate === 'kafkajs-product') {
-    const producer = new TickProducer(createKafka(config, log, 'bench'), { bufferMax: config.source.producerBufferMax, lanes, log, metrics: createIngestMetrics() });
+    const producer = new TickProducer(createKafka(config, log, 'bench'), { bufferMaxBytes: config.source.producerBufferMaxBytes, lanes, log, metrics: createIngestMetrics() });
     await producer.connect();
     run = async () => {
       for (const t of ticks) {

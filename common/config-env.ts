@@ -168,6 +168,8 @@ export const envSchema = z.object({
   MAX_FRAME_BYTES: int(65_536, 256, 16 * 1024 * 1024),
   DEAD_LETTER_MAX_BYTES: int(8_192, 64),
   PRODUCER_BUFFER_MAX: int(20_000, 1),
+  // Bytes (keys and values) of records waiting for Kafka's acknowledgement; past it the sockets are paused.
+  PRODUCER_BUFFER_MAX_BYTES: int(8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
   PRODUCER_LANES: int(2, 1, 16),
   REST_WEIGHT_PER_MINUTE: int(3_000, 1, 6_000),
 

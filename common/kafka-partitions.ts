@@ -1,0 +1,479 @@
+// A Kafka reader that owns its partitions' positions: @platformatic/kafka's Consumer keeps the group membership
+// (join, sync, heartbeats, rejoin on a rebalance), and this file fetches the assigned partitions itself (the client's
+// Fetch API), so that each partition can be paused, resumed and sought on its own, which the client's MessagesStream
+// cannot do. Each fetch is handed out as one batch per partition, all partitions at once, and the next fetch starts
+// only when every batch is handled (memory stays near one fetch). Without a group it reads given partitions (resume,
+// tests, the soak check).
+import { FetchIsolationLevels, IS_CONTROL, ListOffsetTimestamps } from '@platformatic/kafka';
+import { isKafkaError, kafkaErrorText, topicOffsets, type KafkaClients, type KafkaConsumer } from './kafka.ts';
+import type { Logger } from './log.ts';
+
+type FetchResponse = Awaited<ReturnType<KafkaConsumer['fetch']>>;
+
+/** One record as the handlers see it (offsets and times as decimal strings, as the rest of the code keeps them). */
+export interface FetchedMessage {
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly timestamp: string;
+  /** Present only when the record has headers. */
+  readonly headers?: Record<string, Buffer>;
+}
+
+export interface PartitionBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: FetchedMessage[];
+  /** The partition's high watermark when fetched: the next offset Kafka will write. */
+  readonly highWatermark: string;
+  /** Offset of the batch's last record (or of the last control record Kafka returned after it). */
+  lastOffset(): string;
+}
+
+export interface BatchPayload {
+  readonly batch: PartitionBatch;
+  /** Marks the batch done up to this offset: the partition's next fetch starts after it. */
+  resolveOffset(offset: string): void;
+  /** Whether the partition was taken away or sought while this batch was handled: its results no longer count. */
+  isStale(): boolean;
+  /** Kept for the handlers' signature: the client heartbeats on its own timer. */
+  heartbeat(): Promise<void>;
+}
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+export interface PartitionReaderOptions {
+  readonly kafka: KafkaClients;
+  readonly topics: readonly string[];
+  readonly log: Logger;
+  /** A consumer group to join (its assignment decides the partitions); absent: read `partitions` from `start`. */
+  readonly group?: {
+    readonly groupId: string;
+    readonly sessionTimeout: number;
+    readonly heartbeatInterval: number;
+    readonly rebalanceTimeout: number;
+    /**
+     * Called with the partitions of each new assignment: where each should start (null: the group's committed offset,
+     * else the earliest). The partitions are not fetched before it resolves.
+     */
+    readonly onAssign?: (partitions: readonly TopicPartition[]) => Promise<Map<string, bigint | null>>;
+  };
+  /** Without a group: the partitions and where they start. */
+  readonly start?: readonly (TopicPartition & { readonly offset: bigint })[];
+  readonly fetch: { readonly minBytes: number; readonly maxBytes: number; readonly maxBytesPerPartition: number; readonly maxWaitMs: number };
+  readonly eachBatch: (payload: BatchPayload) => Promise<void>;
+  /** The client gave up (a failed fetch after its retries, or a rejoin that failed): this reader has stopped. */
+  readonly onCrash?: (err: Error) => void;
+}
+
+const key = (topic: string, partition: number): string => `${topic}:${partition}`;
+
+export class PartitionReader {
+  readonly consumer: KafkaConsumer;
+  /** The partitions this member holds (all given ones without a group). */
+  assigned: TopicPartition[] = [];
+  private readonly positions = new Map<string, bigint>();
+  private readonly pausedSet = new Set<string>();
+  /** Bumped per partition by every seek and assignment: a batch fetched before is stale. */
+  private readonly epochs = new Map<string, number>();
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private assigning: Promise<void> = Promise.resolve();
+  private generation = 0;
+
+  constructor(private readonly o: PartitionReaderOptions) {
+    const g = o.group;
+    this.consumer = o.kafka.consumer({
+      groupId: g?.groupId ?? `tickwatch-reader-${process.pid}-${Date.now()}`,
+      autocommit: false,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      ...(g ? { sessionTimeout: g.sessionTimeout, heartbeatInterval: g.heartbeatInterval, rebalanceTimeout: g.rebalanceTimeout } : {}),
+      minBytes: o.fetch.minBytes,
+      maxBytes: o.fetch.maxBytes,
+      maxWaitTime: o.fetch.maxWaitMs,
+    });
+    // A rejoin the client gave up on is emitted as 'error': without a listener it would end the process.
+    this.consumer.on('error', (err: Error) => this.crash(err));
+    for (const t of o.topics) this.consumer.topics.track(t);
+    if (g) this.consumer.on('consumer:group:join', (p) => this.onJoin(p.assignments ?? []));
+    else {
+      for (const s of o.start ?? []) this.positions.set(key(s.topic, s.partition), s.offset);
+      this.assigned = (o.start ?? []).map(({ topic, partition }) => ({ topic, partition }));
+    }
+  }
+
+  /** Joins the group (if any) and starts fetching. */
+  async start(): Promise<void> {
+    this.running = true;
+    if (this.o.group) {
+      await this.consumer.joinGroup({
+        sessionTimeout: this.o.group.sessionTimeout,
+        heartbeatInterval: this.o.group.heartbeatInterval,
+        rebalanceTimeout: this.o.group.rebalanceTimeout,
+      });
+    }
+    this.loop = this.fetchLoop();
+  }
+
+  /** Stops fetching, lets the batches in hand finish, then leaves the group and closes the client. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop?.catch(() => undefined);
+    await this.consumer.close().catch((err: Error) => this.o.log.debug({ err: kafkaErrorText(err) }, 'closing the consumer failed'));
+  }
+
+  pause(topic: string, partition: number): void {
+    this.pausedSet.add(key(topic, partition));
+  }
+
+  resume(topic: string, partition: number): void {
+    if (this.pausedSet.delete(key(topic, partition))) this.wake();
+  }
+
+  /** The partition's next fetch starts at `offset`; a batch of it in hand becomes stale. */
+  seek(topic: string, partition: number, offset: bigint): void {
+    const k = key(topic, partition);
+    this.positions.set(k, offset);
+    this.epochs.set(k, (this.epochs.get(k) ?? 0) + 1);
+  }
+
+  /** Kafka's committed offset follows the caller's own store (lag tools); needs the group. */
+  async commit(topic: string, partition: number, next: bigint): Promise<void> {
+    await this.consumer.commit({ offsets: [{ topic, partition, offset: next, leaderEpoch: -1 }] });
+  }
+
+  private crash(err: Error): void {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    this.o.onCrash?.(err);
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  private onJoin(assignments: readonly { topic: string; partitions: number[] }[]): void {
+    const now = assignments.flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition })));
+    this.generation++;
+    const gen = this.generation;
+    this.assigned = now;
+    // Every partition's position is set again: another member may have moved it while we were out.
+    for (const tp of now) this.seekEpoch(tp);
+    this.positions.clear();
+    this.assigning = this.assign(now, gen).catch((err: Error) => this.crash(err));
+    this.wake();
+  }
+
+  private seekEpoch(tp: TopicPartition): void {
+    const k = key(tp.topic, tp.partition);
+    this.epochs.set(k, (this.epochs.get(k) ?? 0) + 1);
+  }
+
+  private async assign(partitions: TopicPartition[], gen: number): Promise<void> {
+    const chosen = (await this.o.group?.onAssign?.(partitions)) ?? new Map<string, bigint | null>();
+    const rest = partitions.filter((tp) => (chosen.get(key(tp.topic, tp.partition)) ?? null) === null);
+    const fallback = new Map<string, bigint>();
+    if (rest.length > 0) {
+      const topics = [...new Set(rest.map((tp) => tp.topic))].map((topic) => ({ topic, partitions: rest.filter((tp) => tp.topic === topic).map((tp) => tp.partition) }));
+      const committed = await this.consumer.listCommittedOffsets({ topics });
+      const earliest = await this.consumer.listOffsets({ topics: topics.map((t) => t.topic), timestamp: ListOffsetTimestamps.EARLIEST });
+      for (const tp of rest) {
+        const c = committed.get(tp.topic)?.[tp.partition];
+        fallback.set(key(tp.topic, tp.partition), c !== undefined && c >= 0n ? c : (earliest.get(tp.topic)?.[tp.partition] ?? 0n));
+      }
+    }
+    if (gen !== this.generation) return; // a newer assignment took over
+    for (const tp of partitions) {
+      const k = key(tp.topic, tp.partition);
+      this.positions.set(k, chosen.get(k) ?? fallback.get(k)!);
+    }
+  }
+
+  private async fetchLoop(): Promise<void> {
+    while (this.running) {
+      await this.assigning;
+      if (!this.running) break;
+      const wanted = this.assigned.filter((tp) => !this.pausedSet.has(key(tp.topic, tp.partition)) && this.positions.has(key(tp.topic, tp.partition)));
+      if (wanted.length === 0) {
+        await this.idle(1_000);
+        continue;
+      }
+      try {
+        await this.fetchOnce(wanted);
+      } catch (err) {
+        if (!this.running) break;
+        this.o.log.warn({ err: kafkaErrorText(err) }, 'kafka fetch failed after the client retried');
+        this.crash(err as Error);
+      }
+    }
+  }
+
+  private async fetchOnce(wanted: TopicPartition[]): Promise<void> {
+    const topics = [...new Set(wanted.map((tp) => tp.topic))];
+    const meta = await this.consumer.metadata({ topics });
+    const names = new Map<string, string>();
+    const byLeader = new Map<number, Map<string, { topicId: string; partitions: { partition: number; fetchOffset: bigint; partitionMaxBytes: number; currentLeaderEpoch: number; lastFetchedEpoch: number }[] }>>();
+    const requested = new Map<string, { offset: bigint; epoch: number }>();
+    for (const tp of wanted) {
+      const t = meta.topics.get(tp.topic);
+      const p = t?.partitions[tp.partition];
+      if (!t || !p || p.leader < 0) continue;
+      names.set(t.id, tp.topic);
+      const offset = this.positions.get(key(tp.topic, tp.partition))!;
+      requested.set(key(tp.topic, tp.partition), { offset, epoch: this.epochs.get(key(tp.topic, tp.partition)) ?? 0 });
+      let perTopic = byLeader.get(p.leader);
+      if (!perTopic) byLeader.set(p.leader, (perTopic = new Map()));
+      let entry = perTopic.get(t.id);
+      if (!entry) perTopic.set(t.id, (entry = { topicId: t.id, partitions: [] }));
+      entry.partitions.push({ partition: tp.partition, fetchOffset: offset, partitionMaxBytes: this.o.fetch.maxBytesPerPartition, currentLeaderEpoch: -1, lastFetchedEpoch: -1 });
+    }
+    if (byLeader.size === 0) {
+      this.consumer.clearMetadata();
+      await this.idle(250);
+      return;
+    }
+    const responses = await Promise.all(
+      [...byLeader].map(async ([node, perTopic]) => {
+        try {
+          return await this.consumer.fetch({ node, topics: [...perTopic.values()] });
+        } catch (err) {
+          // Partition-level errors still carry the response: the other partitions' records are good.
+          const response = responseOf(err);
+          if (response === undefined) throw err;
+          await this.partitionErrors(response, names, requested, err);
+          return response;
+        }
+      }),
+    );
+    const batches: PartitionBatch[] = [];
+    for (const response of responses) batches.push(...this.toBatches(response, names, requested));
+    await Promise.all(batches.map((batch) => this.handle(batch, requested.get(key(batch.topic, batch.partition))!.epoch)));
+  }
+
+  /** OFFSET_OUT_OF_RANGE: the position is below the log start (trimmed) or past its end: move to the nearer end. */
+  private async partitionErrors(response: FetchResponse, names: Map<string, string>, requested: Map<string, { offset: bigint }>, err: unknown): Promise<void> {
+    for (const t of response.responses) {
+      const topic = names.get(t.topicId);
+      if (topic === undefined) continue;
+      for (const p of t.partitions) {
+        if (p.errorCode === 0) continue;
+        if (p.errorCode !== 1) {
+          this.consumer.clearMetadata(); // a moved leader, mostly: the next fetch asks again
+          this.o.log.debug({ topic, partition: p.partitionIndex, errorCode: p.errorCode, err: kafkaErrorText(err) }, 'fetch error on a partition');
+          continue;
+        }
+        const at = requested.get(key(topic, p.partitionIndex))?.offset ?? 0n;
+        const [earliest, latest] = await Promise.all(
+          [ListOffsetTimestamps.EARLIEST, ListOffsetTimestamps.LATEST].map(async (timestamp) => (await this.consumer.listOffsets({ topics: [topic], partitions: { [topic]: [p.partitionIndex] }, timestamp })).get(topic)?.[p.partitionIndex] ?? 0n),
+        );
+        const to = at < earliest! ? earliest! : latest!;
+        this.o.log.warn({ topic, partition: p.partitionIndex, offset: at.toString(), to: to.toString() }, 'fetch offset out of range: moving to the log');
+        this.seek(topic, p.partitionIndex, to);
+      }
+    }
+  }
+
+  private toBatches(response: FetchResponse, names: Map<string, string>, requested: Map<string, { offset: bigint }>): PartitionBatch[] {
+    const out: PartitionBatch[] = [];
+    for (const t of response.responses) {
+      const topic = names.get(t.topicId);
+      if (topic === undefined) continue;
+      for (const p of t.partitions) {
+        const from = requested.get(key(topic, p.partitionIndex))?.offset;
+        if (from === undefined || p.errorCode !== 0 || !p.records || p.records.length === 0) {
+          if (from !== undefined && p.errorCode === 0) out.push(batchOf(topic, p.partitionIndex, [], p.highWatermark, from - 1n));
+          continue;
+        }
+        const messages: FetchedMessage[] = [];
+        let last = from - 1n;
+        for (const b of p.records) {
+          const end = b.firstOffset + BigInt(b.lastOffsetDelta);
+          if (end > last) last = end; // control batches (transaction markers) advance the position too
+          if (b.attributes & IS_CONTROL) continue;
+          for (const r of b.records) {
+            const offset = b.firstOffset + BigInt(r.offsetDelta);
+            if (offset < from) continue; // a compressed batch starts before the requested offset
+            messages.push({
+              offset: offset.toString(),
+              key: r.key,
+              value: r.value,
+              timestamp: (b.firstTimestamp + r.timestampDelta).toString(),
+              ...(r.headers.length > 0 ? { headers: headersOf(r.headers) } : {}),
+            });
+          }
+        }
+        out.push(batchOf(topic, p.partitionIndex, messages, p.highWatermark, last));
+      }
+    }
+    return out;
+  }
+
+  private async handle(batch: PartitionBatch, epoch: number): Promise<void> {
+    const k = key(batch.topic, batch.partition);
+    const stale = () => (this.epochs.get(k) ?? 0) !== epoch || !this.assigned.some((tp) => tp.topic === batch.topic && tp.partition === batch.partition);
+    let resolved: bigint | undefined;
+    if (batch.messages.length === 0) {
+      // Only control records (or nothing): step over them.
+      const last = BigInt(batch.lastOffset());
+      if (!stale() && last >= (this.positions.get(k) ?? 0n)) this.positions.set(k, last + 1n);
+      return;
+    }
+    await this.o.eachBatch({
+      batch,
+      resolveOffset: (offset) => {
+        const o = BigInt(offset);
+        if (resolved === undefined || o > resolved) resolved = o;
+      },
+      isStale: stale,
+      heartbeat: async () => {},
+    });
+    if (resolved !== undefined && !stale()) this.positions.set(k, resolved + 1n);
+  }
+}
+
+function batchOf(topic: string, partition: number, messages: FetchedMessage[], high: bigint, last: bigint): PartitionBatch {
+  const lastOffset = last.toString();
+  return { topic, partition, messages, highWatermark: high.toString(), lastOffset: () => lastOffset };
+}
+
+function headersOf(headers: [Buffer | null, Buffer | null][]): Record<string, Buffer> {
+  const out: Record<string, Buffer> = {};
+  for (const [k, v] of headers) if (k !== null && v !== null) out[k.toString()] = v;
+  return out;
+}
+
+function responseOf(err: unknown): FetchResponse | undefined {
+  const walk = (e: unknown, depth: number): FetchResponse | undefined => {
+    if (e === null || typeof e !== 'object' || depth > 4) return undefined;
+    const x = e as { response?: unknown; errors?: unknown[] };
+    if (x.response && typeof x.response === 'object' && Array.isArray((x.response as FetchResponse).responses)) return x.response as FetchResponse;
+    for (const inner of x.errors ?? []) {
+      const r = walk(inner, depth + 1);
+      if (r) return r;
+    }
+    return undefined;
+  };
+  // Only partition-level errors: a failure of the whole request has no records to hand out.
+  return isKafkaError(err, 'OFFSET_OUT_OF_RANGE') || isKafkaError(err, 'NOT_LEADER_OR_FOLLOWER') || isKafkaError(err, 'UNKNOWN_TOPIC_OR_PARTITION') || isKafkaError(err, 'FENCED_LEADER_EPOCH')
+    ? walk(err, 0)
+    : undefined;
+}
+
+/** Offsets [from, to) of one partition. */
+export interface PartitionRange extends TopicPartition {
+  readonly from: bigint;
+  readonly to: bigint;
+}
+
+/**
+ * Reads the ranges without a consumer group (each partition from `from`, stopping at `to`) and resolves with the
+ * number of records handed to `onMessage` once every range is read; rejects after `timeoutMs`.
+ */
+export async function readRanges(
+  kafka: KafkaClients,
+  ranges: readonly PartitionRange[],
+  log: Logger,
+  onMessage: (topic: string, partition: number, m: FetchedMessage) => void,
+  opts: { timeoutMs?: number; maxBytes?: number } = {},
+): Promise<number> {
+  const todo = ranges.filter((r) => r.to > r.from);
+  if (todo.length === 0) return 0;
+  const ends = new Map(todo.map((r) => [key(r.topic, r.partition), r.to]));
+  const maxBytes = opts.maxBytes ?? 16 << 20;
+  let seen = 0;
+  let reader: PartitionReader | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`reading ${todo.length} partition range(s) timed out: ${ends.size} left after ${seen} records`)), opts.timeoutMs ?? 120_000);
+    reader = new PartitionReader({
+      kafka,
+      topics: [...new Set(todo.map((r) => r.topic))],
+      log,
+      start: todo.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.from })),
+      fetch: { minBytes: 1, maxBytes, maxBytesPerPartition: Math.max(1 << 20, Math.ceil(maxBytes / todo.length)), maxWaitMs: 100 },
+      eachBatch: async ({ batch, resolveOffset }) => {
+        const k = key(batch.topic, batch.partition);
+        const to = ends.get(k);
+        if (to === undefined) return;
+        for (const m of batch.messages) {
+          if (BigInt(m.offset) >= to) break;
+          seen++;
+          onMessage(batch.topic, batch.partition, m);
+        }
+        resolveOffset(batch.lastOffset());
+        if (BigInt(batch.lastOffset()) >= to - 1n) {
+          ends.delete(k);
+          reader!.pause(batch.topic, batch.partition);
+          if (ends.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        }
+      },
+      onCrash: (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    });
+  });
+  try {
+    await reader!.start();
+    await done;
+  } finally {
+    await reader!.stop();
+  }
+  return seen;
+}
+
+/**
+ * Reads every partition of the topics from its start, without a consumer group, and goes on with what arrives until
+ * stopped (tests and tools that watch a topic).
+ */
+export async function followTopics(
+  kafka: KafkaClients,
+  topics: readonly string[],
+  log: Logger,
+  onMessage: (topic: string, partition: number, m: FetchedMessage) => void,
+): Promise<{ stop(): Promise<void> }> {
+  const admin = kafka.admin();
+  const start: (TopicPartition & { offset: bigint })[] = [];
+  try {
+    for (const topic of topics) for (const p of await topicOffsets(admin, topic)) start.push({ topic, partition: p.partition, offset: p.low });
+  } finally {
+    await admin.close();
+  }
+  const reader = new PartitionReader({
+    kafka,
+    topics,
+    log,
+    start,
+    fetch: { minBytes: 1, maxBytes: 16 << 20, maxBytesPerPartition: 4 << 20, maxWaitMs: 100 },
+    eachBatch: async ({ batch, resolveOffset }) => {
+      for (const m of batch.messages) onMessage(batch.topic, batch.partition, m);
+      resolveOffset(batch.lastOffset());
+    },
+    onCrash: (err) => log.warn({ err: kafkaErrorText(err) }, 'following the topics failed'),
+  });
+  await reader.start();
+  return { stop: () => reader.stop() };
+}

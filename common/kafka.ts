@@ -23,7 +23,6 @@ export interface KafkaBase {
   readonly clientId: string;
   readonly bootstrapBrokers: string[];
   readonly tls?: TlsOptions;
-  readonly tlsServerName?: boolean;
   readonly sasl?: SASLOptions;
   readonly connectTimeout: number;
   readonly timeout: number;
@@ -35,13 +34,14 @@ export interface KafkaBase {
  * The TLS and SASL settings of every client of the process (workers, doctor, soak). TLS verifies the broker's
  * certificate and name always (Node's default, never turned off); a CA file replaces the system's CAs.
  */
-export function kafkaSecurity(kafka: Config['kafka']): Pick<KafkaBase, 'tls' | 'tlsServerName' | 'sasl'> {
+export function kafkaSecurity(kafka: Config['kafka']): Pick<KafkaBase, 'tls' | 'sasl'> {
   const tls: TlsOptions | undefined =
     kafka.ssl === undefined ? undefined : { rejectUnauthorized: true, ...(kafka.ssl.caFile === undefined ? {} : { ca: [readFileSync(kafka.ssl.caFile, 'utf8')] }) };
   const a = kafka.sasl;
   const mechanism = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
   const sasl: SASLOptions | undefined = a === undefined ? undefined : { mechanism: mechanism[a.mechanism], username: a.username, password: a.password };
-  return { ...(tls === undefined ? {} : { tls, tlsServerName: true }), ...(sasl === undefined ? {} : { sasl }) };
+  // No explicit server name: Node sends the host as SNI (unless it is an IP address) and checks the certificate against it.
+  return { ...(tls === undefined ? {} : { tls }), ...(sasl === undefined ? {} : { sasl }) };
 }
 
 /** Capped exponential delay of the client's own retries: 200 ms doubling to 5 s (the callers' loops own longer waits). */

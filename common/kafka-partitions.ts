@@ -2,10 +2,10 @@
 // (join, sync, heartbeats, rejoin on a rebalance), and this file fetches the assigned partitions itself (the client's
 // Fetch API), so that each partition can be paused, resumed and sought on its own, which the client's MessagesStream
 // cannot do. Each fetch is handed out as one batch per partition, all partitions at once, and the next fetch starts
-// only when every batch is handled (memory stays near one fetch). Without a group it reads given partitions (resume,
-// tests, the soak check).
+// only when every batch is handled (memory stays near one fetch). Without a group it reads given partitions
+// (kafka-read.ts: resume, tools, tests).
 import { FetchIsolationLevels, IS_CONTROL, ListOffsetTimestamps } from '@platformatic/kafka';
-import { isKafkaError, kafkaErrorText, topicOffsets, type KafkaClients, type KafkaConsumer } from './kafka.ts';
+import { isKafkaError, kafkaErrorText, type KafkaClients, type KafkaConsumer } from './kafka.ts';
 import type { Logger } from './log.ts';
 
 type FetchResponse = Awaited<ReturnType<KafkaConsumer['fetch']>>;
@@ -69,7 +69,7 @@ export interface PartitionReaderOptions {
   readonly onCrash?: (err: Error) => void;
 }
 
-const key = (topic: string, partition: number): string => `${topic}:${partition}`;
+export const partitionKey = (topic: string, partition: number): string => `${topic}:${partition}`;
 
 export class PartitionReader {
   readonly consumer: KafkaConsumer;
@@ -101,7 +101,7 @@ export class PartitionReader {
     for (const t of o.topics) this.consumer.topics.track(t);
     if (g) this.consumer.on('consumer:group:join', (p) => this.onJoin(p.assignments ?? []));
     else {
-      for (const s of o.start ?? []) this.positions.set(key(s.topic, s.partition), s.offset);
+      for (const s of o.start ?? []) this.positions.set(partitionKey(s.topic, s.partition), s.offset);
       this.assigned = (o.start ?? []).map(({ topic, partition }) => ({ topic, partition }));
     }
   }
@@ -128,16 +128,16 @@ export class PartitionReader {
   }
 
   pause(topic: string, partition: number): void {
-    this.pausedSet.add(key(topic, partition));
+    this.pausedSet.add(partitionKey(topic, partition));
   }
 
   resume(topic: string, partition: number): void {
-    if (this.pausedSet.delete(key(topic, partition))) this.wake();
+    if (this.pausedSet.delete(partitionKey(topic, partition))) this.wake();
   }
 
   /** The partition's next fetch starts at `offset`; a batch of it in hand becomes stale. */
   seek(topic: string, partition: number, offset: bigint): void {
-    const k = key(topic, partition);
+    const k = partitionKey(topic, partition);
     this.positions.set(k, offset);
     this.epochs.set(k, (this.epochs.get(k) ?? 0) + 1);
   }
@@ -186,13 +186,13 @@ export class PartitionReader {
   }
 
   private seekEpoch(tp: TopicPartition): void {
-    const k = key(tp.topic, tp.partition);
+    const k = partitionKey(tp.topic, tp.partition);
     this.epochs.set(k, (this.epochs.get(k) ?? 0) + 1);
   }
 
   private async assign(partitions: TopicPartition[], gen: number): Promise<void> {
     const chosen = (await this.o.group?.onAssign?.(partitions)) ?? new Map<string, bigint | null>();
-    const rest = partitions.filter((tp) => (chosen.get(key(tp.topic, tp.partition)) ?? null) === null);
+    const rest = partitions.filter((tp) => (chosen.get(partitionKey(tp.topic, tp.partition)) ?? null) === null);
     const fallback = new Map<string, bigint>();
     if (rest.length > 0) {
       const topics = [...new Set(rest.map((tp) => tp.topic))].map((topic) => ({ topic, partitions: rest.filter((tp) => tp.topic === topic).map((tp) => tp.partition) }));
@@ -200,12 +200,12 @@ export class PartitionReader {
       const earliest = await this.consumer.listOffsets({ topics: topics.map((t) => t.topic), timestamp: ListOffsetTimestamps.EARLIEST });
       for (const tp of rest) {
         const c = committed.get(tp.topic)?.[tp.partition];
-        fallback.set(key(tp.topic, tp.partition), c !== undefined && c >= 0n ? c : (earliest.get(tp.topic)?.[tp.partition] ?? 0n));
+        fallback.set(partitionKey(tp.topic, tp.partition), c !== undefined && c >= 0n ? c : (earliest.get(tp.topic)?.[tp.partition] ?? 0n));
       }
     }
     if (gen !== this.generation) return; // a newer assignment took over
     for (const tp of partitions) {
-      const k = key(tp.topic, tp.partition);
+      const k = partitionKey(tp.topic, tp.partition);
       this.positions.set(k, chosen.get(k) ?? fallback.get(k)!);
     }
   }
@@ -214,7 +214,7 @@ export class PartitionReader {
     while (this.running) {
       await this.assigning;
       if (!this.running) break;
-      const wanted = this.assigned.filter((tp) => !this.pausedSet.has(key(tp.topic, tp.partition)) && this.positions.has(key(tp.topic, tp.partition)));
+      const wanted = this.assigned.filter((tp) => !this.pausedSet.has(partitionKey(tp.topic, tp.partition)) && this.positions.has(partitionKey(tp.topic, tp.partition)));
       if (wanted.length === 0) {
         await this.idle(1_000);
         continue;
@@ -240,8 +240,8 @@ export class PartitionReader {
       const p = t?.partitions[tp.partition];
       if (!t || !p || p.leader < 0) continue;
       names.set(t.id, tp.topic);
-      const offset = this.positions.get(key(tp.topic, tp.partition))!;
-      requested.set(key(tp.topic, tp.partition), { offset, epoch: this.epochs.get(key(tp.topic, tp.partition)) ?? 0 });
+      const offset = this.positions.get(partitionKey(tp.topic, tp.partition))!;
+      requested.set(partitionKey(tp.topic, tp.partition), { offset, epoch: this.epochs.get(partitionKey(tp.topic, tp.partition)) ?? 0 });
       let perTopic = byLeader.get(p.leader);
       if (!perTopic) byLeader.set(p.leader, (perTopic = new Map()));
       let entry = perTopic.get(t.id);
@@ -268,7 +268,7 @@ export class PartitionReader {
     );
     const batches: PartitionBatch[] = [];
     for (const response of responses) batches.push(...this.toBatches(response, names, requested));
-    await Promise.all(batches.map((batch) => this.handle(batch, requested.get(key(batch.topic, batch.partition))!.epoch)));
+    await Promise.all(batches.map((batch) => this.handle(batch, requested.get(partitionKey(batch.topic, batch.partition))!.epoch)));
   }
 
   /** OFFSET_OUT_OF_RANGE: the position is below the log start (trimmed) or past its end: move to the nearer end. */
@@ -283,7 +283,7 @@ export class PartitionReader {
           this.o.log.debug({ topic, partition: p.partitionIndex, errorCode: p.errorCode, err: kafkaErrorText(err) }, 'fetch error on a partition');
           continue;
         }
-        const at = requested.get(key(topic, p.partitionIndex))?.offset ?? 0n;
+        const at = requested.get(partitionKey(topic, p.partitionIndex))?.offset ?? 0n;
         const [earliest, latest] = await Promise.all(
           [ListOffsetTimestamps.EARLIEST, ListOffsetTimestamps.LATEST].map(async (timestamp) => (await this.consumer.listOffsets({ topics: [topic], partitions: { [topic]: [p.partitionIndex] }, timestamp })).get(topic)?.[p.partitionIndex] ?? 0n),
         );
@@ -300,7 +300,7 @@ export class PartitionReader {
       const topic = names.get(t.topicId);
       if (topic === undefined) continue;
       for (const p of t.partitions) {
-        const from = requested.get(key(topic, p.partitionIndex))?.offset;
+        const from = requested.get(partitionKey(topic, p.partitionIndex))?.offset;
         if (from === undefined || p.errorCode !== 0 || !p.records || p.records.length === 0) {
           if (from !== undefined && p.errorCode === 0) out.push(batchOf(topic, p.partitionIndex, [], p.highWatermark, from - 1n));
           continue;
@@ -330,7 +330,7 @@ export class PartitionReader {
   }
 
   private async handle(batch: PartitionBatch, epoch: number): Promise<void> {
-    const k = key(batch.topic, batch.partition);
+    const k = partitionKey(batch.topic, batch.partition);
     const stale = () => (this.epochs.get(k) ?? 0) !== epoch || !this.assigned.some((tp) => tp.topic === batch.topic && tp.partition === batch.partition);
     let resolved: bigint | undefined;
     if (batch.messages.length === 0) {
@@ -378,102 +378,4 @@ function responseOf(err: unknown): FetchResponse | undefined {
   return isKafkaError(err, 'OFFSET_OUT_OF_RANGE') || isKafkaError(err, 'NOT_LEADER_OR_FOLLOWER') || isKafkaError(err, 'UNKNOWN_TOPIC_OR_PARTITION') || isKafkaError(err, 'FENCED_LEADER_EPOCH')
     ? walk(err, 0)
     : undefined;
-}
-
-/** Offsets [from, to) of one partition. */
-export interface PartitionRange extends TopicPartition {
-  readonly from: bigint;
-  readonly to: bigint;
-}
-
-/**
- * Reads the ranges without a consumer group (each partition from `from`, stopping at `to`) and resolves with the
- * number of records handed to `onMessage` once every range is read; rejects after `timeoutMs`.
- */
-export async function readRanges(
-  kafka: KafkaClients,
-  ranges: readonly PartitionRange[],
-  log: Logger,
-  onMessage: (topic: string, partition: number, m: FetchedMessage) => void,
-  opts: { timeoutMs?: number; maxBytes?: number } = {},
-): Promise<number> {
-  const todo = ranges.filter((r) => r.to > r.from);
-  if (todo.length === 0) return 0;
-  const ends = new Map(todo.map((r) => [key(r.topic, r.partition), r.to]));
-  const maxBytes = opts.maxBytes ?? 16 << 20;
-  let seen = 0;
-  let reader: PartitionReader | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`reading ${todo.length} partition range(s) timed out: ${ends.size} left after ${seen} records`)), opts.timeoutMs ?? 120_000);
-    reader = new PartitionReader({
-      kafka,
-      topics: [...new Set(todo.map((r) => r.topic))],
-      log,
-      start: todo.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.from })),
-      fetch: { minBytes: 1, maxBytes, maxBytesPerPartition: Math.max(1 << 20, Math.ceil(maxBytes / todo.length)), maxWaitMs: 100 },
-      eachBatch: async ({ batch, resolveOffset }) => {
-        const k = key(batch.topic, batch.partition);
-        const to = ends.get(k);
-        if (to === undefined) return;
-        for (const m of batch.messages) {
-          if (BigInt(m.offset) >= to) break;
-          seen++;
-          onMessage(batch.topic, batch.partition, m);
-        }
-        resolveOffset(batch.lastOffset());
-        if (BigInt(batch.lastOffset()) >= to - 1n) {
-          ends.delete(k);
-          reader!.pause(batch.topic, batch.partition);
-          if (ends.size === 0) {
-            clearTimeout(timer);
-            resolve();
-          }
-        }
-      },
-      onCrash: (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    });
-  });
-  try {
-    await reader!.start();
-    await done;
-  } finally {
-    await reader!.stop();
-  }
-  return seen;
-}
-
-/**
- * Reads every partition of the topics from its start, without a consumer group, and goes on with what arrives until
- * stopped (tests and tools that watch a topic).
- */
-export async function followTopics(
-  kafka: KafkaClients,
-  topics: readonly string[],
-  log: Logger,
-  onMessage: (topic: string, partition: number, m: FetchedMessage) => void,
-): Promise<{ stop(): Promise<void> }> {
-  const admin = kafka.admin();
-  const start: (TopicPartition & { offset: bigint })[] = [];
-  try {
-    for (const topic of topics) for (const p of await topicOffsets(admin, topic)) start.push({ topic, partition: p.partition, offset: p.low });
-  } finally {
-    await admin.close();
-  }
-  const reader = new PartitionReader({
-    kafka,
-    topics,
-    log,
-    start,
-    fetch: { minBytes: 1, maxBytes: 16 << 20, maxBytesPerPartition: 4 << 20, maxWaitMs: 100 },
-    eachBatch: async ({ batch, resolveOffset }) => {
-      for (const m of batch.messages) onMessage(batch.topic, batch.partition, m);
-      resolveOffset(batch.lastOffset());
-    },
-    onCrash: (err) => log.warn({ err: kafkaErrorText(err) }, 'following the topics failed'),
-  });
-  await reader.start();
-  return { stop: () => reader.stop() };
 }

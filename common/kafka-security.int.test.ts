@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from './config.ts';
 import { createKafka, ensureTopics, kafkaErrorText, kafkaMessage, topicOffsets } from './kafka.ts';
-import { readRanges } from './kafka-partitions.ts';
+import { readRanges } from './kafka-read.ts';
 import { capturesMissing, CAPTURE_DIR } from '../test/capture-ticks.ts';
 import { testLog, uniqueName } from '../test/services.ts';
 import { tickwatch } from '../test/tickwatch.ts';

@@ -1,7 +1,7 @@
 // The real broker round trip every stage relies on: keyed messages come back complete and in order per key.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopics, kafkaMessage, topicOffsets, type Admin, type KafkaClients } from './kafka.ts';
-import { readRanges } from './kafka-partitions.ts';
+import { readRanges } from './kafka-read.ts';
 import { missing, testConfig, testKafka, testLog, uniqueName, type TestKafka } from '../test/services.ts';
 
 const skip = await missing('kafka');

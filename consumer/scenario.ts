@@ -5,7 +5,7 @@ import pg from 'pg';
 import type { Config } from '../common/config.ts';
 import { createClient, pgSession } from '../common/db.ts';
 import { createKafka, ensureTopics, kafkaMessage, topicOffsets, type KafkaClients, type KafkaProducer, type OutgoingRecord } from '../common/kafka.ts';
-import { followTopics } from '../common/kafka-partitions.ts';
+import { followTopics } from '../common/kafka-read.ts';
 import { encodeRecord, recordHeaders, rowTimeMs, tickKey, type Book, type DeadLetter, type Tick } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { freshDatabase, testConfig, testLog, uniqueName } from '../test/services.ts';

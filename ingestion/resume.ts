@@ -1,7 +1,7 @@
 // Where a restarted worker picks up: the last trade and aggTrade id per symbol already in Kafka. Reading the tail
 // of each partition of the two topics makes Kafka itself the checkpoint, so the downtime shows up as a hole.
 import { topicOffsets, type Admin, type KafkaClients } from '../common/kafka.ts';
-import { readRanges } from '../common/kafka-partitions.ts';
+import { readRanges } from '../common/kafka-read.ts';
 import type { Logger } from '../common/log.ts';
 import { decodeTick, type Market } from '../common/records.ts';
 

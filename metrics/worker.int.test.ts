@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../common/config.ts';
 import { createKafka, createTopics, type KafkaClients } from '../common/kafka.ts';
-import { followTopics } from '../common/kafka-partitions.ts';
+import { followTopics } from '../common/kafka-read.ts';
 import { pgSession, type SqlSession } from '../common/db.ts';
 import { tickTimeMs, type AnomalyRecord, type BarRecord, type Trade } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';

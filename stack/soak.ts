@@ -18,7 +18,7 @@ import { parseArgs, promisify } from 'node:util';
 import pg from 'pg';
 import { loadConfig } from '../common/config.ts';
 import { createKafka, topicOffsets } from '../common/kafka.ts';
-import { readRanges, type PartitionRange } from '../common/kafka-partitions.ts';
+import { readRanges, type PartitionRange } from '../common/kafka-read.ts';
 import { createLogger } from '../common/log.ts';
 import { decodeTick, type Trade } from '../common/records.ts';
 import { BinanceServer, loadRecording } from '../test/binance-server.ts';

@@ -2,7 +2,7 @@
 // fresh topic names, reading a run's topics back from Kafka, and waiting for a condition.
 import type { Config } from '../common/config.ts';
 import { createKafka, topicOffsets, type KafkaClients } from '../common/kafka.ts';
-import { readRanges, type PartitionRange } from '../common/kafka-partitions.ts';
+import { readRanges, type PartitionRange } from '../common/kafka-read.ts';
 import { decodeTick, type Tick } from '../common/records.ts';
 import type { BinanceServer, Recording } from './binance-server.ts';
 import { ingestionTopicEnv, testConfig, testLog, uniqueName } from './services.ts';

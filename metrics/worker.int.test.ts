@@ -100,6 +100,8 @@ describe.skipIf(skip)('metrics worker', () => {
     const alerts = uniqueName('alerts');
     const config = await testConfig({ DATABASE_URL: fresh.url, TOPIC_ALERTS: alerts, TRAILING_WINDOW_MINUTES: '60' });
     const kafka = createKafka(config, testLog, 'test');
+    // The product's producers never create topics on their own (the worker creates its topics at start).
+    await createTopics(kafka, [alerts], config);
     const producer = kafka.producer({ idempotent: true });
     const { kafkaSink } = await import('./worker.ts');
     const published: AnomalyRecord[] = [];

@@ -10,12 +10,11 @@ import type { Logger } from './log.ts';
 
 type FetchResponse = Awaited<ReturnType<KafkaConsumer['fetch']>>;
 
-/** One record as the handlers see it (offsets and times as decimal strings, as the rest of the code keeps them). */
+/** One record as the handlers see it (its offset a decimal string, as the rest of the code keeps offsets). */
 export interface FetchedMessage {
   readonly offset: string;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
-  readonly timestamp: string;
   /** Present only when the record has headers. */
   readonly headers?: Record<string, Buffer>;
 }
@@ -318,7 +317,6 @@ export class PartitionReader {
               offset: offset.toString(),
               key: r.key,
               value: r.value,
-              timestamp: (b.firstTimestamp + r.timestampDelta).toString(),
               ...(r.headers.length > 0 ? { headers: headersOf(r.headers) } : {}),
             });
           }

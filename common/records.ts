@@ -124,8 +124,13 @@ const VERSION_SUFFIX = `,"v":${SCHEMA_VERSION}}`;
 
 /** The record as JSON with the schema version as its last field `v`, e.g. {"type":"trade",...,"v":1}. */
 export function encodeRecord(r: ProducedRecord): Buffer {
+  return Buffer.from(encodeRecordText(r));
+}
+
+/** encodeRecord's text, for writers that put the bytes where they want them (the producer's record queue). */
+export function encodeRecordText(r: ProducedRecord): string {
   // Every record has a `type`, so its JSON never is `{}`.
-  return Buffer.from(JSON.stringify(r).slice(0, -1) + VERSION_SUFFIX);
+  return JSON.stringify(r).slice(0, -1) + VERSION_SUFFIX;
 }
 
 /**

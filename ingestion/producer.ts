@@ -4,20 +4,14 @@
 // caller stops reading sockets.
 import { isKafkaError, kafkaErrorText, type KafkaClients, type KafkaProducer } from '../common/kafka.ts';
 import type { Logger } from '../common/log.ts';
-import { encodeRecord, type ProducedRecord } from '../common/records.ts';
+import { encodeRecordText, type ProducedRecord } from '../common/records.ts';
 import type { IngestMetrics } from './metrics.ts';
+import { RecordQueue } from './record-queue.ts';
 import { nowUs } from '../common/time.ts';
 
 // A buffered record is only what Kafka needs (topic, key and value bytes, no headers: the schema version is in the
-// value, see encodeRecord) and its receive time; the record object itself is dropped once encoded, and this one once
-// Kafka has acknowledged it. The client reads these fields only, so the object is handed to it as it is.
-interface Pending {
-  readonly topic: string;
-  readonly key: Buffer;
-  readonly value: Buffer;
-  /** Receive time (µs since epoch), for the receive-to-acknowledged latency; 0 when not applicable. */
-  readonly receiveTimeUs: number;
-}
+// value, see encodeRecord) and its receive time, kept in the lane's RecordQueue without an object of its own; the
+// record object is dropped once encoded, and the client's message objects live as long as their request.
 
 export interface ProducerOptions {
   /** Most bytes (keys and values) waiting for Kafka's acknowledgement before `full` (PRODUCER_BUFFER_MAX_BYTES). */
@@ -93,7 +87,7 @@ export class TickProducer {
   produce(topic: string, key: string, record: ProducedRecord, receiveTimeUs = 0): void {
     if (this.stopped) throw new Error(`producer stopped: cannot produce to ${topic}`);
     const k = this.keyOf(key);
-    k.lane.push({ topic, key: k.bytes, value: encodeRecord(record), receiveTimeUs });
+    k.lane.push(topic, k.bytes, encodeRecordText(record), receiveTimeUs);
   }
 
   private keyOf(key: string): { bytes: Buffer; lane: Lane } {
@@ -135,9 +129,7 @@ export class TickProducer {
 /** One idempotent producer and the records waiting for it, sent in order, one request at a time. */
 class Lane {
   private producer: KafkaProducer;
-  private queue: Pending[] = [];
-  /** Bytes of the queued records' keys and values. */
-  bytes = 0;
+  private readonly queue = new RecordQueue();
   private sending = false;
   private stopped = false;
   failures = 0;
@@ -186,9 +178,13 @@ class Lane {
     return this.queue.length;
   }
 
-  push(p: Pending): void {
-    this.queue.push(p);
-    this.bytes += p.key.length + p.value.length;
+  /** Bytes of the queued records' keys and values. */
+  get bytes(): number {
+    return this.queue.bytes;
+  }
+
+  push(topic: string, key: Buffer, text: string, receiveTimeUs: number): void {
+    this.queue.push(topic, key, text, receiveTimeUs);
     if (!this.sending && this.delay === undefined) {
       // Let the current burst of frames accumulate into one request.
       this.sending = true;
@@ -199,7 +195,7 @@ class Lane {
   private async sendLoop(): Promise<void> {
     while (this.queue.length > 0 && !this.stopped) {
       const end = Math.min(this.queue.length, this.batchMax);
-      const batch = this.queue.slice(0, end);
+      const batch = this.queue.messages(end);
       try {
         await this.producer.send({ messages: batch });
       } catch (err) {
@@ -226,25 +222,21 @@ class Lane {
       const m = this.opts.metrics;
       let topic: string | undefined;
       let run = 0;
-      let bytes = 0;
-      for (const p of batch) {
-        bytes += p.key.length + p.value.length;
-        if (p.topic !== topic) {
+      // Acknowledged records are let go at once, with the chunks no queued record uses any more.
+      this.queue.acknowledge(end, (t, receiveTimeUs) => {
+        if (t !== topic) {
           if (run > 0) m.produced(topic!).inc(run);
-          topic = p.topic;
+          topic = t;
           run = 0;
         }
         run++;
-        if (p.receiveTimeUs > 0) {
-          const latencyUs = ackUs - p.receiveTimeUs;
+        if (receiveTimeUs > 0) {
+          const latencyUs = ackUs - receiveTimeUs;
           m.ackLatency.observe(latencyUs / 1e6);
           this.opts.onAck?.(latencyUs);
         }
-      }
+      });
       if (run > 0) m.produced(topic!).inc(run);
-      // Acknowledged records are let go at once (holding them until a rare compaction kept tens of MB alive).
-      this.queue = this.queue.slice(end);
-      this.bytes -= bytes;
       this.onAcked();
     }
     this.sending = false;

@@ -179,7 +179,8 @@ export const envSchema = z.object({
   BATCH_MAX_WAIT_MS: int(250, 1),
   WRITER_GROUP_PREFIX: text('tickwatch-writer'),
   WRITER_FETCH_MIN_BYTES: int(1024 * 1024, 1),
-  // 512 KiB of gzip batches (~23,000 ticks) per fetch of one family: measured by bench:write (peak RSS near 300 MB)
+  // 512 KiB of compressed batches as stored per fetch of one family (chosen with gzip batches, ~23,000 ticks; lz4
+  // batches since #14 hold fewer): measured by bench:write (peak RSS near 300 MB)
   WRITER_FETCH_MAX_BYTES: int(512 * 1024, 1024),
   WRITER_SESSION_TIMEOUT_MS: int(30_000, 1_000),
   WRITER_RETRY_MIN_MS: int(200, 1),

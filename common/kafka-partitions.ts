@@ -1,14 +1,16 @@
 // A Kafka reader that owns its partitions' positions: @platformatic/kafka's Consumer keeps the group membership
 // (join, sync, heartbeats, rejoin on a rebalance), and this file fetches the assigned partitions itself (the client's
 // Fetch API), so that each partition can be paused, resumed and sought on its own, which the client's MessagesStream
-// cannot do. Each fetch is handed out as one batch per partition, all partitions at once, and the next fetch starts
-// only when every batch is handled (memory stays near one fetch). Without a group it reads given partitions
+// cannot do. Each fetch is handed out as one batch per partition, all partitions at once; the next fetch is made
+// while they are handled, and handed out only when every batch is (memory stays near two fetches). Without a group it reads given partitions
 // (kafka-read.ts: resume, tools, tests).
-import { FetchIsolationLevels, IS_CONTROL, ListOffsetTimestamps } from '@platformatic/kafka';
-import { isKafkaError, kafkaErrorText, type KafkaClients, type KafkaConsumer } from './kafka.ts';
+import { FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
+import { fetchedBatches, partitionKey, responseOf, type FetchResponse } from './kafka-fetch.ts';
+import { kafkaErrorText, type KafkaClients, type KafkaConsumer } from './kafka.ts';
 import type { Logger } from './log.ts';
 
-type FetchResponse = Awaited<ReturnType<KafkaConsumer['fetch']>>;
+export { partitionKey };
+
 
 /** One record as the handlers see it (its offset a decimal string, as the rest of the code keeps offsets). */
 export interface FetchedMessage {
@@ -68,7 +70,17 @@ export interface PartitionReaderOptions {
   readonly onCrash?: (err: Error) => void;
 }
 
-export const partitionKey = (topic: string, partition: number): string => `${topic}:${partition}`;
+interface Requested {
+  readonly offset: bigint;
+  /** The partition's seek epoch when the fetch was made. */
+  readonly epoch: number;
+}
+
+interface Fetched {
+  readonly batches: PartitionBatch[];
+  readonly requested: Map<string, Requested>;
+}
+
 
 export class PartitionReader {
   readonly consumer: KafkaConsumer;
@@ -209,18 +221,37 @@ export class PartitionReader {
     }
   }
 
+  private wanted(): TopicPartition[] {
+    return this.assigned.filter((tp) => !this.pausedSet.has(partitionKey(tp.topic, tp.partition)) && this.positions.has(partitionKey(tp.topic, tp.partition)));
+  }
+
+  /**
+   * Fetch, hand out, repeat, with one fetch ahead: while a fetch's batches are handled (written), the next one already
+   * asks for what follows them. A batch is handled only if its partition is still where it was asked from (the batch
+   * before it was resolved in full, nothing sought, still ours); otherwise it is dropped and fetched again.
+   */
   private async fetchLoop(): Promise<void> {
+    let ahead: Promise<Fetched | undefined> | undefined;
     while (this.running) {
       await this.assigning;
       if (!this.running) break;
-      const wanted = this.assigned.filter((tp) => !this.pausedSet.has(partitionKey(tp.topic, tp.partition)) && this.positions.has(partitionKey(tp.topic, tp.partition)));
+      const wanted = this.wanted();
       if (wanted.length === 0) {
+        ahead = undefined;
         await this.idle(1_000);
         continue;
       }
       try {
-        await this.fetchOnce(wanted);
+        const fetched = await (ahead ?? this.fetch(wanted, (k) => this.positions.get(k)!));
+        ahead = undefined;
+        if (fetched === undefined || !this.running) continue;
+        const next = new Map<string, bigint>();
+        for (const b of fetched.batches) next.set(partitionKey(b.topic, b.partition), BigInt(b.lastOffset()) + 1n);
+        ahead = this.fetch(wanted, (k) => next.get(k) ?? this.positions.get(k)!);
+        ahead.catch(() => undefined); // a failure is met when it is awaited
+        await Promise.all(fetched.batches.map((batch) => this.handle(batch, fetched.requested.get(partitionKey(batch.topic, batch.partition))!)));
       } catch (err) {
+        ahead = undefined;
         if (!this.running) break;
         this.o.log.warn({ err: kafkaErrorText(err) }, 'kafka fetch failed after the client retried');
         this.crash(err as Error);
@@ -228,19 +259,21 @@ export class PartitionReader {
     }
   }
 
-  private async fetchOnce(wanted: TopicPartition[]): Promise<void> {
+  /** One fetch of the partitions from the given offsets, as batches; undefined when no partition has a leader now. */
+  private async fetch(wanted: TopicPartition[], offsetOf: (k: string) => bigint): Promise<Fetched | undefined> {
     const topics = [...new Set(wanted.map((tp) => tp.topic))];
     const meta = await this.consumer.metadata({ topics });
     const names = new Map<string, string>();
     const byLeader = new Map<number, Map<string, { topicId: string; partitions: { partition: number; fetchOffset: bigint; partitionMaxBytes: number; currentLeaderEpoch: number; lastFetchedEpoch: number }[] }>>();
-    const requested = new Map<string, { offset: bigint; epoch: number }>();
+    const requested = new Map<string, Requested>();
     for (const tp of wanted) {
       const t = meta.topics.get(tp.topic);
       const p = t?.partitions[tp.partition];
       if (!t || !p || p.leader < 0) continue;
       names.set(t.id, tp.topic);
-      const offset = this.positions.get(partitionKey(tp.topic, tp.partition))!;
-      requested.set(partitionKey(tp.topic, tp.partition), { offset, epoch: this.epochs.get(partitionKey(tp.topic, tp.partition)) ?? 0 });
+      const k = partitionKey(tp.topic, tp.partition);
+      const offset = offsetOf(k);
+      requested.set(k, { offset, epoch: this.epochs.get(k) ?? 0 });
       let perTopic = byLeader.get(p.leader);
       if (!perTopic) byLeader.set(p.leader, (perTopic = new Map()));
       let entry = perTopic.get(t.id);
@@ -250,7 +283,7 @@ export class PartitionReader {
     if (byLeader.size === 0) {
       this.consumer.clearMetadata();
       await this.idle(250);
-      return;
+      return undefined;
     }
     const responses = await Promise.all(
       [...byLeader].map(async ([node, perTopic]) => {
@@ -266,8 +299,8 @@ export class PartitionReader {
       }),
     );
     const batches: PartitionBatch[] = [];
-    for (const response of responses) batches.push(...this.toBatches(response, names, requested));
-    await Promise.all(batches.map((batch) => this.handle(batch, requested.get(partitionKey(batch.topic, batch.partition))!.epoch)));
+    for (const response of responses) batches.push(...fetchedBatches(response, names, requested));
+    return { batches, requested };
   }
 
   /** OFFSET_OUT_OF_RANGE: the position is below the log start (trimmed) or past its end: move to the nearer end. */
@@ -293,48 +326,17 @@ export class PartitionReader {
     }
   }
 
-  private toBatches(response: FetchResponse, names: Map<string, string>, requested: Map<string, { offset: bigint }>): PartitionBatch[] {
-    const out: PartitionBatch[] = [];
-    for (const t of response.responses) {
-      const topic = names.get(t.topicId);
-      if (topic === undefined) continue;
-      for (const p of t.partitions) {
-        const from = requested.get(partitionKey(topic, p.partitionIndex))?.offset;
-        if (from === undefined || p.errorCode !== 0 || !p.records || p.records.length === 0) {
-          if (from !== undefined && p.errorCode === 0) out.push(batchOf(topic, p.partitionIndex, [], p.highWatermark, from - 1n));
-          continue;
-        }
-        const messages: FetchedMessage[] = [];
-        let last = from - 1n;
-        for (const b of p.records) {
-          const end = b.firstOffset + BigInt(b.lastOffsetDelta);
-          if (end > last) last = end; // control batches (transaction markers) advance the position too
-          if (b.attributes & IS_CONTROL) continue;
-          for (const r of b.records) {
-            const offset = b.firstOffset + BigInt(r.offsetDelta);
-            if (offset < from) continue; // a compressed batch starts before the requested offset
-            messages.push({
-              offset: offset.toString(),
-              key: r.key,
-              value: r.value,
-              ...(r.headers.length > 0 ? { headers: headersOf(r.headers) } : {}),
-            });
-          }
-        }
-        out.push(batchOf(topic, p.partitionIndex, messages, p.highWatermark, last));
-      }
-    }
-    return out;
-  }
-
-  private async handle(batch: PartitionBatch, epoch: number): Promise<void> {
+  private async handle(batch: PartitionBatch, asked: Requested): Promise<void> {
     const k = partitionKey(batch.topic, batch.partition);
-    const stale = () => (this.epochs.get(k) ?? 0) !== epoch || !this.assigned.some((tp) => tp.topic === batch.topic && tp.partition === batch.partition);
+    const stale = () =>
+      (this.epochs.get(k) ?? 0) !== asked.epoch || !this.assigned.some((tp) => tp.topic === batch.topic && tp.partition === batch.partition);
+    // Fetched ahead from where the batch before it ended: good only if the partition did get there.
+    if (stale() || this.positions.get(k) !== asked.offset) return;
     let resolved: bigint | undefined;
     if (batch.messages.length === 0) {
       // Only control records (or nothing): step over them.
       const last = BigInt(batch.lastOffset());
-      if (!stale() && last >= (this.positions.get(k) ?? 0n)) this.positions.set(k, last + 1n);
+      if (last >= asked.offset) this.positions.set(k, last + 1n);
       return;
     }
     await this.o.eachBatch({
@@ -348,32 +350,4 @@ export class PartitionReader {
     });
     if (resolved !== undefined && !stale()) this.positions.set(k, resolved + 1n);
   }
-}
-
-function batchOf(topic: string, partition: number, messages: FetchedMessage[], high: bigint, last: bigint): PartitionBatch {
-  const lastOffset = last.toString();
-  return { topic, partition, messages, highWatermark: high.toString(), lastOffset: () => lastOffset };
-}
-
-function headersOf(headers: [Buffer | null, Buffer | null][]): Record<string, Buffer> {
-  const out: Record<string, Buffer> = {};
-  for (const [k, v] of headers) if (k !== null && v !== null) out[k.toString()] = v;
-  return out;
-}
-
-function responseOf(err: unknown): FetchResponse | undefined {
-  const walk = (e: unknown, depth: number): FetchResponse | undefined => {
-    if (e === null || typeof e !== 'object' || depth > 4) return undefined;
-    const x = e as { response?: unknown; errors?: unknown[] };
-    if (x.response && typeof x.response === 'object' && Array.isArray((x.response as FetchResponse).responses)) return x.response as FetchResponse;
-    for (const inner of x.errors ?? []) {
-      const r = walk(inner, depth + 1);
-      if (r) return r;
-    }
-    return undefined;
-  };
-  // Only partition-level errors: a failure of the whole request has no records to hand out.
-  return isKafkaError(err, 'OFFSET_OUT_OF_RANGE') || isKafkaError(err, 'NOT_LEADER_OR_FOLLOWER') || isKafkaError(err, 'UNKNOWN_TOPIC_OR_PARTITION') || isKafkaError(err, 'FENCED_LEADER_EPOCH')
-    ? walk(err, 0)
-    : undefined;
 }

@@ -1,8 +1,8 @@
 // A Kafka reader that owns its partitions' positions: @platformatic/kafka's Consumer keeps the group membership
 // (join, sync, heartbeats, rejoin on a rebalance), and this file fetches the assigned partitions itself (the client's
 // Fetch API), so that each partition can be paused, resumed and sought on its own, which the client's MessagesStream
-// cannot do. Each fetch is handed out as one batch per partition, all partitions at once; the next fetch is made
-// while they are handled, and handed out only when every batch is (memory stays near two fetches). Without a group it reads given partitions
+// cannot do. Each fetch is handed out as one batch per partition, all partitions at once, and the next one is handed
+// out only when every batch is handled (memory stays near one fetch, two with `fetchAhead`). Without a group it reads given partitions
 // (kafka-read.ts: resume, tools, tests).
 import { FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
 import { fetchedBatches, partitionKey, responseOf, type FetchResponse } from './kafka-fetch.ts';
@@ -226,32 +226,23 @@ export class PartitionReader {
   }
 
   /**
-   * Fetch, hand out, repeat, with one fetch ahead: while a fetch's batches are handled (written), the next one already
-   * asks for what follows them. A batch is handled only if its partition is still where it was asked from (the batch
-   * before it was resolved in full, nothing sought, still ours); otherwise it is dropped and fetched again.
+   * Fetch, hand out, repeat. A batch is handled only if its partition is still where it was asked from (nothing sought
+   * meanwhile, still ours); otherwise it is dropped and fetched again.
    */
   private async fetchLoop(): Promise<void> {
-    let ahead: Promise<Fetched | undefined> | undefined;
     while (this.running) {
       await this.assigning;
       if (!this.running) break;
       const wanted = this.wanted();
       if (wanted.length === 0) {
-        ahead = undefined;
         await this.idle(1_000);
         continue;
       }
       try {
-        const fetched = await (ahead ?? this.fetch(wanted, (k) => this.positions.get(k)!));
-        ahead = undefined;
+        const fetched = await this.fetch(wanted);
         if (fetched === undefined || !this.running) continue;
-        const next = new Map<string, bigint>();
-        for (const b of fetched.batches) next.set(partitionKey(b.topic, b.partition), BigInt(b.lastOffset()) + 1n);
-        ahead = this.fetch(wanted, (k) => next.get(k) ?? this.positions.get(k)!);
-        ahead.catch(() => undefined); // a failure is met when it is awaited
         await Promise.all(fetched.batches.map((batch) => this.handle(batch, fetched.requested.get(partitionKey(batch.topic, batch.partition))!)));
       } catch (err) {
-        ahead = undefined;
         if (!this.running) break;
         this.o.log.warn({ err: kafkaErrorText(err) }, 'kafka fetch failed after the client retried');
         this.crash(err as Error);
@@ -259,8 +250,8 @@ export class PartitionReader {
     }
   }
 
-  /** One fetch of the partitions from the given offsets, as batches; undefined when no partition has a leader now. */
-  private async fetch(wanted: TopicPartition[], offsetOf: (k: string) => bigint): Promise<Fetched | undefined> {
+  /** One fetch of the partitions from their positions, as batches; undefined when no partition has a leader now. */
+  private async fetch(wanted: TopicPartition[]): Promise<Fetched | undefined> {
     const topics = [...new Set(wanted.map((tp) => tp.topic))];
     const meta = await this.consumer.metadata({ topics });
     const names = new Map<string, string>();
@@ -272,7 +263,7 @@ export class PartitionReader {
       if (!t || !p || p.leader < 0) continue;
       names.set(t.id, tp.topic);
       const k = partitionKey(tp.topic, tp.partition);
-      const offset = offsetOf(k);
+      const offset = this.positions.get(k)!;
       requested.set(k, { offset, epoch: this.epochs.get(k) ?? 0 });
       let perTopic = byLeader.get(p.leader);
       if (!perTopic) byLeader.set(p.leader, (perTopic = new Map()));
@@ -330,7 +321,6 @@ export class PartitionReader {
     const k = partitionKey(batch.topic, batch.partition);
     const stale = () =>
       (this.epochs.get(k) ?? 0) !== asked.epoch || !this.assigned.some((tp) => tp.topic === batch.topic && tp.partition === batch.partition);
-    // Fetched ahead from where the batch before it ended: good only if the partition did get there.
     if (stale() || this.positions.get(k) !== asked.offset) return;
     let resolved: bigint | undefined;
     if (batch.messages.length === 0) {

@@ -81,7 +81,6 @@ interface Fetched {
   readonly requested: Map<string, Requested>;
 }
 
-
 export class PartitionReader {
   readonly consumer: KafkaConsumer;
   /** The partitions this member holds (all given ones without a group). */

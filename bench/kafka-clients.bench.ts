@@ -5,7 +5,8 @@
 // nothing counted before Kafka acknowledged it. Each candidate runs in its own child process (its own heap and RSS),
 // into fresh topics; the parent checks that every record arrived (end offsets) and reads the bytes on disk from the
 // broker (DescribeLogDirs). Prints records/s, CPU µs per record (all threads: gzip may run on libuv's pool), peak RSS
-// and bytes on disk per record, the product's current producer first as the same-run baseline.
+// and bytes on disk per record, the product's current producer first as the same-run baseline. The kafkajs candidates
+// measured before the move (ingestion/README.md) are gone with kafkajs; the product's producer is now the lz4 one.
 //   npm run bench:kafka-clients [-- --records N] [--rounds R] [--only name,name]
 // Needs KAFKA_BROKERS (eval "$(bash scripts/services.sh env)").
 import { spawn } from 'node:child_process';
@@ -13,9 +14,8 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Admin, Producer, ProduceAcks } from '@platformatic/kafka';
-import { CompressionTypes, Partitioners, type Kafka } from 'kafkajs';
 import { loadConfig } from '../common/config.ts';
-import { createKafka, createTopics } from '../common/kafka.ts';
+import { cachedKeyPartitioner, createKafka, createTopics } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
 import { encodeRecord, tickKey, type Tick } from '../common/records.ts';
 import { createBinanceMapper } from '../ingestion/binance/mapper.ts';
@@ -24,8 +24,7 @@ import { TickProducer } from '../ingestion/producer.ts';
 import { loadRecording, missingRecordings } from '../test/binance-server.ts';
 
 const CANDIDATES = [
-  'kafkajs-product', // the product's TickProducer as it is (kafkajs 2.2.4, gzip)
-  'kafkajs-none', // kafkajs with what can be cut around it: explicit partitions, no compression
+  'product', // the product's TickProducer as it is (@platformatic/kafka, lz4)
   'platformatic-none',
   'platformatic-gzip',
   'platformatic-lz4',
@@ -70,17 +69,10 @@ async function tickStream(n: number): Promise<Tick[]> {
   return Array.from({ length: n }, (_, i) => ticks[i % ticks.length]!);
 }
 
-/** kafkajs's default (Java-compatible murmur2) partition of a key, computed once per key as the product does. */
+/** The Java-compatible murmur2 partition of a key, computed once per key as the product does. */
 function partitionOf(partitions: number): (key: Buffer) => number {
-  const partitioner = Partitioners.DefaultPartitioner();
-  const cache = new Map<string, number>();
-  const meta = Array.from({ length: partitions }, (_, p) => ({ partitionId: p, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }));
-  return (key) => {
-    const k = key.toString('latin1');
-    let p = cache.get(k);
-    if (p === undefined) cache.set(k, (p = partitioner({ topic: '', partitionMetadata: meta, message: { key, value: null } })));
-    return p;
-  };
+  const hash = cachedKeyPartitioner();
+  return (key) => hash({ topic: '' }, key) % partitions;
 }
 
 interface Rec {
@@ -136,8 +128,8 @@ async function runCandidate(candidate: Candidate, topicNames: readonly string[],
   const rssTimer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25);
   let run: () => Promise<void>;
   let close: () => Promise<void>;
-  if (candidate === 'kafkajs-product') {
-    const producer = new TickProducer(createKafka(config, log, 'bench'), { bufferMax: config.source.producerBufferMax, lanes, log, metrics: createIngestMetrics() });
+  if (candidate === 'product') {
+    const producer = new TickProducer(createKafka(config, log, 'bench'), { bufferMaxBytes: config.source.producerBufferMaxBytes, lanes, log, metrics: createIngestMetrics() });
     await producer.connect();
     run = async () => {
       for (const t of ticks) {
@@ -147,21 +139,6 @@ async function runCandidate(candidate: Candidate, topicNames: readonly string[],
       await producer.flush();
     };
     close = () => producer.stop();
-  } else if (candidate === 'kafkajs-none') {
-    const kafka: Kafka = createKafka(config, log, 'bench');
-    const producers = Array.from({ length: lanes }, () => kafka.producer({ idempotent: true, maxInFlightRequests: 1 }));
-    await Promise.all(producers.map((p) => p.connect()));
-    run = () =>
-      runLanes(ticks, topicOf, async (lane, batch) => {
-        const byTopic = new Map<string, { key: Buffer; value: Buffer; partition: number }[]>();
-        for (const r of batch) {
-          let list = byTopic.get(r.topic);
-          if (!list) byTopic.set(r.topic, (list = []));
-          list.push({ key: r.key, value: r.value, partition: r.partition });
-        }
-        await producers[lane]!.sendBatch({ acks: -1, compression: CompressionTypes.None, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-      });
-    close = async () => void (await Promise.all(producers.map((p) => p.disconnect())));
   } else {
     const compression = candidate.slice('platformatic-'.length) as 'none' | 'gzip' | 'lz4' | 'snappy' | 'zstd';
     const producers = Array.from(

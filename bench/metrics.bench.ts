@@ -22,7 +22,6 @@
 // when set (bars and alerts are published), otherwise publishing is skipped.
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { Partitioners } from 'kafkajs';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { loadConfig } from '../common/config.ts';
@@ -230,13 +229,11 @@ async function run(name: string, database: Database, minutes: number, copies: nu
     if (env.KAFKA_BROKERS) {
       const kafka = createKafka(config, log, 'bench');
       const admin = kafka.admin();
-      await admin.connect();
       await ensureTopics(admin, [config.kafka.topics.bar, config.kafka.topics.alert], config);
-      await admin.disconnect();
-      const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-      await producer.connect();
+      await admin.close();
+      const producer = kafka.producer({ idempotent: true });
       sink = kafkaSink(producer, config.kafka.topics);
-      disconnect = () => producer.disconnect();
+      disconnect = () => producer.close();
     }
     const startMs = Date.now();
     const shortDelays: number[] = [];

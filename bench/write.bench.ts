@@ -3,8 +3,9 @@
 //   1. limit:    COPY of the same rows, pre-encoded in memory, into fresh tables (no Kafka), one stream per table, in
 //                the format the writer sends (binary for ticks: COPY_FORMAT), and in text beside it for comparison
 //   2. writer:   `tickwatch write` as a child process, end to end from a Kafka backlog (records as ingestion produces
-//                them: encodeRecord JSON, no headers, gzip batches of 2,000), offsets stored with the rows
-//   3. baseline: kafkajs eachBatch, 500-row multi-row INSERT ... ON CONFLICT DO NOTHING, Kafka commit after each batch
+//                them: encodeRecord JSON, no headers, lz4 batches of 2,000), offsets stored with the rows
+//   3. baseline: a group member (the same client, common/kafka-partitions.ts) per family, 500-row multi-row
+//                INSERT ... ON CONFLICT DO NOTHING, Kafka commit after each batch
 // plus the end-to-end latency of 2 and 3 at a steady live rate, the writer's peak RSS, and a measurement of the two
 // exactly-once candidates (offsets in the database vs. COPY with a conflict fallback). These run on the database
 // TIMESCALEDB (default auto) gives on this server; the summary names it. Beside them, on both databases in this run:
@@ -18,11 +19,12 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CompressionTypes, Partitioners, type Message } from 'kafkajs';
 import pg from 'pg';
 import { loadConfig, type Config } from '../common/config.ts';
 import { createClient, pgSession } from '../common/db.ts';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
+import { createKafka, ensureTopics, kafkaMessage } from '../common/kafka.ts';
+import { PartitionReader } from '../common/kafka-partitions.ts';
+import type { MessageToProduce } from '@platformatic/kafka';
 import { createLogger } from '../common/log.ts';
 import { decodeTick, encodeRecord, tickKey, type Tick } from '../common/records.ts';
 import { CopyBinaryEncoder } from '../consumer/copy-binary.ts';
@@ -100,55 +102,50 @@ function benchConfig(databaseUrl: string, extra: Record<string, string> = {}): {
   return { config: loadConfig(env), env };
 }
 
-// Records as ingestion produces them (ingestion/producer.ts): the JSON of encodeRecord, no headers, gzip batches.
+type Outgoing = MessageToProduce<Buffer, Buffer, Buffer, Buffer>;
+
+// Records as ingestion produces them (ingestion/producer.ts): the JSON of encodeRecord, no headers, lz4 batches.
 async function produce(config: Config, ticks: readonly Tick[]): Promise<void> {
   const kafka = createKafka(config, log, 'bench-producer');
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
-  const byTopic = new Map<string, Message[]>();
+  const producer = kafka.producer({ idempotent: false, compression: 'lz4' });
+  const byTopic = new Map<string, Outgoing[]>();
   for (const t of ticks) {
     const topic = config.kafka.topics[t.type];
     let l = byTopic.get(topic);
     if (!l) byTopic.set(topic, (l = []));
-    l.push({ key: tickKey(t), value: encodeRecord(t) });
+    l.push(kafkaMessage(topic, { key: tickKey(t), value: encodeRecord(t) }));
   }
-  for (const [topic, messages] of byTopic) {
+  for (const messages of byTopic.values()) {
     for (let i = 0; i < messages.length; i += 8_000) {
       const group = [];
-      for (let j = i; j < Math.min(i + 8_000, messages.length); j += 2_000) {
-        group.push(producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: messages.slice(j, j + 2_000) }));
-      }
+      for (let j = i; j < Math.min(i + 8_000, messages.length); j += 2_000) group.push(producer.send({ messages: messages.slice(j, j + 2_000) }));
       await Promise.all(group);
     }
   }
-  await producer.disconnect();
+  await producer.close();
 }
 
 /** Produces ticks at a steady rate with their times set to the moment they are produced (a live market). */
 async function produceLive(config: Config, template: readonly Tick[], rate: number, seconds: number, idShift: number): Promise<number> {
   const kafka = createKafka(config, log, 'bench-live');
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
+  const producer = kafka.producer({ idempotent: false, compression: 'lz4' });
   const tickMs = 20;
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
   const start = Date.now();
   let sent = 0;
   while (Date.now() - start < seconds * 1000) {
     const nowMs = Date.now();
-    const batch = new Map<string, Message[]>();
+    const batch: Outgoing[] = [];
     for (let i = 0; i < perTick; i++) {
       const t = live(template[(sent + i) % template.length]!, nowMs, idShift + sent + i);
-      const topic = config.kafka.topics[t.type];
-      let l = batch.get(topic);
-      if (!l) batch.set(topic, (l = []));
-      l.push({ key: tickKey(t), value: encodeRecord(t) });
+      batch.push(kafkaMessage(config.kafka.topics[t.type], { key: tickKey(t), value: encodeRecord(t) }));
     }
-    await producer.sendBatch({ acks: -1, compression: CompressionTypes.GZIP, topicMessages: [...batch].map(([topic, messages]) => ({ topic, messages })) });
+    await producer.send({ messages: batch });
     sent += perTick;
     const due = start + (sent / rate) * 1000;
     if (due > Date.now()) await sleep(due - Date.now());
   }
-  await producer.disconnect();
+  await producer.close();
   return sent;
 }
 
@@ -352,9 +349,8 @@ async function writer(ticks: readonly Tick[]) {
   const { config, env } = benchConfig(url, { WRITER_GROUP_PREFIX: `bench-${run}-writer`, WRITER_HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1' });
   const kafka = createKafka(config, log, 'bench-admin');
   const admin = kafka.admin();
-  await admin.connect();
   await ensureTopics(admin, Object.values(config.kafka.topics), config);
-  await admin.disconnect();
+  await admin.close();
   const tp = performance.now();
   await produce(config, ticks);
   say(`   produced ${fmt(ticks.length)} ticks to Kafka in ${((performance.now() - tp) / 1000).toFixed(1)} s (not timed below)`);
@@ -437,23 +433,22 @@ async function baseline(config0: Config, total: number, template: readonly Tick[
   const latencies: number[] = [];
   const consumers = await Promise.all(
     (['trade', 'aggTrade', 'bookTicker'] as const).map(async (family) => {
-      const consumer = kafka.consumer({ groupId: `bench-${run}-baseline-${family}` });
-      await consumer.connect();
-      await consumer.subscribe({ topic: config0.kafka.topics[family], fromBeginning: true });
       const table = TABLE_OF[family];
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: config.kafka.partitions,
-        eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+      const session = config.writer.sessionTimeoutMs;
+      const consumer: PartitionReader = new PartitionReader({
+        kafka,
+        topics: [config0.kafka.topics[family]],
+        log,
+        group: { groupId: `bench-${run}-baseline-${family}`, sessionTimeout: session, heartbeatInterval: Math.min(3_000, Math.floor(session / 5)), rebalanceTimeout: 60_000 },
+        fetch: { minBytes: 1, maxBytes: 10 << 20, maxBytesPerPartition: 1 << 20, maxWaitMs: 250 },
+        eachBatch: async ({ batch, resolveOffset }) => {
           for (let i = 0; i < batch.messages.length; i += 500) {
             const msgs = batch.messages.slice(i, i + 500);
             const ticks = msgs.map((m) => decodeTick(m.value, m.headers?.['schema-version']?.toString()));
             await pool.query(insertSql(table, ticks.length), ticks.flatMap(params));
             const last = msgs.at(-1)!.offset;
             resolveOffset(last);
-            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-            await heartbeat();
+            await consumer.commit(batch.topic, batch.partition, BigInt(last) + 1n);
             written += ticks.length;
             if (recording) {
               const now = Date.now();
@@ -462,6 +457,7 @@ async function baseline(config0: Config, total: number, template: readonly Tick[
           }
         },
       });
+      await consumer.start();
       return consumer;
     }),
   );
@@ -472,7 +468,7 @@ async function baseline(config0: Config, total: number, template: readonly Tick[
   const liveTarget = total + sent; // the writer's live records are on the same topics: the baseline reads them too
   await waitFor(async () => written, liveTarget, 300_000).catch(() => undefined);
   latencies.sort((a, b) => a - b);
-  for (const c of consumers) await c.disconnect();
+  for (const c of consumers) await c.stop();
   await pool.end();
   return { rate, p99: percentile(latencies, 0.99) / 1000 };
 }

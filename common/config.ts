@@ -63,7 +63,10 @@ function shape(e: Env) {
       // A frame somewhat over the limit is dead-lettered with its reason; one far over it never gets buffered.
       socketMaxPayloadBytes: e.MAX_FRAME_BYTES * 4,
       deadLetterMaxBytes: e.DEAD_LETTER_MAX_BYTES,
+      /** Records waiting for Kafka plus ticks held behind holes (held ticks are objects, so they count by number). */
       producerBufferMax: e.PRODUCER_BUFFER_MAX,
+      /** Bytes of encoded records waiting for Kafka's acknowledgement: the producer buffer's own bound. */
+      producerBufferMaxBytes: e.PRODUCER_BUFFER_MAX_BYTES,
       producerLanes: e.PRODUCER_LANES,
       restWeightPerMinute: e.REST_WEIGHT_PER_MINUTE,
     },

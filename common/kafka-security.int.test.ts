@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from './config.ts';
-import { createKafka, ensureTopics } from './kafka.ts';
+import { createKafka, ensureTopics, kafkaErrorText, kafkaMessage, topicOffsets } from './kafka.ts';
+import { readRanges } from './kafka-read.ts';
 import { capturesMissing, CAPTURE_DIR } from '../test/capture-ticks.ts';
 import { testLog, uniqueName } from '../test/services.ts';
 import { tickwatch } from '../test/tickwatch.ts';
@@ -43,33 +44,30 @@ const configFor = (env: Record<string, string>): Config => loadConfig({ LOG_LEVE
 
 async function readBack(config: Config, topic: string, expected: number): Promise<string[]> {
   const kafka = createKafka(config, testLog, 'tls-read');
-  const consumer = kafka.consumer({ groupId: uniqueName('tls-group') });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  const admin = kafka.admin();
+  const ranges = (await topicOffsets(admin, topic)).map((p) => ({ topic, partition: p.partition, from: p.low, to: p.high }));
+  await admin.close();
   const values: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`read ${values.length} of ${expected} records`)), 60_000);
-    void consumer.run({
-      eachMessage: async ({ message }) => {
-        values.push(message.value!.toString());
-        if (values.length === expected) {
-          clearTimeout(timer);
-          resolve();
-        }
-      },
-    });
-  });
-  await consumer.disconnect();
+  await readRanges(kafka, ranges, testLog, (_topic, _partition, message) => void values.push(message.value!.toString()), { timeoutMs: 60_000 });
+  if (values.length !== expected) throw new Error(`read ${values.length} of ${expected} records`);
   return values;
+}
+
+/** The admin's first request (the client connects lazily): its failure, with the client's nested errors spelled out. */
+async function firstRequest(admin: { listTopics(): Promise<string[]> }): Promise<void> {
+  try {
+    await admin.listTopics();
+  } catch (err) {
+    throw new Error(kafkaErrorText(err));
+  }
 }
 
 describe.skipIf(skip)('Kafka over TLS with SASL', () => {
   const topics: string[] = [];
   afterAll(async () => {
     const admin = createKafka(configFor(securityEnv('scram-sha-512')), testLog, 'tls-cleanup').admin();
-    await admin.connect();
     await admin.deleteTopics({ topics }).catch(() => undefined);
-    await admin.disconnect();
+    await admin.close();
   });
 
   for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
@@ -79,14 +77,12 @@ describe.skipIf(skip)('Kafka over TLS with SASL', () => {
       const topic = uniqueName(`tls-${mechanism}`);
       topics.push(topic);
       const admin = kafka.admin();
-      await admin.connect();
       expect(await ensureTopics(admin, [topic], config)).toEqual([topic]);
-      await admin.disconnect();
-      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
+      await admin.close();
+      const producer = kafka.producer({ idempotent: true });
       const sent = Array.from({ length: 500 }, (_, n) => JSON.stringify({ n }));
-      await producer.send({ topic, acks: -1, messages: sent.map((value, n) => ({ key: `k${n % 7}`, value })) });
-      await producer.disconnect();
+      await producer.send({ messages: sent.map((value, n) => kafkaMessage(topic, { key: `k${n % 7}`, value })) });
+      await producer.close();
       expect((await readBack(config, topic, sent.length)).sort()).toEqual([...sent].sort());
     });
   }
@@ -94,16 +90,16 @@ describe.skipIf(skip)('Kafka over TLS with SASL', () => {
   it('a wrong password is refused with an authentication error', async () => {
     for (const mechanism of ['plain', 'scram-sha-512'] as const) {
       const admin = createKafka(configFor(securityEnv(mechanism, 'not-the-password')), testLog, 'tls-wrong').admin();
-      await expect(admin.connect()).rejects.toThrow(/authentication failed|SASL/i);
-      await admin.disconnect().catch(() => undefined);
+      await expect(firstRequest(admin)).rejects.toThrow(/authentication failed|SASL/i);
+      await admin.close().catch(() => undefined);
     }
   });
 
   it("without the broker's CA the self-signed certificate is refused (the check is never off)", async () => {
     const { KAFKA_SSL_CA_FILE: _unused, ...env } = securityEnv('scram-sha-512');
     const admin = createKafka(configFor(env), testLog, 'tls-noca').admin();
-    await expect(admin.connect()).rejects.toThrow(/self[- ]signed|certificate/i);
-    await admin.disconnect().catch(() => undefined);
+    await expect(firstRequest(admin)).rejects.toThrow(/self[- ]signed|certificate/i);
+    await admin.close().catch(() => undefined);
   });
 
   it('the ingestion worker replays a capture through SCRAM-SHA-512 over TLS, and doctor says Kafka OK', async () => {

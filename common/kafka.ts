@@ -1,48 +1,144 @@
-// Kafka factory shared by every stage: one client per process, logs routed into pino, topics created when missing.
+// Kafka factory shared by every stage (@platformatic/kafka): the clients' common options (brokers, TLS, SASL, retries),
+// the partitioner that places every key where Java's (and kafkajs's) default one does, topic creation that waits for
+// partition leaders, a topic's offsets, and the error text of the client's nested errors.
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, Partitioners, type Admin, type ICustomPartitioner, type ITopicConfig, type KafkaConfig } from 'kafkajs';
+import {
+  Admin,
+  Consumer,
+  ListOffsetTimestamps,
+  Producer,
+  ProduceAcks,
+  murmur2,
+  type ConsumerOptions,
+  type MessageToProduce,
+  type ProducerOptions,
+  type SASLOptions,
+} from '@platformatic/kafka';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 
-const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'info',
-  [logLevel.DEBUG]: 'debug',
-};
+/** The clients' options every stage shares: where the brokers are, how to reach them, how long to retry. */
+export interface KafkaBase {
+  readonly clientId: string;
+  readonly bootstrapBrokers: string[];
+  readonly tls?: TlsOptions;
+  readonly sasl?: SASLOptions;
+  readonly connectTimeout: number;
+  readonly timeout: number;
+  readonly retries: number;
+  readonly retryDelay: (client: unknown, operationId: string, attempt: number) => number;
+}
 
 /**
  * The TLS and SASL settings of every client of the process (workers, doctor, soak). TLS verifies the broker's
- * certificate and name always; a CA file replaces the system's CAs rather than disabling the check.
+ * certificate and name always (Node's default, never turned off); a CA file replaces the system's CAs.
  */
-export function kafkaSecurity(kafka: Config['kafka']): Pick<KafkaConfig, 'ssl' | 'sasl'> {
-  const ssl = kafka.ssl === undefined ? undefined : kafka.ssl.caFile === undefined ? true : { ca: [readFileSync(kafka.ssl.caFile, 'utf8')] };
+export function kafkaSecurity(kafka: Config['kafka']): Pick<KafkaBase, 'tls' | 'sasl'> {
+  const tls: TlsOptions | undefined =
+    kafka.ssl === undefined ? undefined : { rejectUnauthorized: true, ...(kafka.ssl.caFile === undefined ? {} : { ca: [readFileSync(kafka.ssl.caFile, 'utf8')] }) };
   const a = kafka.sasl;
-  // One branch per mechanism: kafkajs's SASLOptions is a union discriminated by it.
-  const sasl: KafkaConfig['sasl'] =
-    a === undefined ? undefined
-    : a.mechanism === 'plain' ? { mechanism: 'plain', username: a.username, password: a.password }
-    : a.mechanism === 'scram-sha-256' ? { mechanism: 'scram-sha-256', username: a.username, password: a.password }
-    : { mechanism: 'scram-sha-512', username: a.username, password: a.password };
-  return { ...(ssl === undefined ? {} : { ssl }), ...(sasl === undefined ? {} : { sasl }) };
+  const mechanism = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
+  const sasl: SASLOptions | undefined = a === undefined ? undefined : { mechanism: mechanism[a.mechanism], username: a.username, password: a.password };
+  // No explicit server name: Node sends the host as SNI (unless it is an IP address) and checks the certificate against it.
+  return { ...(tls === undefined ? {} : { tls }), ...(sasl === undefined ? {} : { sasl }) };
 }
 
-export function createKafka(config: Pick<Config, 'kafka'>, log: Logger, clientSuffix = ''): Kafka {
-  const kafkaLog = log.child({ component: 'kafkajs' });
-  return new Kafka({
+/** Capped exponential delay of the client's own retries: 200 ms doubling to 5 s (the callers' loops own longer waits). */
+const retryDelay = (_client: unknown, _operation: string, attempt: number): number => Math.min(5_000, 200 * 2 ** Math.max(0, attempt - 1));
+
+/**
+ * The key's murmur2 hash as Java's default partitioner (and kafkajs's) takes it, remembered per key Buffer: producers
+ * reuse one Buffer per key (the few exchange:market:symbol keys) and skip the hash. The client takes the result modulo
+ * the topic's partition count, so placement is exactly `toPositive(murmur2(key)) % partitions`, as before the move.
+ */
+export function cachedKeyPartitioner(): (message: MessageToProduce, key: Buffer | undefined) => number {
+  const cache = new WeakMap<Buffer, number>();
+  return (_message, key) => {
+    if (!Buffer.isBuffer(key)) return 0;
+    let h = cache.get(key);
+    if (h === undefined) cache.set(key, (h = murmur2(key) & 0x7fffffff));
+    return h;
+  };
+}
+
+/** One process's Kafka clients, all made with the same brokers, security and retries. */
+export class KafkaClients {
+  constructor(readonly base: KafkaBase) {}
+
+  /**
+   * A producer of Buffer keys and values. Idempotent ones send with acks = all, one request in flight per broker and
+   * never give up on their own beyond `retries` attempts (the callers keep the records and retry the same ones).
+   */
+  producer(opts: { idempotent?: boolean; compression?: ProducerOptions<Buffer, Buffer, Buffer, Buffer>['compression']; retries?: number; clientSuffix?: string } = {}): KafkaProducer {
+    return new Producer({
+      ...this.base,
+      clientId: opts.clientSuffix ? `${this.base.clientId}-${opts.clientSuffix}` : this.base.clientId,
+      idempotent: opts.idempotent ?? true,
+      acks: ProduceAcks.ALL,
+      compression: opts.compression ?? 'lz4',
+      autocreateTopics: false,
+      partitioner: cachedKeyPartitioner(),
+      ...(opts.retries === undefined ? {} : { retries: opts.retries }),
+    });
+  }
+
+  consumer(opts: Omit<ConsumerOptions<Buffer, Buffer, Buffer, Buffer>, 'clientId' | 'bootstrapBrokers'>): KafkaConsumer {
+    return new Consumer({ ...this.base, ...opts } as ConsumerOptions<Buffer, Buffer, Buffer, Buffer>);
+  }
+
+  admin(): Admin {
+    return new Admin({ ...this.base });
+  }
+}
+
+export type KafkaProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
+export type KafkaConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
+export type { Admin };
+
+export function createKafka(config: Pick<Config, 'kafka'>, _log: Logger, clientSuffix = ''): KafkaClients {
+  return new KafkaClients({
     clientId: `${config.kafka.clientId}${clientSuffix ? `-${clientSuffix}` : ''}`,
-    brokers: config.kafka.brokers,
+    bootstrapBrokers: [...config.kafka.brokers],
     ...kafkaSecurity(config.kafka),
-    // The client retries on its own, but not forever: the callers' loops own the longer waits.
-    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
-    logLevel: logLevel.WARN,
-    logCreator:
-      () =>
-      ({ level, label, log: entry }) => {
-        const { message, ...rest } = entry;
-        kafkaLog[LEVELS[level] ?? 'info']({ ...rest, label }, message);
-      },
+    connectTimeout: 10_000,
+    timeout: 30_000,
+    retries: 8,
+    retryDelay,
   });
+}
+
+/** Every message in the client's error and the errors nested in it (MultipleErrors, causes), once each. */
+export function kafkaErrorText(err: unknown): string {
+  const seen = new Set<string>();
+  const walk = (e: unknown, depth: number): void => {
+    if (e === null || e === undefined || depth > 6) return;
+    const x = e as { message?: unknown; errors?: unknown; cause?: unknown; apiId?: unknown };
+    if (typeof x.message === 'string' && x.message) seen.add(typeof x.apiId === 'string' ? `${x.apiId}: ${x.message}` : x.message);
+    if (Array.isArray(x.errors)) for (const inner of x.errors) walk(inner, depth + 1);
+    walk(x.cause, depth + 1);
+  };
+  walk(err, 0);
+  return [...seen].join('; ');
+}
+
+/** Whether the client's error (or one nested in it) is the Kafka protocol error `apiId` (e.g. MESSAGE_TOO_LARGE). */
+export function isKafkaError(err: unknown, apiId: string): boolean {
+  const e = err as { findBy?: (property: string, value: unknown) => unknown };
+  return typeof e?.findBy === 'function' && e.findBy('apiId', apiId) !== undefined && e.findBy('apiId', apiId) !== null;
+}
+
+/** Per partition of a topic: the log start (low) and end (high, the next offset to be written). */
+export async function topicOffsets(admin: Admin, topic: string): Promise<{ partition: number; low: bigint; high: bigint }[]> {
+  const meta = await admin.metadata({ topics: [topic] });
+  const count = meta.topics.get(topic)?.partitionsCount ?? 0;
+  const partitions = Array.from({ length: count }, (_, p) => p);
+  const list = async (timestamp: bigint) => {
+    const [t] = await admin.listOffsets({ topics: [{ name: topic, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp })) }] });
+    return new Map((t?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]));
+  };
+  const [low, high] = [await list(ListOffsetTimestamps.EARLIEST), await list(ListOffsetTimestamps.LATEST)];
+  return partitions.map((partition) => ({ partition, low: low.get(partition) ?? 0n, high: high.get(partition) ?? 0n }));
 }
 
 /**
@@ -50,52 +146,25 @@ export function createKafka(config: Pick<Config, 'kafka'>, log: Logger, clientSu
  * Returns the topics this call created. Resolves only once every partition of the topics has a leader, also when
  * another process (a writer starting beside the ingestion) created them a moment earlier.
  */
-/**
- * kafkajs's default (Java-compatible murmur2) partitioner, remembered per key: producers that reuse one Buffer per
- * key (the few exchange:market:symbol keys) skip the hash, which kafkajs computes with 64-bit Long objects for every
- * record. Placement is exactly the default partitioner's, so records keep their partitions across versions.
- */
-export const cachedKeyPartitioner: ICustomPartitioner = () => {
-  const hash = Partitioners.DefaultPartitioner();
-  const cache = new WeakMap<Buffer, { partitions: number; partition: number }>();
-  return (args) => {
-    const key = args.message.key;
-    if (!Buffer.isBuffer(key) || args.message.partition != null) return hash(args);
-    const partitions = args.partitionMetadata.length;
-    const hit = cache.get(key);
-    if (hit !== undefined && hit.partitions === partitions) return hit.partition;
-    const partition = hash(args);
-    cache.set(key, { partitions, partition });
-    return partition;
-  };
-};
-
 export async function ensureTopics(
   admin: Admin,
   topics: readonly string[],
   config: Pick<Config, 'kafka'>,
-  extra: Partial<ITopicConfig> = {},
+  extra: { configs?: { name: string; value: string }[] } = {},
   leaderTimeoutMs = 30_000,
 ): Promise<string[]> {
   const wanted = [...new Set(topics)];
   const existing = new Set(await admin.listTopics());
   const missing = wanted.filter((t) => !existing.has(t));
-  let created: string[] = [];
-  if (missing.length > 0) {
+  const created: string[] = [];
+  // One request per topic: a topic another process created meanwhile fails its own request only.
+  for (const topic of missing) {
     try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({
-          topic,
-          numPartitions: config.kafka.partitions,
-          replicationFactor: config.kafka.replicationFactor,
-          ...extra,
-        })),
-      });
-      created = missing;
+      await admin.createTopics({ topics: [topic], partitions: config.kafka.partitions, replicas: config.kafka.replicationFactor, ...extra });
+      created.push(topic);
     } catch (err) {
-      // Lost the race to another process creating the same topics: theirs will do.
-      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS' && !/already exists/i.test((err as Error).message)) throw err;
+      // Lost the race to another process creating the same topic: theirs will do.
+      if (!isKafkaError(err, 'TOPIC_ALREADY_EXISTS') && !/already exists/i.test(kafkaErrorText(err))) throw err;
     }
   }
   await waitForLeaders(admin, wanted, leaderTimeoutMs);
@@ -103,13 +172,12 @@ export async function ensureTopics(
 }
 
 /** ensureTopics on an admin client of its own, for workers that need the admin only to start. */
-export async function createTopics(kafka: Kafka, topics: readonly string[], config: Pick<Config, 'kafka'>): Promise<string[]> {
+export async function createTopics(kafka: KafkaClients, topics: readonly string[], config: Pick<Config, 'kafka'>): Promise<string[]> {
   const admin = kafka.admin();
-  await admin.connect();
   try {
     return await ensureTopics(admin, topics, config);
   } finally {
-    await admin.disconnect();
+    await admin.close();
   }
 }
 
@@ -118,15 +186,38 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number)
   for (;;) {
     let leaderless: string[];
     try {
-      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
-      leaderless = meta.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)).map((t) => t.name);
+      const meta = await admin.metadata({ topics, forceUpdate: true });
+      leaderless = topics.filter((name) => {
+        const t = meta.topics.get(name);
+        return t === undefined || t.partitions.length === 0 || t.partitions.some((p) => p === undefined || p.leader < 0);
+      });
     } catch (err) {
       // A topic created a moment ago may not be in this broker's metadata yet.
-      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      if (!isKafkaError(err, 'UNKNOWN_TOPIC_OR_PARTITION') && !isKafkaError(err, 'LEADER_NOT_AVAILABLE')) throw err;
       leaderless = topics;
     }
     if (leaderless.length === 0) return;
     if (Date.now() > deadline) throw new Error(`topics without partition leaders after ${timeoutMs} ms: ${leaderless.join(', ')}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** A record to produce as the client takes it (Buffers only), from the strings or Buffers the callers hold. */
+export interface OutgoingRecord {
+  readonly key?: string | Buffer | null;
+  readonly value: string | Buffer | null;
+  readonly headers?: Record<string, string | Buffer>;
+  readonly partition?: number;
+}
+
+const bytes = (v: string | Buffer): Buffer => (typeof v === 'string' ? Buffer.from(v) : v);
+
+export function kafkaMessage(topic: string, r: OutgoingRecord): MessageToProduce<Buffer, Buffer, Buffer, Buffer> {
+  return {
+    topic,
+    ...(r.key === undefined || r.key === null ? {} : { key: bytes(r.key) }),
+    ...(r.value === null ? {} : { value: bytes(r.value) }),
+    ...(r.headers === undefined ? {} : { headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), bytes(v)])) }),
+    ...(r.partition === undefined ? {} : { partition: r.partition }),
+  };
 }

@@ -1,6 +1,6 @@
 // The writer's dead letters: records that cannot become rows (undecodable, invalid, or refused by the database), sent
 // to the dead-letter topic with their topic, partition, offset and reason so they can be found again.
-import type { Producer } from 'kafkajs';
+import { kafkaMessage, type KafkaProducer } from '../common/kafka.ts';
 import { encodeRecord, recordHeaders, type DeadLetter } from '../common/records.ts';
 import { nowUs } from '../common/time.ts';
 
@@ -17,7 +17,7 @@ export interface PoisonRecord {
 /** Sends poison records to the dead-letter topic (at least once: a crash before the batch commits sends them again). */
 export class DeadLetterSink {
   constructor(
-    private readonly producer: Producer,
+    private readonly producer: KafkaProducer,
     private readonly topic: string,
     private readonly maxBytes: number,
   ) {}
@@ -25,8 +25,6 @@ export class DeadLetterSink {
   async send(records: readonly PoisonRecord[]): Promise<void> {
     if (records.length === 0) return;
     await this.producer.send({
-      topic: this.topic,
-      acks: -1,
       messages: records.map((r) => {
         const raw = r.value ?? Buffer.alloc(0);
         const truncated = raw.length > this.maxBytes;
@@ -42,7 +40,7 @@ export class DeadLetterSink {
           partition: r.partition,
           offset: r.offset,
         };
-        return { key: r.key, value: encodeRecord(letter), headers: recordHeaders('deadLetter') };
+        return kafkaMessage(this.topic, { key: r.key, value: encodeRecord(letter), headers: recordHeaders('deadLetter') });
       }),
     });
   }

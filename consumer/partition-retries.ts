@@ -1,9 +1,9 @@
 // A writer's failing partitions: a write that failed for a reason other than the records (database or Kafka away)
 // pauses its partition and resumes it after a capped backoff, so the batch is fetched again from its first record;
 // after WRITER_STUCK_RETRIES failures in a row the partition counts as stuck (/healthz, stuck_partitions).
-import type { Consumer } from 'kafkajs';
 import { backoffDelay } from '../common/backoff.ts';
 import type { Config } from '../common/config.ts';
+import type { PartitionReader } from '../common/kafka-partitions.ts';
 import type { Logger } from '../common/log.ts';
 import type { WriterMetrics } from './metrics.ts';
 
@@ -21,8 +21,8 @@ export class PartitionRetries {
       readonly log: Logger;
       readonly topic: string;
       readonly table: string;
-      /** The consumer of the moment (a new one replaces it after kafkajs gives up). */
-      readonly consumer: () => Consumer;
+      /** The consumer of the moment (a new one replaces it after the client gives up). */
+      readonly consumer: () => PartitionReader;
       readonly stopping: () => boolean;
     },
   ) {}
@@ -63,11 +63,11 @@ export class PartitionRetries {
     o.log.warn({ err, topic: o.topic, partition, attempt, delayMs }, `${what} failed: partition paused, retrying`);
     this.updateStuck();
     if (o.stopping()) return;
-    o.consumer().pause([{ topic: o.topic, partitions: [partition] }]);
+    o.consumer().pause(o.topic, partition);
     const timer = setTimeout(() => {
       this.timers.delete(partition);
       o.metrics.pausedPartitions.set({ table: o.table }, this.timers.size);
-      if (!o.stopping()) o.consumer().resume([{ topic: o.topic, partitions: [partition] }]);
+      if (!o.stopping()) o.consumer().resume(o.topic, partition);
     }, delayMs);
     this.timers.set(partition, timer);
     o.metrics.pausedPartitions.set({ table: o.table }, this.timers.size);

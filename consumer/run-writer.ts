@@ -1,8 +1,8 @@
 // Writes one run of a partition's records (a slice of a fetched batch, bounded by rows and bytes) as one transaction:
 // decoded into COPY rows (a record that cannot become a row is a dead letter), stored with the partition's next offset
 // (copy.ts), then counted. A run the database refuses for a record's sake is halved down to that record.
-import type { KafkaMessage } from 'kafkajs';
 import type pg from 'pg';
+import type { FetchedMessage } from '../common/kafka-partitions.ts';
 import type { Logger } from '../common/log.ts';
 import { RecordError } from '../common/records.ts';
 import { writeTables } from './copy.ts';
@@ -56,7 +56,7 @@ export class RunWriter {
    * Writes a run whose last record is followed by offset `next`. False when it was not written (a retry is scheduled, or
    * another member owns the range).
    */
-  async write(st: PartitionState, partition: number, run: KafkaMessage[], next: bigint, heartbeat: () => Promise<void>): Promise<boolean> {
+  async write(st: PartitionState, partition: number, run: FetchedMessage[], next: bigint, heartbeat: () => Promise<void>): Promise<boolean> {
     const { encoded, poison, bytes } = this.decode(partition, st, run);
     const outcome = await this.writeRun(st, partition, run.length, encoded, poison, next, bytes, heartbeat);
     if (outcome === 'retry') return false;
@@ -64,7 +64,7 @@ export class RunWriter {
   }
 
   /** Decodes one run (only one at a time is held in memory); a record that cannot become a row is a dead letter. */
-  private decode(partition: number, st: PartitionState, run: KafkaMessage[]) {
+  private decode(partition: number, st: PartitionState, run: FetchedMessage[]) {
     const { topic } = this.o;
     const poison: PoisonRecord[] = [];
     let bytes = 0;
@@ -91,7 +91,7 @@ export class RunWriter {
    * is dead-lettered with its offset and the database's reason, its offset claimed, and the rest written. False when a
    * part could not be written (a retry is scheduled, or another member owns the range).
    */
-  private async isolate(st: PartitionState, partition: number, run: KafkaMessage[], next: bigint, heartbeat: () => Promise<void>, err: Error): Promise<boolean> {
+  private async isolate(st: PartitionState, partition: number, run: FetchedMessage[], next: bigint, heartbeat: () => Promise<void>, err: Error): Promise<boolean> {
     if (run.length === 1) {
       const m = run[0]!;
       const code = (err as { code?: string }).code;

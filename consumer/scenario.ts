@@ -1,24 +1,24 @@
 // Test scenarios for the writers against real Kafka and PostgreSQL: a fresh database and unique topics and groups per
 // run, ticks produced the way ingestion produces them, and the tables read back independently of the COPY encoder
 // (values rendered by PostgreSQL itself) to compare with the produced ticks.
-import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import pg from 'pg';
 import type { Config } from '../common/config.ts';
 import { createClient, pgSession } from '../common/db.ts';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
+import { createKafka, ensureTopics, kafkaMessage, topicOffsets, type KafkaClients, type KafkaProducer, type OutgoingRecord } from '../common/kafka.ts';
+import { followTopics } from '../common/kafka-read.ts';
 import { encodeRecord, recordHeaders, rowTimeMs, tickKey, type Book, type DeadLetter, type Tick } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { freshDatabase, testConfig, testLog, uniqueName } from '../test/services.ts';
 
 export interface Scenario {
   readonly config: Config;
-  readonly kafka: Kafka;
-  readonly producer: Producer;
+  readonly kafka: KafkaClients;
+  readonly producer: KafkaProducer;
   /** Environment for a writer child process with the same settings. */
   readonly env: Record<string, string>;
   /** Produces records to their family's topic (books to TOPIC_BOOKS), as ingestion does. */
   produce(records: readonly (Tick | Book)[]): Promise<void>;
-  produceRaw(topic: string, messages: Message[]): Promise<void>;
+  produceRaw(topic: string, messages: OutgoingRecord[]): Promise<void>;
   /** Resolves when writer_offsets covers every record produced so far on every family topic. */
   waitUntilWritten(timeoutMs: number): Promise<void>;
   readRows(): Promise<Set<string>>;
@@ -64,26 +64,25 @@ export async function createScenario(name: string, opts: { env?: Record<string, 
 
   const kafka = createKafka(config, testLog, 'writer-test');
   const admin = kafka.admin();
-  await admin.connect();
   const { trade, aggTrade, bookTicker, deadLetter, gap } = config.kafka.topics;
   await ensureTopics(admin, [trade, aggTrade, bookTicker, deadLetter, gap, config.books.topic], config);
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
-  await producer.connect();
+  // Not idempotent (several requests in flight), acks = all, keys placed as ingestion places them.
+  const producer = kafka.producer({ idempotent: false });
   const produced = new Map<string, number>();
 
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   pool.on('error', () => {});
   const query = async <R extends Record<string, unknown>>(sql: string, params?: unknown[]) => (await pool.query<R>(sql, params)).rows;
 
-  const produceRaw = async (topic: string, messages: Message[]) => {
+  const produceRaw = async (topic: string, messages: OutgoingRecord[]) => {
     // 1,000 records per request stays under the broker's message size limit; a few requests in flight.
-    const chunks: Message[][] = [];
+    const chunks: OutgoingRecord[][] = [];
     for (let i = 0; i < messages.length; i += 1_000) chunks.push(messages.slice(i, i + 1_000));
     for (let i = 0; i < chunks.length; i += 8) {
-      await Promise.all(chunks.slice(i, i + 8).map((chunk) => producer.send({ topic, messages: chunk, acks: -1 })));
+      await Promise.all(chunks.slice(i, i + 8).map((chunk) => producer.send({ messages: chunk.map((m) => kafkaMessage(topic, m)) })));
     }
     // Counted from the broker, so records of any origin (raw, poison) are covered.
-    const offsets = await admin.fetchTopicOffsets(topic);
+    const offsets = await topicOffsets(admin, topic);
     produced.set(topic, offsets.reduce((n, o) => n + Number(o.high), 0));
   };
 
@@ -93,7 +92,7 @@ export async function createScenario(name: string, opts: { env?: Record<string, 
     producer,
     env: fullEnv,
     produce: async (ticks) => {
-      const byTopic = new Map<string, Message[]>();
+      const byTopic = new Map<string, OutgoingRecord[]>();
       for (const t of ticks) {
         const topic = t.type === 'book' ? config.books.topic : config.kafka.topics[t.type];
         let list = byTopic.get(topic);
@@ -125,8 +124,8 @@ export async function createScenario(name: string, opts: { env?: Record<string, 
     readRows: () => readRows(pool),
     query,
     close: async () => {
-      await producer.disconnect();
-      await admin.disconnect();
+      await producer.close();
+      await admin.close();
       await pool.end();
       await dropDb?.();
     },
@@ -189,23 +188,20 @@ export function compareRows(actual: Set<string>, ticks: readonly Tick[]) {
 
 /** The first `n` dead letters of the scenario's dead-letter topic, then half a second to show there are no more. */
 export async function readDeadLetters(s: Scenario, n: number): Promise<DeadLetter[]> {
-  const consumer = s.kafka.consumer({ groupId: `${s.config.writer.groupPrefix}-dlq-reader` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: s.config.kafka.topics.deadLetter, fromBeginning: true });
   const out: DeadLetter[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`only ${out.length} dead letters after 30 s`)), 30_000);
-    void consumer.run({
-      eachMessage: async ({ message }) => {
-        out.push(JSON.parse(message.value!.toString()) as DeadLetter);
-        if (out.length >= n) {
-          clearTimeout(timer);
-          resolve();
-        }
-      },
-    });
+  let enough!: () => void;
+  const reached = new Promise<void>((resolve) => (enough = resolve));
+  const reader = await followTopics(s.kafka, [s.config.kafka.topics.deadLetter], testLog, (_topic, _partition, m) => {
+    out.push(JSON.parse(m.value!.toString()) as DeadLetter);
+    if (out.length >= n) enough();
   });
-  await new Promise((r) => setTimeout(r, 500)); // no extra letters beyond n
-  await consumer.disconnect();
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([reached, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${out.length} dead letters after 30 s`)), 30_000)))]);
+    clearTimeout(timer);
+    await new Promise((r) => setTimeout(r, 500)); // no extra letters beyond n
+  } finally {
+    await reader.stop();
+  }
   return out;
 }

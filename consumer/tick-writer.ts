@@ -1,13 +1,15 @@
 // One tick writer: a Kafka consumer group member for one table family (trades, aggTrades, bookTickers, books, gaps).
 // It takes fetched batches per partition, lines them up with the partition's stored position (positions.ts), cuts them
 // into runs bounded by rows and bytes, and writes each run with the partition's next offset in the same transaction
-// (run-writer.ts), so a crash, restart, rebalance or redelivery never writes a record twice or skips one. Kafka
-// offsets are committed after the database commit, for lag tooling only.
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+// (run-writer.ts), so a crash, restart, rebalance or redelivery never writes a record twice or skips one. On each
+// assignment every partition starts at the position stored in the database. Kafka offsets are committed after the
+// database commit, for lag tooling only.
 import type pg from 'pg';
 import { backoffDelay } from '../common/backoff.ts';
 import type { Config } from '../common/config.ts';
 import { createPool } from '../common/db.ts';
+import { kafkaErrorText, topicOffsets, type Admin, type KafkaClients } from '../common/kafka.ts';
+import { PartitionReader, type BatchPayload, type TopicPartition } from '../common/kafka-partitions.ts';
 import type { Logger } from '../common/log.ts';
 import { fetchSettings, planBatches } from './batching.ts';
 import { readOffset } from './copy.ts';
@@ -24,7 +26,7 @@ const LAG_POLL_MS = 5_000;
 export interface TickWriterOptions {
   readonly config: Config;
   readonly log: Logger;
-  readonly kafka: Kafka;
+  readonly kafka: KafkaClients;
   readonly family: Family;
   readonly metrics: WriterMetrics;
   readonly deadLetters: DeadLetterSink;
@@ -53,7 +55,7 @@ export class TickWriter {
 
   private readonly log: Logger;
   private readonly pool: pg.Pool;
-  private consumer: Consumer;
+  private consumer: PartitionReader;
   private readonly admin: Admin;
   private readonly states = new Map<number, PartitionState>();
   private readonly retries: PartitionRetries;
@@ -106,32 +108,46 @@ export class TickWriter {
     });
   }
 
-  private createConsumer(): Consumer {
+  private createConsumer(): PartitionReader {
     const { o } = this;
     const session = o.config.writer.sessionTimeoutMs;
-    return o.kafka.consumer({
-      groupId: this.groupId,
-      sessionTimeout: session,
-      heartbeatInterval: Math.max(500, Math.min(3_000, Math.floor(session / 5))),
-      rebalanceTimeout: Math.max(60_000, session),
-      allowAutoTopicCreation: false,
-      ...fetchSettings(o.config.writer, o.config.kafka.partitions),
+    const f = fetchSettings(o.config.writer, o.config.kafka.partitions);
+    return new PartitionReader({
+      kafka: o.kafka,
+      topics: [this.topic],
+      log: this.log,
+      group: {
+        groupId: this.groupId,
+        sessionTimeout: session,
+        heartbeatInterval: Math.max(500, Math.min(3_000, Math.floor(session / 5))),
+        rebalanceTimeout: Math.max(60_000, session),
+        onAssign: (partitions) => this.onAssign(partitions),
+      },
+      fetch: { minBytes: f.minBytes, maxBytes: f.maxBytes, maxBytesPerPartition: f.maxBytesPerPartition, maxWaitMs: f.maxWaitTimeInMs },
+      eachBatch: (payload) => this.onBatch(payload),
+      onCrash: (err) => this.onCrash(err),
     });
   }
 
   async start(): Promise<void> {
-    await this.admin.connect();
     await this.runConsumer();
     this.lagTimer = setInterval(() => void this.pollLag(), LAG_POLL_MS);
     this.lagTimer.unref();
   }
 
   /**
-   * kafkajs gives up on a consumer after its own retries (a broker away for more than ~15 s). The database holds the
-   * positions, so a new consumer simply rejoins and lines up again: the writer outlives any broker outage.
+   * The client gives up after its own retries (a broker away for more than ~25 s, a rejoin that failed). The database
+   * holds the positions, so a new consumer simply rejoins and starts from them: the writer outlives any broker outage.
    */
+  private onCrash(err: Error): void {
+    this.crashed = err;
+    if (this.stopping) return;
+    this.log.error({ err: kafkaErrorText(err) }, 'the Kafka client gave up: starting a new consumer');
+    setTimeout(() => void this.restartConsumer(1), this.o.config.writer.retryMinMs);
+  }
+
   private async restartConsumer(attempt: number): Promise<void> {
-    await this.consumer.disconnect().catch(() => {});
+    await this.consumer.stop().catch(() => {});
     if (this.stopping) return;
     this.retries.cancel();
     this.states.clear();
@@ -142,40 +158,39 @@ export class TickWriter {
       this.log.info({ attempt }, 'consumer restarted');
     } catch (err) {
       const delayMs = backoffDelay(attempt - 1, this.o.config.writer.retryMinMs, this.o.config.writer.retryMaxMs, 0.2);
-      this.log.warn({ err, attempt, delayMs }, 'restarting the consumer failed: retrying');
-      setTimeout(() => void this.restartConsumer(attempt + 1), delayMs);
+      this.log.warn({ err: kafkaErrorText(err), attempt, delayMs }, 'restarting the consumer failed: retrying');
+      if (!this.stopping) setTimeout(() => void this.restartConsumer(attempt + 1), delayMs);
     }
   }
 
   private async runConsumer(): Promise<void> {
-    const { consumer } = this;
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      const now = new Set(e.payload.memberAssignment[this.topic] ?? []);
-      for (const p of this.assigned) if (!now.has(p)) this.forget(p);
-      this.assigned = now;
-      // Another member may have written while we were out: every position is read again from the database.
-      this.states.clear();
-      this.log.info({ partitions: [...now].sort((a, b) => a - b) }, 'partitions assigned');
-    });
-    consumer.on(consumer.events.CRASH, (e) => {
-      const err = e.payload.error;
-      if (e.payload.restart) {
-        this.log.warn({ err }, 'consumer crashed: kafkajs restarts it');
-        return;
-      }
-      this.crashed = err;
-      if (this.stopping) return;
-      this.log.error({ err }, 'consumer crashed and kafkajs gave up: starting a new one');
-      setTimeout(() => void this.restartConsumer(1), this.o.config.writer.retryMinMs);
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.o.config.kafka.partitions,
-      eachBatch: (payload) => this.onBatch(payload),
-    });
+    await this.consumer.start();
+  }
+
+  /**
+   * A new assignment: revoked partitions are forgotten, and every partition starts at the position stored in the
+   * database (another member may have written while we were out). A position that cannot be read now is read again
+   * by the first batch (which pauses the partition if the database is still away).
+   */
+  private async onAssign(partitions: readonly TopicPartition[]): Promise<Map<string, bigint | null>> {
+    const now = new Set(partitions.filter((tp) => tp.topic === this.topic).map((tp) => tp.partition));
+    for (const p of this.assigned) if (!now.has(p)) this.forget(p);
+    this.assigned = now;
+    this.states.clear();
+    this.log.info({ partitions: [...now].sort((a, b) => a - b) }, 'partitions assigned');
+    const start = new Map<string, bigint | null>();
+    await Promise.all(
+      [...now].map(async (partition) => {
+        try {
+          const next = await readOffset(this.pool, this.groupId, this.topic, partition);
+          this.states.set(partition, partitionState(next));
+          start.set(`${this.topic}:${partition}`, next);
+        } catch (err) {
+          this.log.warn({ err, partition }, 'reading the stored offset at assignment failed: the first batch reads it again');
+        }
+      }),
+    );
+    return start;
   }
 
   /** Graceful: batches in hand are written and committed, then the member leaves the group. */
@@ -186,8 +201,7 @@ export class TickWriter {
     this.retries.cancel();
     try {
       await this.consumer.stop();
-      await this.consumer.disconnect();
-      await this.admin.disconnect();
+      await this.admin.close();
       await this.pool.end();
       this.settle.resolve();
     } catch (err) {
@@ -212,7 +226,7 @@ export class TickWriter {
 
   // --- one fetched batch of one partition -----------------------------------------------------------------------------
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({ batch, resolveOffset, heartbeat, isStale }: BatchPayload): Promise<void> {
     const { topic, partition } = batch;
     if (isStale() || this.retries.waiting(partition) || batch.messages.length === 0) return;
 
@@ -235,13 +249,13 @@ export class TickWriter {
     const line = lineUp(st, batch.messages, lastOffset);
     if (line.kind === 'stored') {
       resolveOffset(batch.lastOffset());
-      if (line.seekTo !== null) this.consumer.seek({ topic, partition, offset: line.seekTo.toString() });
+      if (line.seekTo !== null) this.consumer.seek(topic, partition, line.seekTo);
       return;
     }
     if (line.kind === 'ahead') {
       const fetched = batch.messages[0]!.offset;
       this.log.warn({ topic, partition, fetched, stored: line.seekTo.toString() }, 'fetch position ahead of the stored offset: seeking back');
-      this.consumer.seek({ topic, partition, offset: line.seekTo.toString() });
+      this.consumer.seek(topic, partition, line.seekTo);
       return;
     }
     const { messages } = line;
@@ -270,9 +284,9 @@ export class TickWriter {
   /** Kafka's committed offset follows the database (for lag tools); the database stays the source of truth. */
   private async commitKafka(topic: string, partition: number, next: bigint): Promise<void> {
     try {
-      await this.consumer.commitOffsets([{ topic, partition, offset: next.toString() }]);
+      await this.consumer.commit(topic, partition, next);
     } catch (err) {
-      this.log.debug({ err, topic, partition }, 'Kafka offset commit failed (the database holds the position)');
+      this.log.debug({ err: kafkaErrorText(err), topic, partition }, 'Kafka offset commit failed (the database holds the position)');
     }
   }
 
@@ -297,15 +311,15 @@ export class TickWriter {
   private async pollLag(): Promise<void> {
     if (this.assigned.size === 0) return;
     try {
-      const offsets = await this.admin.fetchTopicOffsets(this.topic);
+      const offsets = await topicOffsets(this.admin, this.topic);
       for (const o of offsets) {
         const st = this.states.get(o.partition);
         if (!st || !this.assigned.has(o.partition)) continue;
-        st.high = BigInt(o.high);
+        st.high = o.high;
         publishLag(this.o.metrics, this.topic, o.partition, st);
       }
     } catch (err) {
-      this.log.debug({ err }, 'lag poll failed');
+      this.log.debug({ err: kafkaErrorText(err) }, 'lag poll failed');
     }
   }
 }

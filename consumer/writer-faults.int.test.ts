@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createKafka } from '../common/kafka.ts';
+import { createKafka, topicOffsets } from '../common/kafka.ts';
 import type { Tick } from '../common/records.ts';
 import { capturesMissing, mixedTicks } from '../test/capture-ticks.ts';
 import { missing, testLog } from '../test/services.ts';
@@ -97,9 +97,12 @@ describe.skipIf(skip)('tick writers under faults (real Kafka, real PostgreSQL)',
     child.kill('SIGTERM');
     expect(await exited(child)).toEqual({ code: 0, signal: null });
     const admin = s.kafka.admin();
-    await admin.connect();
-    const kafkaOffsets = await admin.fetchOffsets({ groupId: `${s.config.writer.groupPrefix}-trade`, topics: [s.config.kafka.topics.trade] });
-    await admin.disconnect();
+    const partitionIndexes = (await topicOffsets(admin, s.config.kafka.topics.trade)).map((p) => p.partition);
+    const [group] = await admin.listConsumerGroupOffsets({
+      groups: [{ groupId: `${s.config.writer.groupPrefix}-trade`, topics: [{ name: s.config.kafka.topics.trade, partitionIndexes }] }],
+    });
+    await admin.close();
+    const kafkaOffsets = [{ partitions: group!.topics[0]!.partitions.map((p) => ({ partition: p.partitionIndex, offset: p.committedOffset.toString() })) }];
     const dbOffsets = await s.query<{ partition: number; next_offset: string }>('SELECT partition, next_offset FROM writer_offsets WHERE topic = $1', [
       s.config.kafka.topics.trade,
     ]);

@@ -1,7 +1,7 @@
 // The tick writers of one process: a Kafka consumer group member per table family (tick-writer.ts), sharing one
 // dead-letter producer, started and stopped together; their health is what /healthz reports.
-import { Partitioners, type Kafka } from 'kafkajs';
 import type { Config } from '../common/config.ts';
+import type { KafkaClients } from '../common/kafka.ts';
 import type { Logger } from '../common/log.ts';
 import { DeadLetterSink } from './dead-letters.ts';
 import { FAMILIES, type Family } from './families.ts';
@@ -19,14 +19,14 @@ export interface WriterSet {
 export async function startWriters(opts: {
   config: Config;
   log: Logger;
-  kafka: Kafka;
+  kafka: KafkaClients;
   metrics: WriterMetrics;
   families?: readonly Family[];
   memberName?: string;
 }): Promise<WriterSet> {
   const { config, log, kafka, metrics } = opts;
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
+  // Idempotent, acks = all; dead letters are few, so the client's own retries are enough.
+  const producer = kafka.producer({ clientSuffix: 'dead-letters', retries: 8 });
   const deadLetters = new DeadLetterSink(producer, config.kafka.topics.deadLetter, config.source.deadLetterMaxBytes);
   const writers = (opts.families ?? FAMILIES).map(
     (family) => new TickWriter({ config, log, kafka, family, metrics, deadLetters, memberName: opts.memberName }),
@@ -35,7 +35,7 @@ export async function startWriters(opts: {
     for (const w of writers) await w.start();
   } catch (err) {
     await Promise.allSettled(writers.map((w) => w.stop()));
-    await producer.disconnect();
+    await producer.close();
     throw err;
   }
   let stopped: Promise<void> | undefined;
@@ -45,7 +45,7 @@ export async function startWriters(opts: {
     stop: () =>
       (stopped ??= (async () => {
         const results = await Promise.allSettled(writers.map((w) => w.stop()));
-        await producer.disconnect();
+        await producer.close();
         const failed = results.find((r) => r.status === 'rejected');
         if (failed) throw (failed as PromiseRejectedResult).reason;
       })()),

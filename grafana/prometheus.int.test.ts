@@ -4,7 +4,6 @@
 // 1 s intervals; its rules are the generated docker/prometheus/rules/pipeline.yml. Every PromQL expression of the
 // Pipeline Health dashboard and of the pipeline alert rules, expanded as Grafana expands it, returns data through the
 // HTTP API; then the writer is stopped while ingestion keeps producing, and TickwatchPipelineLag fires.
-import { Partitioners } from 'kafkajs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -13,7 +12,7 @@ import { join } from 'node:path';
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { createKafka } from '../common/kafka.ts';
+import { createKafka, kafkaMessage } from '../common/kafka.ts';
 import { startIngestion, type IngestionWorker } from '../ingestion/worker.ts';
 import { BinanceServer, loadRecording, missingRecordings } from '../test/binance-server.ts';
 import { ingestTestConfig, waitFor } from '../test/binance-topics.ts';
@@ -174,10 +173,9 @@ describe.skipIf(skip)('Prometheus scraping the workers', () => {
     await waitFor(() => server.published > 3_000, 60_000, 'events published');
     server.dropConnections();
     const kafka = createKafka(config, testLog, 'grafana-prom-test');
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    await producer.send({ topic: tradesTopic, messages: [{ key: 'poison', value: 'not a tick' }] });
-    await producer.disconnect();
+    const producer = kafka.producer({ idempotent: true });
+    await producer.send({ messages: [kafkaMessage(tradesTopic, { key: 'poison', value: 'not a tick' })] });
+    await producer.close();
   }, 300_000);
 
   afterAll(async () => {

@@ -1,26 +1,22 @@
-// The Kafka side of ingestion: an idempotent producer (acks -1, gzip) fed from a bounded in-memory buffer. Records
-// leave the buffer only once Kafka has acknowledged them; a failed send is retried with the same records in the same
-// order, so a broker outage costs time, never records. When the buffer is full the caller stops reading sockets.
-import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
-import { cachedKeyPartitioner } from '../common/kafka.ts';
+// The Kafka side of ingestion: idempotent producers (@platformatic/kafka, acks = all, lz4) fed from a bounded
+// in-memory buffer. Records leave the buffer only once Kafka has acknowledged them; a failed send is retried with the
+// same records in the same order, so a broker outage costs time, never records. When the buffer is full (bytes) the
+// caller stops reading sockets.
+import { isKafkaError, kafkaErrorText, type KafkaClients, type KafkaProducer } from '../common/kafka.ts';
 import type { Logger } from '../common/log.ts';
-import { encodeRecord, type ProducedRecord } from '../common/records.ts';
+import { encodeRecordText, type ProducedRecord } from '../common/records.ts';
 import type { IngestMetrics } from './metrics.ts';
+import { RecordQueue } from './record-queue.ts';
 import { nowUs } from '../common/time.ts';
 
-// A buffered record is only its Kafka message: key and value as bytes, no headers (the schema version is in the value,
-// see encodeRecord), the record object itself dropped once encoded.
-interface Pending {
-  readonly topic: string;
-  readonly message: { readonly key: Buffer; readonly value: Buffer };
-  /** Receive time (µs since epoch), for the receive-to-acknowledged latency; 0 when not applicable. */
-  readonly receiveTimeUs: number;
-}
+// A buffered record is only what Kafka needs (topic, key and value bytes, no headers: the schema version is in the
+// value, see encodeRecord) and its receive time, kept in the lane's RecordQueue without an object of its own; the
+// record object is dropped once encoded, and the client's message objects live as long as their request.
 
 export interface ProducerOptions {
-  readonly bufferMax: number;
-  /** Most records per produce request (default 2,000: kafkajs groups a request's records by partition in time
-   * quadratic in their number, and encodes it in one go; 2,000 measured best for messages/s and RSS, 10,000 worst). */
+  /** Most bytes (keys and values) waiting for Kafka's acknowledgement before `full` (PRODUCER_BUFFER_MAX_BYTES). */
+  readonly bufferMaxBytes: number;
+  /** Most records per produce request (default 2,000: measured best for records/s and RSS). */
   readonly batchMax?: number;
   /** Idempotent producers the records are spread over by key (default 2). */
   readonly lanes?: number;
@@ -42,9 +38,9 @@ function laneOf(key: string, lanes: number): number {
 }
 
 /**
- * Records are spread over `lanes` idempotent producers by key. kafkajs holds one produce request per broker in flight
- * for an idempotent producer, so a single one idles while the broker writes and acknowledges; two lanes keep encoding
- * while the other waits (measured 45k -> 74k records/s with pre-encoded records on this machine's broker).
+ * Records are spread over `lanes` idempotent producers by key. An idempotent producer holds one produce request per
+ * broker in flight, so a single one idles while the broker writes and acknowledges; two lanes keep encoding while the
+ * other waits.
  */
 export class TickProducer {
   private readonly lanes: Lane[];
@@ -54,7 +50,7 @@ export class TickProducer {
   private readonly keys = new Map<string, { bytes: Buffer; lane: Lane }>();
 
   constructor(
-    kafka: Kafka,
+    kafka: KafkaClients,
     private readonly opts: ProducerOptions,
   ) {
     this.lanes = Array.from({ length: Math.max(1, opts.lanes ?? 2) }, (_, i) => new Lane(kafka, opts, i, () => this.wake()));
@@ -71,8 +67,15 @@ export class TickProducer {
     return n;
   }
 
+  /** Bytes (keys and values) waiting for an acknowledgement. */
+  get bytes(): number {
+    let n = 0;
+    for (const l of this.lanes) n += l.bytes;
+    return n;
+  }
+
   get full(): boolean {
-    return this.depth >= this.opts.bufferMax;
+    return this.bytes >= this.opts.bufferMaxBytes;
   }
 
   /** Kafka's state as the producer sees it: consecutive failed sends and the last error (of the worst lane). */
@@ -84,7 +87,7 @@ export class TickProducer {
   produce(topic: string, key: string, record: ProducedRecord, receiveTimeUs = 0): void {
     if (this.stopped) throw new Error(`producer stopped: cannot produce to ${topic}`);
     const k = this.keyOf(key);
-    k.lane.push({ topic, message: { key: k.bytes, value: encodeRecord(record) }, receiveTimeUs });
+    k.lane.push(topic, k.bytes, encodeRecordText(record), receiveTimeUs);
   }
 
   private keyOf(key: string): { bytes: Buffer; lane: Lane } {
@@ -125,8 +128,8 @@ export class TickProducer {
 
 /** One idempotent producer and the records waiting for it, sent in order, one request at a time. */
 class Lane {
-  private producer: Producer;
-  private queue: Pending[] = [];
+  private producer: KafkaProducer;
+  private readonly queue = new RecordQueue();
   private sending = false;
   private stopped = false;
   failures = 0;
@@ -136,9 +139,9 @@ class Lane {
   private readonly log: Logger;
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly kafka: KafkaClients,
     private readonly opts: ProducerOptions,
-    lane: number,
+    private readonly lane: number,
     private readonly onAcked: () => void,
   ) {
     this.batchMax = opts.batchMax ?? 2_000;
@@ -146,15 +149,13 @@ class Lane {
     this.producer = this.create();
   }
 
-  private create(): Producer {
-    return this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: cachedKeyPartitioner,
-      // The idempotent producer keeps its guarantees only if it never gives up on a request by itself.
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
-    });
+  /**
+   * Idempotent, acks = all, lz4 (WASM, no native addon), the key's partition as Java's default partitioner places it.
+   * The client retries a request a few times itself; past that the lane keeps the records and sends the same ones
+   * again (same producer id and sequence numbers, so the broker drops what it already has).
+   */
+  private create(): KafkaProducer {
+    return this.kafka.producer({ idempotent: true, compression: 'lz4', retries: 3, clientSuffix: `lane${this.lane}` });
   }
 
   /**
@@ -162,23 +163,28 @@ class Lane {
    * a new producer (new id) resends the batch. The records of a batch the broker had written before it went down
    * may then appear twice; the writers drop such repeats by id.
    */
-  private async renew(err: Error): Promise<void> {
-    this.log.warn({ err: err.message }, 'idempotent producer session lost: starting a new one');
-    await this.producer.disconnect().catch(() => undefined);
+  private async renew(err: string): Promise<void> {
+    this.log.warn({ err }, 'idempotent producer session lost: starting a new one');
+    await this.producer.close().catch(() => undefined);
     this.producer = this.create();
-    await this.producer.connect().catch((e: Error) => this.log.warn({ err: e.message }, 'kafka connect failed: will retry'));
   }
 
+  /** Opens the idempotent session (a producer id from the broker): fails when Kafka cannot be reached or refuses us. */
   async connect(): Promise<void> {
-    await this.producer.connect();
+    await this.producer.initIdempotentProducer({});
   }
 
   get depth(): number {
     return this.queue.length;
   }
 
-  push(p: Pending): void {
-    this.queue.push(p);
+  /** Bytes of the queued records' keys and values. */
+  get bytes(): number {
+    return this.queue.bytes;
+  }
+
+  push(topic: string, key: Buffer, text: string, receiveTimeUs: number): void {
+    this.queue.push(topic, key, text, receiveTimeUs);
     if (!this.sending && this.delay === undefined) {
       // Let the current burst of frames accumulate into one request.
       this.sending = true;
@@ -189,31 +195,23 @@ class Lane {
   private async sendLoop(): Promise<void> {
     while (this.queue.length > 0 && !this.stopped) {
       const end = Math.min(this.queue.length, this.batchMax);
-      const batch = this.queue.slice(0, end);
-      const byTopic = new Map<string, Message[]>();
-      for (const p of batch) {
-        let list = byTopic.get(p.topic);
-        if (!list) byTopic.set(p.topic, (list = []));
-        list.push(p.message);
-      }
+      const batch = this.queue.messages(end);
       try {
-        await this.producer.sendBatch({
-          acks: -1,
-          compression: CompressionTypes.GZIP,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-        });
+        await this.producer.send({ messages: batch });
       } catch (err) {
         this.failures++;
-        this.lastError = (err as Error).message;
-        if (/out of order sequence|unknown producer|producer epoch|fenced/i.test(this.lastError)) await this.renew(err as Error);
-        if ((err as { type?: string }).type === 'MESSAGE_TOO_LARGE' && batch.length > 1) {
+        this.lastError = kafkaErrorText(err);
+        if (/OUT_OF_ORDER_SEQUENCE|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH|PRODUCER_FENCED|out of order sequence|unknown producer|producer epoch|fenced/i.test(this.lastError)) {
+          await this.renew(this.lastError);
+        }
+        if (isKafkaError(err, 'MESSAGE_TOO_LARGE') && batch.length > 1) {
           // The broker's max.message.bytes is smaller than this batch: send smaller ones from now on.
           this.batchMax = Math.max(1, Math.floor(batch.length / 2));
           this.log.warn({ batchMax: this.batchMax }, 'batch too large for the broker: halving it');
           continue;
         }
         const waitMs = Math.min(5_000, 200 * 2 ** Math.min(this.failures, 5));
-        this.log.warn({ err, records: batch.length, depth: this.depth, failures: this.failures, waitMs }, 'kafka send failed: keeping the records and retrying');
+        this.log.warn({ err: this.lastError, records: batch.length, depth: this.depth, failures: this.failures, waitMs }, 'kafka send failed: keeping the records and retrying');
         await new Promise<void>((resolve) => (this.delay = setTimeout(resolve, waitMs)));
         this.delay = undefined;
         continue;
@@ -222,16 +220,23 @@ class Lane {
       this.lastError = undefined;
       const ackUs = nowUs();
       const m = this.opts.metrics;
-      for (const [topic, messages] of byTopic) m.produced(topic).inc(messages.length);
-      for (const p of batch) {
-        if (p.receiveTimeUs > 0) {
-          const latencyUs = ackUs - p.receiveTimeUs;
+      let topic: string | undefined;
+      let run = 0;
+      // Acknowledged records are let go at once, with the chunks no queued record uses any more.
+      this.queue.acknowledge(end, (t, receiveTimeUs) => {
+        if (t !== topic) {
+          if (run > 0) m.produced(topic!).inc(run);
+          topic = t;
+          run = 0;
+        }
+        run++;
+        if (receiveTimeUs > 0) {
+          const latencyUs = ackUs - receiveTimeUs;
           m.ackLatency.observe(latencyUs / 1e6);
           this.opts.onAck?.(latencyUs);
         }
-      }
-      // Acknowledged records are let go at once (holding them until a rare compaction kept tens of MB alive).
-      this.queue = this.queue.slice(end);
+      });
+      if (run > 0) m.produced(topic!).inc(run);
       this.onAcked();
     }
     this.sending = false;
@@ -241,6 +246,6 @@ class Lane {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.delay) clearTimeout(this.delay);
-    await this.producer.disconnect();
+    await this.producer.close();
   }
 }

@@ -1,10 +1,9 @@
 // Connection trouble against real Kafka and the local Binance stand-in: dropped connections (the hole backfilled
 // over REST, through a 429), a silent socket (watchdog), serverShutdown and the 24-hour limit (make before break,
 // with an injected clock). In every case the topics end up holding each trade and aggTrade id once, in order.
-import { Partitioners } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../common/config.ts';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
+import { createKafka, ensureTopics, kafkaMessage } from '../common/kafka.ts';
 import { encodeRecord, tickKey, type Trade } from '../common/records.ts';
 import { BinanceServer, expectedIds, loadRecording, missingRecordings, type Recording } from '../test/binance-server.ts';
 import { deliveredAll, idsBySymbol, ingestTestConfig, metricValue, readTopics, ticksOf, waitFor } from '../test/binance-topics.ts';
@@ -141,17 +140,15 @@ describe.skipIf(skip)('ingestion: connection trouble', () => {
       before: async (config) => {
         const kafka = createKafka(config, testLog, 'outlier');
         const admin = kafka.admin();
-        await admin.connect();
         await ensureTopics(admin, [config.kafka.topics.trade], config);
-        await admin.disconnect();
-        const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-        await producer.connect();
+        await admin.close();
+        const producer = kafka.producer({ idempotent: true });
         const bad: Trade = {
           type: 'trade', exchange: 'binance', market: 'spot', symbol: first.symbol, receiveTimeUs: Date.now() * 1000, tradeId: absurd,
           price: '1', quantity: '1', buyerIsMaker: false, side: 'buy', exchangeTimeMs: Date.now(), eventTimeMs: Date.now(),
         };
-        await producer.send({ topic: config.kafka.topics.trade, acks: -1, messages: [{ key: tickKey(bad), value: encodeRecord(bad) }] });
-        await producer.disconnect();
+        await producer.send({ messages: [kafkaMessage(config.kafka.topics.trade, { key: tickKey(bad), value: encodeRecord(bad) })] });
+        await producer.close();
       },
       extraFrames: (i) => (i === 5_000 ? [outlier] : undefined),
     });

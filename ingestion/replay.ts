@@ -83,7 +83,7 @@ export async function replay(config: Config, log: Logger, opts: ReplayOptions): 
     }
     pipeline.frame(f.text, f.receiveTimeUs);
     frames++;
-    if (producer.depth + pipeline.held >= src.producerBufferMax) await producer.writable();
+    if (producer.full || producer.depth + pipeline.held >= src.producerBufferMax) await producer.writable();
     if ((frames & 1023) === 0) {
       const now = performance.now();
       if (now - lastDraw > 250) {

@@ -1,7 +1,7 @@
 // Where a restarted worker resumes, read from Kafka: a quiet symbol whose last trade lies far behind a busy symbol's
 // on the same partition is still found (the scan steps back), and a bound on the scan is honoured.
-import { Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kafkaMessage } from '../common/kafka.ts';
 import { encodeRecord, type Trade } from '../common/records.ts';
 import { missing, testKafka, testLog, uniqueName, type TestKafka } from '../test/services.ts';
 import { readLastIds, type LastId } from './resume.ts';
@@ -29,15 +29,14 @@ describe.skipIf(skip)('resume point from the tail of the topics (real Kafka)', (
 
   beforeAll(async () => {
     broker = await testKafka('resume-test', [topic], { KAFKA_PARTITIONS: '2' });
-    const producer = broker.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
+    const producer = broker.kafka.producer({ idempotent: true });
     const send = (partition: number, ts: Trade[]) =>
-      producer.send({ topic, acks: -1, messages: ts.map((t) => ({ partition, key: `binance:spot:${t.symbol}`, value: encodeRecord(t) })) });
+      producer.send({ messages: ts.map((t) => kafkaMessage(topic, { partition, key: `binance:spot:${t.symbol}`, value: encodeRecord(t) })) });
     // Partition 0: the quiet symbol's 3 trades, then 30,000 of the busy one. Partition 1: 500 of a third symbol.
     await send(0, [trade('QUIETUSDT', 7), trade('QUIETUSDT', 8), trade('QUIETUSDT', 9)]);
     for (let i = 0; i < 30; i++) await send(0, Array.from({ length: 1000 }, (_, j) => trade('BUSYUSDT', 1 + i * 1000 + j)));
     await send(1, Array.from({ length: 500 }, (_, j) => trade('THIRDUSDT', 100 + j)));
-    await producer.disconnect();
+    await producer.close();
   });
   afterAll(() => broker?.close());
 

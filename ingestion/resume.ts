@@ -1,6 +1,7 @@
 // Where a restarted worker picks up: the last trade and aggTrade id per symbol already in Kafka. Reading the tail
 // of each partition of the two topics makes Kafka itself the checkpoint, so the downtime shows up as a hole.
-import type { Admin, Kafka } from 'kafkajs';
+import { topicOffsets, type Admin, type KafkaClients } from '../common/kafka.ts';
+import { readRanges } from '../common/kafka-read.ts';
 import type { Logger } from '../common/log.ts';
 import { decodeTick, type Market } from '../common/records.ts';
 
@@ -39,7 +40,7 @@ interface Slice {
 async function offsetsOf(admin: Admin, topic: string) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await admin.fetchTopicOffsets(topic);
+      return await topicOffsets(admin, topic);
     } catch (err) {
       if (attempt >= 20) throw err;
       await new Promise((r) => setTimeout(r, 250));
@@ -53,7 +54,7 @@ async function offsetsOf(admin: Admin, topic: string) {
  * (doubling), until every wanted key is found, the partitions' starts are reached or the per-partition bound is spent.
  * A key still missing then has nothing in Kafka to resume from, which the worker treats as a fresh start.
  */
-export async function readLastIds(kafka: Kafka, admin: Admin, topics: readonly string[], market: Market, log: Logger, scan: ResumeScan): Promise<ResumePoint> {
+export async function readLastIds(kafka: KafkaClients, admin: Admin, topics: readonly string[], market: Market, log: Logger, scan: ResumeScan): Promise<ResumePoint> {
   const window = scan.window ?? 20_000;
   const maxRecords = scan.maxRecordsPerPartition ?? 2_000_000;
   const deadline = Date.now() + (scan.timeoutMs ?? 120_000);
@@ -80,7 +81,7 @@ export async function readLastIds(kafka: Kafka, admin: Admin, topics: readonly s
       else u.end = from;
     }
     if (slices.length === 0) break;
-    records += await readSlices(kafka, admin, slices, deadline - Date.now(), (value, schemaVersion) => {
+    records += await readSlices(kafka, log, slices, deadline - Date.now(), (value, schemaVersion) => {
       try {
         const t = decodeTick(value, schemaVersion);
         if (t.exchange !== 'binance' || t.market !== market || t.type === 'bookTicker') return;
@@ -97,53 +98,19 @@ export async function readLastIds(kafka: Kafka, admin: Admin, topics: readonly s
   return point;
 }
 
-/** Reads the slices with a throwaway consumer; resolves with the number of records seen once every slice is read. */
+/** Reads the slices without a consumer group; resolves with the number of records seen once every slice is read. */
 async function readSlices(
-  kafka: Kafka,
-  admin: Admin,
+  kafka: KafkaClients,
+  log: Logger,
   slices: readonly Slice[],
   timeoutMs: number,
   onRecord: (value: Buffer | null, schemaVersion: string | undefined) => void,
 ): Promise<number> {
-  const ends = new Map(slices.map((s) => [`${s.topic}:${s.partition}`, s.to]));
-  const remaining = new Set(ends.keys());
-  const topics = [...new Set(slices.map((s) => s.topic))];
-  const groupId = `tickwatch-ingest-resume-${process.pid}-${Date.now().toString(36)}`;
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
-  let seen = 0;
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topics, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`reading the last ids timed out after ${timeoutMs} ms`)), Math.max(1, timeoutMs));
-      consumer
-        .run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            const k = `${batch.topic}:${batch.partition}`;
-            const to = ends.get(k);
-            if (to === undefined || !remaining.has(k)) return;
-            for (const m of batch.messages) {
-              if (Number(m.offset) >= to) break;
-              seen++;
-              onRecord(m.value, m.headers?.['schema-version']?.toString());
-            }
-            if (Number(batch.lastOffset()) >= to - 1) {
-              remaining.delete(k);
-              consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
-            }
-            if (remaining.size === 0) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-      for (const s of slices) consumer.seek({ topic: s.topic, partition: s.partition, offset: String(s.from) });
-    });
-  } finally {
-    await consumer.disconnect().catch(() => undefined);
-    await admin.deleteGroups([groupId]).catch(() => undefined);
-  }
-  return seen;
+  return readRanges(
+    kafka,
+    slices.map((s) => ({ topic: s.topic, partition: s.partition, from: BigInt(s.from), to: BigInt(s.to) })),
+    log,
+    (_topic, _partition, m) => onRecord(m.value, m.headers?.['schema-version']?.toString()),
+    { timeoutMs: Math.max(1, timeoutMs) },
+  );
 }

@@ -4,7 +4,7 @@
 // are dead-lettered under the venue's name without a reconnect.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createKafka } from '../common/kafka.ts';
+import { createKafka, topicOffsets } from '../common/kafka.ts';
 import type { DeadLetter } from '../common/records.ts';
 import { BinanceServer, SHARED_DATA } from '../test/binance-server.ts';
 import { metricValue, readTopics, waitFor } from '../test/binance-topics.ts';
@@ -80,14 +80,13 @@ describe.skipIf(skip)('Coinbase and Gemini end to end', () => {
       const t = config.kafka.topics;
       const offsets = async () => Number((await query<{ n: string }>('SELECT coalesce(sum(next_offset), 0)::text AS n FROM writer_offsets'))[0]!.n);
       const admin = createKafka(config, testLog, 'venues-admin').admin();
-      await admin.connect();
       const ends = async () => {
         let n = 0;
-        for (const topic of [t.trade, t.bookTicker, config.books.topic]) for (const p of await admin.fetchTopicOffsets(topic)) n += Number(p.high);
+        for (const topic of [t.trade, t.bookTicker, config.books.topic]) for (const p of await topicOffsets(admin, topic)) n += Number(p.high);
         return n;
       };
       const produced = await ends();
-      await admin.disconnect();
+      await admin.close();
       await waitFor(async () => (await offsets()) >= produced, 60_000, 'the writers to catch up');
 
       const trades = await query<{ k: string }>(`SELECT exchange || '|' || symbol || '|' || trade_id AS k FROM trades`);

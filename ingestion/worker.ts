@@ -53,7 +53,7 @@ export function ingestionTopics(config: Config): string[] {
 export async function connectProducer(config: Config, log: Logger, clientSuffix: string, metrics: IngestMetrics): Promise<TickProducer> {
   const kafka = createKafka(config, log, clientSuffix);
   await createTopics(kafka, ingestionTopics(config), config);
-  const producer = new TickProducer(kafka, { bufferMax: config.source.producerBufferMax, lanes: config.source.producerLanes, log, metrics });
+  const producer = new TickProducer(kafka, { bufferMaxBytes: config.source.producerBufferMaxBytes, lanes: config.source.producerLanes, log, metrics });
   await producer.connect();
   return producer;
 }
@@ -64,11 +64,10 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
   const metrics = opts.metrics ?? createIngestMetrics({ streams: [...streamNames(src.symbols, src.streamTypes, src.market), 'coinbase', 'gemini'] });
   const kafka = createKafka(config, log, 'ingest');
   const admin = kafka.admin();
-  await admin.connect();
   const created = await ensureTopics(admin, ingestionTopics(config), config);
   if (created.length > 0) log.info({ created }, 'created topics');
 
-  const producer = new TickProducer(kafka, { bufferMax: src.producerBufferMax, lanes: src.producerLanes, log, metrics, onAck: opts.onAck });
+  const producer = new TickProducer(kafka, { bufferMaxBytes: src.producerBufferMaxBytes, lanes: src.producerLanes, log, metrics, onAck: opts.onAck });
   await producer.connect();
 
   const feeds: Feed[] = [];
@@ -102,16 +101,17 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     }
   }
 
-  // Backpressure: stop reading every socket while the buffer (plus ticks held behind holes) is full.
+  // Backpressure: stop reading every socket while the buffer is full in bytes, or in records with the ticks held behind
+  // holes; go on once both are below half.
   let paused = false;
   const pressure = () => producer.depth + pipeline.held;
   const checkPressure = () => {
-    if (!paused && pressure() >= src.producerBufferMax) {
+    if (!paused && (producer.full || pressure() >= src.producerBufferMax)) {
       paused = true;
       metrics.paused.set(1);
-      log.warn({ depth: producer.depth, held: pipeline.held }, 'producer buffer full: pausing the sockets');
+      log.warn({ depth: producer.depth, bytes: producer.bytes, held: pipeline.held }, 'producer buffer full: pausing the sockets');
       allFeeds().forEach((f) => f.pause());
-    } else if (paused && pressure() < src.producerBufferMax / 2) {
+    } else if (paused && pressure() < src.producerBufferMax / 2 && producer.bytes < src.producerBufferMaxBytes / 2) {
       paused = false;
       metrics.paused.set(0);
       log.info({ depth: producer.depth }, 'producer buffer drained: resuming the sockets');
@@ -126,7 +126,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
   /** Frames to a router; a full buffer pauses the sockets at once rather than at the next pressure tick. */
   const frames = (to: { frame(text: string, receiveTimeUs: number): void }) => (text: string, receiveTimeUs: number) => {
     to.frame(text, receiveTimeUs);
-    if (!paused && producer.depth >= src.producerBufferMax) checkPressure();
+    if (!paused && (producer.full || producer.depth >= src.producerBufferMax)) checkPressure();
   };
   const slot = { clock: opts.clock ?? systemClock, log, metrics };
 
@@ -207,7 +207,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
       venues.forEach((v) => v.router.stop());
       await producer.stop();
       await http?.close();
-      await admin.disconnect();
+      await admin.close();
       resolveDone();
     })());
   return { done, stop, metrics, feeds, venues, pipeline, producer, http, health };

@@ -3,9 +3,9 @@
 // Kafka; a late tick re-publishes its bar. (2) The engine on a replayed clock: rules stay quiet on the recorded calm
 // data and fire on crafted data, one anomaly_events row and one alerts record per firing, with the mails handed on.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Partitioners, type Consumer, type Kafka } from 'kafkajs';
 import type { Config } from '../common/config.ts';
-import { createKafka, createTopics } from '../common/kafka.ts';
+import { createKafka, createTopics, type KafkaClients } from '../common/kafka.ts';
+import { followTopics } from '../common/kafka-read.ts';
 import { pgSession, type SqlSession } from '../common/db.ts';
 import { rowTimeMs, type AnomalyRecord, type BarRecord, type Trade } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
@@ -23,14 +23,11 @@ const shift = (t: Trade, dMs: number, dId = 0): Trade => ({
   ...t, exchangeTimeMs: t.exchangeTimeMs + dMs, eventTimeMs: t.eventTimeMs + dMs, receiveTimeUs: t.receiveTimeUs + dMs * 1000, tradeId: t.tradeId + dId,
 });
 
-/** A consumer of a new group pushing every record of `topic` (created when missing) into `into`, from its start. */
-async function collect<T>(kafka: Kafka, config: Config, group: string, topic: string, into: T[]): Promise<Consumer> {
-  const consumer = kafka.consumer({ groupId: uniqueName(group) });
-  await consumer.connect();
+/** A reader pushing every record of `topic` (created when missing) into `into`, from its start, until stopped. */
+async function collect<T>(kafka: KafkaClients, config: Config, _group: string, topic: string, into: T[]): Promise<{ disconnect(): Promise<void> }> {
   await createTopics(kafka, [topic], config);
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void into.push(JSON.parse(message.value!.toString()) as T) });
-  return consumer;
+  const reader = await followTopics(kafka, [topic], testLog, (_topic, _partition, message) => void into.push(JSON.parse(message.value!.toString()) as T));
+  return { disconnect: () => reader.stop() };
 }
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -103,8 +100,9 @@ describe.skipIf(skip)('metrics worker', () => {
     const alerts = uniqueName('alerts');
     const config = await testConfig({ DATABASE_URL: fresh.url, TOPIC_ALERTS: alerts, TRAILING_WINDOW_MINUTES: '60' });
     const kafka = createKafka(config, testLog, 'test');
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
+    // The product's producers never create topics on their own (the worker creates its topics at start).
+    await createTopics(kafka, [alerts], config);
+    const producer = kafka.producer({ idempotent: true });
     const { kafkaSink } = await import('./worker.ts');
     const published: AnomalyRecord[] = [];
     const sink: MetricsSink = {
@@ -179,6 +177,6 @@ describe.skipIf(skip)('metrics worker', () => {
     await until('the alert records on Kafka', () => fromKafka.length >= published.length);
     expect(fromKafka.filter((a) => a.state === 'firing').map((a) => a.rule).sort()).toEqual([...rows].sort());
     await consumer.disconnect();
-    await producer.disconnect();
+    await producer.close();
   });
 });

@@ -3,13 +3,12 @@
 // publishes firings, and hands them to the alert mail policy. The engine is driven by step(), so tests and the
 // benchmark can run it against any clock; startMetricsWorker wires it to PostgreSQL, Kafka, SMTP and HTTP.
 import { Histogram, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { Partitioners, type Producer } from 'kafkajs';
 import pg from 'pg';
 import { backoffDelay, retryUntilReady } from '../common/backoff.ts';
 import type { Config } from '../common/config.ts';
 import { createPool, pgSession, type SqlSession } from '../common/db.ts';
 import { startHttpEndpoint } from '../common/http.ts';
-import { createKafka, createTopics } from '../common/kafka.ts';
+import { createKafka, createTopics, kafkaMessage, type KafkaProducer } from '../common/kafka.ts';
 import type { Worker } from '../common/lifecycle.ts';
 import type { Logger } from '../common/log.ts';
 import { recordHeaders, tickKey, type AnomalyRecord, type BarRecord, type Exchange, type Market } from '../common/records.ts';
@@ -298,13 +297,13 @@ export class MetricsEngine {
 }
 
 /** Publishes bars and anomalies as JSON records keyed by exchange:market:symbol. */
-export function kafkaSink(producer: Producer, topics: Config['kafka']['topics']): MetricsSink {
+export function kafkaSink(producer: KafkaProducer, topics: Config['kafka']['topics']): MetricsSink {
   return {
     publishBars: async (bars) => {
-      await producer.send({ topic: topics.bar, messages: bars.map((b) => ({ key: tickKey(b), value: JSON.stringify(b), headers: recordHeaders('bar') })) });
+      await producer.send({ messages: bars.map((b) => kafkaMessage(topics.bar, { key: tickKey(b), value: JSON.stringify(b), headers: recordHeaders('bar') })) });
     },
     publishAnomalies: async (events) => {
-      await producer.send({ topic: topics.alert, messages: events.map((e) => ({ key: tickKey(e), value: JSON.stringify(e), headers: recordHeaders('anomaly') })) });
+      await producer.send({ messages: events.map((e) => kafkaMessage(topics.alert, { key: tickKey(e), value: JSON.stringify(e), headers: recordHeaders('anomaly') })) });
     },
   };
 }
@@ -320,8 +319,9 @@ export async function startMetricsWorker(config: Config, log: Logger, opts: { ht
   const startupRetry = { minMs: 500, maxMs: 10_000, log };
   const topics = [config.kafka.topics.bar, config.kafka.topics.alert];
   await retryUntilReady('creating the bar and alert topics', () => createTopics(kafka, topics, config), startupRetry);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-  await retryUntilReady('connecting the producer', () => producer.connect(), startupRetry);
+  // Idempotent, acks = all, keys placed as Java's default partitioner places them (common/kafka.ts).
+  const producer = kafka.producer({ idempotent: true, retries: 8 });
+  await retryUntilReady('connecting the producer', () => producer.initIdempotentProducer({}).then(() => undefined), startupRetry);
   const mailer = new AlertMailer({ smtp: config.smtp, dashboardUrl: config.metrics.dashboardUrl, log: log.child({ component: 'mail' }), registry });
   const engine = new MetricsEngine({ db, config, log, sink: kafkaSink(producer, config.kafka.topics), mail: (m) => mailer.send(m), registry });
   await retryUntilReady('preparing the bar tables', () => engine.start(), startupRetry);
@@ -368,7 +368,7 @@ export async function startMetricsWorker(config: Config, log: Logger, opts: { ht
       clearTimeout(timer);
       await current;
       await mailer.close();
-      await producer.disconnect();
+      await producer.close();
       await http.close();
       await pool.end();
       resolveDone();

@@ -6,10 +6,10 @@ import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
 import type { Config } from '../common/config.ts';
-import { kafkaSecurity } from '../common/kafka.ts';
+import { kafkaErrorText, kafkaSecurity } from '../common/kafka.ts';
 import { isLoopbackHost } from '../common/net.ts';
 import { readMigrations } from '../sql/migrate.ts';
 import type { DatabaseFacts, ExchangeFacts, KafkaFacts, PortHolder, Probes } from './doctor.ts';
@@ -27,25 +27,24 @@ function withTimeout<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
 }
 
 async function kafka(config: Config, timeoutMs: number): Promise<KafkaFacts> {
-  const client = new Kafka({
+  const admin = new Admin({
     clientId: `${config.kafka.clientId}-doctor`,
-    brokers: config.kafka.brokers,
+    bootstrapBrokers: [...config.kafka.brokers],
     ...kafkaSecurity(config.kafka),
-    connectionTimeout: timeoutMs,
-    requestTimeout: timeoutMs,
-    retry: { retries: 0 },
-    logLevel: logLevel.NOTHING,
+    connectTimeout: timeoutMs,
+    timeout: timeoutMs,
+    retries: 0,
   });
-  const admin = client.admin();
   try {
     return await withTimeout(timeoutMs * 2, 'kafka', (async () => {
-      await admin.connect();
-      const cluster = await admin.describeCluster();
+      const cluster = await admin.metadata({ topics: [] });
       const topics = await admin.listTopics();
-      return { brokers: cluster.brokers.length, controller: cluster.controller, clusterId: cluster.clusterId, topics: topics.length };
-    })());
+      return { brokers: cluster.brokers.size, controller: cluster.controllerId, clusterId: cluster.id, topics: topics.length };
+    })().catch((err: unknown) => {
+      throw new Error(kafkaErrorText(err));
+    }));
   } finally {
-    await admin.disconnect().catch(() => {});
+    await admin.close().catch(() => {});
   }
 }
 

@@ -15,9 +15,10 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { loadConfig } from '../common/config.ts';
+import { createKafka, topicOffsets } from '../common/kafka.ts';
+import { readRanges, type PartitionRange } from '../common/kafka-read.ts';
 import { createLogger } from '../common/log.ts';
 import { decodeTick, type Trade } from '../common/records.ts';
 import { BinanceServer, loadRecording } from '../test/binance-server.ts';
@@ -393,29 +394,22 @@ interface Produced {
  * (at least 5,000 records/s), and progress is said every 30 s.
  */
 async function readProduced(brokers: string, topics: readonly string[], say: (s: string) => void): Promise<Produced> {
-  const kafka = new Kafka({ clientId: 'soak-check', brokers: [brokers], logLevel: logLevel.NOTHING });
+  const kafka = createKafka(loadConfig({ KAFKA_BROKERS: brokers, KAFKA_CLIENT_ID: 'soak-check', LOG_LEVEL: 'warn' }), createLogger('warn', 'soak-check'));
   const admin = kafka.admin();
-  await admin.connect();
-  const ends = new Map<string, string>();
-  for (const t of topics) for (const p of await admin.fetchTopicOffsets(t)) ends.set(`${t}:${p.partition}`, p.high);
-  await admin.disconnect();
-  const pending = new Set([...ends].filter(([, high]) => high !== '0').map(([k]) => k));
-  const total = [...ends.values()].reduce((n, high) => n + Number(high), 0);
+  const ranges: PartitionRange[] = [];
+  for (const t of topics) for (const p of await topicOffsets(admin, t)) ranges.push({ topic: t, partition: p.partition, from: p.low, to: p.high });
+  await admin.close();
+  const total = ranges.reduce((n, r) => n + Number(r.to - r.from), 0);
   const timeoutMs = Math.max(300_000, (total / 5_000) * 1000);
   const out: Produced = { ids: new Map(), trades: [], messages: 0 };
   const progress = setInterval(() => say(`reading the produced records: ${out.messages.toLocaleString('en')} of ${total.toLocaleString('en')}`), 30_000);
   const seenTrade = new Set<string>();
-  const consumer = kafka.consumer({ groupId: `soak-check-${Date.now()}-${Math.random()}`, maxBytes: 16 << 20 });
-  await consumer.connect();
-  for (const t of topics) await consumer.subscribe({ topic: t, fromBeginning: true });
-  let finish!: () => void;
-  const done = new Promise<void>((r) => (finish = r));
-  if (pending.size === 0) finish();
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      const end = BigInt(ends.get(`${batch.topic}:${batch.partition}`) ?? '0');
-      for (const m of batch.messages) {
-        if (BigInt(m.offset) >= end) break;
+  try {
+    await readRanges(
+      kafka,
+      ranges,
+      createLogger('warn', 'soak-check'),
+      (_topic, _partition, m) => {
         out.messages++;
         const tick = decodeTick(m.value, m.headers?.['schema-version']?.toString());
         const id = tick.type === 'trade' ? tick.tradeId : tick.type === 'aggTrade' ? tick.aggId : tick.updateId;
@@ -425,17 +419,14 @@ async function readProduced(brokers: string, topics: readonly string[], say: (s:
           seenTrade.add(`${k}|${id}`);
           out.trades.push(tick);
         }
-        if (BigInt(m.offset) + 1n >= end) {
-          pending.delete(`${batch.topic}:${batch.partition}`);
-          if (pending.size === 0) finish();
-        }
-      }
-    },
-  });
-  const timedOut = await Promise.race([done.then(() => false), sleep(timeoutMs).then(() => true)]);
-  clearInterval(progress);
-  await consumer.disconnect();
-  if (timedOut) throw new Error(`reading the produced records timed out (${pending.size} partitions unread)`);
+      },
+      { timeoutMs },
+    );
+  } catch (err) {
+    throw new Error(`reading the produced records failed: ${(err as Error).message}`);
+  } finally {
+    clearInterval(progress);
+  }
   return out;
 }
 

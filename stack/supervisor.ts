@@ -12,8 +12,8 @@ export const TICKWATCH_BIN = fileURLToPath(new URL('../bin/tickwatch.ts', import
  * V8 flags per subcommand, measured by the benchmarks. Ingestion allocates a short-lived object or two per message
  * and keeps almost none: a 2 MB young generation (V8 grows it to 16 MB by default) costs no measurable CPU per message
  * and about 40 MB of RSS less (`npm run bench:ingest` runs with the same flag). The writer's young generation holds
- * kafkajs's fetch decoding: 4 MB gave the same writer CPU per row (6.1 µs) and 24-37 MB less peak RSS than the
- * default (`npm run bench:write`, which spawns the writer with these flags). docker/compose.yaml sets the same in the
+ * the Kafka client's fetch decoding: 4 MB gave the same writer CPU per row (6.1 µs) and 24-37 MB less peak RSS than
+ * the default (measured with kafkajs; `npm run bench:write` spawns the writer with these flags). docker/compose.yaml sets the same in the
  * services' entrypoints (a test keeps them equal).
  */
 export const NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {

@@ -1,8 +1,8 @@
 // Test helpers around the ingestion worker and its topics: a config pointing at the local Binance stand-in with
 // fresh topic names, reading a run's topics back from Kafka, and waiting for a condition.
-import type { Kafka } from 'kafkajs';
 import type { Config } from '../common/config.ts';
-import { createKafka } from '../common/kafka.ts';
+import { createKafka, topicOffsets, type KafkaClients } from '../common/kafka.ts';
+import { readRanges, type PartitionRange } from '../common/kafka-read.ts';
 import { decodeTick, type Tick } from '../common/records.ts';
 import type { BinanceServer, Recording } from './binance-server.ts';
 import { ingestionTopicEnv, testConfig, testLog, uniqueName } from './services.ts';
@@ -32,43 +32,26 @@ export interface TopicRecord {
 }
 
 /** Everything in the topics up to their current end, per topic, in partition order. */
-export async function readTopics(config: Config, topics: readonly string[], kafka: Kafka = createKafka(config, testLog, 'test-reader')): Promise<Map<string, TopicRecord[]>> {
+export async function readTopics(config: Config, topics: readonly string[], kafka: KafkaClients = createKafka(config, testLog, 'test-reader')): Promise<Map<string, TopicRecord[]>> {
   const admin = kafka.admin();
-  await admin.connect();
-  const ends = new Map<string, number>();
-  for (const topic of topics) {
-    for (const p of await admin.fetchTopicOffsets(topic)) if (Number(p.high) > Number(p.low)) ends.set(`${topic}:${p.partition}`, Number(p.high) - 1);
+  const ranges: PartitionRange[] = [];
+  try {
+    for (const topic of topics) for (const p of await topicOffsets(admin, topic)) if (p.high > p.low) ranges.push({ topic, partition: p.partition, from: p.low, to: p.high });
+  } finally {
+    await admin.close();
   }
   const out = new Map<string, TopicRecord[]>(topics.map((t) => [t, []]));
-  if (ends.size > 0) {
-    const groupId = uniqueName('test-reader');
-    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`reading ${topics.join(', ')} timed out; left ${[...ends.keys()]}`)), 60_000);
-      void consumer.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          const list = out.get(batch.topic)!;
-          for (const m of batch.messages) {
-            const headers: Record<string, string> = {};
-            for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(v);
-            list.push({ partition: batch.partition, offset: Number(m.offset), key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', headers });
-          }
-          const k = `${batch.topic}:${batch.partition}`;
-          if (ends.has(k) && Number(batch.lastOffset()) >= ends.get(k)!) ends.delete(k);
-          if (ends.size === 0) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-    });
-    await consumer.disconnect();
-    await admin.deleteGroups([groupId]).catch(() => undefined);
-  }
-  await admin.disconnect();
+  await readRanges(
+    kafka,
+    ranges,
+    testLog,
+    (topic, partition, m) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(v);
+      out.get(topic)!.push({ partition, offset: Number(m.offset), key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', headers });
+    },
+    { timeoutMs: 60_000 },
+  );
   return out;
 }
 

@@ -2,10 +2,9 @@
 // services (scripts/services.sh up provides them); when unset and a Docker engine exists, containers are started with
 // testcontainers; otherwise the test is skipped with a message naming what is missing, except under CI=true, where
 // a missing service fails the run.
-import type { Admin, Kafka } from 'kafkajs';
 import pg from 'pg';
 import { loadConfig, type Config } from '../common/config.ts';
-import { createKafka, ensureTopics } from '../common/kafka.ts';
+import { createKafka, ensureTopics, type Admin, type KafkaClients } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
 
 const inCi = process.env.CI === 'true';
@@ -188,7 +187,7 @@ export function stackTopicEnv(run: string): Record<string, string> {
 
 export interface TestKafka {
   readonly config: Config;
-  readonly kafka: Kafka;
+  readonly kafka: KafkaClients;
   readonly admin: Admin;
   /** The topics ensureTopics created (all of the test's, unless they existed already). */
   readonly created: string[];
@@ -201,7 +200,6 @@ export async function testKafka(clientId: string, topics: readonly string[], ove
   const config = await testConfig(overrides);
   const kafka = createKafka(config, testLog, clientId);
   const admin = kafka.admin();
-  await admin.connect();
   return {
     config,
     kafka,
@@ -209,7 +207,7 @@ export async function testKafka(clientId: string, topics: readonly string[], ove
     created: await ensureTopics(admin, topics, config),
     close: async () => {
       await admin.deleteTopics({ topics: [...topics] }).catch(() => undefined);
-      await admin.disconnect();
+      await admin.close();
     },
   };
 }

@@ -1,0 +1,116 @@
+// The producer buffer without a broker: bounded by bytes, records leave it only once acknowledged, a failed send is
+// retried with the same records in the same order, and each key keeps to one lane (one producer, so one order).
+import { describe, expect, it } from 'vitest';
+import type { KafkaClients } from '../common/kafka.ts';
+import { createLogger } from '../common/log.ts';
+import type { Trade } from '../common/records.ts';
+import { createIngestMetrics } from './metrics.ts';
+import { TickProducer } from './producer.ts';
+
+const log = createLogger('silent', 'producer-test');
+
+const trade = (symbol: string, tradeId: number): Trade => ({
+  type: 'trade',
+  exchange: 'binance',
+  market: 'spot',
+  symbol,
+  receiveTimeUs: 1_723_161_600_000_000 + tradeId,
+  tradeId,
+  price: '61837.63000000',
+  quantity: '0.00100000',
+  buyerIsMaker: false,
+  side: 'buy',
+  exchangeTimeMs: 1_723_161_600_000 + tradeId,
+  eventTimeMs: 1_723_161_600_000 + tradeId,
+});
+
+interface Sent {
+  readonly lane: string;
+  readonly ids: number[];
+}
+
+/** KafkaClients whose producers record every send; `answer` decides each send's fate (resolve, or throw). */
+function fakeKafka(answer: (n: number) => Promise<void>) {
+  const sends: Sent[] = [];
+  let n = 0;
+  const kafka = {
+    producer: (opts: { clientSuffix?: string }) => ({
+      initIdempotentProducer: async () => ({ producerId: 1n, producerEpoch: 0 }),
+      close: async () => {},
+      send: async ({ messages }: { messages: { value: Buffer }[] }) => {
+        sends.push({ lane: opts.clientSuffix ?? '', ids: messages.map((m) => (JSON.parse(m.value.toString()) as Trade).tradeId) });
+        await answer(n++);
+        return {};
+      },
+    }),
+  } as unknown as KafkaClients;
+  return { kafka, sends };
+}
+
+describe('TickProducer', () => {
+  it('is full by bytes, keeps records until acknowledged, and frees them at once', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { kafka } = fakeKafka(() => gate);
+    const producer = new TickProducer(kafka, { bufferMaxBytes: 4_000, lanes: 1, log, metrics: createIngestMetrics({ defaultMetrics: false }) });
+    await producer.connect();
+    let i = 0;
+    while (!producer.full) producer.produce('trades', 'binance:spot:BTCUSDT', trade('BTCUSDT', ++i));
+    expect(producer.bytes).toBeGreaterThanOrEqual(4_000);
+    expect(producer.bytes).toBeLessThan(4_000 + 400); // one record past the bound at most
+    expect(producer.depth).toBe(i);
+    await new Promise((r) => setImmediate(r)); // the send is under way, not acknowledged
+    expect(producer.depth).toBe(i);
+    release();
+    await producer.flush();
+    expect(producer.depth).toBe(0);
+    expect(producer.bytes).toBe(0);
+    expect(producer.full).toBe(false);
+    await producer.stop();
+  });
+
+  it('retries a failed send with the same records in the same order, then goes on', async () => {
+    const { kafka, sends } = fakeKafka(async (n) => {
+      if (n < 2) throw new Error('broker away');
+    });
+    const producer = new TickProducer(kafka, { bufferMaxBytes: 1 << 20, lanes: 1, batchMax: 5, log, metrics: createIngestMetrics({ defaultMetrics: false }) });
+    await producer.connect();
+    for (let id = 1; id <= 7; id++) producer.produce('trades', 'binance:spot:BTCUSDT', trade('BTCUSDT', id));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(producer.health.failures).toBeGreaterThan(0);
+    await producer.flush();
+    expect(sends.map((s) => s.ids)).toEqual([
+      [1, 2, 3, 4, 5],
+      [1, 2, 3, 4, 5],
+      [1, 2, 3, 4, 5],
+      [6, 7],
+    ]);
+    expect(producer.health).toEqual({ failures: 0, lastError: undefined });
+    await producer.stop();
+  }, 10_000);
+
+  it('sends each key through one lane, in produce order', async () => {
+    const { kafka, sends } = fakeKafka(async () => {});
+    const producer = new TickProducer(kafka, { bufferMaxBytes: 1 << 20, lanes: 3, log, metrics: createIngestMetrics({ defaultMetrics: false }) });
+    await producer.connect();
+    const symbols = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'BNBUSDT', 'XRPUSDT'];
+    for (let id = 1; id <= 500; id++) {
+      const s = symbols[id % symbols.length]!;
+      producer.produce('trades', `binance:spot:${s}`, trade(s, id));
+    }
+    await producer.flush();
+    await producer.stop();
+    const laneOf = new Map<number, string>();
+    for (const s of sends) for (const id of s.ids) laneOf.set(id, s.lane);
+    for (const s of symbols) {
+      const ids = [...laneOf.keys()].filter((id) => symbols[id % symbols.length] === s);
+      expect(new Set(ids.map((id) => laneOf.get(id))).size).toBe(1);
+    }
+    const order = sends.flatMap((s) => s.ids);
+    for (const s of symbols) {
+      const ids = order.filter((id) => symbols[id % symbols.length] === s);
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    }
+    expect(order.length).toBe(500);
+  });
+});

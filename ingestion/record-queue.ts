@@ -1,0 +1,140 @@
+// The records of one producer lane waiting for Kafka's acknowledgement, kept without an object per record: each value
+// is written straight into a large byte chunk, and a record is only numbers in parallel arrays (topic, key, chunk,
+// start, length, receive time). The client's message objects are made per request and dropped with it; acknowledged
+// records free their chunks at once.
+
+/** Bytes per chunk; a larger record gets a chunk of its own. */
+const CHUNK_BYTES = 256 * 1024;
+
+/** A message as the client takes it: its value a view into a chunk. */
+export interface QueuedMessage {
+  readonly topic: string;
+  readonly key: Buffer;
+  readonly value: Buffer;
+}
+
+export class RecordQueue {
+  /** Chunks still referenced by a queued record, oldest first; `chunks[i]` has id `firstChunk + i`. */
+  private chunks: Buffer[] = [];
+  private firstChunk = 0;
+  private writePos = 0;
+  private readonly topicIds = new Map<string, number>();
+  private topics: string[] = [];
+  private readonly keyIds = new Map<Buffer, number>();
+  private keys: Buffer[] = [];
+  // One entry per record, from `head` on.
+  private topicOf: number[] = [];
+  private keyOf: number[] = [];
+  private chunkOf: number[] = [];
+  private startOf: number[] = [];
+  private lengthOf: number[] = [];
+  private receivedUs: number[] = [];
+  private head = 0;
+  /** Bytes of the queued keys and values. */
+  bytes = 0;
+
+  get length(): number {
+    return this.topicOf.length - this.head;
+  }
+
+  /** Queues a record whose value is the UTF-8 of `text`. */
+  push(topic: string, key: Buffer, text: string, receiveTimeUs: number): void {
+    const room = text.length * 3; // UTF-8 bytes per UTF-16 unit, at most
+    let chunk = this.chunks.at(-1);
+    if (chunk === undefined || this.writePos + room > chunk.length) {
+      chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, room));
+      this.chunks.push(chunk);
+      this.writePos = 0;
+    }
+    const start = this.writePos;
+    const length = chunk.write(text, start, 'utf8');
+    this.writePos += length;
+    this.topicOf.push(this.topicId(topic));
+    this.keyOf.push(this.keyId(key));
+    this.chunkOf.push(this.firstChunk + this.chunks.length - 1);
+    this.startOf.push(start);
+    this.lengthOf.push(length);
+    this.receivedUs.push(receiveTimeUs);
+    this.bytes += key.length + length;
+  }
+
+  /** The first `n` queued records as the client's messages, in order (new objects each time; the records stay). */
+  messages(n: number): QueuedMessage[] {
+    const out: QueuedMessage[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = this.head + i;
+      const chunk = this.chunks[this.chunkOf[r]! - this.firstChunk]!;
+      const start = this.startOf[r]!;
+      out[i] = { topic: this.topics[this.topicOf[r]!]!, key: this.keys[this.keyOf[r]!]!, value: chunk.subarray(start, start + this.lengthOf[r]!) };
+    }
+    return out;
+  }
+
+  /**
+   * Drops the first `n` records (Kafka has them), calling `each` with each one's topic and receive time first, and
+   * frees the chunks no queued record uses any more. Returns the bytes dropped.
+   */
+  acknowledge(n: number, each: (topic: string, receiveTimeUs: number) => void): number {
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const r = this.head + i;
+      bytes += this.keys[this.keyOf[r]!]!.length + this.lengthOf[r]!;
+      each(this.topics[this.topicOf[r]!]!, this.receivedUs[r]!);
+    }
+    this.head += n;
+    this.bytes -= bytes;
+    if (this.length === 0) {
+      // Nothing queued, nothing in flight: keep the newest chunk for reuse, forget everything else.
+      const last = this.chunks.at(-1);
+      this.chunks = last === undefined || last.length > CHUNK_BYTES ? [] : [last];
+      this.firstChunk = 0;
+      this.writePos = 0;
+      this.topicOf = [];
+      this.keyOf = [];
+      this.chunkOf = [];
+      this.startOf = [];
+      this.lengthOf = [];
+      this.receivedUs = [];
+      this.head = 0;
+      if (this.keys.length > 10_000) {
+        this.keys = [];
+        this.keyIds.clear();
+      }
+      return bytes;
+    }
+    const oldest = this.chunkOf[this.head]!;
+    if (oldest > this.firstChunk) {
+      this.chunks = this.chunks.slice(oldest - this.firstChunk);
+      this.firstChunk = oldest;
+    }
+    if (this.head > 8_192 && this.head * 2 > this.topicOf.length) {
+      const h = this.head;
+      this.topicOf = this.topicOf.slice(h);
+      this.keyOf = this.keyOf.slice(h);
+      this.chunkOf = this.chunkOf.slice(h);
+      this.startOf = this.startOf.slice(h);
+      this.lengthOf = this.lengthOf.slice(h);
+      this.receivedUs = this.receivedUs.slice(h);
+      this.head = 0;
+    }
+    return bytes;
+  }
+
+  private topicId(topic: string): number {
+    let id = this.topicIds.get(topic);
+    if (id === undefined) {
+      this.topicIds.set(topic, (id = this.topics.length));
+      this.topics.push(topic);
+    }
+    return id;
+  }
+
+  private keyId(key: Buffer): number {
+    let id = this.keyIds.get(key);
+    if (id === undefined) {
+      this.keyIds.set(key, (id = this.keys.length));
+      this.keys.push(key);
+    }
+    return id;
+  }
+}

@@ -5,6 +5,7 @@
 // trades go on, with no reconnect and no book.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { decodeBook, type Book } from '../common/records.ts';
 import { BinanceServer, SHARED_DATA } from '../test/binance-server.ts';
 import { ingestTestConfig, metricValue, readTopics, waitFor } from '../test/binance-topics.ts';
@@ -92,6 +93,26 @@ describe.skipIf(skip)('Coinbase books channels on the stand-in', () => {
     expect(bySymbol(r.books)).toEqual(bySymbol(expectedBooks));
     expect(r.trades).toBe(matches);
     expect(r.health).toMatchObject({ status: 200, body: { ok: true, books: { coinbase: { channel: 'level2', state: 'subscribed' } } } });
+  });
+
+  it('the stand-in refuses level2 unsigned, as Coinbase does, and sends no level2 data (the old subscription)', async () => {
+    const coinbase = await VenueServer.start({ frames: cap.frames, credentials: CREDS });
+    const ws = new WebSocket(coinbase.wsUrl);
+    const got: { type: string; reason?: string }[] = [];
+    ws.on('message', (d: Buffer) => got.push(JSON.parse(d.toString()) as { type: string }));
+    try {
+      await new Promise((r) => ws.once('open', r));
+      ws.send(JSON.stringify({ type: 'subscribe', product_ids: products, channels: ['level2'] }));
+      ws.send(JSON.stringify({ type: 'subscribe', product_ids: products, channels: ['ticker', 'matches'] }));
+      await coinbase.finished();
+      await waitFor(() => got.length === coinbase.sent, 10_000, 'every frame sent');
+      expect(got[0]).toEqual({ type: 'error', message: 'Failed to subscribe', reason: expect.stringMatching(/authentication required/) });
+      expect(got.filter((m) => m.type === 'snapshot' || m.type === 'l2update')).toEqual([]);
+      expect(got.filter((m) => m.type === 'match' || m.type === 'last_match')).toHaveLength(matches);
+    } finally {
+      ws.close();
+      await coinbase.close();
+    }
   });
 
   it('reports a refused level2 subscription (wrong secret): no books, /healthz 503 with the reason, counted once; trades go on, no reconnect', async () => {

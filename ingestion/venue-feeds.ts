@@ -32,7 +32,6 @@ export class BooksChannel {
   state: 'subscribing' | 'subscribed' | 'refused' = 'subscribing';
   /** The venue's words for the last refusal. */
   reason: string | null = null;
-  refusals = 0;
 
   constructor(readonly channel: string) {}
 }
@@ -122,7 +121,6 @@ export function venueRouter(o: VenueRouterOptions): VenueRouter {
       }
       books.state = 'refused';
       books.reason = s.reason;
-      books.refusals++;
       o.metrics.subscriptionRefused(venue.name, s.channel);
       log.error({ channel: s.channel, reason: s.reason }, 'books subscription refused: no books from this venue until it is accepted');
     },

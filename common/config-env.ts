@@ -43,6 +43,9 @@ const nonEmpty = () => z.string().min(1, 'must not be empty');
 const text = (fallback: string) => nonEmpty().default(fallback);
 const roleName = (fallback: string) => nonEmpty().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case role name').default(fallback);
 const optionalText = () => z.string().optional().transform((s) => (s === undefined || s === '' ? undefined : s));
+/** Canonical base64 (padded, no whitespace) of at least one byte. The message never repeats the value: it is a secret. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/;
+const optionalBase64Secret = () => optionalText().refine((s) => s === undefined || BASE64.test(s), 'must be base64, as Coinbase issues the secret');
 
 const pgInterval = (fallback: string) =>
   nonEmpty()
@@ -223,6 +226,10 @@ export const envSchema = z.object({
   BOOK_PUBLISH_INTERVAL_MS: int(0, 0, 60_000),
   COINBASE_PRODUCTS: venueSymbols(/^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$/, 'each product must look like BTC-USD'),
   COINBASE_WS_URL: url('wss://ws-feed.exchange.coinbase.com', ['wss:', 'ws:']),
+  // All three: books from the authenticated level2 channel; none: from level2_batch (no authentication needed).
+  COINBASE_API_KEY: optionalText(),
+  COINBASE_API_SECRET: optionalBase64Secret(),
+  COINBASE_API_PASSPHRASE: optionalText(),
   GEMINI_SYMBOLS: venueSymbols(/^[A-Za-z0-9]{2,20}$/, 'each symbol must be letters and digits, like BTCUSD'),
   GEMINI_WS_URL: url('wss://api.gemini.com/v2/marketdata', ['wss:', 'ws:']),
   VENUE_MAX_FRAME_BYTES: int(16 * 1024 * 1024, 1024, 256 * 1024 * 1024),

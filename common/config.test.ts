@@ -112,3 +112,41 @@ describe('config', () => {
     expect(loadConfig({}).http.host).toBe('127.0.0.1');
   });
 });
+
+describe('Coinbase credentials', () => {
+  const SECRET = Buffer.from('a secret of some bytes').toString('base64');
+  const all = { COINBASE_API_KEY: 'k3y', COINBASE_API_SECRET: SECRET, COINBASE_API_PASSPHRASE: 'pass phrase' };
+
+  it('takes all three or none', () => {
+    expect(loadConfig({}).venues.coinbase.credentials).toBeUndefined();
+    expect(loadConfig(all).venues.coinbase.credentials).toEqual({ key: 'k3y', secret: SECRET, passphrase: 'pass phrase' });
+    expect(said({ COINBASE_API_KEY: 'k3y' })).toEqual([
+      'COINBASE_API_SECRET: is required with COINBASE_API_KEY: the authenticated level2 channel needs key, secret and passphrase (set none of them for level2_batch)',
+      'COINBASE_API_PASSPHRASE: is required with COINBASE_API_KEY: the authenticated level2 channel needs key, secret and passphrase (set none of them for level2_batch)',
+    ]);
+    expect(problems({ COINBASE_API_SECRET: SECRET, COINBASE_API_PASSPHRASE: 'p' })).toEqual(['COINBASE_API_KEY']);
+    expect(problems({ ...all, COINBASE_API_PASSPHRASE: '' })).toEqual(['COINBASE_API_PASSPHRASE']);
+  });
+
+  it('refuses a secret that is not base64, without repeating it', () => {
+    for (const bad of ['not base64!', 'abc', 'YWJj\nZA==', 'YWJjZA']) {
+      const msgs = said({ ...all, COINBASE_API_SECRET: bad });
+      expect(msgs).toEqual(['COINBASE_API_SECRET: must be base64, as Coinbase issues the secret']);
+      expect(msgs.join('\n')).not.toContain(bad);
+    }
+  });
+
+  it('stops the CLI with exit code 2 on partial credentials, naming the missing ones and no value', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'bin/tickwatch.ts', 'ingest'], {
+      env: { PATH: process.env.PATH, COINBASE_API_KEY: 'k3y-value', COINBASE_API_SECRET: SECRET },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('Invalid configuration (1 problem)');
+    expect(r.stderr).toMatch(/COINBASE_API_PASSPHRASE: is required with COINBASE_API_KEY and COINBASE_API_SECRET/);
+    expect(r.stderr).not.toContain('k3y-value');
+    expect(r.stderr).not.toContain(SECRET);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});

@@ -116,7 +116,15 @@ function shape(e: Env) {
       publishIntervalMs: e.BOOK_PUBLISH_INTERVAL_MS,
     },
     venues: {
-      coinbase: { products: e.COINBASE_PRODUCTS.map((s) => s.toUpperCase()), wsUrl: e.COINBASE_WS_URL },
+      coinbase: {
+        products: e.COINBASE_PRODUCTS.map((s) => s.toUpperCase()),
+        wsUrl: e.COINBASE_WS_URL,
+        /** Books from the authenticated level2 channel when set, else from level2_batch. Never logged. */
+        credentials:
+          e.COINBASE_API_KEY !== undefined && e.COINBASE_API_SECRET !== undefined && e.COINBASE_API_PASSPHRASE !== undefined
+            ? { key: e.COINBASE_API_KEY, secret: e.COINBASE_API_SECRET, passphrase: e.COINBASE_API_PASSPHRASE }
+            : undefined,
+      },
       gemini: { symbols: e.GEMINI_SYMBOLS.map((s) => s.toUpperCase()), wsUrl: e.GEMINI_WS_URL },
       maxFrameBytes: e.VENUE_MAX_FRAME_BYTES,
     },
@@ -165,6 +173,18 @@ function crossChecks(e: Env): { variable: string; message: string }[] {
     // PLAIN sends the password as it is: only inside TLS.
     if (e.KAFKA_SASL_MECHANISM === 'plain' && !e.KAFKA_SSL) {
       problems.push({ variable: 'KAFKA_SASL_MECHANISM', message: 'plain sends the password in clear text: set KAFKA_SSL=true (or use scram-sha-512)' });
+    }
+  }
+  // Coinbase credentials: all three or none (a partial set would silently fall back to level2_batch).
+  const coinbase = [
+    ['COINBASE_API_KEY', e.COINBASE_API_KEY],
+    ['COINBASE_API_SECRET', e.COINBASE_API_SECRET],
+    ['COINBASE_API_PASSPHRASE', e.COINBASE_API_PASSPHRASE],
+  ] as const;
+  const given = coinbase.filter(([, v]) => v !== undefined).map(([k]) => k);
+  if (given.length > 0 && given.length < coinbase.length) {
+    for (const [variable, v] of coinbase) {
+      if (v === undefined) problems.push({ variable, message: `is required with ${given.join(' and ')}: the authenticated level2 channel needs key, secret and passphrase (set none of them for level2_batch)` });
     }
   }
   return problems;

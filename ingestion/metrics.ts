@@ -7,6 +7,9 @@ export type ReconnectReason = 'closed' | 'watchdog' | 'max-age' | 'serverShutdow
 
 export type IngestMetrics = ReturnType<typeof createIngestMetrics>;
 
+/** The books channels a venue may subscribe: the values of the `channel` label of refused subscriptions. */
+export const BOOK_CHANNELS = { coinbase: ['level2', 'level2_batch'], gemini: ['l2'] } as const;
+
 /** Dead-letter reasons as codes: the label's whole value set (the reason's text goes in the dead letter itself). */
 export const DEAD_LETTER_CODES = ['oversized', 'not-json', 'missing-field', 'bad-field', 'mismatch', 'bad-stream', 'bad-symbol', 'crossed-book', 'venue-error', 'other'] as const;
 export type DeadLetterCode = (typeof DEAD_LETTER_CODES)[number];
@@ -83,6 +86,12 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
   const bufferDepth = new Gauge({ name: 'tickwatch_ingestion_producer_buffer_depth', help: 'Records waiting for Kafka (bounded by PRODUCER_BUFFER_MAX)', registers: r });
   const heldTicks = new Gauge({ name: 'tickwatch_ingestion_ticks_held', help: 'Ticks held behind a hole being backfilled', registers: r });
   const paused = new Gauge({ name: 'tickwatch_ingestion_sockets_paused', help: '1 while socket reading is paused for backpressure', registers: r });
+  const refused = new Counter({
+    name: 'tickwatch_ingestion_subscriptions_refused_total',
+    help: 'Books subscriptions the venue refused (e.g. Coinbase level2 without valid credentials), by venue and channel',
+    labelNames: ['venue', 'channel'],
+    registers: r,
+  });
   const connections = new Gauge({ name: 'tickwatch_ingestion_connection_state', help: 'Per connection slot: 0 down, 1 connecting, 2 open, 3 switching over', labelNames: ['connection'], registers: r });
 
   // Series for the known label values exist from the start, so dashboards and rate() see zero, not "no data".
@@ -92,6 +101,7 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
   }
   gapSeconds.labels('bookTicker').inc(0);
   for (const code of DEAD_LETTER_CODES) deadLettered.labels(code).inc(0);
+  for (const channel of BOOK_CHANNELS.coinbase) refused.labels('coinbase', channel).inc(0);
 
   /** Children for values from outside: a value already allowed costs one Map lookup; others go through the bound. */
   const bounded = <C>(make: (k: string) => C, label: (v: string) => string) => {
@@ -126,6 +136,9 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
     ignored: bounded((w) => ignored.labels(w), boundedLabel(undefined, 64)),
     duplicates: bounded((s) => duplicates.labels(s), stream),
     reconnects: (reason: ReconnectReason) => reconnects.labels(reason).inc(),
+    /** The channel label is one of the venue's books channels or `other`. */
+    subscriptionRefused: (venue: keyof typeof BOOK_CHANNELS, channel: string) =>
+      refused.labels(venue, (BOOK_CHANNELS[venue] as readonly string[]).includes(channel) ? channel : 'other').inc(),
     gaps,
     gapIds,
     gapSeconds,

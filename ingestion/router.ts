@@ -19,6 +19,8 @@ export interface VenueSession {
   frame(text: string, receiveTimeUs: number, out: VenueOutput[]): string | undefined;
   /** Interval publishing of books (BOOK_PUBLISH_INTERVAL_MS > 0). */
   flush(nowMs: number, out: VenueOutput[]): void;
+  /** A subscription was just sent (a venue that subscribes by message): its answer is awaited. */
+  subscribing?(): void;
   /** A connection went down: the one carrying `symbols` (Binance), or the venue's only one. */
   disconnected(reason: string, symbols: readonly string[]): void;
 }
@@ -55,6 +57,8 @@ export interface VenueRouterOptions {
   readonly refetchBook: (venueSymbol: string, reason: string) => void;
   readonly backfill?: (type: 'trade' | 'aggTrade', symbol: string) => void;
   readonly serverShutdown?: () => void;
+  /** The venue answered a books subscription (subscribed or refused). */
+  readonly subscription?: (o: Extract<VenueOutput, { kind: 'subscription' }>) => void;
 }
 
 export class VenueRouter {
@@ -75,6 +79,11 @@ export class VenueRouter {
     const stream = this.session.frame(text, receiveTimeUs, this.out);
     if (stream !== undefined) this.opts.metrics.received(stream).inc();
     this.route(this.out, text, receiveTimeUs);
+  }
+
+  /** A subscription was just sent: the session awaits its answer. */
+  subscribing(): void {
+    this.session.subscribing?.();
   }
 
   disconnected(reason: string, symbols: readonly string[] = []): void {
@@ -125,6 +134,9 @@ export class VenueRouter {
           metrics.ignored('serverShutdown').inc();
           this.opts.log.warn({ eventTimeMs: o.eventTimeMs }, 'serverShutdown received');
           this.opts.serverShutdown?.();
+          break;
+        case 'subscription':
+          this.opts.subscription?.(o);
           break;
       }
     }

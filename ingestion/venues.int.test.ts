@@ -59,7 +59,7 @@ describe.skipIf(skip)('Coinbase and Gemini end to end', () => {
       expect(await received()).toBe(coinbase.sent + gemini.sent);
 
       // Subscriptions as the venues want them.
-      expect(JSON.parse(coinbase.received[0]!)).toEqual({ type: 'subscribe', product_ids: subscribed(cb.sent), channels: ['level2', 'ticker', 'matches'] });
+      expect(JSON.parse(coinbase.received[0]!)).toEqual({ type: 'subscribe', product_ids: subscribed(cb.sent), channels: ['level2_batch', 'ticker', 'matches'] });
       expect(JSON.parse(gemini.received[0]!)).toEqual({ type: 'subscribe', subscriptions: [{ name: 'l2', symbols: subscribed(gm.sent) }] });
 
       // Every recorded trade, once: Coinbase matches, Gemini live trades and those embedded in the initial l2 message.

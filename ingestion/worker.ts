@@ -16,7 +16,7 @@ import { createIngestMetrics, type IngestMetrics } from './metrics.ts';
 import { TickProducer } from './producer.ts';
 import { readLastIds } from './resume.ts';
 import type { VenueRouter } from './router.ts';
-import { enabledVenues, venueRouter } from './venue-feeds.ts';
+import { enabledVenues, venueRouter, type BooksChannel } from './venue-feeds.ts';
 
 export interface IngestionOptions {
   readonly log: Logger;
@@ -34,8 +34,8 @@ export interface IngestionWorker extends Worker {
   readonly metrics: IngestMetrics;
   /** The Binance connection slots. */
   readonly feeds: readonly Feed[];
-  /** One feed and session per enabled venue (Coinbase, Gemini). */
-  readonly venues: readonly { readonly name: string; readonly feed: Feed; readonly router: VenueRouter }[];
+  /** One feed and session per enabled venue (Coinbase, Gemini), and its books subscription where the venue answers it. */
+  readonly venues: readonly { readonly name: string; readonly feed: Feed; readonly router: VenueRouter; readonly books: BooksChannel | undefined }[];
   /** Binance's path: the only one that holds ticks behind holes, backfills and fetches book snapshots. */
   readonly pipeline: BinanceIngest;
   readonly producer: TickProducer;
@@ -140,7 +140,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
 
   // Coinbase and Gemini: one connection each, subscribed by message. They have no 24-hour limit (no rollover: two
   // sockets feeding one session would interleave its books).
-  const venues: { name: string; feed: Feed; router: VenueRouter }[] = [];
+  const venues: { name: string; feed: Feed; router: VenueRouter; books: BooksChannel | undefined }[] = [];
   for (const venue of enabledVenues(config)) {
     const vlog = log.child({ venue: venue.name });
     let feed: Feed | undefined;
@@ -160,7 +160,10 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
       name: venue.name,
       wsUrl: venue.wsUrl,
       streams: [],
-      subscribe: () => venue.subscribe(),
+      subscribe: () => {
+        router.subscribing();
+        return venue.subscribe();
+      },
       maxAgeMs: Number.POSITIVE_INFINITY,
       maxPayloadBytes: config.venues.maxFrameBytes,
       limiter: new AttemptLimiter(),
@@ -172,7 +175,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
         },
       },
     });
-    venues.push({ name: venue.name, feed, router });
+    venues.push({ name: venue.name, feed, router, books: venue.books });
   }
   function allFeeds(): Feed[] {
     return [...feeds, ...venues.map((v) => v.feed)];
@@ -181,9 +184,12 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
   const health = () => {
     const states = allFeeds().map((f) => f.state);
     const kafkaHealth = producer.health;
+    // A refused books subscription is a failure even with every socket open: its books would be silently empty.
+    const books = venues.flatMap((v) => (v.books ? [[v.name, { channel: v.books.channel, state: v.books.state, reason: v.books.reason }] as const] : []));
     return {
-      ok: states.every((s) => s === 'open' || s === 'switching') && kafkaHealth.failures < 3,
+      ok: states.every((s) => s === 'open' || s === 'switching') && kafkaHealth.failures < 3 && books.every(([, b]) => b.state !== 'refused'),
       connections: states,
+      books: Object.fromEntries(books),
       producerBufferDepth: producer.depth,
       heldTicks: pipeline.held,
       backfilling: pipeline.backfilling,

@@ -24,7 +24,9 @@ export type VenueOutput =
   /** Ticks of this Binance sequence wait behind a hole in their ids: fill it over REST. */
   | { readonly kind: 'needBackfill'; readonly type: 'trade' | 'aggTrade'; readonly symbol: string }
   /** The exchange announced it is going away: open new connections at once. */
-  | { readonly kind: 'serverShutdown'; readonly eventTimeMs: number | null };
+  | { readonly kind: 'serverShutdown'; readonly eventTimeMs: number | null }
+  /** The venue answered a books subscription: the channel listed as subscribed, or refused (`reason`, the venue's words). */
+  | { readonly kind: 'subscription'; readonly channel: string; readonly status: 'subscribed' | 'refused'; readonly reason: string | null };
 
 export interface BookIdentity {
   readonly exchange: Exchange;

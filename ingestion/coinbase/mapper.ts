@@ -12,6 +12,10 @@ export type CoinbaseEvent =
   | { readonly kind: 'ticker'; readonly venueSymbol: string; readonly sequence: number; readonly tick: VenueBookTicker | null }
   | { readonly kind: 'snapshot'; readonly venueSymbol: string; readonly symbol: string; readonly bids: readonly BookLevel[]; readonly asks: readonly BookLevel[] }
   | { readonly kind: 'l2update'; readonly venueSymbol: string; readonly changes: readonly LevelChange[]; readonly exchangeTimeMs: number }
+  /** The venue's list of this connection's channels, sent after every (un)subscribe. */
+  | { readonly kind: 'subscriptions'; readonly channels: readonly string[] }
+  /** An error message (`reason` for its dead letter; `detail`, the venue's message and reason, for the log). */
+  | { readonly kind: 'venueError'; readonly reason: string; readonly detail: string }
   | { readonly kind: 'ignored'; readonly stream: string | null; readonly why: string }
   | { readonly kind: 'rejected'; readonly stream: string | null; readonly reason: string };
 
@@ -26,13 +30,23 @@ export function isoTimeMs(x: unknown): number | undefined {
 
 const short = shortValue;
 
+/** Channel names of a `subscriptions` message: `[{"name":"level2","product_ids":[...]}, ...]` (or bare names). */
+function channelNames(x: unknown): string[] {
+  if (!Array.isArray(x)) return [];
+  return x.flatMap((c: unknown) => (typeof c === 'string' ? [c] : typeof c === 'object' && c !== null && typeof (c as { name?: unknown }).name === 'string' ? [(c as { name: string }).name] : []));
+}
+
 export function mapCoinbase(text: string, receiveTimeUs: number, symbols: SymbolMap): CoinbaseEvent {
   const parsed = parseVenueFrame(text);
   if ('reason' in parsed) return { kind: 'rejected', stream: null, reason: parsed.reason };
   const m = parsed.fields;
   const type = m.type;
-  if (type === 'subscriptions' || type === 'heartbeat') return { kind: 'ignored', stream: String(type), why: String(type) };
-  if (type === 'error') return { kind: 'rejected', stream: 'error', reason: `venue error: ${short(m.message)} ${short(m.reason)}` };
+  if (type === 'heartbeat') return { kind: 'ignored', stream: type, why: type };
+  if (type === 'subscriptions') return { kind: 'subscriptions', channels: channelNames(m.channels) };
+  if (type === 'error') {
+    const detail = [m.message, m.reason].filter((x) => typeof x === 'string').join(': ').slice(0, 200);
+    return { kind: 'venueError', reason: `venue error: ${short(m.message)} ${short(m.reason)}`, detail };
+  }
   if (typeof type !== 'string') return { kind: 'rejected', stream: null, reason: 'missing field type' };
   const venueSymbol = m.product_id;
   if (typeof venueSymbol !== 'string') return { kind: 'rejected', stream: type, reason: 'missing field product_id' };

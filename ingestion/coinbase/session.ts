@@ -1,7 +1,8 @@
 // One Coinbase Exchange connection's state, in pure code: matches pass once in trade-id order per product (a repeat is
 // dropped, a jump is a gap event: Coinbase trade ids are contiguous per product), tickers must not go back in `sequence`,
 // and level2 snapshot + l2update rebuild each product's book. Frames in, normalized outputs out. Trade ids carry over a
-// dropped connection, so its hole shows as a gap.
+// dropped connection, so its hole shows as a gap. A books subscription awaits its answer: the channel listed in a
+// `subscriptions` reply, or an error (the venue names no channel in it) while it waits: refused.
 import type { GapEvent } from '../../common/records.ts';
 import type { PublishOptions, VenueOutput } from '../book/output.ts';
 import { VenueBooksSession, type SessionEvent } from '../book/venue-books.ts';
@@ -11,10 +12,18 @@ export class CoinbaseSession extends VenueBooksSession<CoinbaseEvent> {
   private readonly lastTradeId = new Map<string, { id: number; timeMs: number }>();
   private readonly lastTickerSequence = new Map<string, number>();
   readonly counts = { trades: 0, duplicateTrades: 0, staleTickers: 0, gaps: 0 };
+  /** The books channel (level2_batch, or level2 when authenticated) and whether its subscription awaits an answer. */
+  private readonly bookChannel: string;
+  private awaitingBooks = false;
 
-  constructor(opts: PublishOptions) {
+  constructor(opts: PublishOptions & { readonly bookChannel?: string }) {
     // Book tickers come from the ticker channel (with sizes), not from the book.
     super('coinbase', mapCoinbase, { ...opts, bookTickers: false });
+    this.bookChannel = opts.bookChannel ?? 'level2_batch';
+  }
+
+  subscribing(): void {
+    this.awaitingBooks = true;
   }
 
   protected apply(e: SessionEvent<CoinbaseEvent>, receiveTimeUs: number, out: VenueOutput[]): void {
@@ -62,6 +71,20 @@ export class CoinbaseSession extends VenueBooksSession<CoinbaseEvent> {
         else out.push({ kind: 'ignored', stream: `ticker:${e.venueSymbol}`, why: 'ticker without best bid/ask sizes' });
         return;
       }
+      case 'subscriptions':
+        out.push({ kind: 'ignored', stream: 'subscriptions', why: 'subscriptions' });
+        if (this.awaitingBooks && e.channels.includes(this.bookChannel)) {
+          this.awaitingBooks = false;
+          out.push({ kind: 'subscription', channel: this.bookChannel, status: 'subscribed', reason: null });
+        }
+        return;
+      case 'venueError':
+        out.push({ kind: 'rejected', stream: 'error', reason: e.reason });
+        if (this.awaitingBooks) {
+          this.awaitingBooks = false;
+          out.push({ kind: 'subscription', channel: this.bookChannel, status: 'refused', reason: e.detail });
+        }
+        return;
       case 'snapshot':
         this.books.snapshot({ exchange: 'coinbase', market: 'spot', symbol: e.symbol, venueSymbol: e.venueSymbol }, e.bids, e.asks, null, receiveTimeUs, out);
         return;

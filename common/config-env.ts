@@ -194,6 +194,8 @@ export const envSchema = z.object({
   INGEST_LEASE: bool(false),
   // How long Kafka keeps a silent lease holder's membership: the bound on how soon a standby takes over.
   INGEST_LEASE_SESSION_MS: int(6_000, 1_000, 300_000),
+  // Names the lease: topic <prefix>.ingest-lease (one partition), group <prefix>-ingest-lease-<i>-of-<N>.
+  INGEST_LEASE_PREFIX: nonEmpty().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be letters, digits, dots, dashes or underscores').default('tickwatch'),
   STREAM_TYPES: csv(DEFAULT_STREAM_TYPES.join(',')).pipe(z.array(z.enum(STREAM_TYPES, { error: `each must be one of ${STREAM_TYPES.join(', ')}` }))),
   STREAMS_PER_CONNECTION: int(1024, 1, 1024),
   WATCHDOG_SECONDS: num(30, 1, 3_600),

@@ -59,7 +59,7 @@ function shape(e: Env) {
       symbolsRefreshMs: e.SYMBOLS_REFRESH_SECONDS * 1000,
       shard: e.SHARD,
       /** With a lease, the process is the active one of its shard only while it holds the lease. */
-      lease: e.INGEST_LEASE ? { sessionTimeoutMs: e.INGEST_LEASE_SESSION_MS } : undefined,
+      lease: e.INGEST_LEASE ? { sessionTimeoutMs: e.INGEST_LEASE_SESSION_MS, prefix: e.INGEST_LEASE_PREFIX } : undefined,
       streamTypes: [...new Set(e.STREAM_TYPES)],
       streamsPerConnection: e.STREAMS_PER_CONNECTION,
       watchdogMs: e.WATCHDOG_SECONDS * 1000,

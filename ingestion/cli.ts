@@ -1,11 +1,15 @@
 // The ingestion stage's commands: `ingest` (the worker), `replay` and `record` (capture files), `backfill` (by hand).
 import type { Command } from '../common/cli.ts';
-import { runWorker } from '../common/lifecycle.ts';
+import type { Config } from '../common/config.ts';
+import { createKafka } from '../common/kafka.ts';
+import { runWorker, type Worker } from '../common/lifecycle.ts';
+import type { Logger } from '../common/log.ts';
 import { tickKey } from '../common/records.ts';
 import { RestBackfiller } from './backfill.ts';
 import { streamNames } from './binance/mapper.ts';
 import { CaptureWriter } from './capture.ts';
 import { binanceFeeds, systemClock } from './feed.ts';
+import { ShardLease } from './lease.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { replay } from './replay.ts';
 import { connectProducer, startIngestion } from './worker.ts';
@@ -22,8 +26,34 @@ export const ingestCommand: Command = {
     'COINBASE_PRODUCTS and GEMINI_SYMBOLS add one connection per venue (trades, book tickers, books to the same topics).',
   ].join('\n'),
   options: {},
-  run: ({ config, log }) => runWorker(log, () => startIngestion(config, { log })),
+  run: ({ config, log }) => runWorker(log, () => (config.source.lease ? startWithLease(config, log) : startIngestion(config, { log }))),
 };
+
+/**
+ * INGEST_LEASE=true: wait for this shard's lease (ingestion/lease.ts), then stream. A lost lease ends the process at
+ * once, without flushing: whatever it still held is produced by the successor (resume and backfill), never by both.
+ * A graceful stop stops producing first and leaves the group after, so the standby takes over at once.
+ */
+async function startWithLease(config: Config, log: Logger): Promise<Worker> {
+  const metrics = createIngestMetrics({ streams: [...streamNames(config.source.symbols, config.source.streamTypes, config.source.market), 'coinbase', 'gemini'] });
+  const lease = new ShardLease({
+    kafka: createKafka(config, log, 'ingest-lease'),
+    config,
+    log,
+    metrics,
+    onLost: () => process.exit(3),
+  });
+  await lease.start();
+  await lease.acquired;
+  const worker = await startIngestion(config, { log, metrics, admit: () => lease.check() });
+  return {
+    done: worker.done,
+    stop: async (reason) => {
+      await worker.stop(reason);
+      await lease.release();
+    },
+  };
+}
 
 export const replayCommand: Command = {
   name: 'replay',

@@ -18,7 +18,7 @@ import { resolveSymbols, SymbolRefresh } from './instruments.ts';
 import { createIngestMetrics, type IngestMetrics } from './metrics.ts';
 import { TickProducer } from './producer.ts';
 import { readLastIds } from './resume.ts';
-import type { VenueRouter } from './router.ts';
+import type { RecordSink, VenueRouter } from './router.ts';
 import { enabledVenues, venueRouter } from './venue-feeds.ts';
 
 export interface IngestionOptions {
@@ -31,6 +31,11 @@ export interface IngestionOptions {
   /** Pass to skip reading the last ids from Kafka (benchmarks on fresh topics). */
   readonly resume?: boolean;
   readonly metrics?: IngestMetrics;
+  /**
+   * Called before every record is produced (live, backfilled or a book); with a lease it ends the process when the
+   * lease may be gone (a process frozen past its session must not produce what it read before the freeze).
+   */
+  readonly admit?: () => void;
 }
 
 export interface IngestionWorker extends Worker {
@@ -74,6 +79,16 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
 
   const producer = new TickProducer(kafka, { bufferMaxBytes: src.producerBufferMaxBytes, lanes: src.producerLanes, log, metrics, onAck: opts.onAck });
   await producer.connect();
+  const admit = opts.admit;
+  const sink: RecordSink = admit
+    ? {
+        produce: (topic, key, record, receiveTimeUs) => {
+          admit();
+          producer.produce(topic, key, record, receiveTimeUs);
+        },
+        writable: () => producer.writable(),
+      }
+    : producer;
 
   const backfiller = new RestBackfiller({ restUrl: src.restUrl, market: src.market, weightPerMinute: src.restWeightPerMinute, log, metrics });
   // This shard's symbols, read live by the mapper and the books: a delisted symbol's frames in flight are ignored.
@@ -86,7 +101,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     source: src,
     topics: config.kafka.topics,
     mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols }),
-    sink: producer,
+    sink,
     backfiller,
     metrics,
     log,
@@ -177,7 +192,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
       venue,
       topics: config.kafka.topics,
       books: config.books,
-      sink: producer,
+      sink,
       metrics,
       log: vlog,
       deadLetterMaxBytes: src.deadLetterMaxBytes,

@@ -193,7 +193,8 @@ export const envSchema = z.object({
   // A standby per shard: the process streams only while it holds its shard's lease (a Kafka consumer group).
   INGEST_LEASE: bool(false),
   // How long Kafka keeps a silent lease holder's membership: the bound on how soon a standby takes over.
-  INGEST_LEASE_SESSION_MS: int(6_000, 1_000, 300_000),
+  // Kafka refuses a session under group.min.session.timeout.ms (6 s by default).
+  INGEST_LEASE_SESSION_MS: int(6_000, 6_000, 300_000),
   // Names the lease: topic <prefix>.ingest-lease (one partition), group <prefix>-ingest-lease-<i>-of-<N>.
   INGEST_LEASE_PREFIX: nonEmpty().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be letters, digits, dots, dashes or underscores').default('tickwatch'),
   STREAM_TYPES: csv(DEFAULT_STREAM_TYPES.join(',')).pipe(z.array(z.enum(STREAM_TYPES, { error: `each must be one of ${STREAM_TYPES.join(', ')}` }))),

@@ -16,7 +16,7 @@ export async function freePort(): Promise<number> {
 
 export function spawnIngest(env: Record<string, string>): ChildProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(ENV_VARIABLES as string[]).includes(k)));
-  return spawn(process.execPath, ['--import', 'tsx', TICKWATCH_BIN, 'ingest'], { env: { ...base, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  return spawn(process.execPath, ['--import', 'tsx', TICKWATCH_BIN, 'ingest'], { env: { ...base, ...env }, stdio: ['ignore', process.env.TEST_CHILD_LOGS ? 'inherit' : 'ignore', 'inherit'] });
 }
 
 /** The child's /healthz, or undefined while it serves none (starting, or a standby waiting for its lease). */

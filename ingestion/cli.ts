@@ -9,6 +9,7 @@ import { RestBackfiller } from './backfill.ts';
 import { streamNames } from './binance/mapper.ts';
 import { CaptureWriter } from './capture.ts';
 import { binanceFeeds, systemClock } from './feed.ts';
+import { resolveSymbols } from './instruments.ts';
 import { ShardLease } from './lease.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { replay } from './replay.ts';
@@ -24,6 +25,8 @@ export const ingestCommand: Command = {
     'backfills holes over BINANCE_REST_URL and serves /metrics and /healthz on INGESTION_HTTP_PORT. With `depth` in',
     'STREAM_TYPES it keeps order books from the diff streams and REST snapshots and publishes them to TOPIC_BOOKS.',
     'COINBASE_PRODUCTS and GEMINI_SYMBOLS add one connection per venue (trades, book tickers, books to the same topics).',
+    'SYMBOLS may be a rule (rule:quote=USDT, re-resolved every SYMBOLS_REFRESH_SECONDS); SHARD=i/N streams this shard\'s',
+    'part; INGEST_LEASE=true makes the process wait for its shard\'s lease (a standby) and stream while it holds it.',
   ].join('\n'),
   options: {},
   run: ({ config, log }) => runWorker(log, () => (config.source.lease ? startWithLease(config, log) : startIngestion(config, { log }))),
@@ -92,7 +95,7 @@ export const replayCommand: Command = {
 export const recordCommand: Command = {
   name: 'record',
   summary: 'record live Binance frames to capture files (<receive ns> <json>), one gzip file per symbol and UTC day',
-  usage: ['usage: tickwatch record --dir DIR', '', 'Subscribes like `ingest` (SYMBOLS x STREAM_TYPES) and writes DIR/<symbol>_<yyyymmdd>.gz until stopped.'].join('\n'),
+  usage: ['usage: tickwatch record --dir DIR', '', 'Subscribes like `ingest` (SYMBOLS x STREAM_TYPES, a rule resolved once, this SHARD) and writes DIR/<symbol>_<yyyymmdd>.gz until stopped.'].join('\n'),
   options: { dir: { type: 'string' } },
   async run({ config, log, values }) {
     if (typeof values.dir !== 'string') {
@@ -104,7 +107,9 @@ export const recordCommand: Command = {
     return runWorker(log, async () => {
       const writer = new CaptureWriter(dir);
       const metrics = createIngestMetrics({ defaultMetrics: false });
-      const streams = streamNames(src.symbols, src.streamTypes, src.market);
+      // A rule is resolved once (a recording keeps the streams it started with).
+      const symbols = await resolveSymbols(src, new RestBackfiller({ restUrl: src.restUrl, market: src.market, weightPerMinute: src.restWeightPerMinute, log }));
+      const streams = streamNames(symbols, src.streamTypes, src.market);
       const feeds = binanceFeeds(src, streams, 'record', { clock: systemClock, log, metrics }, () => ({
         frame: (text, receiveTimeUs) => writer.write(BigInt(receiveTimeUs) * 1000n, text),
         disconnected: (reason) => log.warn({ reason }, 'recording interrupted: the capture has a hole here'),

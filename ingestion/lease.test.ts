@@ -106,6 +106,16 @@ describe('ShardLease', () => {
     await lease.release();
   });
 
+  it('a standby whose group failed for good ends instead of waiting for nothing', async () => {
+    const { kafka, consumer } = fakeKafka();
+    const lost: string[] = [];
+    const lease = new ShardLease({ kafka, config, log, metrics: createIngestMetrics({ defaultMetrics: false }), onLost: (r) => lost.push(r) });
+    await lease.start();
+    consumer.emit('error', new Error('rejoin failed'));
+    expect(lost).toEqual([expect.stringMatching(/group error/)]);
+    expect(lease.active).toBe(false);
+  });
+
   it('a rebalance that moves the partition away ends the lease', async () => {
     const { kafka, consumer } = fakeKafka();
     const lost: string[] = [];

@@ -32,7 +32,7 @@ export interface ShardLeaseOptions {
   readonly config: Config;
   readonly log: Logger;
   readonly metrics: IngestMetrics;
-  /** Called once when a held lease is lost: the caller must stop producing at once. */
+  /** Called once when a held lease is lost (the caller must stop producing at once), or when waiting failed for good. */
   readonly onLost: (reason: string) => void;
   readonly now?: () => number;
 }
@@ -88,7 +88,9 @@ export class ShardLease {
     c.on('consumer:group:join', (p) => this.onJoin(p.assignments ?? []));
     c.on('consumer:heartbeat:end', () => (this.lastAliveMs = this.now()));
     c.on('consumer:heartbeat:error', (p) => this.log.warn({ err: kafkaErrorText(p.error) }, 'lease heartbeat failed'));
-    c.on('error', (err: Error) => this.lose(`group error: ${kafkaErrorText(err)}`));
+    // The client gave up on the group (a rejoin failed for good): the holder loses the lease, and a standby that can no
+    // longer be assigned it ends as well (a supervisor starts it again) rather than wait for nothing.
+    c.on('error', (err: Error) => (this.held ? this.lose(`group error: ${kafkaErrorText(err)}`) : this.fail(`group error: ${kafkaErrorText(err)}`)));
     this.o.metrics.leaseActive.set(0);
     this.log.info({ topic: this.topic, sessionTimeoutMs: s, fenceAfterMs: this.fenceAfterMs }, 'waiting for the shard lease');
     await c.joinGroup({
@@ -130,11 +132,15 @@ export class ShardLease {
     if (this.held && silent > this.fenceAfterMs) this.lose(`no successful heartbeat for ${silent} ms (session timeout ${this.sessionTimeoutMs} ms)`);
   }
 
+  private fail(reason: string): void {
+    if (this.lost) return;
+    this.lost = true;
+    this.log.error({ reason }, 'the lease group failed while waiting: ending');
+    this.o.onLost(reason);
+  }
+
   private lose(reason: string): void {
-    if (!this.held || this.lost) {
-      if (!this.held) this.log.warn({ reason }, 'lease group trouble while waiting');
-      return;
-    }
+    if (!this.held || this.lost) return;
     this.lost = true;
     if (this.fenceTimer) clearInterval(this.fenceTimer);
     this.o.metrics.leaseActive.set(0);

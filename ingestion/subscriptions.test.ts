@@ -53,10 +53,14 @@ describe('ConnectionSubscriptions', () => {
     expect(subs.streams.has('a@trade')).toBe(false);
     vi.advanceTimersByTime(1_500);
     expect(sent).toHaveLength(2);
-    expect(subs.reply(JSON.stringify({ result: null, id: sent[1]!.id }))).toBe(true);
     expect(subs.reply(JSON.stringify({ result: null, id: 987654 }))).toBe(false);
     expect(subs.reply('{"stream":"a@trade","data":{}}')).toBe(false);
+    // Malformed frames are not replies (they go on to be dead-lettered).
+    for (const bad of ['null', '1', '"x"', '[]', '{', '']) expect(subs.reply(bad)).toBe(false);
+    expect(subs.reply(JSON.stringify({ result: null, id: sent[1]!.id }))).toBe(true);
     expect(subs.unanswered).toBe(0);
+    // With nothing asked, nothing is taken for a reply.
+    expect(subs.reply(JSON.stringify({ result: null, id: sent[1]!.id }))).toBe(false);
     expect(subs.streams.has('a@trade')).toBe(true);
     subs.close();
   });

@@ -96,18 +96,20 @@ export class ConnectionSubscriptions {
    * undoes the change, so the next sync asks again.
    */
   reply(text: string): boolean {
-    let r: { id?: unknown; result?: unknown; error?: { code?: unknown; msg?: unknown } };
+    if (this.pending.size === 0) return false;
+    let r: { id?: unknown; result?: unknown; error?: { code?: unknown; msg?: unknown } } | null;
     try {
       r = JSON.parse(text) as typeof r;
     } catch {
       return false;
     }
+    if (typeof r !== 'object' || r === null) return false;
     const m = typeof r.id === 'number' ? this.pending.get(r.id) : undefined;
     if (!m) return false;
     this.pending.delete(r.id as number);
     if (r.error !== undefined) {
       this.o.metrics.subscriptions(m.method, 'error', m.params.length);
-      this.o.log.warn({ method: m.method, id: r.id, code: r.error.code, msg: r.error.msg, first: m.params[0] }, 'subscription change refused');
+      this.o.log.warn({ method: m.method, id: r.id, error: r.error, first: m.params[0] }, 'subscription change refused');
       for (const s of m.params) if (m.method === 'SUBSCRIBE') this.carried.delete(s);
       else this.carried.add(s);
       // Asked again at the pace, not at once: a refusal repeated in a tight loop would cost the connection.

@@ -1,6 +1,7 @@
 // The environment variables of every worker and their rules: one zod schema, each variable with its default, range and
 // message. common/config.ts validates the environment with it and shapes the typed configuration.
 import { z } from 'zod';
+import { isSymbolRule, parseSymbolRule, type SymbolRule } from './symbol-rule.ts';
 
 const csv = (fallback: string) =>
   z
@@ -159,9 +160,46 @@ export const envSchema = z.object({
   BINANCE_MARKET: z.enum(['spot', 'usdm'], { error: 'must be spot or usdm' }).default('spot'),
   BINANCE_WS_URL: optionalText(),
   BINANCE_REST_URL: optionalText(),
-  SYMBOLS: csv('BTCUSDT,ETHUSDT,BNBUSDT').pipe(
-    z.array(z.string().regex(/^[A-Za-z0-9]{2,20}$/, 'each symbol must be letters and digits, like BTCUSDT')),
-  ),
+  // A list, or a rule over the exchange's instrument list (common/symbol-rule.ts), e.g. rule:quote=USDT.
+  SYMBOLS: z
+    .string()
+    .default('BTCUSDT,ETHUSDT,BNBUSDT')
+    .transform((s, ctx): string[] | SymbolRule => {
+      const problem = (message: string) => {
+        ctx.addIssue({ code: 'custom', message });
+        return z.NEVER;
+      };
+      if (isSymbolRule(s)) {
+        const rule = parseSymbolRule(s);
+        return typeof rule === 'string' ? problem(rule) : rule;
+      }
+      const list = s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+      if (list.length === 0) return problem('must list at least one value');
+      if (list.some((x) => !/^[A-Za-z0-9]{2,20}$/.test(x))) return problem('each symbol must be letters and digits, like BTCUSDT (or a rule, like rule:quote=USDT)');
+      return list;
+    }),
+  // How often a rule is resolved again against the exchange's instrument list (listings and delistings).
+  SYMBOLS_REFRESH_SECONDS: num(300, 1, 86_400),
+  // This process's part of the streams: i/N, a stable hash of the symbol picks its shard (ingestion/shard.ts).
+  SHARD: nonEmpty()
+    .default('0/1')
+    .transform((s, ctx) => {
+      const m = /^(\d{1,4})\/(\d{1,4})$/.exec(s.trim());
+      const index = m ? Number(m[1]) : NaN;
+      const count = m ? Number(m[2]) : NaN;
+      if (!m || count < 1 || index >= count) {
+        ctx.addIssue({ code: 'custom', message: 'must be i/N with 0 <= i < N, like 0/1 or 2/4' });
+        return z.NEVER;
+      }
+      return { index, count };
+    }),
+  // A standby per shard: the process streams only while it holds its shard's lease (a Kafka consumer group).
+  INGEST_LEASE: bool(false),
+  // How long Kafka keeps a silent lease holder's membership: the bound on how soon a standby takes over.
+  // Kafka refuses a session under group.min.session.timeout.ms (6 s by default).
+  INGEST_LEASE_SESSION_MS: int(6_000, 6_000, 300_000),
+  // Names the lease: topic <prefix>.ingest-lease (one partition), group <prefix>-ingest-lease-<i>-of-<N>.
+  INGEST_LEASE_PREFIX: nonEmpty().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be letters, digits, dots, dashes or underscores').default('tickwatch'),
   STREAM_TYPES: csv(DEFAULT_STREAM_TYPES.join(',')).pipe(z.array(z.enum(STREAM_TYPES, { error: `each must be one of ${STREAM_TYPES.join(', ')}` }))),
   STREAMS_PER_CONNECTION: int(1024, 1, 1024),
   WATCHDOG_SECONDS: num(30, 1, 3_600),

@@ -53,7 +53,13 @@ function shape(e: Env) {
       market: e.BINANCE_MARKET,
       wsUrl: e.BINANCE_WS_URL ?? DEFAULT_URLS[e.BINANCE_MARKET].ws,
       restUrl: e.BINANCE_REST_URL ?? DEFAULT_URLS[e.BINANCE_MARKET].rest,
-      symbols: e.SYMBOLS.map((s) => s.toUpperCase()),
+      /** The listed symbols; empty when SYMBOLS is a rule (the worker resolves it from the exchange's instruments). */
+      symbols: Array.isArray(e.SYMBOLS) ? e.SYMBOLS.map((s) => s.toUpperCase()) : [],
+      symbolRule: Array.isArray(e.SYMBOLS) ? undefined : e.SYMBOLS,
+      symbolsRefreshMs: e.SYMBOLS_REFRESH_SECONDS * 1000,
+      shard: e.SHARD,
+      /** With a lease, the process is the active one of its shard only while it holds the lease. */
+      lease: e.INGEST_LEASE ? { sessionTimeoutMs: e.INGEST_LEASE_SESSION_MS, prefix: e.INGEST_LEASE_PREFIX } : undefined,
       streamTypes: [...new Set(e.STREAM_TYPES)],
       streamsPerConnection: e.STREAMS_PER_CONNECTION,
       /** The watchdog and reconnect timing of every socket slot, Binance's and the venues'. */

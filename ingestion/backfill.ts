@@ -1,7 +1,8 @@
-// REST backfill: fetches missing trades and aggTrades by id (historicalTrades / aggTrades ?fromId=) and order book
-// snapshots (depth), within one request-weight budget per minute, honouring 429 / 418 and their Retry-After. It knows
+// REST backfill: fetches missing trades and aggTrades by id (historicalTrades / aggTrades ?fromId=), order book
+// snapshots (depth) and the instrument list (exchangeInfo, for symbols by rule), within one request-weight budget per minute, honouring 429 / 418 and their Retry-After. It knows
 // nothing about Kafka.
 import type { Logger } from '../common/log.ts';
+import type { Instrument } from '../common/symbol-rule.ts';
 import type { AggTrade, Market, Trade } from '../common/records.ts';
 import { mapRestAggTrade, mapRestTrade } from './binance/mapper.ts';
 import type { IngestMetrics } from './metrics.ts';
@@ -15,6 +16,12 @@ const ENDPOINTS = {
 /** Order book snapshots: the deepest page of 1000 levels per side costs 50 (spot) or 20 (USD-M). */
 const DEPTH = { spot: { path: '/api/v3/depth', weight: 50 }, usdm: { path: '/fapi/v1/depth', weight: 20 } } as const;
 export const DEPTH_SNAPSHOT_LEVELS = 1000;
+
+/**
+ * The instrument list (symbols by rule). Spot documents weight 20; USD-M is charged the same, which is never less
+ * than it costs there.
+ */
+const EXCHANGE_INFO = { spot: { path: '/api/v3/exchangeInfo', weight: 20 }, usdm: { path: '/fapi/v1/exchangeInfo', weight: 20 } } as const;
 
 export const BACKFILL_PAGE = 1000;
 
@@ -73,6 +80,27 @@ export class RestBackfiller {
     return body;
   }
 
+  /**
+   * The exchange's instruments (exchangeInfo `symbols[]`: symbol, status, baseAsset, quoteAsset), within the same
+   * weight budget as the backfills. A row without those fields, or with a symbol that is no valid stream name, is left
+   * out and logged.
+   */
+  async instruments(): Promise<Instrument[]> {
+    const ep = EXCHANGE_INFO[this.opts.market];
+    const body = (await this.request(ep, '', {})) as { symbols?: unknown } | null;
+    if (typeof body !== 'object' || body === null || !Array.isArray(body.symbols)) throw new BackfillError(`GET ${ep.path}: response has no symbols array`);
+    const out: Instrument[] = [];
+    let bad = 0;
+    for (const r of body.symbols as Record<string, unknown>[]) {
+      const { symbol, status, baseAsset, quoteAsset } = r ?? {};
+      if (typeof symbol === 'string' && /^[A-Z0-9]{2,20}$/.test(symbol) && typeof status === 'string' && typeof baseAsset === 'string' && typeof quoteAsset === 'string') {
+        out.push({ symbol, status, baseAsset, quoteAsset });
+      } else bad++;
+    }
+    if (bad > 0) this.opts.log.warn({ path: ep.path, rows: bad }, 'instrument rows without symbol, status, baseAsset or quoteAsset left out');
+    return out;
+  }
+
   /** Waits until `weight` fits in this minute's budget, then books it. */
   private async spend(weight: number): Promise<void> {
     for (;;) {
@@ -106,7 +134,7 @@ export class RestBackfiller {
 
   /** One GET within the weight budget: retries network errors and 5xx, waits out 429 / 418; returns the parsed body. */
   private async request(ep: { readonly path: string; readonly weight: number }, query: string, context: Record<string, unknown>): Promise<unknown> {
-    const url = `${this.opts.restUrl}${ep.path}?${query}`;
+    const url = `${this.opts.restUrl}${ep.path}${query === '' ? '' : `?${query}`}`;
     const attempts = this.opts.attempts ?? 5;
     for (let attempt = 1; ; attempt++) {
       await this.spend(ep.weight);

@@ -1,11 +1,16 @@
 // The ingestion stage's commands: `ingest` (the worker), `replay` and `record` (capture files), `backfill` (by hand).
 import type { Command } from '../common/cli.ts';
-import { runWorker } from '../common/lifecycle.ts';
+import type { Config } from '../common/config.ts';
+import { createKafka } from '../common/kafka.ts';
+import { runWorker, type Worker } from '../common/lifecycle.ts';
+import type { Logger } from '../common/log.ts';
 import { tickKey } from '../common/records.ts';
 import { RestBackfiller } from './backfill.ts';
 import { streamNames } from './binance/mapper.ts';
 import { CaptureWriter } from './capture.ts';
 import { binanceFeeds, systemClock } from './feed.ts';
+import { resolveSymbols } from './instruments.ts';
+import { ShardLease } from './lease.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { replay } from './replay.ts';
 import { connectProducer, startIngestion } from './worker.ts';
@@ -20,10 +25,38 @@ export const ingestCommand: Command = {
     'backfills holes over BINANCE_REST_URL and serves /metrics and /healthz on INGESTION_HTTP_PORT. With `depth` in',
     'STREAM_TYPES it keeps order books from the diff streams and REST snapshots and publishes them to TOPIC_BOOKS.',
     'COINBASE_PRODUCTS and GEMINI_SYMBOLS add one connection per venue (trades, book tickers, books to the same topics).',
+    'SYMBOLS may be a rule (rule:quote=USDT, re-resolved every SYMBOLS_REFRESH_SECONDS); SHARD=i/N streams this shard\'s',
+    'part; INGEST_LEASE=true makes the process wait for its shard\'s lease (a standby) and stream while it holds it.',
   ].join('\n'),
   options: {},
-  run: ({ config, log }) => runWorker(log, () => startIngestion(config, { log })),
+  run: ({ config, log }) => runWorker(log, () => (config.source.lease ? startWithLease(config, log) : startIngestion(config, { log }))),
 };
+
+/**
+ * INGEST_LEASE=true: wait for this shard's lease (ingestion/lease.ts), then stream. A lost lease ends the process at
+ * once, without flushing: whatever it still held is produced by the successor (resume and backfill), never by both.
+ * A graceful stop stops producing first and leaves the group after, so the standby takes over at once.
+ */
+async function startWithLease(config: Config, log: Logger): Promise<Worker> {
+  const metrics = createIngestMetrics({ streams: [...streamNames(config.source.symbols, config.source.streamTypes, config.source.market), 'coinbase', 'gemini'] });
+  const lease = new ShardLease({
+    kafka: createKafka(config, log, 'ingest-lease'),
+    config,
+    log,
+    metrics,
+    onLost: () => process.exit(3),
+  });
+  await lease.start();
+  await lease.acquired;
+  const worker = await startIngestion(config, { log, metrics, admit: () => lease.check() });
+  return {
+    done: worker.done,
+    stop: async (reason) => {
+      await worker.stop(reason);
+      await lease.release();
+    },
+  };
+}
 
 export const replayCommand: Command = {
   name: 'replay',
@@ -62,7 +95,7 @@ export const replayCommand: Command = {
 export const recordCommand: Command = {
   name: 'record',
   summary: 'record live Binance frames to capture files (<receive ns> <json>), one gzip file per symbol and UTC day',
-  usage: ['usage: tickwatch record --dir DIR', '', 'Subscribes like `ingest` (SYMBOLS x STREAM_TYPES) and writes DIR/<symbol>_<yyyymmdd>.gz until stopped.'].join('\n'),
+  usage: ['usage: tickwatch record --dir DIR', '', 'Subscribes like `ingest` (SYMBOLS x STREAM_TYPES, a rule resolved once, this SHARD) and writes DIR/<symbol>_<yyyymmdd>.gz until stopped.'].join('\n'),
   options: { dir: { type: 'string' } },
   async run({ config, log, values }) {
     if (typeof values.dir !== 'string') {
@@ -74,7 +107,9 @@ export const recordCommand: Command = {
     return runWorker(log, async () => {
       const writer = new CaptureWriter(dir);
       const metrics = createIngestMetrics({ defaultMetrics: false });
-      const streams = streamNames(src.symbols, src.streamTypes, src.market);
+      // A rule is resolved once (a recording keeps the streams it started with).
+      const symbols = await resolveSymbols(src, new RestBackfiller({ restUrl: src.restUrl, market: src.market, weightPerMinute: src.restWeightPerMinute, log }));
+      const streams = streamNames(symbols, src.streamTypes, src.market);
       const feeds = binanceFeeds(src, streams, 'record', { clock: systemClock, log, metrics }, () => ({
         frame: (text, receiveTimeUs) => writer.write(BigInt(receiveTimeUs) * 1000n, text),
         disconnected: (reason) => log.warn({ reason }, 'recording interrupted: the capture has a hole here'),

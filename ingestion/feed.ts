@@ -3,13 +3,16 @@
 // connection-attempt limit, and before the 24-hour limit or on request (serverShutdown) opens the new socket first and
 // closes the old one only once the new one delivers (make before break). It knows nothing about what the frames say:
 // the overlap is dropped by id downstream. Binance slots name their streams in the URL (/stream?streams=a/b); other
-// venues (Coinbase, Gemini) connect to their URL as is and send their subscribe messages on every open.
+// venues (Coinbase, Gemini) connect to their URL as is and send their subscribe messages on every open. A Binance slot's
+// streams may change while it runs (setStreams): its open sockets follow by SUBSCRIBE / UNSUBSCRIBE (subscriptions.ts),
+// and a socket opened later names the new list in its URL.
 import { WebSocket } from 'ws';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
 import { backoffDelay } from '../common/backoff.ts';
 import { AttemptLimiter } from './backoff.ts';
 import type { IngestMetrics, ReconnectReason } from './metrics.ts';
+import { ConnectionSubscriptions } from './subscriptions.ts';
 import { nowUs } from '../common/time.ts';
 
 /** Wall-clock time in ms; injected so tests can move a connection's age past 24 hours. */
@@ -63,6 +66,8 @@ interface Conn {
   open: boolean;
   /** The socket was closed for a frame over maxPayloadBytes. */
   oversized: boolean;
+  /** Binance slots: the socket's subscriptions, changed by message while it is open. */
+  subs: ConnectionSubscriptions | undefined;
 }
 
 
@@ -77,11 +82,11 @@ export class Feed {
   private readonly ticker: NodeJS.Timeout;
   private switchReason: ReconnectReason | undefined;
   private readonly log: Logger;
-  readonly url: string;
+  private wanted: Set<string>;
 
   constructor(private readonly opts: FeedOptions) {
     this.log = opts.log.child({ feed: opts.name });
-    this.url = opts.subscribe ? opts.wsUrl : `${opts.wsUrl.replace(/\/+$/, '')}/stream?streams=${opts.streams.join('/')}`;
+    this.wanted = new Set(opts.streams);
     const every = Math.max(20, Math.min(1000, opts.watchdogMs / 4));
     this.ticker = setInterval(() => this.tick(), every);
     this.setState('down');
@@ -97,11 +102,32 @@ export class Feed {
     this.connect();
   }
 
+  /** The URL the next socket opens: a Binance slot names its streams of the moment. */
+  get url(): string {
+    return this.opts.subscribe ? this.opts.wsUrl : `${this.opts.wsUrl.replace(/\/+$/, '')}/stream?streams=${[...this.wanted].join('/')}`;
+  }
+
+  /** The Binance streams this slot should carry now. */
+  get streams(): ReadonlySet<string> {
+    return this.wanted;
+  }
+
+  /** Binance slots: carry `streams` from now on; open sockets subscribe and unsubscribe by message. */
+  setStreams(streams: Iterable<string>): void {
+    this.wanted = new Set(streams);
+    for (const c of [this.active, this.next]) if (c?.open) c.subs?.sync();
+  }
+
+  /** Subscription requests sent on the open sockets and not answered yet. */
+  get unansweredSubscriptions(): number {
+    return (this.active?.subs?.unanswered ?? 0) + (this.next?.subs?.unanswered ?? 0);
+  }
+
   /** Opens a replacement socket and switches over to it (make before break). */
   rollover(reason: ReconnectReason): void {
     if (this.stopped || this.next || !this.active?.open) return;
     this.switchReason = reason;
-    this.log.info({ reason, streams: this.opts.streams.length }, 'opening a replacement connection');
+    this.log.info({ reason, streams: this.wanted.size }, 'opening a replacement connection');
     this.opts.metrics.reconnects(reason);
     this.next = this.open();
     this.setState('switching');
@@ -136,6 +162,7 @@ export class Feed {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.ticker);
+    for (const c of [this.active, this.next]) c?.subs?.close();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const closing = [this.active, this.next].filter((c): c is Conn => c !== undefined);
     this.active = this.next = undefined;
@@ -175,15 +202,27 @@ export class Feed {
 
   private open(): Conn {
     this.opts.limiter.record(Date.now());
-    const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: 10_000, maxPayload: this.opts.maxPayloadBytes });
-    const c: Conn = { id: ++this.seq, ws, openedAt: this.opts.clock.now(), lastHeardMs: performance.now(), spoke: false, open: false, oversized: false };
+    const url = this.url;
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000, maxPayload: this.opts.maxPayloadBytes });
+    const c: Conn = { id: ++this.seq, ws, openedAt: this.opts.clock.now(), lastHeardMs: performance.now(), spoke: false, open: false, oversized: false, subs: undefined };
+    if (!this.opts.subscribe) {
+      c.subs = new ConnectionSubscriptions({
+        carried: [...this.wanted],
+        wanted: () => this.wanted,
+        send: (text) => ws.send(text),
+        log: this.log.child({ conn: c.id }),
+        metrics: this.opts.metrics,
+      });
+    }
     ws.on('open', () => {
       c.open = true;
       c.openedAt = this.opts.clock.now();
       c.lastHeardMs = performance.now();
       if (this.paused) ws.pause();
       for (const m of this.opts.subscribe?.() ?? []) ws.send(m);
-      this.log.info({ conn: c.id, url: this.url }, 'connected');
+      // Streams changed while the socket was opening: it follows at once.
+      c.subs?.sync();
+      this.log.info({ conn: c.id, url: url.length > 300 ? `${url.slice(0, 300)}...` : url }, 'connected');
       if (c === this.active) this.setState('open');
     });
     ws.on('ping', () => (c.lastHeardMs = performance.now()));
@@ -192,7 +231,10 @@ export class Feed {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') c.oversized = true;
       this.log.warn({ conn: c.id, err: err.message }, 'socket error');
     });
-    ws.on('close', (code, reason) => this.onClose(c, code, reason.toString()));
+    ws.on('close', (code, reason) => {
+      c.subs?.close();
+      this.onClose(c, code, reason.toString());
+    });
     return c;
   }
 
@@ -205,7 +247,10 @@ export class Feed {
       if (c === this.active) this.attempt = 0;
       if (c === this.next) this.finishSwitch(c);
     }
-    this.opts.sink.frame(isBinary ? data.toString('latin1') : data.toString(), receiveTimeUs);
+    const text = isBinary ? data.toString('latin1') : data.toString();
+    // Combined-stream frames start with {"stream"; a reply to a subscription change is counted here and goes no further.
+    if (c.subs && !text.startsWith('{"stream"') && c.subs.reply(text)) return;
+    this.opts.sink.frame(text, receiveTimeUs);
   }
 
   /** The replacement has spoken: keep both for a moment so the old one delivers what it holds, then close it. */

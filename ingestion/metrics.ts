@@ -37,9 +37,9 @@ export function deadLetterCode(reason: string): DeadLetterCode {
  * A label whose values come from outside (a frame's stream name): the known values as they are, anything else as
  * `other`, so no frame can mint a series. Without a known list (one-shot commands) the first `cap` values seen count.
  */
-export function boundedLabel(known: readonly string[] | undefined, cap = 256): (value: string) => string {
+export function boundedLabel(known: readonly string[] | undefined, cap = 256): ((value: string) => string) & { allow(values: readonly string[], max: number): void } {
   const allowed = new Set(known ?? []);
-  return (value) => {
+  const label = (value: string) => {
     if (allowed.has(value)) return value;
     if (known === undefined && allowed.size < cap) {
       allowed.add(value);
@@ -47,7 +47,15 @@ export function boundedLabel(known: readonly string[] | undefined, cap = 256): (
     }
     return 'other';
   };
+  /** Values known later (symbols listed while running), up to `max` values in all: past it they stay `other`. */
+  const allow = (values: readonly string[], max: number) => {
+    for (const v of values) if (allowed.size < max) allowed.add(v);
+  };
+  return Object.assign(label, { allow });
 }
+
+/** The most stream label values a worker ever has (listings add some; delisted ones stay until the restart). */
+export const MAX_STREAM_LABELS = 8192;
 
 export interface IngestMetricsOptions {
   readonly defaultMetrics?: boolean;
@@ -92,6 +100,15 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
     labelNames: ['venue', 'channel'],
     registers: r,
   });
+  const subscriptionChanges = new Counter({
+    name: 'tickwatch_ingestion_subscription_streams_total',
+    help: 'Streams in SUBSCRIBE / UNSUBSCRIBE messages on open connections, by method and outcome (sent, acknowledged, error)',
+    labelNames: ['method', 'outcome'],
+    registers: r,
+  });
+  const symbolChanges = new Counter({ name: 'tickwatch_ingestion_symbol_changes_total', help: 'Symbols of this shard listed or delisted by the symbol rule', labelNames: ['change'], registers: r });
+  const symbols = new Gauge({ name: 'tickwatch_ingestion_symbols', help: 'Symbols this process streams (its shard of the resolved list)', registers: r });
+  const leaseActive = new Gauge({ name: 'tickwatch_ingestion_lease_active', help: '1 while this process holds its shard lease and streams; 0 while it waits as a standby', registers: r });
   const connections = new Gauge({ name: 'tickwatch_ingestion_connection_state', help: 'Per connection slot: 0 down, 1 connecting, 2 open, 3 switching over', labelNames: ['connection'], registers: r });
 
   // Series for the known label values exist from the start, so dashboards and rate() see zero, not "no data".
@@ -100,6 +117,8 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
     for (const outcome of ['detected', 'backfilled', 'lost']) gapIds.labels(stream, outcome).inc(0);
   }
   gapSeconds.labels('bookTicker').inc(0);
+  for (const method of ['SUBSCRIBE', 'UNSUBSCRIBE']) for (const outcome of ['sent', 'acknowledged', 'error']) subscriptionChanges.labels(method, outcome).inc(0);
+  for (const change of ['listed', 'delisted']) symbolChanges.labels(change).inc(0);
   for (const code of DEAD_LETTER_CODES) deadLettered.labels(code).inc(0);
   for (const channel of BOOK_CHANNELS.coinbase) refused.labels('coinbase', channel).inc(0);
 
@@ -150,5 +169,11 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
     heldTicks,
     paused,
     connections,
+    subscriptions: (method: 'SUBSCRIBE' | 'UNSUBSCRIBE', outcome: 'sent' | 'acknowledged' | 'error', streams: number) => subscriptionChanges.labels(method, outcome).inc(streams),
+    symbolChanges: (change: 'listed' | 'delisted', n: number) => symbolChanges.labels(change).inc(n),
+    symbols,
+    leaseActive,
+    /** Stream names subscribed after the start may label series too (within MAX_STREAM_LABELS). */
+    allowStreams: (streams: readonly string[]) => stream.allow(streams, MAX_STREAM_LABELS),
   };
 }

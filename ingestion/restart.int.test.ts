@@ -1,49 +1,13 @@
 // The worker killed (SIGKILL) and started again: the new process finds the last ids in Kafka, sees the time it was
 // down as a hole in the ids and backfills it over REST. Runs the real CLI (`tickwatch ingest`) as a child process.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { ENV_VARIABLES, type Config } from '../common/config.ts';
+import type { Config } from '../common/config.ts';
 import { BinanceServer, expectedIds, loadRecording, missingRecordings } from '../test/binance-server.ts';
 import { idsBySymbol, ingestTestConfig, readTopics, ticksOf, waitFor } from '../test/binance-topics.ts';
+import { freePort, health, ingestEnv, producedTo, spawnIngest as spawnWorker } from '../test/ingest-process.ts';
 import { missing } from '../test/services.ts';
 
 const skip = (await missing('kafka')) ?? missingRecordings();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function spawnWorker(env: Record<string, string>): ChildProcess {
-  // Only the variables of the config, so the child sees exactly what the test chose.
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(ENV_VARIABLES as string[]).includes(k)));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/tickwatch.ts', 'ingest'], { env: { ...base, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  return child;
-}
-
-/** `tickwatch_ingestion_records_produced_total` of one topic, from the child's /metrics. */
-async function producedTo(port: number, topic: string): Promise<number> {
-  try {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`tickwatch_ingestion_records_produced_total{topic="${topic}"}`));
-    return line ? Number(line.split(' ').at(-1)) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-async function health(port: number): Promise<Record<string, unknown> | undefined> {
-  try {
-    return (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
 
 describe.skipIf(skip)('ingestion: worker killed and restarted', () => {
   it('backfills the hole the dead worker left: every id once, in order', async () => {
@@ -52,21 +16,7 @@ describe.skipIf(skip)('ingestion: worker killed and restarted', () => {
     const config: Config = await ingestTestConfig(server);
     const port = await freePort();
     const t = config.kafka.topics;
-    const env: Record<string, string> = {
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-      KAFKA_BROKERS: config.kafka.brokers.join(','),
-      BINANCE_WS_URL: server.wsUrl,
-      BINANCE_REST_URL: server.restUrl,
-      TOPIC_TRADES: t.trade,
-      TOPIC_AGG_TRADES: t.aggTrade,
-      TOPIC_BOOK_TICKERS: t.bookTicker,
-      TOPIC_GAPS: t.gap,
-      TOPIC_DEAD_LETTER: t.deadLetter,
-      KAFKA_PARTITIONS: '3',
-      RECONNECT_MIN_MS: '50',
-      HTTP_HOST: '127.0.0.1',
-      INGESTION_HTTP_PORT: String(port),
-    };
+    const env: Record<string, string> = ingestEnv(config, server, port);
     let worker = spawnWorker(env);
     try {
       await waitFor(() => server.openConnections === 1, 60_000, 'the first worker to connect');

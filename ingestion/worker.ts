@@ -1,7 +1,8 @@
-// The ingestion worker: wires the Binance feeds (one per block of up to STREAMS_PER_CONNECTION streams) to Binance's
-// session, router and REST loops (binance/ingest.ts), one feed per enabled venue (Coinbase, Gemini) to its session and
-// router, and the Kafka producer; resumes from the last ids in Kafka, pauses the sockets while the producer buffer is
-// full, and serves /metrics and /healthz.
+// The ingestion worker: resolves this shard's symbols (instruments.ts), wires the Binance connection slots
+// (binance-connections.ts, up to STREAMS_PER_CONNECTION streams each) to Binance's session, router and REST loops
+// (binance/ingest.ts), one feed per enabled venue (Coinbase, Gemini) to its session and router, and the Kafka producer;
+// resumes from the last ids in Kafka, follows a symbol rule's listings and delistings, pauses the sockets while the
+// producer buffer is full, and serves /metrics and /healthz.
 import type { Config } from '../common/config.ts';
 import { startHttpEndpoint, type HttpEndpoint } from '../common/http.ts';
 import { createKafka, createTopics, ensureTopics } from '../common/kafka.ts';
@@ -11,11 +12,13 @@ import { AttemptLimiter } from './backoff.ts';
 import { RestBackfiller } from './backfill.ts';
 import { BinanceIngest } from './binance/ingest.ts';
 import { createBinanceMapper, streamNames } from './binance/mapper.ts';
-import { binanceFeeds, Feed, systemClock, type Clock } from './feed.ts';
+import { BinanceConnections } from './binance-connections.ts';
+import { Feed, systemClock, type Clock } from './feed.ts';
+import { resolveSymbols, SymbolRefresh } from './instruments.ts';
 import { createIngestMetrics, type IngestMetrics } from './metrics.ts';
 import { TickProducer } from './producer.ts';
 import { readLastIds } from './resume.ts';
-import type { VenueRouter } from './router.ts';
+import type { RecordSink, VenueRouter } from './router.ts';
 import { enabledVenues, venueRouter, type BooksChannel } from './venue-feeds.ts';
 
 export interface IngestionOptions {
@@ -28,12 +31,19 @@ export interface IngestionOptions {
   /** Pass to skip reading the last ids from Kafka (benchmarks on fresh topics). */
   readonly resume?: boolean;
   readonly metrics?: IngestMetrics;
+  /**
+   * Called before every record is produced (live, backfilled or a book); with a lease it ends the process when the
+   * lease may be gone (a process frozen past its session must not produce what it read before the freeze).
+   */
+  readonly admit?: () => void;
 }
 
 export interface IngestionWorker extends Worker {
   readonly metrics: IngestMetrics;
-  /** The Binance connection slots. */
+  /** The Binance connection slots (live: slots open and close as symbols are listed and delisted). */
   readonly feeds: readonly Feed[];
+  /** This shard's symbols and their re-resolution (SYMBOLS as a rule). */
+  readonly symbols: SymbolRefresh;
   /** One feed and session per enabled venue (Coinbase, Gemini), and its books subscription where the venue answers it. */
   readonly venues: readonly { readonly name: string; readonly feed: Feed; readonly router: VenueRouter; readonly books: BooksChannel | undefined }[];
   /** Binance's path: the only one that holds ticks behind holes, backfills and fetches book snapshots. */
@@ -69,24 +79,41 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
 
   const producer = new TickProducer(kafka, { bufferMaxBytes: src.producerBufferMaxBytes, lanes: src.producerLanes, log, metrics, onAck: opts.onAck });
   await producer.connect();
+  const admit = opts.admit;
+  const sink: RecordSink = admit
+    ? {
+        produce: (topic, key, record, receiveTimeUs) => {
+          admit();
+          producer.produce(topic, key, record, receiveTimeUs);
+        },
+        writable: () => producer.writable(),
+      }
+    : producer;
 
-  const feeds: Feed[] = [];
+  const backfiller = new RestBackfiller({ restUrl: src.restUrl, market: src.market, weightPerMinute: src.restWeightPerMinute, log, metrics });
+  // This shard's symbols, read live by the mapper and the books: a delisted symbol's frames in flight are ignored.
+  const symbols = new Set(await resolveSymbols(src, backfiller));
+  metrics.symbols.set(symbols.size);
+  metrics.allowStreams(streamNames([...symbols], src.streamTypes, src.market));
+  log.info({ symbols: symbols.size, shard: `${src.shard.index}/${src.shard.count}`, rule: src.symbolRule?.text }, 'symbols of this shard resolved');
+  let connections: BinanceConnections;
   const pipeline = new BinanceIngest({
     source: src,
     topics: config.kafka.topics,
-    mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols: src.symbols }),
-    sink: producer,
-    backfiller: new RestBackfiller({ restUrl: src.restUrl, market: src.market, weightPerMinute: src.restWeightPerMinute, log, metrics }),
+    mapper: createBinanceMapper({ market: src.market, maxFrameBytes: src.maxFrameBytes, streamTypes: src.streamTypes, symbols }),
+    sink,
+    backfiller,
     metrics,
     log,
     // A serverShutdown names no streams: every connection of this process is on the going server's list.
-    onServerShutdown: () => feeds.forEach((f) => f.rollover('serverShutdown')),
+    onServerShutdown: () => connections.feeds.forEach((f) => f.rollover('serverShutdown')),
     books: config.books,
+    symbols,
   });
 
   if (opts.resume ?? true) {
     const types = (['trade', 'aggTrade'] as const).filter((t) => src.streamTypes.includes(t));
-    const wanted = new Set(types.flatMap((t) => src.symbols.map((s) => `${t}:${s}`)));
+    const wanted = new Set(types.flatMap((t) => [...symbols].map((s) => `${t}:${s}`)));
     // Topics created just now are empty: nothing to resume from.
     const topics = types.map((t) => config.kafka.topics[t]).filter((t) => !created.includes(t));
     for (const l of (await readLastIds(kafka, admin, topics, src.market, log, { wanted })).lastIds) {
@@ -130,13 +157,30 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
   };
   const slot = { clock: opts.clock ?? systemClock, log, metrics };
 
-  const streams = streamNames(src.symbols, src.streamTypes, src.market);
-  feeds.push(
-    ...binanceFeeds(src, streams, 'conn', slot, (block) => {
-      const symbols = [...new Set(block.map((s) => s.slice(0, s.indexOf('@')).toUpperCase()))];
-      return { frame: frames(pipeline), disconnected: (reason) => pipeline.disconnected(reason, symbols) };
-    }),
-  );
+  connections = new BinanceConnections({
+    ...slot,
+    source: src,
+    name: 'conn',
+    // Binance's 300 attempts per 5 minutes are per IP: shards that may share a machine share them.
+    limiter: new AttemptLimiter(Math.max(1, Math.floor(300 / src.shard.count))),
+    sink: (carried) => ({ frame: frames(pipeline), disconnected: (reason) => pipeline.disconnected(reason, carried()) }),
+    paused: () => paused,
+  });
+  connections.setSymbols([...symbols]);
+  const feeds = connections.feeds;
+  const refresh = new SymbolRefresh({
+    source: src,
+    rest: backfiller,
+    log,
+    metrics,
+    apply: (next) => {
+      for (const s of next) symbols.add(s);
+      metrics.allowStreams(streamNames(next, src.streamTypes, src.market));
+      const change = connections.setSymbols(next);
+      for (const s of change.delisted) symbols.delete(s);
+      return change;
+    },
+  });
 
   // Coinbase and Gemini: one connection each, subscribed by message. They have no 24-hour limit (no rollover: two
   // sockets feeding one session would interleave its books).
@@ -148,7 +192,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
       venue,
       topics: config.kafka.topics,
       books: config.books,
-      sink: producer,
+      sink,
       metrics,
       log: vlog,
       deadLetterMaxBytes: src.deadLetterMaxBytes,
@@ -198,8 +242,10 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     };
   };
   const http = (opts.http ?? true) ? await startHttpEndpoint({ host: config.http.host, port: opts.httpPort ?? config.http.ports.ingestion, registry: metrics.registry, health }) : undefined;
-  allFeeds().forEach((f) => f.start());
-  log.info({ streams: streams.length, connections: feeds.length, venues: venues.map((v) => v.name), wsUrl: src.wsUrl, httpPort: http?.port }, 'ingestion started');
+  connections.start();
+  venues.forEach((v) => v.feed.start());
+  refresh.start();
+  log.info({ symbols: symbols.size, connections: feeds.length, venues: venues.map((v) => v.name), wsUrl: src.wsUrl, httpPort: http?.port }, 'ingestion started');
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -208,6 +254,7 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     (stopping ??= (async () => {
       log.info({ reason }, 'ingestion stopping');
       clearInterval(pressureTimer);
+      refresh.stop();
       await Promise.all(allFeeds().map((f) => f.stop()));
       pipeline.stop();
       venues.forEach((v) => v.router.stop());
@@ -216,5 +263,5 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
       await admin.close();
       resolveDone();
     })());
-  return { done, stop, metrics, feeds, venues, pipeline, producer, http, health };
+  return { done, stop, metrics, feeds, symbols: refresh, venues, pipeline, producer, http, health };
 }

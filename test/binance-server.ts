@@ -4,7 +4,10 @@
 // messages of ../shared/data, with weight headers and optional 429 + Retry-After. Its order books start from the
 // recording's REST snapshot line and follow every depth diff it publishes, so a snapshot is always the current book. Like the exchange, it publishes on its own clock: whatever is
 // published while a client is away is only to be had over REST. It can drop connections, go silent, announce
-// serverShutdown and mix extra (e.g. malformed) frames into the stream.
+// serverShutdown and mix extra (e.g. malformed) frames into the stream. It serves exchangeInfo from a mutable instrument
+// list (list and delist symbols while it runs), honours SUBSCRIBE / UNSUBSCRIBE on its combined-stream connections
+// (answering {"result":null,"id":N}) and, like Binance, closes a connection that sends more than 5 messages a second
+// (pongs not counted here: tests ping far more often than Binance).
 //
 // Run directly (benchmarks, manual tests) it prints {"wsUrl","restUrl"} on stdout and serves until stdin closes:
 //   tsx test/binance-server.ts [--rate=0] [--max-events=N] [--repeat=N]
@@ -244,10 +247,32 @@ function topLevels(side: Side, limit: number, descending: boolean): [string, str
 
 interface Client {
   readonly ws: WebSocket;
-  readonly streams: ReadonlySet<string>;
+  readonly streams: Set<string>;
   silent: boolean;
   pongs: number;
+  /** Times (ms) of the text messages received in the last second. */
+  readonly incoming: number[];
 }
+
+/** An instrument of exchangeInfo's `symbols[]` (the fields the product reads). */
+export interface ServerInstrument {
+  symbol: string;
+  status: string;
+  baseAsset: string;
+  quoteAsset: string;
+}
+
+/** A SUBSCRIBE / UNSUBSCRIBE the stand-in received, with the last ids published when it took effect. */
+export interface SubscriptionRequest {
+  readonly method: string;
+  readonly params: readonly string[];
+  readonly id: unknown;
+  readonly atPublished: number;
+  readonly lastIds: ReadonlyMap<string, number>;
+}
+
+/** Binance's limit on incoming messages per second per connection (Binance counts pongs too; the stand-in does not). */
+export const INCOMING_MESSAGES_PER_SECOND = 5;
 
 const WEIGHTS: Record<string, number> = {
   '/api/v3/historicalTrades': 25,
@@ -256,6 +281,8 @@ const WEIGHTS: Record<string, number> = {
   '/fapi/v1/aggTrades': 20,
   '/api/v3/depth': 50,
   '/fapi/v1/depth': 20,
+  '/api/v3/exchangeInfo': 20,
+  '/fapi/v1/exchangeInfo': 1,
 };
 
 export class BinanceServer {
@@ -269,6 +296,13 @@ export class BinanceServer {
   /** Depth snapshot requests answered (not rate limited). */
   depthRequests = 0;
   rateLimited = 0;
+  /** exchangeInfo's instruments: by default every recorded symbol, TRADING; change it to list or delist. */
+  readonly instruments: ServerInstrument[];
+  /** Every SUBSCRIBE / UNSUBSCRIBE received, in order. */
+  readonly subscriptionRequests: SubscriptionRequest[] = [];
+  /** Connections closed for sending more than INCOMING_MESSAGES_PER_SECOND messages a second. */
+  messageLimitClosed = 0;
+  exchangeInfoRequests = 0;
   /** Depth events published but sent to nobody (ServerOptions.skip). */
   readonly skipped: RecordedEvent[] = [];
   /** The exchange's order books, per symbol (from the recorded snapshot on). */
@@ -307,6 +341,7 @@ export class BinanceServer {
     }
     this.finished = new Promise((r) => (this.resolveFinished = r));
     if (this.total === 0) this.resolveFinished();
+    this.instruments = [...new Set(opts.recording.events.map((e) => e.symbol))].sort().map((symbol) => ({ symbol, status: 'TRADING', baseAsset: symbol.replace(/USDT$/, ''), quoteAsset: 'USDT' }));
     for (const [symbol, snap] of opts.recording.depthSnapshots) {
       this.books.set(symbol, { lastUpdateId: snap.lastUpdateId, bids: new Map(snap.bids.map(([p, q]) => [p, q])), asks: new Map(snap.asks.map(([p, q]) => [p, q])) });
     }
@@ -383,6 +418,20 @@ export class BinanceServer {
     }, graceMs).unref();
   }
 
+  /** Sets an instrument's status (TRADING lists it, BREAK or absent delists it for a rule); adds it when unknown. */
+  setInstrument(symbol: string, status: string, quoteAsset = 'USDT'): void {
+    const i = this.instruments.find((x) => x.symbol === symbol);
+    if (i) i.status = status;
+    else this.instruments.push({ symbol, status, baseAsset: symbol.replace(new RegExp(`${quoteAsset}$`), ''), quoteAsset });
+  }
+
+  /** The streams the open connections carry now. */
+  subscribedStreams(): Set<string> {
+    const out = new Set<string>();
+    for (const c of this.clients) for (const s of c.streams) out.add(s);
+    return out;
+  }
+
   /** The next `n` REST requests get `status` (429 or 418) with Retry-After. */
   rateLimitNext(n: number, retryAfterS = 1, status = 429): void {
     this.limitNext = n;
@@ -402,12 +451,54 @@ export class BinanceServer {
 
   private accept(ws: WebSocket, url: URL): void {
     const streams = new Set((url.searchParams.get('streams') ?? '').split('/').filter(Boolean));
-    const c: Client = { ws, streams, silent: false, pongs: 0 };
+    const c: Client = { ws, streams, silent: false, pongs: 0, incoming: [] };
     this.connectionsAccepted++;
     this.clients.add(c);
+    // Binance counts pongs among the 5 messages a second too; here they are not, because tests ping many times faster
+    // than Binance's every 20 s (and ws answers each ping on its own).
     ws.on('pong', () => c.pongs++);
+    ws.on('message', (data) => {
+      if (!this.countIncoming(c)) return;
+      this.subscription(c, data.toString());
+    });
     ws.on('close', () => this.clients.delete(c));
     ws.on('error', () => this.clients.delete(c));
+  }
+
+  /** Counts one incoming message; over the limit the connection is closed (false). */
+  private countIncoming(c: Client): boolean {
+    const now = Date.now();
+    while (c.incoming.length > 0 && c.incoming[0]! <= now - 1000) c.incoming.shift();
+    c.incoming.push(now);
+    if (c.incoming.length <= INCOMING_MESSAGES_PER_SECOND) return true;
+    this.messageLimitClosed++;
+    c.ws.close(1008, 'too many messages');
+    this.clients.delete(c);
+    return false;
+  }
+
+  /** SUBSCRIBE / UNSUBSCRIBE, as Binance answers them on a combined-stream connection. */
+  private subscription(c: Client, text: string): void {
+    let m: { method?: unknown; params?: unknown; id?: unknown };
+    try {
+      m = JSON.parse(text) as typeof m;
+    } catch {
+      c.ws.send(JSON.stringify({ error: { code: 3, msg: 'Invalid JSON' }, id: null }));
+      return;
+    }
+    const params = Array.isArray(m.params) && m.params.every((p) => typeof p === 'string') ? (m.params as string[]) : undefined;
+    if ((m.method !== 'SUBSCRIBE' && m.method !== 'UNSUBSCRIBE') || !params) {
+      c.ws.send(JSON.stringify({ error: { code: 2, msg: 'Invalid request' }, id: m.id ?? null }));
+      return;
+    }
+    if (m.method === 'SUBSCRIBE' && new Set([...c.streams, ...params]).size > 1024) {
+      c.ws.send(JSON.stringify({ error: { code: 2, msg: 'Too many streams' }, id: m.id ?? null }));
+      return;
+    }
+    for (const p of params) if (m.method === 'SUBSCRIBE') c.streams.add(p);
+    else c.streams.delete(p);
+    this.subscriptionRequests.push({ method: m.method, params, id: m.id, atPublished: this.published, lastIds: new Map(this.lastPublished) });
+    c.ws.send(JSON.stringify({ result: null, id: m.id }));
   }
 
   private event(i: number): RecordedEvent {
@@ -518,6 +609,12 @@ export class BinanceServer {
       this.rateLimited++;
       res.writeHead(this.limitStatus, { ...headers, 'retry-after': String(this.retryAfterS) });
       res.end(JSON.stringify({ code: -1003, msg: 'Too many requests' }));
+      return;
+    }
+    if (url.pathname.endsWith('/exchangeInfo')) {
+      this.exchangeInfoRequests++;
+      res.writeHead(200, headers);
+      res.end(JSON.stringify({ timezone: 'UTC', serverTime: Date.now(), rateLimits: [], exchangeFilters: [], symbols: this.instruments }));
       return;
     }
     const symbol = url.searchParams.get('symbol') ?? '';

@@ -27,6 +27,8 @@ export interface BinanceIngestOptions {
   /** Attempts at a hole REST does not (yet) cover before it is recorded as lost. */
   readonly backfillAttempts?: number;
   readonly onServerShutdown?: () => void;
+  /** The symbols streamed, read live (symbols by rule); default: the configured list. */
+  readonly symbols?: ReadonlySet<string>;
   /** Keep order books of the depth streams (when STREAM_TYPES has `depth`); snapshots come over REST (backfiller). */
   readonly books?: Config['books'];
 }
@@ -40,7 +42,7 @@ export class BinanceIngest {
   constructor(opts: BinanceIngestOptions) {
     const { source: src, sink, backfiller, metrics, log } = opts;
     const b = opts.books && src.streamTypes.includes('depth') ? opts.books : undefined;
-    const books = b && new BinanceBooks({ market: src.market, depth: b.depth, intervalMs: b.publishIntervalMs, symbols: src.symbols });
+    const books = b && new BinanceBooks({ market: src.market, depth: b.depth, intervalMs: b.publishIntervalMs, symbols: opts.symbols ?? src.symbols });
     this.session = new BinanceSession({ market: src.market, mapper: opts.mapper, books, lag: (type, seconds) => metrics.lag(type).observe(seconds) });
     const route: RestLoopOptions['route'] = (out, raw, receiveTimeUs) => this.router.route(out, raw, receiveTimeUs);
     this.backfills = new BackfillLoop({ sequences: this.session.sequences, backfiller, sink, route, metrics, log, delayMs: opts.backfillDelayMs, attempts: opts.backfillAttempts });

@@ -18,8 +18,8 @@ export interface MapperOptions {
   readonly maxFrameBytes: number;
   /** Stream types to map; others are ignored. */
   readonly streamTypes: readonly StreamType[];
-  /** Upper-case symbols to map; others are ignored. Undefined: every symbol. */
-  readonly symbols?: readonly string[];
+  /** Upper-case symbols to map; others are ignored. Undefined: every symbol. A Set is read live (symbols by rule). */
+  readonly symbols?: readonly string[] | ReadonlySet<string>;
 }
 
 export interface Mapper {
@@ -97,7 +97,7 @@ const TYPES: Record<string, Exclude<StreamType, 'depth'>> = { trade: 'trade', ag
 export function createBinanceMapper(opts: MapperOptions): Mapper {
   const { market, maxFrameBytes } = opts;
   const wantedTypes = new Set<string>(opts.streamTypes);
-  const wantedSymbols = opts.symbols ? new Set(opts.symbols.map((s) => s.toUpperCase())) : undefined;
+  const wantedSymbols = opts.symbols instanceof Set ? opts.symbols : opts.symbols ? new Set([...opts.symbols].map((s) => s.toUpperCase())) : undefined;
 
   function reject(stream: string | null, reason: string): MapResult {
     return { kind: 'rejected', stream, reason };

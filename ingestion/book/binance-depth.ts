@@ -269,17 +269,17 @@ export class BinanceDepthSync {
 }
 
 export interface BinanceBooksOptions extends DepthSyncOptions {
-  /** Upper-case venue symbols to keep books for; undefined: every depth stream seen. */
-  readonly symbols?: readonly string[];
+  /** Upper-case venue symbols to keep books for; undefined: every depth stream seen. A Set is read live. */
+  readonly symbols?: readonly string[] | ReadonlySet<string>;
 }
 
 /** Every symbol's depth sync behind one entry for frames and one for snapshots. */
 export class BinanceBooks {
   readonly syncs = new Map<string, BinanceDepthSync>();
-  private readonly wanted: Set<string> | undefined;
+  private readonly wanted: ReadonlySet<string> | undefined;
 
   constructor(private readonly opts: BinanceBooksOptions) {
-    this.wanted = opts.symbols ? new Set(opts.symbols.map((s) => s.toUpperCase())) : undefined;
+    this.wanted = opts.symbols instanceof Set ? opts.symbols : opts.symbols ? new Set([...opts.symbols].map((s) => s.toUpperCase())) : undefined;
   }
 
   sync(venueSymbol: string): BinanceDepthSync | undefined {

@@ -1,7 +1,7 @@
 // Test values for walking TICK_SCHEMA field by field: a Binance sample of each tick type, and per field the values
 // its kind's rule takes, refuses, or takes but cannot store. decodeTick, checkWritable and the writer's fast path are
 // all held to these (common/tick-schema.test.ts, consumer/tick-rows.test.ts).
-import type { Tick, TickType } from './records.ts';
+import type { Tick, TickType, Trade } from './records.ts';
 import { crossFieldProblem, MAX_TIME_MS, MIN_TIME_MS, newAggTrade, newBookTicker, newTrade, TICK_SCHEMA, type FieldKind, type TickField } from './tick-schema.ts';
 
 const RECEIVE_US = 1723161254087896;
@@ -78,3 +78,19 @@ export function sampleWith(type: TickType, name: string, value: unknown): Buffer
   const r: Record<string, unknown> = { ...SAMPLE_TICKS[type], [name]: value, v: 1 };
   return Buffer.from(JSON.stringify(r));
 }
+
+/** A spot trade of `symbol` with id `tradeId`, its times a function of the id (tests of ordering and resuming). */
+export const tradeAt = (symbol: string, tradeId: number): Trade => ({
+  type: 'trade',
+  exchange: 'binance',
+  market: 'spot',
+  symbol,
+  receiveTimeUs: 1_723_161_600_000_000 + tradeId,
+  tradeId,
+  price: '61837.63000000',
+  quantity: '0.00100000',
+  buyerIsMaker: false,
+  side: 'buy',
+  exchangeTimeMs: 1_723_161_600_000 + tradeId,
+  eventTimeMs: 1_723_161_600_000 + tradeId,
+});

@@ -4,25 +4,11 @@ import { describe, expect, it } from 'vitest';
 import type { KafkaClients } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
 import type { Trade } from '../common/records.ts';
+import { tradeAt as trade } from '../common/tick-schema.fixture.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { TickProducer } from './producer.ts';
 
 const log = createLogger('silent', 'producer-test');
-
-const trade = (symbol: string, tradeId: number): Trade => ({
-  type: 'trade',
-  exchange: 'binance',
-  market: 'spot',
-  symbol,
-  receiveTimeUs: 1_723_161_600_000_000 + tradeId,
-  tradeId,
-  price: '61837.63000000',
-  quantity: '0.00100000',
-  buyerIsMaker: false,
-  side: 'buy',
-  exchangeTimeMs: 1_723_161_600_000 + tradeId,
-  eventTimeMs: 1_723_161_600_000 + tradeId,
-});
 
 interface Sent {
   readonly lane: string;

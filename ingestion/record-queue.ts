@@ -121,20 +121,20 @@ export class RecordQueue {
   }
 
   private topicId(topic: string): number {
-    let id = this.topicIds.get(topic);
-    if (id === undefined) {
-      this.topicIds.set(topic, (id = this.topics.length));
-      this.topics.push(topic);
-    }
-    return id;
+    return intern(this.topicIds, this.topics, topic);
   }
 
   private keyId(key: Buffer): number {
-    let id = this.keyIds.get(key);
-    if (id === undefined) {
-      this.keyIds.set(key, (id = this.keys.length));
-      this.keys.push(key);
-    }
-    return id;
+    return intern(this.keyIds, this.keys, key);
   }
+}
+
+/** The index of value in list, appended the first time: the few topics and keys are stored once, records hold ids. */
+function intern<T>(ids: Map<T, number>, list: T[], value: T): number {
+  let id = ids.get(value);
+  if (id === undefined) {
+    ids.set(value, (id = list.length));
+    list.push(value);
+  }
+  return id;
 }

@@ -3,25 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaMessage } from '../common/kafka.ts';
 import { encodeRecord, type Trade } from '../common/records.ts';
+import { tradeAt as trade } from '../common/tick-schema.fixture.ts';
 import { missing, testKafka, testLog, uniqueName, type TestKafka } from '../test/services.ts';
 import { readLastIds, type LastId } from './resume.ts';
 
 const skip = await missing('kafka');
-
-const trade = (symbol: string, tradeId: number): Trade => ({
-  type: 'trade',
-  exchange: 'binance',
-  market: 'spot',
-  symbol,
-  receiveTimeUs: 1_723_161_600_000_000 + tradeId,
-  tradeId,
-  price: '61837.63000000',
-  quantity: '0.00100000',
-  buyerIsMaker: false,
-  side: 'buy',
-  exchangeTimeMs: 1_723_161_600_000 + tradeId,
-  eventTimeMs: 1_723_161_600_000 + tradeId,
-});
 
 describe.skipIf(skip)('resume point from the tail of the topics (real Kafka)', () => {
   let broker: TestKafka;

@@ -15,7 +15,7 @@ import { recordHeaders, tickKey, type AnomalyRecord, type BarRecord, type Exchan
 import { AlertPolicy, alertKey, type AlertMail, type Firing } from './alert-state.ts';
 import { AlertMailer } from './alerts-mail.ts';
 import { macd, rsiWilder } from './indicators.ts';
-import { configureShortBars, Refresher } from './refresher.ts';
+import { configureShortBars, Refresher, type RefreshResult } from './refresher.ts';
 import { evaluateBucket, evaluateGaps, evaluateStale, rulesFor, type BucketPoint, type Verdict } from './rules.ts';
 import { bucketStart, MINUTE_MS, nextWakeMs, type RefreshWindow } from './schedule.ts';
 import { iso } from '../common/time.ts';
@@ -29,8 +29,10 @@ export interface EngineDeps {
   readonly db: SqlSession;
   readonly config: Config;
   readonly log: Logger;
+  /** Called inside the step's transaction (the worker's sink writes the outbox in it). */
   readonly sink: MetricsSink;
-  readonly mail?: (m: AlertMail) => void;
+  /** Each mail the policy decides, inside the step's transaction (the worker's writes the mail outbox). */
+  readonly mail?: (m: AlertMail) => unknown;
   readonly clock?: () => number;
   readonly registry?: Registry;
   /** Streams watched for staleness; default: the configured source symbols. */
@@ -97,6 +99,8 @@ export class MetricsEngine {
   private readonly firingsTotal: Counter;
   private readonly lastRefreshed: Gauge;
   lastStepAtMs = 0;
+  /** A step that failed may have moved the policy in memory past what its rolled-back transaction stored. */
+  private policyStale = false;
 
   constructor(private readonly deps: EngineDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -110,15 +114,23 @@ export class MetricsEngine {
     this.lastRefreshed = new Gauge({ name: 'tickwatch_metrics_last_refresh_timestamp_seconds', help: 'When the last refresh pass finished', registers });
   }
 
+  /** Loads what the previous worker (or this one, before a failed step) stored: the mail policy and the short buckets' progress. */
   async start(): Promise<void> {
+    await this.loadPolicy();
+    await this.refresher.load();
+    if (await configureShortBars(this.deps.db, this.deps.config.metrics.shortBarSeconds)) {
+      this.deps.log.info({ shortBarSeconds: this.deps.config.metrics.shortBarSeconds }, 'short bars (re)built for the configured width: filled from now on');
+    }
+  }
+
+  private async loadPolicy(): Promise<void> {
     const stored = await this.deps.db.query<{ key: string; active: boolean; cooldown_until: Date | null; held: Firing[] }>(
       'SELECT key, active, cooldown_until, held FROM alert_policy_state',
     );
     this.policy.load(stored.rows.map((r) => ({ key: r.key, active: r.active, cooldownUntilMs: r.cooldown_until === null ? null : new Date(r.cooldown_until).getTime(), held: r.held })));
     if (stored.rows.length > 0) this.deps.log.info({ keys: stored.rows.length, open: stored.rows.filter((r) => r.active).length }, 'alert policy state loaded');
-    if (await configureShortBars(this.deps.db, this.deps.config.metrics.shortBarSeconds)) {
-      this.deps.log.info({ shortBarSeconds: this.deps.config.metrics.shortBarSeconds }, 'short bars (re)built for the configured width: filled from now on');
-    }
+    this.policy.changed(); // what was just loaded is stored already
+    this.policyStale = false;
   }
 
   /** When the next bucket closes past the lateness. */
@@ -126,11 +138,36 @@ export class MetricsEngine {
     return nextWakeMs(this.clock(), this.deps.config.metrics.allowedLatenessMs, this.shortMs);
   }
 
+  /**
+   * One pass. The refresh runs first, outside any transaction (TimescaleDB's refresh cannot run inside one, and it is
+   * idempotent); everything decided from it (bars to publish, indicators, firings, mails, the policy's state) is written
+   * in one transaction with the removal of the invalidations it consumed: a worker that dies before its commit leaves
+   * the minutes listed, and its successor decides them again, once.
+   */
   async step(): Promise<StepResult> {
     const now = this.clock();
     const cutoff = now - this.deps.config.metrics.allowedLatenessMs;
-    const r = await this.refresher.runOnce(cutoff);
+    if (this.policyStale) await this.loadPolicy();
+    const r = await this.refresher.refresh(cutoff);
     this.refreshSeconds.observe(r.durationMs / 1000);
+    await this.deps.db.exec('BEGIN');
+    let result: StepResult;
+    try {
+      result = await this.decide(r, now, cutoff);
+      await this.refresher.done(r);
+      await this.deps.db.exec('COMMIT');
+    } catch (err) {
+      this.policyStale = true;
+      await this.deps.db.exec('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    this.refresher.committed(r);
+    this.lastStepAtMs = now;
+    this.lastRefreshed.set(now / 1000);
+    return result;
+  }
+
+  private async decide(r: RefreshResult, now: number, cutoff: number): Promise<StepResult> {
     const readable = this.clock();
     const bars: BarRecord[] = [];
     for (const w of r.minutes) {
@@ -154,10 +191,8 @@ export class MetricsEngine {
       }
     }
     firings += await this.checkStale(now);
-    for (const m of this.policy.due(now)) this.deps.mail?.(m);
+    for (const m of this.policy.due(now)) await this.deps.mail?.(m);
     await this.storePolicy();
-    this.lastStepAtMs = now;
-    this.lastRefreshed.set(now / 1000);
     return { refreshedMinutes: r.minutes, refreshedShort: r.short, barsPublished: bars.length, firings, refreshMs: r.durationMs };
   }
 
@@ -275,7 +310,7 @@ export class MetricsEngine {
       }
     }
     if (out.length > 0) await this.deps.sink.publishAnomalies(out);
-    for (const m of mails) this.deps.mail?.(m);
+    for (const m of mails) await this.deps.mail?.(m);
     return out.filter((x) => x.state === 'firing').length;
   }
 

@@ -43,6 +43,11 @@ export class Lease {
     return this.heldNow;
   }
 
+  /** Once held and lost, or released: this instance is done. */
+  get lostOrReleased(): boolean {
+    return this.lostReason !== undefined;
+  }
+
   /** The backend pid of the lease connection (tests terminate it). */
   pid: number | undefined;
 

@@ -3,12 +3,13 @@
 // publishes firings, and hands them to the alert mail policy. The engine is driven by step(), so tests and the
 // benchmark can run it against any clock; startMetricsWorker wires it to PostgreSQL, Kafka, SMTP and HTTP.
 import { Histogram, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import pg from 'pg';
 import { backoffDelay, retryUntilReady } from '../common/backoff.ts';
 import type { Config } from '../common/config.ts';
-import { createPool, pgSession, type SqlSession } from '../common/db.ts';
+import type { SqlSession } from '../common/db.ts';
 import { startHttpEndpoint } from '../common/http.ts';
 import { createKafka, createTopics, kafkaMessage, type KafkaProducer } from '../common/kafka.ts';
+import { Lease, LeaseLostError } from './lease.ts';
+import { MailOutbox, OutboxPublisher, outboxSink, queueMail } from './outbox.ts';
 import type { Worker } from '../common/lifecycle.ts';
 import type { Logger } from '../common/log.ts';
 import { recordHeaders, tickKey, type AnomalyRecord, type BarRecord, type Exchange, type Market } from '../common/records.ts';
@@ -343,46 +344,122 @@ export function kafkaSink(producer: KafkaProducer, topics: Config['kafka']['topi
   };
 }
 
-/** Wires the engine to PostgreSQL, Kafka, SMTP and HTTP and runs it until stopped. */
-export async function startMetricsWorker(config: Config, log: Logger, opts: { httpPort?: number } = {}): Promise<Worker & { engine: MetricsEngine; httpPort: number }> {
+export type MetricsRole = 'standby' | 'active';
+
+/**
+ * Wires the engine to PostgreSQL, Kafka, SMTP and HTTP and runs it until stopped. Any number of these may run against
+ * one database: the one holding the lease (metrics/lease.ts) is active, the others are standbys that try it every
+ * METRICS_LEASE_POLL_MS. The active one works on the lease's connection only; it publishes and mails through the
+ * outboxes (metrics/outbox.ts), and the moment its lease is lost it stops and becomes a standby.
+ */
+export async function startMetricsWorker(
+  config: Config,
+  log: Logger,
+  opts: { httpPort?: number; onRole?: (role: MetricsRole, reason: string) => void } = {},
+): Promise<Worker & { engine: MetricsEngine; httpPort: number; readonly role: MetricsRole }> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const pool = createPool(config, 'tickwatch-metrics', log, 'metrics');
-  const db = pgSession(pool as unknown as pg.ClientBase);
   const kafka = createKafka(config, log, 'metrics');
   // Started before the broker or the database is up (or during a restart of either), the worker waits for them.
   const startupRetry = { minMs: 500, maxMs: 10_000, log };
   const topics = [config.kafka.topics.bar, config.kafka.topics.alert];
   await retryUntilReady('creating the bar and alert topics', () => createTopics(kafka, topics, config), startupRetry);
-  // Idempotent, acks = all, keys placed as Java's default partitioner places them (common/kafka.ts).
-  const producer = kafka.producer({ idempotent: true, retries: 8 });
-  await retryUntilReady('connecting the producer', () => producer.initIdempotentProducer({}).then(() => undefined), startupRetry);
+  const leaderGauge = new Gauge({ name: 'tickwatch_metrics_leader', help: 'Whether this metrics worker holds the lease and acts (1) or is a standby (0)', registers: [registry] });
+  const takeovers = new Counter({ name: 'tickwatch_metrics_takeovers_total', help: 'Times this metrics worker took the lease and became active', registers: [registry] });
+  const leaseLost = new Counter({ name: 'tickwatch_metrics_lease_lost_total', help: 'Times this metrics worker lost the lease while active', registers: [registry] });
+  const repeats = new Counter({ name: 'tickwatch_alert_mails_resent_total', help: 'Alert mails a predecessor left in the SMTP conversation, sent again (possibly a repeat)', registers: [registry] });
   const mailer = new AlertMailer({ smtp: config.smtp, dashboardUrl: config.metrics.dashboardUrl, log: log.child({ component: 'mail' }), registry });
-  const engine = new MetricsEngine({ db, config, log, sink: kafkaSink(producer, config.kafka.topics), mail: (m) => mailer.send(m), registry });
-  await retryUntilReady('preparing the bar tables', () => engine.start(), startupRetry);
 
+  let lease = new Lease(config, log);
+  // The engine's session is always the current lease's connection; once that lease is lost, every call fails.
+  const db: SqlSession = { query: (sql, params) => lease.session.query(sql, params), exec: (sql) => lease.session.exec(sql) };
+  const engine = new MetricsEngine({ db, config, log, sink: outboxSink(db, config.kafka.topics), mail: (m) => queueMail(db, m), registry });
+  const publisher = new OutboxPublisher(kafka, config, log);
+  const mails = new MailOutbox(mailer, log, repeats);
+  const held = () => lease.held;
+
+  let role: MetricsRole = 'standby';
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<unknown> = Promise.resolve();
   let failures = 0;
+  let leaseError: string | undefined;
+  let lastAttemptAtMs = Date.now();
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
+  leaderGauge.set(0);
+
+  const become = (next: MetricsRole, reason: string) => {
+    role = next;
+    leaderGauge.set(next === 'active' ? 1 : 0);
+    opts.onRole?.(next, reason);
+  };
+
+  /** The lease is gone: nothing more is refreshed, published or mailed by this worker (its queue is its successor's). */
+  const standDown = (reason: string) => {
+    if (role !== 'active') return;
+    become('standby', reason);
+    leaseLost.inc();
+    const dropped = mailer.abandon();
+    log.warn({ reason, mailsLeftToSuccessor: dropped }, 'metrics worker is a standby again');
+    void publisher.reset();
+  };
+
+  /** Took the lease: load what the predecessor stored, then act. */
+  const takeOver = async (l: Lease) => {
+    void l.lost.then((reason) => standDown(reason));
+    try {
+      await l.exclusive(() => engine.start());
+    } catch (err) {
+      log.error({ err }, 'taking over failed: giving the lease up');
+      await l.release();
+      return;
+    }
+    if (!l.held) return;
+    failures = 0;
+    mails.reset();
+    takeovers.inc();
+    become('active', 'lease taken');
+    log.info({ leasePid: l.pid }, 'metrics lease taken: active');
+  };
+
+  const activeStep = async () => {
+    await lease.exclusive(() => engine.step()).then((r) => {
+      if (r.refreshedMinutes.length > 0) log.debug({ minutes: r.refreshedMinutes.length, bars: r.barsPublished, firings: r.firings, refreshMs: Math.round(r.refreshMs) }, 'refreshed');
+    });
+    await publisher.flush(db, held);
+    await lease.exclusive(() => mails.pump(db, (w) => lease.exclusive(w), held));
+  };
+
   const loop = () => {
     if (stopped) return;
-    current = engine.step().then(
-      (r) => {
-        failures = 0;
-        if (r.refreshedMinutes.length > 0) log.debug({ minutes: r.refreshedMinutes.length, bars: r.barsPublished, firings: r.firings, refreshMs: Math.round(r.refreshMs) }, 'refreshed');
+    if (role === 'active' && !lease.held) standDown('lease lost');
+    if (role === 'standby' && (lease.held || lease.lostOrReleased)) lease = new Lease(config, log);
+    const l = lease;
+    current = (role === 'active' ? activeStep() : l.tryAcquire().then((got) => (got ? takeOver(l) : undefined))).then(
+      () => {
+        if (role === 'active') failures = 0;
+        else leaseError = undefined;
+        lastAttemptAtMs = Date.now();
       },
       (err: unknown) => {
+        lastAttemptAtMs = Date.now();
+        if (role === 'standby' || !l.held) {
+          leaseError = (err as Error).message;
+          if (!(err instanceof LeaseLostError)) log.warn({ err }, 'metrics lease attempt failed: retrying');
+          return;
+        }
         failures += 1;
         log.error({ err, failures }, 'refresh pass failed: retrying');
       },
     );
     void current.then(() => {
       if (stopped) return;
-      // Wake at the next close plus lateness; poll at least every second for late ticks and digests.
-      const wait = failures > 0 ? backoffDelay(failures - 1, 1_000, 30_000, 0.2) : Math.max(20, Math.min(1_000, engine.nextWakeMs() - Date.now()));
+      // Active: wake at the next close plus lateness, at least every lease poll (each pass is a round trip on the
+      // lease's connection: the proof it is still held). Standby: try the lease every poll.
+      const poll = config.metrics.leasePollMs;
+      const wait =
+        role === 'standby' ? poll : failures > 0 ? Math.min(poll, backoffDelay(failures - 1, 1_000, 30_000, 0.2)) : Math.max(20, Math.min(poll, engine.nextWakeMs() - Date.now()));
       timer = setTimeout(loop, wait);
     });
   };
@@ -390,22 +467,32 @@ export async function startMetricsWorker(config: Config, log: Logger, opts: { ht
     host: config.http.host,
     port: opts.httpPort ?? config.http.ports.metrics,
     registry,
-    health: () => ({ ok: !stopped && failures < 5 && Date.now() - engine.lastStepAtMs < 60_000, lastStepAt: new Date(engine.lastStepAtMs).toISOString(), failures }),
+    health: () =>
+      role === 'active'
+        ? { ok: !stopped && failures < 5 && Date.now() - engine.lastStepAtMs < 60_000, role, lastStepAt: new Date(engine.lastStepAtMs).toISOString(), failures }
+        : // A standby is ready when it can reach the database to try the lease.
+          { ok: !stopped && leaseError === undefined && Date.now() - lastAttemptAtMs < 10 * config.metrics.leasePollMs + 10_000, role, ...(leaseError ? { leaseError } : {}) },
   });
   loop();
-  log.info({ port: http.port, shortBarSeconds: config.metrics.shortBarSeconds, allowedLatenessMs: config.metrics.allowedLatenessMs }, 'metrics worker running');
+  log.info({ port: http.port, shortBarSeconds: config.metrics.shortBarSeconds, allowedLatenessMs: config.metrics.allowedLatenessMs, leasePollMs: config.metrics.leasePollMs }, 'metrics worker running');
   return {
     engine,
     httpPort: http.port,
+    get role() {
+      return role;
+    },
     done,
     stop: async () => {
       stopped = true;
       clearTimeout(timer);
       await current;
+      // Queued mails are given their grace time while the lease still lets them be recorded; what is left stays in
+      // the outbox for the next worker.
       await mailer.close();
-      await producer.close();
+      await publisher.reset();
+      await lease.release();
+      if (role === 'active') become('standby', 'stopped');
       await http.close();
-      await pool.end();
       resolveDone();
     },
   };

@@ -1,5 +1,5 @@
 // A standby for the metrics worker (issue 17) against real PostgreSQL/TimescaleDB, Kafka and an SMTP server on
-// loopback. (1) Two `tickwatch metrics` processes, logged in as the metrics role, recorded trades arriving in real
+// loopback, on a private PostgreSQL cluster (the shared one is restarted by others' runs). (1) Two `tickwatch metrics` processes, logged in as the metrics role, recorded trades arriving in real
 // time: the active one is SIGKILLed mid-minute, the standby takes over within seconds, every bar is exact, every
 // closed 1-minute bar is on the bars topic once, every record of the outbox once, and every alert mailed once.
 // (2) Two workers in one process: the active one's lease connection terminated by the server: it stops acting before
@@ -16,14 +16,16 @@ import type { BarRecord, Trade } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { barMismatches, expectedBars } from '../test/expected-bars.ts';
-import { freshDatabaseClient, missing, testConfig, testLog, uniqueName, type ConnectedDatabase } from '../test/services.ts';
+import pg from 'pg';
+import { privatePostgresMissing, startPrivatePostgres, type PrivatePostgres } from '../test/private-postgres.ts';
+import { missing, testConfig, testLog, uniqueName } from '../test/services.ts';
 import { tickwatch } from '../test/tickwatch.ts';
 import { METRICS_LEASE_KEY } from './lease.ts';
 import { insertTrades } from './replay.ts';
 import { bucketStart, MINUTE_MS } from './schedule.ts';
 import { startMetricsWorker, type MetricsRole } from './worker.ts';
 
-const skip = capturesMissing() ?? (await missing('kafka', 'postgres'));
+const skip = capturesMissing() ?? (await missing('kafka')) ?? privatePostgresMissing();
 
 const ROLE = { METRICS_DB_USER: 'tickwatch_metrics_standby', METRICS_DB_PASSWORD: 'standby-test-password' };
 const fmt = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
@@ -74,14 +76,18 @@ function smtpServer(received: { subject: string; messageId: string }[]) {
 }
 
 describe.skipIf(skip)('metrics standby', () => {
-  let fresh: ConnectedDatabase;
+  let server: PrivatePostgres;
+  let fresh: { url: string; client: pg.Client };
   let db: SqlSession;
   const received: { subject: string; messageId: string }[] = [];
   let smtp: SMTPServer;
   let smtpPort: number;
 
   beforeAll(async () => {
-    fresh = await freshDatabaseClient('metrics_standby');
+    server = await startPrivatePostgres();
+    fresh = { url: server.url, client: new pg.Client({ connectionString: server.url }) };
+    fresh.client.on('error', (err) => testLog.warn({ err }, 'test connection lost'));
+    await fresh.client.connect();
     db = pgSession(fresh.client);
     await migrate(db, await testConfig({ DATABASE_URL: fresh.url, ...ROLE }), testLog);
     smtp = smtpServer(received);
@@ -91,7 +97,8 @@ describe.skipIf(skip)('metrics standby', () => {
 
   afterAll(async () => {
     await new Promise<void>((resolve) => smtp?.close(() => resolve()));
-    await fresh?.close();
+    await fresh?.client.end().catch(() => undefined);
+    await server?.destroy();
   });
 
   /** The environment of a worker of this test: its database, topics, SMTP server, one transactional id for both. */

@@ -399,6 +399,7 @@ export async function startMetricsWorker(
   const standDown = (reason: string) => {
     if (role !== 'active') return;
     become('standby', reason);
+    if (stopped) return; // a stop gives up the lease itself, after its mails' grace time
     leaseLost.inc();
     const dropped = mailer.abandon();
     log.warn({ reason, mailsLeftToSuccessor: dropped }, 'metrics worker is a standby again');
@@ -491,7 +492,6 @@ export async function startMetricsWorker(
       await mailer.close();
       await publisher.reset();
       await lease.release();
-      if (role === 'active') become('standby', 'stopped');
       await http.close();
       resolveDone();
     },

@@ -95,7 +95,9 @@ export class OutboxPublisher {
   /** The open transaction, or a new one; the first of a producer fences its predecessors and reconciles the outbox. */
   private async transaction(db: SqlSession) {
     this.producer ??= this.kafka.producer({ idempotent: true, transactionalId: this.transactionalId, clientSuffix: 'publisher' });
-    const txn = this.producer.transaction ?? (await this.producer.beginTransaction());
+    // A new producer asks for the id with no producer id and epoch of its own (-1, as Kafka's clients do): the client's
+    // default (0, 0) reads as "producer 0 at epoch 0", which the broker refuses as fenced once the id has a producer.
+    const txn = this.producer.transaction ?? (await this.producer.beginTransaction({ producerId: -1n, producerEpoch: -1 }));
     if (!this.reconciled) {
       const next = await this.publishedUpTo();
       if (next > 0n) {

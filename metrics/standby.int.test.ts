@@ -237,7 +237,12 @@ describe.skipIf(skip)('metrics standby', () => {
     } catch (err) {
       // What the workers said, and what reached the topic, for the one reading the failure.
       process.stderr.write(`--- worker A\n${a.output().slice(-6_000)}\n--- worker B\n${b?.output().slice(-6_000) ?? ''}\n`);
-      process.stderr.write(`--- 1-minute bars on the topic: ${bars.filter((x) => x.width === '1m').map((x) => fmt(x.bucketMs)).join(' ')}; mails: ${received.length}\n`);
+      process.stderr.write(`--- 1-minute bars on the topic: ${bars.filter((x) => x.width === '1m').map((x) => fmt(x.bucketMs)).join(' ')}\n`);
+      process.stderr.write(`--- mails received:\n${received.map((r) => `${r.subject} ${r.messageId}`).join('\n')}\n`);
+      const outbox = (await db.query(`SELECT id, state, attempts, mail->>'kind' AS kind, mail->>'clearedBucketMs' AS cleared, mail->'firings'->0->>'bucketMs' AS bucket FROM alert_mail_outbox ORDER BY id`).catch(() => ({ rows: [] }))).rows;
+      process.stderr.write(`--- mail outbox:\n${outbox.map((r) => JSON.stringify(r)).join('\n')}\n`);
+      const policy = (await db.query(`SELECT * FROM alert_policy_state`).catch(() => ({ rows: [] }))).rows;
+      process.stderr.write(`--- policy: ${JSON.stringify(policy)}\n`);
       throw err;
     } finally {
       feeding = false;

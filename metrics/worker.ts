@@ -93,7 +93,11 @@ export class MetricsEngine {
   private readonly clock: () => number;
   private readonly shortMs: number;
   readonly policy: AlertPolicy;
-  /** Latest 1-minute bucket evaluated per stream: only newer buckets may resolve a firing. */
+  /**
+   * Latest 1-minute bucket evaluated per rule and stream: only newer buckets may resolve a firing. Per rule: the stale
+   * check runs on the open minute every pass, and must not keep the bucket rules of the minute just closed (evaluated
+   * after the lateness) from resolving.
+   */
   private readonly lastEvaluated = new Map<string, number>();
   private readonly refreshSeconds: Histogram;
   private readonly barDelaySeconds: Histogram;
@@ -284,13 +288,12 @@ export class MetricsEngine {
 
   /** Stores and publishes firings (idempotent by rule, symbol and bucket) and resolutions; feeds the mail policy. */
   private async record(exchange: Exchange, market: Market, symbol: string, bucketMs: number, verdicts: readonly Verdict[], now: number): Promise<number> {
-    const streamKey = `${exchange}|${market}|${symbol}`;
-    const latest = bucketMs >= (this.lastEvaluated.get(streamKey) ?? -Infinity);
-    if (latest) this.lastEvaluated.set(streamKey, bucketMs);
     const out: AnomalyRecord[] = [];
     const mails: AlertMail[] = [];
     for (const v of verdicts) {
       const base = { exchange, market, symbol, rule: v.rule, bucketMs, observed: v.observed, threshold: v.threshold };
+      const latest = bucketMs >= (this.lastEvaluated.get(alertKey(base)) ?? -Infinity);
+      if (latest) this.lastEvaluated.set(alertKey(base), bucketMs);
       if (v.firing) {
         const inserted = await this.deps.db.query(
           `INSERT INTO anomaly_events (rule, exchange, market, symbol, bucket, observed, threshold)

@@ -195,6 +195,7 @@ describe.skipIf(skip)('metrics standby', () => {
       await until('worker B active', async () => (await health(portB))?.role === 'active', 30_000, 50);
       const takeoverMs = Date.now() - killedAt;
       expect(takeoverMs, 'takeover within seconds').toBeLessThan(10_000);
+      process.stdout.write(`[standby] active after the SIGKILL in ${takeoverMs} ms\n`);
 
       // Ticks go on to 20 s into the minute after the kill; every minute up to the kill's is closed after that.
       const lastClosedEnd = bucketStart(killedAt, MINUTE_MS) + MINUTE_MS;

@@ -77,9 +77,13 @@ export class Refresher {
     return { minutes: plan.minutes, short: plan.short, durationMs: performance.now() - started, consumed, shortRefreshedUntilMs: shortUntil };
   }
 
-  /** Clears the consumed entries and stores where the short buckets stand (inside the caller's transaction). */
+  /** Clears the consumed entries (inside the caller's transaction). */
   async done(r: RefreshResult): Promise<void> {
     if (r.consumed.length > 0) await this.db.query('DELETE FROM metric_invalidations WHERE touched = ANY($1::bigint[])', [r.consumed]);
+  }
+
+  /** Stores where the short buckets stand, for a successor (the worker, inside its step's transaction). */
+  async storeProgress(r: RefreshResult): Promise<void> {
     if (r.shortRefreshedUntilMs !== this.shortRefreshedUntilMs) {
       await this.db.query('UPDATE metrics_progress SET short_refreshed_until = $1::timestamptz', [iso(r.shortRefreshedUntilMs)]);
     }

@@ -160,6 +160,7 @@ export class MetricsEngine {
     try {
       result = await this.decide(r, now, cutoff);
       await this.refresher.done(r);
+      await this.refresher.storeProgress(r);
       await this.deps.db.exec('COMMIT');
     } catch (err) {
       this.policyStale = true;

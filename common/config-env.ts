@@ -241,6 +241,9 @@ export const envSchema = z.object({
   ALERT_COOLDOWN_SECONDS: num(300, 0),
   RULE_OVERRIDES: ruleOverrides(),
   DASHBOARD_URL: url('http://localhost:3000', ['http:', 'https:']),
+  // Standby: how often a standby metrics worker tries to take the lease (an advisory lock), and how often the active one
+  // proves it still holds it.
+  METRICS_LEASE_POLL_MS: int(1_000, 50, 60_000),
 
   // SMTP (alert mail)
   SMTP_HOST: text('127.0.0.1'),

@@ -102,6 +102,8 @@ function shape(e: Env) {
       ruleOverrides: e.RULE_OVERRIDES,
       alertCooldownMs: e.ALERT_COOLDOWN_SECONDS * 1000,
       dashboardUrl: e.DASHBOARD_URL,
+      /** A standby tries the lease, and the active worker checks it, this often. */
+      leasePollMs: e.METRICS_LEASE_POLL_MS,
     },
     smtp: {
       host: e.SMTP_HOST,

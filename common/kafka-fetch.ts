@@ -1,6 +1,7 @@
 // A Fetch response of @platformatic/kafka as the readers hand it out (pure): one batch per partition, control
-// batches and records before the asked offset left out; and the response inside a partition-level fetch error.
-import { IS_CONTROL } from '@platformatic/kafka';
+// batches, batches of aborted transactions and records before the asked offset left out; and the response inside a
+// partition-level fetch error.
+import { IS_CONTROL, IS_TRANSACTIONAL } from '@platformatic/kafka';
 import { isKafkaError, type KafkaConsumer } from './kafka.ts';
 import type { FetchedMessage, PartitionBatch } from './kafka-partitions.ts';
 
@@ -22,10 +23,20 @@ export function fetchedBatches(response: FetchResponse, names: Map<string, strin
       }
       const messages: FetchedMessage[] = [];
       let last = from - 1n;
+      // read_committed: the broker hands out aborted transactions' batches too, with where each aborted transaction
+      // starts; a producer's batches from there are skipped up to its abort marker (Kafka's consumers do the same).
+      const aborted = [...(p.abortedTransactions ?? [])].sort((x, y) => (x.firstOffset < y.firstOffset ? -1 : x.firstOffset > y.firstOffset ? 1 : 0));
+      const abortedProducers = new Set<bigint>();
+      let nextAborted = 0;
       for (const b of p.records) {
         const end = b.firstOffset + BigInt(b.lastOffsetDelta);
         if (end > last) last = end; // control batches (transaction markers) advance the position too
-        if (b.attributes & IS_CONTROL) continue;
+        while (nextAborted < aborted.length && aborted[nextAborted]!.firstOffset <= end) abortedProducers.add(aborted[nextAborted++]!.producerId);
+        if (b.attributes & IS_CONTROL) {
+          abortedProducers.delete(b.producerId); // its marker ends the producer's transaction
+          continue;
+        }
+        if (b.attributes & IS_TRANSACTIONAL && abortedProducers.has(b.producerId)) continue;
         for (const r of b.records) {
           const offset = b.firstOffset + BigInt(r.offsetDelta);
           if (offset < from) continue; // a compressed batch starts before the requested offset

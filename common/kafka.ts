@@ -70,7 +70,7 @@ export class KafkaClients {
    * A producer of Buffer keys and values. Idempotent ones send with acks = all, one request in flight per broker and
    * never give up on their own beyond `retries` attempts (the callers keep the records and retry the same ones).
    */
-  producer(opts: { idempotent?: boolean; compression?: ProducerOptions<Buffer, Buffer, Buffer, Buffer>['compression']; retries?: number; clientSuffix?: string } = {}): KafkaProducer {
+  producer(opts: { idempotent?: boolean; compression?: ProducerOptions<Buffer, Buffer, Buffer, Buffer>['compression']; retries?: number; clientSuffix?: string; transactionalId?: string } = {}): KafkaProducer {
     return new Producer({
       ...this.base,
       clientId: opts.clientSuffix ? `${this.base.clientId}-${opts.clientSuffix}` : this.base.clientId,
@@ -80,6 +80,8 @@ export class KafkaClients {
       autocreateTopics: false,
       partitioner: cachedKeyPartitioner(),
       ...(opts.retries === undefined ? {} : { retries: opts.retries }),
+      // A fixed id shared by every instance of a job: the first transaction of a new producer fences the previous one.
+      ...(opts.transactionalId === undefined ? {} : { transactionalId: opts.transactionalId }),
     });
   }
 

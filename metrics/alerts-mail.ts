@@ -83,9 +83,21 @@ export interface MailerOptions {
   readonly onSent?: (mail: AlertMail, sentAtMs: number) => void;
 }
 
+/** What the mail outbox (metrics/outbox.ts) does around one send. */
+export interface MailHooks {
+  /** The same on every attempt and after a takeover, so a repeated mail can be recognized as one. */
+  readonly messageId?: string;
+  /** Right before each attempt: false drops the mail unsent (this worker may no longer send). */
+  before?(): Promise<boolean>;
+  /** After the SMTP server accepted it. */
+  sent?(): Promise<void>;
+  /** After the last attempt failed. */
+  failed?(): Promise<void>;
+}
+
 export class AlertMailer {
   private readonly transport: Transporter;
-  private readonly queue: { mail: AlertMail; attempt: number }[] = [];
+  private readonly queue: { mail: AlertMail; attempt: number; hooks?: MailHooks }[] = [];
   private running: Promise<void> | null = null;
   private closed = false;
   private readonly sent: Counter;
@@ -104,9 +116,9 @@ export class AlertMailer {
   }
 
   /** Queues a mail; never waits for SMTP. */
-  send(mail: AlertMail): void {
+  send(mail: AlertMail, hooks?: MailHooks): void {
     if (this.closed) return;
-    this.queue.push({ mail, attempt: 0 });
+    this.queue.push({ mail, attempt: 0, ...(hooks ? { hooks } : {}) });
     this.queued.set(this.queue.length);
     this.running ??= this.pump().finally(() => {
       this.running = null;
@@ -136,6 +148,16 @@ export class AlertMailer {
     this.transport.close();
   }
 
+  /**
+   * Drops every queued mail without counting it as failed: this worker lost the right to send them (the mail outbox
+   * keeps them for its successor). A mail already in the SMTP conversation finishes.
+   */
+  abandon(): number {
+    const n = this.queue.splice(0).length;
+    this.queued.set(0);
+    return n;
+  }
+
   private async pump(): Promise<void> {
     const maxAttempts = this.opts.maxAttempts ?? 5;
     const retryMinMs = this.opts.retryMinMs ?? 1_000;
@@ -143,17 +165,27 @@ export class AlertMailer {
       const item = this.queue.shift()!;
       this.queued.set(this.queue.length);
       const { subject, text } = renderMail(item.mail, this.opts.dashboardUrl);
+      const hooks = item.hooks;
+      if (hooks?.before && !(await hooks.before())) continue;
+      let accepted = false;
       try {
-        await this.transport.sendMail({ from: this.opts.smtp.from, to: this.opts.smtp.to, subject, text });
+        await this.transport.sendMail({ from: this.opts.smtp.from, to: this.opts.smtp.to, subject, text, ...(hooks?.messageId ? { messageId: hooks.messageId } : {}) });
+        accepted = true;
         this.sent.inc({ kind: item.mail.kind });
         this.opts.onSent?.(item.mail, Date.now());
+        await hooks?.sent?.();
       } catch (err) {
+        if (accepted) {
+          this.opts.log.error({ err, rule: item.mail.rule, symbol: item.mail.symbol, kind: item.mail.kind }, 'alert mail sent but not recorded as sent');
+          continue;
+        }
         if (this.closed) return; // close() gave up on it and counted it
         item.attempt += 1;
         const ctx = { err, rule: item.mail.rule, symbol: item.mail.symbol, kind: item.mail.kind, attempt: item.attempt };
         if (item.attempt >= maxAttempts) {
           this.failed.inc();
           this.opts.log.error(ctx, 'alert mail failed: giving up');
+          await hooks?.failed?.().catch((e: unknown) => this.opts.log.error({ ...ctx, err: e }, 'alert mail given up but not recorded'));
           continue;
         }
         this.retried.inc();

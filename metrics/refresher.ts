@@ -11,8 +11,11 @@ export interface RefreshResult {
   /** Short-bucket window refreshed inside the open minute, or null. */
   readonly short: RefreshWindow | null;
   readonly durationMs: number;
+  /** The invalidation entries this pass consumed (`touched` numbers): cleared by `done`, with what was decided from them. */
+  readonly consumed: string[];
+  /** The end of the short buckets refreshed once this pass is done. */
+  readonly shortRefreshedUntilMs: number;
 }
-
 
 /** Rebuilds the short-bar relations when the configured width changed; true when it did. */
 export async function configureShortBars(db: SqlSession, shortBarSeconds: number): Promise<boolean> {
@@ -30,15 +33,28 @@ export async function refreshWindow(db: SqlSession, w: RefreshWindow): Promise<v
 }
 
 export class Refresher {
-  private shortRefreshedUntilMs = 0;
+  /** Where the short buckets stand; a successor worker loads it (metrics_progress). */
+  shortRefreshedUntilMs = 0;
 
   constructor(
     private readonly db: SqlSession,
     private readonly shortWidthMs: number,
   ) {}
 
-  /** One pass: refresh every closed touched minute and the newly closed short buckets, given cutoff = now - lateness. */
+  /** One pass, cleared at once: refresh every closed touched minute and the newly closed short buckets (tools, tests). */
   async runOnce(cutoffMs: number): Promise<RefreshResult> {
+    const r = await this.refresh(cutoffMs);
+    await this.done(r);
+    this.committed(r);
+    return r;
+  }
+
+  /**
+   * One pass: refresh every closed touched minute and the newly closed short buckets, given cutoff = now - lateness.
+   * Nothing is cleared yet: the caller clears the consumed entries (`done`) in the transaction that records what it
+   * did with the refreshed buckets, so a worker that dies before leaves them listed for its successor.
+   */
+  async refresh(cutoffMs: number): Promise<RefreshResult> {
     const started = performance.now();
     const touched = await this.db.query<{ bucket: Date | string; touched: string[] }>(
       'SELECT bucket, array_agg(touched::text) AS touched FROM metric_invalidations WHERE bucket < $1::timestamptz GROUP BY bucket',
@@ -47,19 +63,41 @@ export class Refresher {
     const buckets = touched.rows.map((r) => new Date(r.bucket).getTime());
     const plan = planRefresh(buckets, cutoffMs, this.shortWidthMs, this.shortRefreshedUntilMs);
     for (const w of plan.minutes) await refreshWindow(this.db, w);
+    let shortUntil = this.shortRefreshedUntilMs;
     if (plan.short) {
       await refreshWindow(this.db, plan.short);
-      this.shortRefreshedUntilMs = plan.short.toMs;
+      shortUntil = plan.short.toMs;
     }
-    if (plan.minutes.length > 0) {
-      this.shortRefreshedUntilMs = Math.max(this.shortRefreshedUntilMs, plan.minutes[plan.minutes.length - 1]!.toMs);
-      // Only the entries as they were read: a tick that touched a bucket since gave its entry a new `touched`, so it
-      // stays listed. (Not "touched <= the largest read": a writer's transaction takes its number before it commits,
-      // so a touch committed during the refresh, unseen by it, can carry a number below that.)
-      const done = new Set(plan.doneBuckets);
-      const read = touched.rows.filter((r) => done.has(new Date(r.bucket).getTime())).flatMap((r) => r.touched);
-      await this.db.query('DELETE FROM metric_invalidations WHERE touched = ANY($1::bigint[])', [read]);
+    if (plan.minutes.length > 0) shortUntil = Math.max(shortUntil, plan.minutes[plan.minutes.length - 1]!.toMs);
+    // Only the entries as they were read: a tick that touched a bucket since gave its entry a new `touched`, so it
+    // stays listed. (Not "touched <= the largest read": a writer's transaction takes its number before it commits,
+    // so a touch committed during the refresh, unseen by it, can carry a number below that.)
+    const done = new Set(plan.doneBuckets);
+    const consumed = touched.rows.filter((r) => done.has(new Date(r.bucket).getTime())).flatMap((r) => r.touched);
+    return { minutes: plan.minutes, short: plan.short, durationMs: performance.now() - started, consumed, shortRefreshedUntilMs: shortUntil };
+  }
+
+  /** Clears the consumed entries (inside the caller's transaction). */
+  async done(r: RefreshResult): Promise<void> {
+    if (r.consumed.length > 0) await this.db.query('DELETE FROM metric_invalidations WHERE touched = ANY($1::bigint[])', [r.consumed]);
+  }
+
+  /** Stores where the short buckets stand, for a successor (the worker, inside its step's transaction). */
+  async storeProgress(r: RefreshResult): Promise<void> {
+    if (r.shortRefreshedUntilMs !== this.shortRefreshedUntilMs) {
+      await this.db.query('UPDATE metrics_progress SET short_refreshed_until = $1::timestamptz', [iso(r.shortRefreshedUntilMs)]);
     }
-    return { minutes: plan.minutes, short: plan.short, durationMs: performance.now() - started };
+  }
+
+  /** After the caller's transaction committed. */
+  committed(r: RefreshResult): void {
+    this.shortRefreshedUntilMs = r.shortRefreshedUntilMs;
+  }
+
+  /** Where a predecessor left the short buckets. */
+  async load(): Promise<void> {
+    const r = await this.db.query<{ until: Date | string }>('SELECT short_refreshed_until AS until FROM metrics_progress');
+    const ms = r.rows[0] ? new Date(r.rows[0].until).getTime() : NaN;
+    this.shortRefreshedUntilMs = Number.isFinite(ms) ? ms : 0;
   }
 }

@@ -3,19 +3,20 @@
 // publishes firings, and hands them to the alert mail policy. The engine is driven by step(), so tests and the
 // benchmark can run it against any clock; startMetricsWorker wires it to PostgreSQL, Kafka, SMTP and HTTP.
 import { Histogram, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import pg from 'pg';
 import { backoffDelay, retryUntilReady } from '../common/backoff.ts';
 import type { Config } from '../common/config.ts';
-import { createPool, pgSession, type SqlSession } from '../common/db.ts';
+import type { SqlSession } from '../common/db.ts';
 import { startHttpEndpoint } from '../common/http.ts';
 import { createKafka, createTopics, kafkaMessage, type KafkaProducer } from '../common/kafka.ts';
+import { Lease, LeaseLostError } from './lease.ts';
+import { MailOutbox, OutboxPublisher, outboxSink, queueMail } from './outbox.ts';
 import type { Worker } from '../common/lifecycle.ts';
 import type { Logger } from '../common/log.ts';
 import { recordHeaders, tickKey, type AnomalyRecord, type BarRecord, type Exchange, type Market } from '../common/records.ts';
 import { AlertPolicy, alertKey, type AlertMail, type Firing } from './alert-state.ts';
 import { AlertMailer } from './alerts-mail.ts';
 import { macd, rsiWilder } from './indicators.ts';
-import { configureShortBars, Refresher } from './refresher.ts';
+import { configureShortBars, Refresher, type RefreshResult } from './refresher.ts';
 import { evaluateBucket, evaluateGaps, evaluateStale, rulesFor, type BucketPoint, type Verdict } from './rules.ts';
 import { bucketStart, MINUTE_MS, nextWakeMs, type RefreshWindow } from './schedule.ts';
 import { iso } from '../common/time.ts';
@@ -29,8 +30,10 @@ export interface EngineDeps {
   readonly db: SqlSession;
   readonly config: Config;
   readonly log: Logger;
+  /** Called inside the step's transaction (the worker's sink writes the outbox in it). */
   readonly sink: MetricsSink;
-  readonly mail?: (m: AlertMail) => void;
+  /** Each mail the policy decides, inside the step's transaction (the worker's writes the mail outbox). */
+  readonly mail?: (m: AlertMail) => unknown;
   readonly clock?: () => number;
   readonly registry?: Registry;
   /** Streams watched for staleness; default: the configured source symbols. */
@@ -90,13 +93,19 @@ export class MetricsEngine {
   private readonly clock: () => number;
   private readonly shortMs: number;
   readonly policy: AlertPolicy;
-  /** Latest 1-minute bucket evaluated per stream: only newer buckets may resolve a firing. */
+  /**
+   * Latest 1-minute bucket evaluated per rule and stream: only newer buckets may resolve a firing. Per rule: the stale
+   * check runs on the open minute every pass, and must not keep the bucket rules of the minute just closed (evaluated
+   * after the lateness) from resolving.
+   */
   private readonly lastEvaluated = new Map<string, number>();
   private readonly refreshSeconds: Histogram;
   private readonly barDelaySeconds: Histogram;
   private readonly firingsTotal: Counter;
   private readonly lastRefreshed: Gauge;
   lastStepAtMs = 0;
+  /** A step that failed may have moved the policy in memory past what its rolled-back transaction stored. */
+  private policyStale = false;
 
   constructor(private readonly deps: EngineDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -110,15 +119,23 @@ export class MetricsEngine {
     this.lastRefreshed = new Gauge({ name: 'tickwatch_metrics_last_refresh_timestamp_seconds', help: 'When the last refresh pass finished', registers });
   }
 
+  /** Loads what the previous worker (or this one, before a failed step) stored: the mail policy and the short buckets' progress. */
   async start(): Promise<void> {
+    await this.loadPolicy();
+    await this.refresher.load();
+    if (await configureShortBars(this.deps.db, this.deps.config.metrics.shortBarSeconds)) {
+      this.deps.log.info({ shortBarSeconds: this.deps.config.metrics.shortBarSeconds }, 'short bars (re)built for the configured width: filled from now on');
+    }
+  }
+
+  private async loadPolicy(): Promise<void> {
     const stored = await this.deps.db.query<{ key: string; active: boolean; cooldown_until: Date | null; held: Firing[] }>(
       'SELECT key, active, cooldown_until, held FROM alert_policy_state',
     );
     this.policy.load(stored.rows.map((r) => ({ key: r.key, active: r.active, cooldownUntilMs: r.cooldown_until === null ? null : new Date(r.cooldown_until).getTime(), held: r.held })));
     if (stored.rows.length > 0) this.deps.log.info({ keys: stored.rows.length, open: stored.rows.filter((r) => r.active).length }, 'alert policy state loaded');
-    if (await configureShortBars(this.deps.db, this.deps.config.metrics.shortBarSeconds)) {
-      this.deps.log.info({ shortBarSeconds: this.deps.config.metrics.shortBarSeconds }, 'short bars (re)built for the configured width: filled from now on');
-    }
+    this.policy.changed(); // what was just loaded is stored already
+    this.policyStale = false;
   }
 
   /** When the next bucket closes past the lateness. */
@@ -126,11 +143,37 @@ export class MetricsEngine {
     return nextWakeMs(this.clock(), this.deps.config.metrics.allowedLatenessMs, this.shortMs);
   }
 
+  /**
+   * One pass. The refresh runs first, outside any transaction (TimescaleDB's refresh cannot run inside one, and it is
+   * idempotent); everything decided from it (bars to publish, indicators, firings, mails, the policy's state) is written
+   * in one transaction with the removal of the invalidations it consumed: a worker that dies before its commit leaves
+   * the minutes listed, and its successor decides them again, once.
+   */
   async step(): Promise<StepResult> {
     const now = this.clock();
     const cutoff = now - this.deps.config.metrics.allowedLatenessMs;
-    const r = await this.refresher.runOnce(cutoff);
+    if (this.policyStale) await this.loadPolicy();
+    const r = await this.refresher.refresh(cutoff);
     this.refreshSeconds.observe(r.durationMs / 1000);
+    await this.deps.db.exec('BEGIN');
+    let result: StepResult;
+    try {
+      result = await this.decide(r, now, cutoff);
+      await this.refresher.done(r);
+      await this.refresher.storeProgress(r);
+      await this.deps.db.exec('COMMIT');
+    } catch (err) {
+      this.policyStale = true;
+      await this.deps.db.exec('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    this.refresher.committed(r);
+    this.lastStepAtMs = now;
+    this.lastRefreshed.set(now / 1000);
+    return result;
+  }
+
+  private async decide(r: RefreshResult, now: number, cutoff: number): Promise<StepResult> {
     const readable = this.clock();
     const bars: BarRecord[] = [];
     for (const w of r.minutes) {
@@ -154,10 +197,8 @@ export class MetricsEngine {
       }
     }
     firings += await this.checkStale(now);
-    for (const m of this.policy.due(now)) this.deps.mail?.(m);
+    for (const m of this.policy.due(now)) await this.deps.mail?.(m);
     await this.storePolicy();
-    this.lastStepAtMs = now;
-    this.lastRefreshed.set(now / 1000);
     return { refreshedMinutes: r.minutes, refreshedShort: r.short, barsPublished: bars.length, firings, refreshMs: r.durationMs };
   }
 
@@ -248,13 +289,12 @@ export class MetricsEngine {
 
   /** Stores and publishes firings (idempotent by rule, symbol and bucket) and resolutions; feeds the mail policy. */
   private async record(exchange: Exchange, market: Market, symbol: string, bucketMs: number, verdicts: readonly Verdict[], now: number): Promise<number> {
-    const streamKey = `${exchange}|${market}|${symbol}`;
-    const latest = bucketMs >= (this.lastEvaluated.get(streamKey) ?? -Infinity);
-    if (latest) this.lastEvaluated.set(streamKey, bucketMs);
     const out: AnomalyRecord[] = [];
     const mails: AlertMail[] = [];
     for (const v of verdicts) {
       const base = { exchange, market, symbol, rule: v.rule, bucketMs, observed: v.observed, threshold: v.threshold };
+      const latest = bucketMs >= (this.lastEvaluated.get(alertKey(base)) ?? -Infinity);
+      if (latest) this.lastEvaluated.set(alertKey(base), bucketMs);
       if (v.firing) {
         const inserted = await this.deps.db.query(
           `INSERT INTO anomaly_events (rule, exchange, market, symbol, bucket, observed, threshold)
@@ -275,7 +315,7 @@ export class MetricsEngine {
       }
     }
     if (out.length > 0) await this.deps.sink.publishAnomalies(out);
-    for (const m of mails) this.deps.mail?.(m);
+    for (const m of mails) await this.deps.mail?.(m);
     return out.filter((x) => x.state === 'firing').length;
   }
 
@@ -308,46 +348,123 @@ export function kafkaSink(producer: KafkaProducer, topics: Config['kafka']['topi
   };
 }
 
-/** Wires the engine to PostgreSQL, Kafka, SMTP and HTTP and runs it until stopped. */
-export async function startMetricsWorker(config: Config, log: Logger, opts: { httpPort?: number } = {}): Promise<Worker & { engine: MetricsEngine; httpPort: number }> {
+export type MetricsRole = 'standby' | 'active';
+
+/**
+ * Wires the engine to PostgreSQL, Kafka, SMTP and HTTP and runs it until stopped. Any number of these may run against
+ * one database: the one holding the lease (metrics/lease.ts) is active, the others are standbys that try it every
+ * METRICS_LEASE_POLL_MS. The active one works on the lease's connection only; it publishes and mails through the
+ * outboxes (metrics/outbox.ts), and the moment its lease is lost it stops and becomes a standby.
+ */
+export async function startMetricsWorker(
+  config: Config,
+  log: Logger,
+  opts: { httpPort?: number; onRole?: (role: MetricsRole, reason: string) => void } = {},
+): Promise<Worker & { engine: MetricsEngine; httpPort: number; readonly role: MetricsRole }> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const pool = createPool(config, 'tickwatch-metrics', log, 'metrics');
-  const db = pgSession(pool as unknown as pg.ClientBase);
   const kafka = createKafka(config, log, 'metrics');
   // Started before the broker or the database is up (or during a restart of either), the worker waits for them.
   const startupRetry = { minMs: 500, maxMs: 10_000, log };
   const topics = [config.kafka.topics.bar, config.kafka.topics.alert];
   await retryUntilReady('creating the bar and alert topics', () => createTopics(kafka, topics, config), startupRetry);
-  // Idempotent, acks = all, keys placed as Java's default partitioner places them (common/kafka.ts).
-  const producer = kafka.producer({ idempotent: true, retries: 8 });
-  await retryUntilReady('connecting the producer', () => producer.initIdempotentProducer({}).then(() => undefined), startupRetry);
+  const leaderGauge = new Gauge({ name: 'tickwatch_metrics_leader', help: 'Whether this metrics worker holds the lease and acts (1) or is a standby (0)', registers: [registry] });
+  const takeovers = new Counter({ name: 'tickwatch_metrics_takeovers_total', help: 'Times this metrics worker took the lease and became active', registers: [registry] });
+  const leaseLost = new Counter({ name: 'tickwatch_metrics_lease_lost_total', help: 'Times this metrics worker lost the lease while active', registers: [registry] });
+  const repeats = new Counter({ name: 'tickwatch_alert_mails_resent_total', help: 'Alert mails a predecessor left in the SMTP conversation, sent again (possibly a repeat)', registers: [registry] });
   const mailer = new AlertMailer({ smtp: config.smtp, dashboardUrl: config.metrics.dashboardUrl, log: log.child({ component: 'mail' }), registry });
-  const engine = new MetricsEngine({ db, config, log, sink: kafkaSink(producer, config.kafka.topics), mail: (m) => mailer.send(m), registry });
-  await retryUntilReady('preparing the bar tables', () => engine.start(), startupRetry);
 
+  let lease = new Lease(config, log);
+  // The engine's session is always the current lease's connection; once that lease is lost, every call fails.
+  const db: SqlSession = { query: (sql, params) => lease.session.query(sql, params), exec: (sql) => lease.session.exec(sql) };
+  const engine = new MetricsEngine({ db, config, log, sink: outboxSink(db, config.kafka.topics), mail: (m) => queueMail(db, m), registry });
+  const publisher = new OutboxPublisher(kafka, config, log);
+  const mails = new MailOutbox(mailer, log, repeats);
+  const held = () => lease.held;
+
+  let role: MetricsRole = 'standby';
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<unknown> = Promise.resolve();
   let failures = 0;
+  let leaseError: string | undefined;
+  let lastAttemptAtMs = Date.now();
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
+  leaderGauge.set(0);
+
+  const become = (next: MetricsRole, reason: string) => {
+    role = next;
+    leaderGauge.set(next === 'active' ? 1 : 0);
+    opts.onRole?.(next, reason);
+  };
+
+  /** The lease is gone: nothing more is refreshed, published or mailed by this worker (its queue is its successor's). */
+  const standDown = (reason: string) => {
+    if (role !== 'active') return;
+    become('standby', reason);
+    if (stopped) return; // a stop gives up the lease itself, after its mails' grace time
+    leaseLost.inc();
+    const dropped = mailer.abandon();
+    log.warn({ reason, mailsLeftToSuccessor: dropped }, 'metrics worker is a standby again');
+    void publisher.reset();
+  };
+
+  /** Took the lease: load what the predecessor stored, then act. */
+  const takeOver = async (l: Lease) => {
+    void l.lost.then((reason) => standDown(reason));
+    try {
+      await l.exclusive(() => engine.start());
+    } catch (err) {
+      log.error({ err }, 'taking over failed: giving the lease up');
+      await l.release();
+      return;
+    }
+    if (!l.held) return;
+    failures = 0;
+    mails.reset();
+    takeovers.inc();
+    become('active', 'lease taken');
+    log.info({ leasePid: l.pid }, 'metrics lease taken: active');
+  };
+
+  const activeStep = async () => {
+    await lease.exclusive(() => engine.step()).then((r) => {
+      if (r.refreshedMinutes.length > 0) log.debug({ minutes: r.refreshedMinutes.length, bars: r.barsPublished, firings: r.firings, refreshMs: Math.round(r.refreshMs) }, 'refreshed');
+    });
+    await publisher.flush(db, held);
+    await lease.exclusive(() => mails.pump(db, (w) => lease.exclusive(w), held));
+  };
+
   const loop = () => {
     if (stopped) return;
-    current = engine.step().then(
-      (r) => {
-        failures = 0;
-        if (r.refreshedMinutes.length > 0) log.debug({ minutes: r.refreshedMinutes.length, bars: r.barsPublished, firings: r.firings, refreshMs: Math.round(r.refreshMs) }, 'refreshed');
+    if (role === 'active' && !lease.held) standDown('lease lost');
+    if (role === 'standby' && (lease.held || lease.lostOrReleased)) lease = new Lease(config, log);
+    const l = lease;
+    current = (role === 'active' ? activeStep() : l.tryAcquire().then((got) => (got ? takeOver(l) : undefined))).then(
+      () => {
+        if (role === 'active') failures = 0;
+        else leaseError = undefined;
+        lastAttemptAtMs = Date.now();
       },
       (err: unknown) => {
+        lastAttemptAtMs = Date.now();
+        if (role === 'standby' || !l.held) {
+          leaseError = (err as Error).message;
+          if (!(err instanceof LeaseLostError)) log.warn({ err }, 'metrics lease attempt failed: retrying');
+          return;
+        }
         failures += 1;
         log.error({ err, failures }, 'refresh pass failed: retrying');
       },
     );
     void current.then(() => {
       if (stopped) return;
-      // Wake at the next close plus lateness; poll at least every second for late ticks and digests.
-      const wait = failures > 0 ? backoffDelay(failures - 1, 1_000, 30_000, 0.2) : Math.max(20, Math.min(1_000, engine.nextWakeMs() - Date.now()));
+      // Active: wake at the next close plus lateness, at least every lease poll (each pass is a round trip on the
+      // lease's connection: the proof it is still held). Standby: try the lease every poll.
+      const poll = config.metrics.leasePollMs;
+      const wait =
+        role === 'standby' ? poll : failures > 0 ? Math.min(poll, backoffDelay(failures - 1, 1_000, 30_000, 0.2)) : Math.max(20, Math.min(poll, engine.nextWakeMs() - Date.now()));
       timer = setTimeout(loop, wait);
     });
   };
@@ -355,22 +472,31 @@ export async function startMetricsWorker(config: Config, log: Logger, opts: { ht
     host: config.http.host,
     port: opts.httpPort ?? config.http.ports.metrics,
     registry,
-    health: () => ({ ok: !stopped && failures < 5 && Date.now() - engine.lastStepAtMs < 60_000, lastStepAt: new Date(engine.lastStepAtMs).toISOString(), failures }),
+    health: () =>
+      role === 'active'
+        ? { ok: !stopped && failures < 5 && Date.now() - engine.lastStepAtMs < 60_000, role, lastStepAt: new Date(engine.lastStepAtMs).toISOString(), failures }
+        : // A standby is ready when it can reach the database to try the lease.
+          { ok: !stopped && leaseError === undefined && Date.now() - lastAttemptAtMs < 10 * config.metrics.leasePollMs + 10_000, role, ...(leaseError ? { leaseError } : {}) },
   });
   loop();
-  log.info({ port: http.port, shortBarSeconds: config.metrics.shortBarSeconds, allowedLatenessMs: config.metrics.allowedLatenessMs }, 'metrics worker running');
+  log.info({ port: http.port, shortBarSeconds: config.metrics.shortBarSeconds, allowedLatenessMs: config.metrics.allowedLatenessMs, leasePollMs: config.metrics.leasePollMs }, 'metrics worker running');
   return {
     engine,
     httpPort: http.port,
+    get role() {
+      return role;
+    },
     done,
     stop: async () => {
       stopped = true;
       clearTimeout(timer);
       await current;
+      // Queued mails are given their grace time while the lease still lets them be recorded; what is left stays in
+      // the outbox for the next worker.
       await mailer.close();
-      await producer.close();
+      await publisher.reset();
+      await lease.release();
       await http.close();
-      await pool.end();
       resolveDone();
     },
   };

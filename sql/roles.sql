@@ -6,7 +6,7 @@
 --   writer  (WRITER_DB_USER): the tick writers; inserts the raw rows (reading them only to stage a COPY like them),
 --           their per-second slices and its Kafka offsets.
 --   metrics (METRICS_DB_USER): the metrics worker; owns the aggregates it refreshes (TimescaleDB refreshes a continuous
---           aggregate only for its owner), reads the ticks and slices, writes indicators, events and its mail state.
+--           aggregate only for its owner), reads the ticks and slices, writes indicators, events, its mail state and its outboxes.
 -- None of them may create roles or databases, or be a superuser; DATABASE_URL's user (who runs migrate) stays the owner
 -- of everything else.
 
@@ -118,5 +118,9 @@ BEGIN
     PERFORM grant_on('SELECT, INSERT, UPDATE, DELETE', ARRAY['trade_slices', 'quote_slices', 'metric_invalidations',
                      'metric_settings', 'bar_indicators_1m', 'anomaly_events', 'alert_policy_state'], r);
     EXECUTE format('GRANT USAGE ON SEQUENCE metric_invalidation_seq TO %I', r);
+    -- The standby's hand-over (metrics/README.md, "Standby"): what was decided and not yet published or mailed, and
+    -- where the short buckets stand. The lease itself is an advisory lock, which needs no grant.
+    PERFORM grant_on('SELECT, INSERT, UPDATE, DELETE', ARRAY['metrics_outbox', 'alert_mail_outbox', 'metrics_progress'], r);
+    EXECUTE format('GRANT USAGE ON SEQUENCE metrics_outbox_id_seq, alert_mail_outbox_id_seq TO %I', r);
 END;
 $$;

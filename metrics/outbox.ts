@@ -12,7 +12,7 @@ import type { Logger } from '../common/log.ts';
 import { recordHeaders, tickKey, type AnomalyRecord, type BarRecord } from '../common/records.ts';
 import type { AlertMail } from './alert-state.ts';
 import type { AlertMailer } from './alerts-mail.ts';
-import type { MetricsSink } from './worker.ts';
+import type { MetricsSink } from './engine.ts';
 
 /** Writes the records into metrics_outbox on the step's session (inside its transaction). */
 export function outboxSink(db: SqlSession, topics: Config['kafka']['topics']): MetricsSink {

@@ -14,7 +14,8 @@ import { freshDatabaseClient, missing, testConfig, testLog, uniqueName, type Con
 import type { AlertMail } from './alert-state.ts';
 import { insertBookTickers, insertTrades } from './replay.ts';
 import { bucketStart, MINUTE_MS } from './schedule.ts';
-import { MetricsEngine, startMetricsWorker, type MetricsSink } from './worker.ts';
+import { MetricsEngine, type MetricsSink } from './engine.ts';
+import { startMetricsWorker } from './worker.ts';
 
 const skip = capturesMissing() ?? (await missing('kafka', 'postgres'));
 

@@ -8,7 +8,7 @@ import { databaseUrl, pgSession, type SqlSession } from '../common/db.ts';
 import type { Config } from '../common/config.ts';
 import { insertBookTickers, insertTrades } from '../metrics/replay.ts';
 import { configureShortBars } from '../metrics/refresher.ts';
-import { MetricsEngine } from '../metrics/worker.ts';
+import { MetricsEngine } from '../metrics/engine.ts';
 import { capturesMissing, loadCaptureTicks, mixedTicks } from '../test/capture-ticks.ts';
 import { barMismatches, expectedBars } from '../test/expected-bars.ts';
 import { findServices, freshDatabase, missing, testConfig, testLog } from '../test/services.ts';

@@ -8,7 +8,7 @@ import type { SqlSession } from '../common/db.ts';
 import { rowTimeMs, type BookTicker, type GapEvent } from '../common/records.ts';
 import { BookTickerTracker } from '../ingestion/gaps.ts';
 import { insertBookTickers, insertTrades } from '../metrics/replay.ts';
-import { MetricsEngine } from '../metrics/worker.ts';
+import { MetricsEngine } from '../metrics/engine.ts';
 import { loadCaptureTicks } from './capture-ticks.ts';
 import { testLog } from './services.ts';
 

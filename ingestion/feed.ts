@@ -26,6 +26,8 @@ export interface FeedSink {
   frame(text: string, receiveTimeUs: number): void;
   /** The slot has no open socket any more: what arrives next follows a hole. */
   disconnected(reason: string): void;
+  /** Streams an open socket stopped carrying (UNSUBSCRIBE acknowledged): their frames sent before it have arrived. */
+  unsubscribed?(streams: readonly string[]): void;
 }
 
 export interface FeedOptions {
@@ -212,6 +214,7 @@ export class Feed {
         send: (text) => ws.send(text),
         log: this.log.child({ conn: c.id }),
         metrics: this.opts.metrics,
+        unsubscribed: (streams) => this.opts.sink.unsubscribed?.(streams),
       });
     }
     ws.on('open', () => {

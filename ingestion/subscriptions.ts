@@ -37,6 +37,8 @@ export interface ConnectionSubscriptionsOptions {
   readonly metrics: IngestMetrics;
   readonly limiter?: AttemptLimiter;
   readonly now?: () => number;
+  /** Streams whose UNSUBSCRIBE the exchange acknowledged: no frame of theirs follows on this connection. */
+  readonly unsubscribed?: (streams: readonly string[]) => void;
 }
 
 let nextId = 1;
@@ -117,6 +119,7 @@ export class ConnectionSubscriptions {
       return true;
     }
     this.o.metrics.subscriptions(m.method, 'acknowledged', m.params.length);
+    if (m.method === 'UNSUBSCRIBE') this.o.unsubscribed?.(m.params);
     return true;
   }
 

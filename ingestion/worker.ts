@@ -91,7 +91,8 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     : producer;
 
   const backfiller = new RestBackfiller({ restUrl: src.restUrl, market: src.market, weightPerMinute: src.restWeightPerMinute, log, metrics });
-  // This shard's symbols, read live by the mapper and the books: a delisted symbol's frames in flight are ignored.
+  // This shard's symbols, read live by the mapper and the books. A delisted symbol stays until its UNSUBSCRIBE is
+  // acknowledged (its frames sent before are real trades), or until the next resolution if its connection closed.
   const symbols = new Set(await resolveSymbols(src, backfiller));
   metrics.symbols.set(symbols.size);
   metrics.allowStreams(streamNames([...symbols], src.streamTypes, src.market));
@@ -163,7 +164,17 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     name: 'conn',
     // Binance's 300 attempts per 5 minutes are per IP: shards that may share a machine share them.
     limiter: new AttemptLimiter(Math.max(1, Math.floor(300 / src.shard.count))),
-    sink: (carried) => ({ frame: frames(pipeline), disconnected: (reason) => pipeline.disconnected(reason, carried()) }),
+    sink: (carried) => ({
+      frame: frames(pipeline),
+      disconnected: (reason) => pipeline.disconnected(reason, carried()),
+      unsubscribed: (streams) => {
+        const wanted = new Set(connections.symbols);
+        for (const stream of streams) {
+          const symbol = stream.slice(0, stream.indexOf('@')).toUpperCase();
+          if (!wanted.has(symbol)) symbols.delete(symbol);
+        }
+      },
+    }),
     paused: () => paused,
   });
   connections.setSymbols([...symbols]);
@@ -174,11 +185,12 @@ export async function startIngestion(config: Config, opts: IngestionOptions): Pr
     log,
     metrics,
     apply: (next) => {
+      // Delisted by an earlier resolution and not yet let go (its connection closed before the acknowledgement).
+      const keep = new Set([...connections.symbols, ...next]);
+      for (const s of [...symbols]) if (!keep.has(s)) symbols.delete(s);
       for (const s of next) symbols.add(s);
       metrics.allowStreams(streamNames(next, src.streamTypes, src.market));
-      const change = connections.setSymbols(next);
-      for (const s of change.delisted) symbols.delete(s);
-      return change;
+      return connections.setSymbols(next);
     },
   });
 

@@ -33,7 +33,8 @@ import { COLUMNS, COPY_FORMAT, CopyTextEncoder, TABLE_OF, type TickTable } from 
 import { TickTextEncoder } from '../consumer/tick-text.fixture.ts';
 import { writeBatch } from '../consumer/write-batch.fixture.ts';
 import { CopyRowBuffer } from '../consumer/tick-rows.ts';
-import { NODE_FLAGS } from '../stack/supervisor.ts';
+import { cpuSecondsOf, NODE_FLAGS } from '../stack/supervisor.ts';
+import { tickwatchArgs } from '../common/paths.ts';
 import { migrate } from '../sql/migrate.ts';
 import { mixedTicks } from '../test/capture-ticks.ts';
 import { sleep } from '../common/time.ts';
@@ -44,6 +45,8 @@ const { values: args } = parseArgs({
     'live-rate': { type: 'string', default: '20000' },
     'live-seconds': { type: 'string', default: '10' },
     'writer-flags': { type: 'string', default: (NODE_FLAGS.write ?? []).join(' ') },
+    // The writer as deployed runs compiled (dist/, `npm run build`, which `npm run bench:write` does first).
+    'writer-tsx': { type: 'boolean', default: false },
   },
 });
 const WRITER_FLAGS = args['writer-flags'].split(/\s+/).filter((f) => f !== '');
@@ -203,20 +206,10 @@ function histogramQuantile(before: string, after: string, name: string, labels: 
   return prevLe;
 }
 
-/** CPU seconds (user + system) of a local process, from /proc (0 once it is gone). */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-  } catch {
-    return 0;
-  }
-}
-
 /** CPU seconds per backend of the other sessions on this database (PostgreSQL runs on this machine). */
 async function backendCpu(db: pg.Pool | pg.ClientBase): Promise<Map<number, number>> {
   const res = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
-  return new Map(res.rows.map((r) => [r.pid, cpuSeconds(r.pid)]));
+  return new Map(res.rows.map((r) => [r.pid, cpuSecondsOf(r.pid) ?? 0]));
 }
 const cpuSince = (before: Map<number, number>, after: Map<number, number>) => [...after].reduce((n, [pid, c]) => n + c - (before.get(pid) ?? 0), 0);
 
@@ -284,13 +277,13 @@ async function limit(ticks: readonly Tick[], batchSize: number, format: Format):
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() pid')).rows[0]!.pid;
-      const cpu0 = cpuSeconds(pid);
+      const cpu0 = (cpuSecondsOf(pid) ?? 0);
       for (const b of list) {
         await client.query('BEGIN');
         await copyIn(client, copySql(table, table, format), b.rows, format);
         await client.query('COMMIT');
       }
-      serverCpu += cpuSeconds(pid) - cpu0;
+      serverCpu += (cpuSecondsOf(pid) ?? 0) - cpu0;
       await client.end();
     }),
   );
@@ -321,7 +314,7 @@ async function writerTransactions(batches: Map<TickTable, { rows: Buffer; count:
   const t0 = performance.now();
   await Promise.all(
     streams.map(async ({ table, list, pool, pid }) => {
-      const cpu0 = cpuSeconds(pid);
+      const cpu0 = (cpuSecondsOf(pid) ?? 0);
       let expected: bigint | null = null;
       for (const b of list) {
         const next: bigint = (expected ?? 0n) + BigInt(b.count);
@@ -333,7 +326,7 @@ async function writerTransactions(batches: Map<TickTable, { rows: Buffer; count:
         rows += b.count;
         expected = next;
       }
-      serverCpu += cpuSeconds(pid) - cpu0;
+      serverCpu += (cpuSecondsOf(pid) ?? 0) - cpu0;
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
@@ -357,7 +350,7 @@ async function writer(ticks: readonly Tick[]) {
 
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   const stored = async () => Number((await pool.query<{ n: string }>('SELECT coalesce(sum(next_offset), 0)::text n FROM writer_offsets')).rows[0]!.n);
-  const child = spawn(process.execPath, [...WRITER_FLAGS, '--import', 'tsx', 'bin/tickwatch.ts', 'write'], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...WRITER_FLAGS, ...tickwatchArgs(!args['writer-tsx']), 'write'], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   let peakRss = 0;
   const rssTimer = setInterval(() => {
     try {
@@ -369,12 +362,12 @@ async function writer(ticks: readonly Tick[]) {
   let writerCpu0 = 0;
   let backends0 = new Map<number, number>();
   const { t0, t1, atT0 } = await waitFor(stored, ticks.length, 600_000, async () => {
-    writerCpu0 = cpuSeconds(child.pid!);
+    writerCpu0 = (cpuSecondsOf(child.pid) ?? 0);
     backends0 = await backendCpu(pool);
   });
   const rate = (ticks.length - atT0) / ((t1 - t0) / 1000);
   const cpuUs = {
-    writer: ((cpuSeconds(child.pid!) - writerCpu0) / (ticks.length - atT0)) * 1e6,
+    writer: (((cpuSecondsOf(child.pid) ?? 0) - writerCpu0) / (ticks.length - atT0)) * 1e6,
     server: (cpuSince(backends0, await backendCpu(pool)) / (ticks.length - atT0)) * 1e6,
   };
 
@@ -564,7 +557,7 @@ async function main(): Promise<void> {
   say(`   hypertables  (TIMESCALEDB=on):  ${fmt(txHyper.rate)} rows/s, database backends ${txHyper.serverUs.toFixed(2)} CPU µs per row, summarizing ${txHyper.summarizeUs.toFixed(2)} µs per row (this process)`);
   say(`   hypertables / plain tables = ${(txHyper.rate / txPlain.rate).toFixed(2)}`);
 
-  say(`\n[2] writer: tickwatch write (child process${WRITER_FLAGS.length ? `, ${WRITER_FLAGS.join(' ')}` : ''}), end to end from a Kafka backlog`);
+  say(`\n[2] writer: tickwatch write (child process, ${args['writer-tsx'] ? 'under tsx' : 'compiled'}${WRITER_FLAGS.length ? `, ${WRITER_FLAGS.join(' ')}` : ''}), end to end from a Kafka backlog`);
   const w = await writer(ticks);
   say(`   ${fmt(w.rate)} rows/s, peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB; CPU µs per row: writer ${w.cpuUs.writer.toFixed(2)}, database backends ${w.cpuUs.server.toFixed(2)}`);
   say(`   live ${fmt(LIVE_RATE)} ticks/s for ${LIVE_SECONDS} s: p99 commit - receive ${(w.p99.receive! * 1000).toFixed(0)} ms, commit - exchange ${(w.p99.exchange! * 1000).toFixed(0)} ms (histogram buckets, interpolated)`);

@@ -44,6 +44,8 @@ export class WorkerProcess {
     readonly spec: WorkerSpec,
     private readonly env: NodeJS.ProcessEnv,
     private readonly logFile?: string,
+    /** Node's arguments before the subcommand (`tickwatchArgs`): by default the way this process runs. */
+    private readonly launch: readonly string[] = TICKWATCH_ARGS,
   ) {}
 
   get pid(): number | undefined {
@@ -52,7 +54,7 @@ export class WorkerProcess {
 
   start(): void {
     const flags = NODE_FLAGS[this.spec.args[0] ?? ''] ?? [];
-    const child = spawn(process.execPath, [...flags, ...TICKWATCH_ARGS, ...this.spec.args], {
+    const child = spawn(process.execPath, [...flags, ...this.launch, ...this.spec.args], {
       env: this.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -124,10 +126,10 @@ export interface Supervisor {
 }
 
 /** Starts every worker and keeps them running: an unexpected exit is logged and the worker restarted after a delay. */
-export function supervise(specs: readonly WorkerSpec[], env: NodeJS.ProcessEnv, log: Logger, logDir?: string): Supervisor {
+export function supervise(specs: readonly WorkerSpec[], env: NodeJS.ProcessEnv, log: Logger, logDir?: string, launch: readonly string[] = TICKWATCH_ARGS): Supervisor {
   let stopping = false;
   const timers = new Set<NodeJS.Timeout>();
-  const workers = specs.map((s) => new WorkerProcess(s, env, logDir ? `${logDir}/${s.name}.log` : undefined));
+  const workers = specs.map((s) => new WorkerProcess(s, env, logDir ? `${logDir}/${s.name}.log` : undefined, launch));
   const watch = (w: WorkerProcess, failures: number) => {
     const startedAt = Date.now();
     w.start();

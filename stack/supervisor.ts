@@ -96,6 +96,17 @@ export function memoryOf(pid: number | undefined): { rss: number; hwm: number } 
   }
 }
 
+/** CPU seconds (user + system) a local process has used, from /proc (Linux); undefined when the process is gone. */
+export function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return undefined;
+  }
+}
+
 /** Capped exponential restart delay: 1 s, 2 s, 4 s ... 30 s; reset after a minute of running. */
 export function restartDelayMs(consecutiveFailures: number): number {
   return Math.min(30_000, 1000 * 2 ** Math.max(0, consecutiveFailures - 1));

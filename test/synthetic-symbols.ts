@@ -1,7 +1,7 @@
 // N synthetic Binance symbols derived from the recorded streams, for sizing runs (`npm run bench:e2e -- --symbols N`).
-// Symbol of rank r (1-based) replays the recorded trade, aggTrade and bookTicker stream of recorded symbol (r-1) mod k
-// under its own name (S0001USDT...), its prices moved (r-1) mod 4 decimal places down and quantities as many up (same
-// notional), at r^-exponent of that stream's recorded rate: the recording slowed (receive and exchange times
+// Symbol of rank r (1-based) replays the trade, aggTrade and bookTicker stream of the ((r-1) mod k)-th busiest recorded
+// symbol under its own name (S0001USDT...), prices moved (r-1) mod 4 decimal places down and quantities as many up
+// (same notional), at r^-exponent of that stream's recorded rate: the recording slowed (receive and exchange times
 // stretched, ids unchanged, so every id sequence stays gap-free), cycled with shifted ids and times when the run is
 // longer than the recording. The recorded symbols are among the busiest, so rank 1 takes one at its full rate and the
 // tail thins out as trading activity across instruments does (a Zipf-like rank law; the exponent is an assumption).
@@ -86,7 +86,9 @@ export function syntheticRecording(source: Recording, opts: SyntheticOptions): S
     const l = bySymbol.get(e.symbol) ?? bySymbol.set(e.symbol, []).get(e.symbol)!;
     l.push(e);
   }
-  const sources = [...bySymbol.keys()].sort();
+  // Busiest first (events per second of receive time), so rank 1 takes the busiest recorded stream.
+  const rate = (evs: readonly RecordedEvent[]) => evs.length / (Number(evs.at(-1)!.receiveNs - evs[0]!.receiveNs) + 1);
+  const sources = [...bySymbol.keys()].sort((x, y) => rate(bySymbol.get(y)!) - rate(bySymbol.get(x)!) || (x < y ? -1 : 1));
   if (sources.length === 0) throw new Error('the recording has no trade, aggTrade or bookTicker events');
   const t0 = source.events[0]!.receiveNs;
   const horizonNs = BigInt(Math.round(opts.seconds * 1e9));

@@ -76,6 +76,8 @@ interface PhaseOptions {
   /** Events per second offered; 0 = as fast as read. */
   readonly rate: number;
   readonly repeat: number;
+  /** The stand-in paces by the clock (ServerOptions.byClock). */
+  readonly byClock?: boolean;
   /** Stop offering after this long; undefined = when the recording (x repeat) is published. */
   readonly stopAfterMs: number | undefined;
   /** SYMBOLS of the ingestion worker. */
@@ -120,7 +122,7 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
   await admin.query(`CREATE DATABASE ${dbName}`);
   const url = new URL(baseUrl!);
   url.pathname = `/${dbName}`;
-  const server = await BinanceServer.start({ recording: o.recording, rate: o.rate, repeat: o.repeat, repeatShiftMs: 3_600_000, autoplay: false });
+  const server = await BinanceServer.start({ recording: o.recording, rate: o.rate, byClock: o.byClock, repeat: o.repeat, repeatShiftMs: 3_600_000, autoplay: false });
   const ports = { ingestion: await freePort(), writer: await freePort(), metrics: await freePort() };
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -163,11 +165,12 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
     server.play();
     process.stderr.write(`[${name}] publishing at ${o.rate === 0 ? 'max speed' : `${o.rate}/s`}\n`);
 
-    // Poll the sample's new rows every 200 ms: latency = first seen - receive_time. A watermark per table on `time`
-    // (trade time, or receive time for spot book tickers), with 15 s of slack for rows arriving out of order.
+    // Poll the sample's new rows every 200 ms: latency = first seen - receive_time. A cursor per table and symbol on
+    // `time` (trade time, or receive time for spot book tickers): a symbol's rows are written in its stream's order,
+    // in which `time` does not decrease; rows at the cursor's own time are read again and told apart by `seen`.
     const latencies: number[] = [];
     const seen = new Set<string>();
-    const watermark = { trades: new Date(0), book_tickers: new Date(0) };
+    const cursor = { trades: new Map<string, Date>(), book_tickers: new Map<string, Date>() };
     const barsSeen = new Map<string, { t: number; count: number }[]>();
     // After the offer stops: all rows counted every second until the count holds for 5 s.
     let lastTotal = -1;
@@ -180,17 +183,19 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
       await sleep(200);
       const now = Date.now();
       for (const [table, id] of [['trades', 'trade_id'], ['book_tickers', 'update_id']] as const) {
-        const r = await db.query<{ k: string; rt: Date; t: Date }>(
-          `SELECT symbol || '|' || ${id} AS k, receive_time AS rt, time AS t FROM ${table}
-            WHERE exchange = 'binance' AND market = 'spot' AND symbol = ANY($2) AND time > $1`,
-          [new Date(watermark[table].getTime() - 15_000), o.sample],
+        const since = o.sample.map((x) => cursor[table].get(x) ?? new Date(0));
+        const r = await db.query<{ s: string; k: string; rt: Date; t: Date }>(
+          `SELECT x.symbol AS s, x.symbol || '|' || x.${id} AS k, x.receive_time AS rt, x.time AS t
+             FROM unnest($1::text[], $2::timestamptz[]) AS c(symbol, since)
+             JOIN ${table} x ON x.exchange = 'binance' AND x.market = 'spot' AND x.symbol = c.symbol AND x.time >= c.since`,
+          [o.sample, since],
         );
         for (const row of r.rows) {
           const k = `${table}|${row.k}`;
           if (seen.has(k)) continue;
           seen.add(k);
           latencies.push(now - row.rt.getTime());
-          if (row.t > watermark[table]) watermark[table] = row.t;
+          if (row.t > (cursor[table].get(row.s) ?? 0)) cursor[table].set(row.s, row.t);
         }
       }
       const b = await db.query<{ k: string; n: string }>(
@@ -295,13 +300,13 @@ if (SYMBOLS !== undefined) {
   const synthetic = syntheticRecording(recorded, { symbols: SYMBOLS, seconds: SECONDS, exponent: ZIPF, rateFactor: RATE_FACTOR });
   const n = synthetic.recording.events.length;
   const ranks = synthetic.symbols;
-  const step = Math.max(1, Math.floor(SYMBOLS / 30));
+  const step = Math.max(1, Math.floor(SYMBOLS / 20));
   const sample = ranks.filter((_, i) => i < 3 || (i + 1) % step === 0).map((s) => s.symbol);
   out.push(
     `end-to-end sizing: ${SYMBOLS} synthetic symbols (rank r at r^-${ZIPF} of its source's recorded rate${RATE_FACTOR === 1 ? '' : `, x ${RATE_FACTOR}`}), ${n.toLocaleString('en')} events over ${SECONDS} s`,
     `  rates: rank 1 ${ranks[0]!.source} x ${ranks[0]!.factor.toFixed(3)}, rank ${ranks.length} ${ranks.at(-1)!.source} x ${ranks.at(-1)!.factor.toFixed(4)}; latency and bars on ${sample.length} symbols (ranks 1-3 and every ${step}th)`,
   );
-  const r = await phase({ name: `symbols ${SYMBOLS}`, recording: synthetic.recording, rate: Math.round(n / SECONDS), repeat: 1, stopAfterMs: SECONDS * 1000, symbols: 'rule:quote=USDT', symbolCount: SYMBOLS, sample });
+  const r = await phase({ name: `symbols ${SYMBOLS}`, recording: synthetic.recording, rate: Math.round(n / SECONDS), byClock: true, repeat: 1, stopAfterMs: SECONDS * 1000, symbols: 'rule:quote=USDT', symbolCount: SYMBOLS, sample });
   out.push(...report(r));
 } else {
   const all = ['BTCUSDT', 'ETHUSDT', 'BNBUSDT'];

@@ -104,6 +104,8 @@ interface PhaseResult {
   readonly cpu: Map<string, number>;
   /** Seconds from the first event offered to the last CPU sample. */
   readonly cpuWindow: number;
+  /** WAL bytes written by the server over the phase. */
+  readonly wal: number;
   readonly hwm: Record<string, number>;
 }
 
@@ -161,6 +163,7 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
       meter.sample(groups);
     };
     await sampleProcesses();
+    const wal0 = (await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
     const t0 = Date.now();
     server.play();
     process.stderr.write(`[${name}] publishing at ${o.rate === 0 ? 'max speed' : `${o.rate}/s`}\n`);
@@ -235,6 +238,8 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
     }
     await sampleProcesses();
     const cpuWindow = (Date.now() - t0) / 1000;
+    // The whole server's WAL: other databases are idle while the benchmark holds /tmp/bench.lock.
+    const wal = Number((await db.query<{ b: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text AS b', [wal0])).rows[0]!.b);
     const offered: Record<string, number> = {};
     const evs = o.recording.events;
     for (let i = 0; i < stop!.published; i++) {
@@ -258,7 +263,7 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
     const sorted = (a: number[]) => a.sort((x, y) => x - y);
     return {
       name, symbolCount: o.symbolCount, seconds: (stableSince - t0) / 1000, offerSeconds: (stop!.at - t0) / 1000, offered, storedAtStop: stop!.stored,
-      stored: await countRows(db), latencies: sorted(latencies), barReady: sorted(barReady), maxLag, cpu: meter.seconds(), cpuWindow, hwm,
+      stored: await countRows(db), latencies: sorted(latencies), barReady: sorted(barReady), maxLag, cpu: meter.seconds(), cpuWindow, wal, hwm,
     };
   } finally {
     await sup.stop();
@@ -282,6 +287,7 @@ function report(r: PhaseResult): string[] {
     `  stored  ${int(r.storedAtStop)} rows by the end of the offer = ${int(r.storedAtStop / r.offerSeconds)}/s; in the end ${int(stored)} rows (${Object.entries(r.stored).map(([k, v]) => `${k} ${int(v)}`).join(', ')}), the last ${r.seconds.toFixed(1)} s after the first offer`,
     `  receive-to-row p50 ${ms(quantile(l, 0.5))}  p99 ${ms(quantile(l, 0.99))}  max ${ms(l.at(-1) ?? NaN)}  (poll 200 ms)`,
     `  bar ready after the minute: ${r.barReady.length} bars, p50 ${ms(quantile(r.barReady, 0.5))}  p99 ${ms(quantile(r.barReady, 0.99))}  max ${ms(r.barReady.at(-1) ?? NaN)}`,
+    `  WAL: ${(r.wal / 1e6).toFixed(0)} MB = ${int(r.wal / stored)} bytes per stored row (the whole PostgreSQL server)`,
     `  writer Kafka lag: max ${r.maxLag === undefined ? 'n/a' : int(r.maxLag)} records (sampled every second)`,
     `  CPU over ${r.cpuWindow.toFixed(1)} s from the first offer (% of one core; µs per stored row):`,
     ...[...r.cpu].map(([k, v]) => `    ${k.padEnd(26)} ${v.toFixed(1).padStart(7)} s  ${((100 * v) / r.cpuWindow).toFixed(1).padStart(5)} %  ${((v * 1e6) / stored).toFixed(1).padStart(6)} µs`),

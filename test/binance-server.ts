@@ -354,7 +354,8 @@ export class BinanceServer {
   }
 
   static async start(opts: ServerOptions): Promise<BinanceServer> {
-    const http = createServer();
+    // A combined-stream URL naming 1024 streams is some 20 KB, over Node's default 16 KB of request headers.
+    const http = createServer({ maxHeaderSize: 64 * 1024 });
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
     const s = new BinanceServer(opts, http, wss);

@@ -146,7 +146,9 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
   try {
     const streams = o.symbolCount * STREAM_TYPES;
     for (let i = 0; i < 360 && server.subscribedStreams().size < streams; i++) await sleep(500);
-    process.stderr.write(`[${name}] ${server.subscribedStreams().size} of ${streams} streams subscribed on ${server.openConnections} connection(s)\n`);
+    const subscribed = `${server.subscribedStreams().size} of ${streams} streams subscribed on ${server.openConnections} connection(s)`;
+    if (server.subscribedStreams().size < streams) throw new Error(`[${name}] only ${subscribed} after 3 minutes (worker logs: ${logDir})`);
+    process.stderr.write(`[${name}] ${subscribed}\n`);
     await sleep(3000);
     const hwm: Record<string, number> = {};
     const meter = new CpuMeter();

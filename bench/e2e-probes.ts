@@ -32,10 +32,23 @@ export class CpuMeter {
   }
 }
 
-/** The backends serving the phase's database (the writer's and the metrics worker's sessions, TimescaleDB's jobs), not the poller's own. */
-export async function backendPids(db: pg.ClientBase): Promise<number[]> {
-  const r = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
-  return r.rows.map((x) => x.pid);
+/** The backends serving the phase's database, by whom they serve (application_name: the writer's and the metrics
+ * worker's sessions; the rest, TimescaleDB's jobs and autovacuum), not the poller's own. */
+export async function backendPids(db: pg.ClientBase): Promise<Record<string, number[]>> {
+  const r = await db.query<{ pid: number; app: string }>(
+    "SELECT pid, coalesce(application_name, '') AS app FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+  );
+  const out: Record<string, number[]> = { 'postgres: writer': [], 'postgres: metrics': [], 'postgres: jobs, other': [] };
+  for (const { pid, app } of r.rows) {
+    const who = app.startsWith('tickwatch-writer') ? 'writer' : app.startsWith('tickwatch-metrics') ? 'metrics' : 'jobs, other';
+    out[`postgres: ${who}`]!.push(pid);
+  }
+  return out;
+}
+
+/** Batches the writers committed so far (tickwatch_writer_batches_total), or undefined. */
+export async function writerBatches(metricsUrl: string): Promise<number | undefined> {
+  return sumOf(metricsUrl, 'tickwatch_writer_batches_total');
 }
 
 /** The Kafka broker processes on this machine (java running kafka.Kafka). */
@@ -54,10 +67,15 @@ export function kafkaBrokerPids(): number[] {
 
 /** Records not yet written, summed over the writers' partitions (tickwatch_writer_lag_messages), or undefined. */
 export async function writerLag(metricsUrl: string): Promise<number | undefined> {
+  return sumOf(metricsUrl, 'tickwatch_writer_lag_messages');
+}
+
+/** The sum of a metric's series on a worker's /metrics, or undefined when it does not answer. */
+async function sumOf(metricsUrl: string, name: string): Promise<number | undefined> {
   try {
     const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(2000) })).text();
     let n = 0;
-    for (const m of text.matchAll(/^tickwatch_writer_lag_messages\{[^}]*\} (\S+)$/gm)) n += Number(m[1]);
+    for (const m of text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))) n += Number(m[1]);
     return n;
   } catch {
     return undefined;

@@ -24,7 +24,7 @@ import { memoryOf, supervise } from '../stack/supervisor.ts';
 import { BinanceServer, loadRecording, type Recording } from '../test/binance-server.ts';
 import { stackTopicEnv } from '../test/services.ts';
 import { syntheticRecording } from '../test/synthetic-symbols.ts';
-import { backendPids, CpuMeter, kafkaBrokerPids, writerLag } from './e2e-probes.ts';
+import { backendPids, CpuMeter, kafkaBrokerPids, writerBatches, writerLag } from './e2e-probes.ts';
 
 const { values } = parseArgs({
   options: {
@@ -101,6 +101,8 @@ interface PhaseResult {
   readonly latencies: number[];
   readonly barReady: number[];
   readonly maxLag: number | undefined;
+  /** Transactions the writers committed over the phase. */
+  readonly batches: number;
   readonly cpu: Map<string, number>;
   /** Seconds from the first event offered to the last CPU sample. */
   readonly cpuWindow: number;
@@ -160,11 +162,12 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
       }
       const me = memoryOf(process.pid);
       if (me) hwm['bench (stand-in + poller)'] = me.hwm;
-      const groups: Record<string, number[]> = { 'bench (stand-in + poller)': [process.pid], 'postgres backends': await backendPids(db), 'kafka broker': brokers };
+      const groups: Record<string, number[]> = { 'bench (stand-in + poller)': [process.pid], ...(await backendPids(db)), 'kafka broker': brokers };
       for (const w of sup.workers) if (w.pid !== undefined) groups[w.spec.name] = [w.pid];
       meter.sample(groups);
     };
     await sampleProcesses();
+    const batches0 = (await writerBatches(`http://127.0.0.1:${ports.writer}/metrics`)) ?? 0;
     const wal0 = (await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
     const t0 = Date.now();
     server.play();
@@ -242,6 +245,7 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
     const cpuWindow = (Date.now() - t0) / 1000;
     // The whole server's WAL: other databases are idle while the benchmark holds /tmp/bench.lock.
     const wal = Number((await db.query<{ b: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text AS b', [wal0])).rows[0]!.b);
+    const batches = ((await writerBatches(`http://127.0.0.1:${ports.writer}/metrics`)) ?? NaN) - batches0;
     const offered: Record<string, number> = {};
     const evs = o.recording.events;
     for (let i = 0; i < stop!.published; i++) {
@@ -265,7 +269,7 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
     const sorted = (a: number[]) => a.sort((x, y) => x - y);
     return {
       name, symbolCount: o.symbolCount, seconds: (stableSince - t0) / 1000, offerSeconds: (stop!.at - t0) / 1000, offered, storedAtStop: stop!.stored,
-      stored: await countRows(db), latencies: sorted(latencies), barReady: sorted(barReady), maxLag, cpu: meter.seconds(), cpuWindow, wal, hwm,
+      stored: await countRows(db), latencies: sorted(latencies), barReady: sorted(barReady), maxLag, batches, cpu: meter.seconds(), cpuWindow, wal, hwm,
     };
   } finally {
     await sup.stop();
@@ -290,7 +294,7 @@ function report(r: PhaseResult): string[] {
     `  receive-to-row p50 ${ms(quantile(l, 0.5))}  p99 ${ms(quantile(l, 0.99))}  max ${ms(l.at(-1) ?? NaN)}  (poll 200 ms)`,
     `  bar ready after the minute: ${r.barReady.length} bars, p50 ${ms(quantile(r.barReady, 0.5))}  p99 ${ms(quantile(r.barReady, 0.99))}  max ${ms(r.barReady.at(-1) ?? NaN)}`,
     `  WAL: ${(r.wal / 1e6).toFixed(0)} MB = ${int(r.wal / stored)} bytes per stored row (the whole PostgreSQL server)`,
-    `  writer Kafka lag: max ${r.maxLag === undefined ? 'n/a' : int(r.maxLag)} records (sampled every second)`,
+    `  writer Kafka lag: max ${r.maxLag === undefined ? 'n/a' : int(r.maxLag)} records (sampled every second); ${int(r.batches)} batches committed, ${int(stored / r.batches)} rows per batch`,
     `  CPU over ${r.cpuWindow.toFixed(1)} s from the first offer (% of one core; µs per stored row):`,
     ...[...r.cpu].map(([k, v]) => `    ${k.padEnd(26)} ${v.toFixed(1).padStart(7)} s  ${((100 * v) / r.cpuWindow).toFixed(1).padStart(5)} %  ${((v * 1e6) / stored).toFixed(1).padStart(6)} µs`),
     `    ${'all of these'.padEnd(26)} ${cpuTotal.toFixed(1).padStart(7)} s  ${((100 * cpuTotal) / r.cpuWindow).toFixed(1).padStart(5)} %  (the machine has 2 cores)`,

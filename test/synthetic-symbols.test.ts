@@ -82,4 +82,12 @@ describe('syntheticRecording', () => {
     const ticks = r.events.filter((e) => e.type === 'bookTicker').map((e) => e.id);
     expect(ticks.every((u, i) => i === 0 || u > ticks[i - 1]!)).toBe(true);
   });
+
+  it('numbers aggTrades afresh where the recording jumps (loadRecording starts a second day 10^8 on)', () => {
+    const jumped = recording.events.map((e) => (e.type === 'aggTrade' && e.id >= 75 ? { ...e, id: e.id + 100_000_000, text: e.text.replace(`"a":${e.id}`, `"a":${e.id + 100_000_000}`) } : e));
+    const { recording: r } = syntheticRecording({ ...recording, events: jumped }, { symbols: 1, seconds: 10, exponent: 1 });
+    const aggs = r.events.filter((e) => e.type === 'aggTrade');
+    expect(aggs.map((e) => e.id)).toEqual(Array.from({ length: 10 }, (_, i) => 70 + i));
+    expect(aggs.map((e) => data(e).data.a)).toEqual(aggs.map((e) => e.id));
+  });
 });

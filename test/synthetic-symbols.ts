@@ -50,23 +50,23 @@ export function movePoint(s: string, places: number): string {
 
 type Data = Record<string, unknown>;
 
-/** The recorded frame rewritten for the synthetic symbol: name, id shifts (its own, and of the trades an aggTrade
- * spans), exchange-time shift, decimal shift. */
-function rewrite(e: RecordedEvent, symbol: string, dId: number, dTradeId: number, dMs: number, places: number): string {
+/** The recorded frame rewritten for the synthetic symbol: name, its id, the shift of the trade ids an aggTrade spans,
+ * exchange-time shift, decimal shift. */
+function rewrite(e: RecordedEvent, symbol: string, id: number, dTradeId: number, dMs: number, places: number): string {
   const d = (JSON.parse(e.text) as { data: Data }).data;
   const price = (k: string) => (d[k] = movePoint(d[k] as string, -places));
   const qty = (k: string) => (d[k] = movePoint(d[k] as string, places));
   d.s = symbol;
   if (e.type === 'bookTicker') {
-    d.u = (d.u as number) + dId;
+    d.u = id;
     price('b');
     price('a');
     qty('B');
     qty('A');
   } else {
-    if (e.type === 'trade') d.t = (d.t as number) + dId;
+    if (e.type === 'trade') d.t = id;
     else {
-      d.a = (d.a as number) + dId;
+      d.a = id;
       d.f = (d.f as number) + dTradeId;
       d.l = (d.l as number) + dTradeId;
     }
@@ -108,16 +108,20 @@ export function syntheticRecording(source: Recording, opts: SyntheticOptions): S
     const spanNs = evs.at(-1)!.receiveNs - first;
     const roundNs = spanNs + (times > 1 ? spanNs / BigInt(times - 1) : 1_000_000_000n);
     // Per type: the ids a round covers (last - first + 1), so a cycled round's ids follow the previous round's.
+    // aggTrade ids are numbered afresh: loadRecording's jump by 10^8 between two days' files is no id Binance skips.
     const ids = new Map<string, { first: number; last: number }>();
-    for (const e of evs) {
+    const own = evs.map((e) => {
       const r = ids.get(e.type);
-      if (r) r.last = e.id;
-      else ids.set(e.type, { first: e.id, last: e.id });
-    }
+      const id = e.type !== 'aggTrade' ? e.id : r ? r.last + 1 : e.id;
+      if (r) r.last = id;
+      else ids.set(e.type, { first: id, last: id });
+      return id;
+    });
     const places = (rank - 1) % 4;
     let n = 0;
     for (let j = 0; ; j++) {
       const e = evs[j % evs.length]!;
+      const ownId = own[j % evs.length]!;
       const round = Math.floor(j / evs.length);
       const offsetNs = Number(e.receiveNs - first + BigInt(round) * roundNs) / factor;
       if (offsetNs >= Number(horizonNs)) break;
@@ -128,7 +132,7 @@ export function syntheticRecording(source: Recording, opts: SyntheticOptions): S
       };
       const dId = roundIds(e.type);
       const dMs = Math.round(Number(receiveNs - e.receiveNs) / 1e6);
-      events.push({ stream: `${name.toLowerCase()}@${e.type}`, text: rewrite(e, name, dId, roundIds('trade'), dMs, places), receiveNs, symbol: name, type: e.type, id: e.id + dId });
+      events.push({ stream: `${name.toLowerCase()}@${e.type}`, text: rewrite(e, name, ownId + dId, roundIds('trade'), dMs, places), receiveNs, symbol: name, type: e.type, id: ownId + dId });
       n++;
     }
     symbols.push({ symbol: name, source: src, factor, events: n });

@@ -1,10 +1,16 @@
 // Ingestion benchmark: a local Binance stand-in (child process) sends recorded messages as fast as the worker reads
-// them; the worker maps, validates, sequences and produces them to Kafka (@platformatic/kafka, idempotent, acks -1,
-// lz4). Prints messages/s, p50/p99 receive-to-acknowledged latency, CPU per message and peak RSS, beside JSON.parse and
-// parse + validate + normalize alone (their CPU per message too), measured in this run.
+// them; the worker maps, validates, sequences and produces them to Kafka (@platformatic/kafka's connections, the
+// product's own lz4 record batches, idempotent, acks -1). Prints messages/s, p50/p99 receive-to-acknowledged latency,
+// CPU per message and peak RSS, beside JSON.parse and parse + validate + normalize alone (their CPU per message too),
+// measured in this run. The worker runs twice: in this process (for the latencies, under tsx), then as deployed, a
+// process of its own (`node --max-semi-space-size=2 dist/bin/tickwatch.js ingest`, built by `npm run build`), whose
+// CPU and peak RSS come from /proc and judge the #14 targets; the same child under tsx is printed beside it.
 //   npm run bench:ingest   (REPEAT=N sends the recording N times, default 2 = 349,288 messages; PRODUCER_BUFFER_MAX, PRODUCER_BUFFER_MAX_BYTES and PRODUCER_LANES override)
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { tickwatchArgs } from '../common/paths.ts';
+import { cpuSecondsOf, memoryOf, NODE_FLAGS } from '../stack/supervisor.ts';
 import { loadConfig } from '../common/config.ts';
 import { createKafka, createTopics } from '../common/kafka.ts';
 import { tickKey } from '../common/records.ts';
@@ -20,24 +26,41 @@ if (missingRecordings()) process.exit(0);
 const repeat = Number(process.env.REPEAT ?? 2);
 const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'bench-ingest');
 
-// --- The worker, end to end. ---
-const server = spawn(process.execPath, ['--import', 'tsx', 'test/binance-server.ts', '--rate=0', '--autoplay=0', `--repeat=${repeat}`], { stdio: ['pipe', 'pipe', 'inherit'] });
-const first = await new Promise<string>((resolve) => createInterface({ input: server.stdout! }).once('line', resolve));
-const { wsUrl, restUrl, events } = JSON.parse(first) as { wsUrl: string; restUrl: string; events: number };
-const total = events * repeat;
-const run = `bench-ingest-${Date.now().toString(36)}`;
-const config = loadConfig({
-  ...(process.env.KAFKA_BROKERS ? { KAFKA_BROKERS: process.env.KAFKA_BROKERS } : {}),
-  LOG_LEVEL: 'warn',
-  BINANCE_WS_URL: wsUrl,
-  BINANCE_REST_URL: restUrl,
-  ...ingestionTopicEnv(run),
-  HTTP_HOST: '127.0.0.1',
-  INGESTION_HTTP_PORT: '0',
-  ...(process.env.PRODUCER_BUFFER_MAX ? { PRODUCER_BUFFER_MAX: process.env.PRODUCER_BUFFER_MAX } : {}),
-  ...(process.env.PRODUCER_BUFFER_MAX_BYTES ? { PRODUCER_BUFFER_MAX_BYTES: process.env.PRODUCER_BUFFER_MAX_BYTES } : {}),
-  ...(process.env.PRODUCER_LANES ? { PRODUCER_LANES: process.env.PRODUCER_LANES } : {}),
-});
+/** The stand-in as a child process, paused until `play`. */
+async function standIn() {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/binance-server.ts', '--rate=0', '--autoplay=0', `--repeat=${repeat}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+  const { wsUrl, restUrl, events } = JSON.parse(first) as { wsUrl: string; restUrl: string; events: number };
+  return { wsUrl, restUrl, total: events * repeat, play: () => child.stdin!.write('play\n'), close: () => child.stdin!.end() };
+}
+
+/** The worker's environment against a stand-in, with fresh topics. */
+function workerEnv(s: { wsUrl: string; restUrl: string }, httpPort: number): Record<string, string> {
+  return {
+    ...(process.env.KAFKA_BROKERS ? { KAFKA_BROKERS: process.env.KAFKA_BROKERS } : {}),
+    LOG_LEVEL: 'warn',
+    BINANCE_WS_URL: s.wsUrl,
+    BINANCE_REST_URL: s.restUrl,
+    ...ingestionTopicEnv(`bench-ingest-${Date.now().toString(36)}`),
+    HTTP_HOST: '127.0.0.1',
+    INGESTION_HTTP_PORT: String(httpPort),
+    ...(process.env.PRODUCER_BUFFER_MAX ? { PRODUCER_BUFFER_MAX: process.env.PRODUCER_BUFFER_MAX } : {}),
+    ...(process.env.PRODUCER_BUFFER_MAX_BYTES ? { PRODUCER_BUFFER_MAX_BYTES: process.env.PRODUCER_BUFFER_MAX_BYTES } : {}),
+    ...(process.env.PRODUCER_LANES ? { PRODUCER_LANES: process.env.PRODUCER_LANES } : {}),
+  };
+}
+
+async function dropTopics(c: ReturnType<typeof loadConfig>): Promise<void> {
+  const admin = createKafka(c, log, 'bench').admin();
+  const t = c.kafka.topics;
+  await admin.deleteTopics({ topics: [t.trade, t.aggTrade, t.bookTicker, t.gap, t.deadLetter] }).catch(() => undefined);
+  await admin.close();
+}
+
+// --- The worker in this process, end to end. ---
+const server = await standIn();
+const total = server.total;
+const config = loadConfig(workerEnv(server, 0));
 
 const latencies: number[] = [];
 let acked = 0;
@@ -67,7 +90,7 @@ const t0 = performance.now();
 // CPU per message (every thread of the process: gzip runs on libuv's pool) moves less than messages/s when the broker
 // and other work share the cores.
 const cpu0 = process.cpuUsage();
-server.stdin!.write('play\n');
+server.play();
 let lastProgress = 0;
 for (;;) {
   const n = await received();
@@ -84,12 +107,55 @@ clearInterval(rssTimer);
 process.stderr.write('\n');
 const reconnects = (await metrics.registry.getSingleMetric('tickwatch_ingestion_reconnects_total')!.get()).values.reduce((s, v) => s + v.value, 0);
 await worker.stop('benchmark over');
-server.stdin!.end();
+server.close();
+await dropTopics(config);
 
-// Drop the benchmark topics again.
-const admin = createKafka(config, log, 'bench').admin();
-await admin.deleteTopics({ topics: [config.kafka.topics.trade, config.kafka.topics.aggTrade, config.kafka.topics.bookTicker, config.kafka.topics.gap, config.kafka.topics.deadLetter] }).catch(() => undefined);
-await admin.close();
+// --- The worker as deployed: a process of its own, compiled (then the same under tsx). Done when its /metrics says
+// every message was received and nothing waits for Kafka (scraped every 100 ms, so the time is up to 0.1 s long). ---
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+async function workerProcess(compiled: boolean): Promise<{ rate: number; cpuUs: number; hwm: number; idle: number }> {
+  const s = await standIn();
+  const port = await freePort();
+  const env = workerEnv(s, port);
+  const child = spawn(process.execPath, [...(NODE_FLAGS.ingest ?? []), ...tickwatchArgs(compiled), 'ingest'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const sum = (text: string, name: string) => text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  const scrape = async () => {
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
+    const open = text.split('\n').filter((l) => l.startsWith('tickwatch_ingestion_connection_state{'));
+    return {
+      open: open.length > 0 && open.every((l) => l.endsWith(' 2')),
+      received: sum(text, 'tickwatch_ingestion_messages_received_total{'),
+      waiting: sum(text, 'tickwatch_ingestion_producer_buffer_depth') + sum(text, 'tickwatch_ingestion_ticks_held'),
+    };
+  };
+  for (let i = 0; i < 600 && !(await scrape()).open; i++) await new Promise((r) => setTimeout(r, 100));
+  const idle = memoryOf(child.pid)!.rss;
+  const cpu0 = cpuSecondsOf(child.pid)!;
+  const t0 = performance.now();
+  s.play();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const m = await scrape();
+    if (m.received >= s.total && m.waiting === 0) break;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuSecondsOf(child.pid)! - cpu0;
+  const hwm = memoryOf(child.pid)!.hwm;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  s.close();
+  await dropTopics(loadConfig(env));
+  return { rate: s.total / seconds, cpuUs: (cpu * 1e6) / s.total, hwm, idle };
+}
+const deployed = await workerProcess(true);
+const underTsx = await workerProcess(false);
 
 // --- Baseline, after the worker run so its data does not count in the worker's RSS: JSON.parse alone, then parse + validate + normalize (the mapper), over the same frames. ---
 const rec = await loadRecording();
@@ -121,6 +187,7 @@ const ticks = texts.flatMap((t) => {
 });
 const kafkaOnly = await (async () => {
   const kafka = createKafka(config, log, 'bench-producer');
+  const run = `bench-ingest-${Date.now().toString(36)}`;
   const topics = { trade: `${run}.p.trades`, aggTrade: `${run}.p.aggtrades`, bookTicker: `${run}.p.booktickers` } as const;
   await createTopics(kafka, Object.values(topics), config);
   const producer = new TickProducer(kafka, { bufferMaxBytes: config.source.producerBufferMaxBytes, lanes: config.source.producerLanes, log, metrics: createIngestMetrics() });
@@ -155,15 +222,18 @@ const rows = [
   ['producer alone: memory -> Kafka acknowledged', `${fmt(kafkaOnly.rate)} msg/s (${kafkaOnly.cpuUs.toFixed(1)} µs CPU per message)`],
   ['worker: socket -> Kafka acknowledged', `${fmt(e2e)} msg/s`],
   ['  receive -> ack latency p50 / p99', `${pct(50)} ms / ${pct(99)} ms`],
-  ['  peak RSS (worker process)', `${(peakRss / 2 ** 20).toFixed(0)} MB`],
+  ['  peak RSS (this process: worker + benchmark, tsx)', `${(peakRss / 2 ** 20).toFixed(0)} MB`],
   ['    at the peak: V8 heap total / used', `${(peak.heapTotal / 2 ** 20).toFixed(0)} / ${(peak.heapUsed / 2 ** 20).toFixed(0)} MB, external ${(peak.external / 2 ** 20).toFixed(0)} MB (array buffers ${(peak.arrayBuffers / 2 ** 20).toFixed(0)} MB)`],
-  ['  CPU per message (worker process)', `${workerCpuUs.toFixed(1)} µs = ${(workerCpuUs / parseValidate.cpuUs).toFixed(1)}x parse + validate + normalize (${(config.source.producerBufferMaxBytes / 2 ** 20).toFixed(0)} MiB buffer, ${config.source.producerLanes} producer lane(s), lz4)`],
+  ['  CPU per message (this process)', `${workerCpuUs.toFixed(1)} µs = ${(workerCpuUs / parseValidate.cpuUs).toFixed(1)}x parse + validate + normalize (${(config.source.producerBufferMaxBytes / 2 ** 20).toFixed(0)} MiB buffer, ${config.source.producerLanes} producer lane(s), lz4)`],
   ['  messages / seconds / reconnects', `${total.toLocaleString('en')} / ${seconds.toFixed(2)} s / ${reconnects}`],
+  ['worker process as deployed (dist/, compiled)', `${fmt(deployed.rate)} msg/s, ${deployed.cpuUs.toFixed(1)} µs CPU per message = ${(deployed.cpuUs / parseValidate.cpuUs).toFixed(1)}x the mapper`],
+  ['  peak RSS (VmHWM) / RSS before the first message', `${(deployed.hwm / 2 ** 20).toFixed(0)} MB / ${(deployed.idle / 2 ** 20).toFixed(0)} MB`],
+  ['the same process under tsx', `${fmt(underTsx.rate)} msg/s, ${underTsx.cpuUs.toFixed(1)} µs CPU per message, peak RSS ${(underTsx.hwm / 2 ** 20).toFixed(0)} MB (before the first message ${(underTsx.idle / 2 ** 20).toFixed(0)} MB)`],
   ['live rate of the recorded streams', `${fmt(liveRate)} msg/s (worker = ${(e2e / liveRate).toFixed(0)}x live)`],
 ];
 const w = Math.max(...rows.map((r) => r[0]!.length));
 process.stdout.write(`\ningestion benchmark (${total.toLocaleString('en')} recorded messages, 9 streams, @platformatic/kafka, acks -1 + lz4)\n`);
 for (const [k, v] of rows) process.stdout.write(`  ${k!.padEnd(w)}  ${v}\n`);
 process.stdout.write(`  target: >= 100,000 msg/s, >= 50x live, RSS < 200 MB -> ${e2e >= 100_000 ? 'met' : 'NOT met'} / ${e2e / liveRate >= 50 ? 'met' : 'NOT met'} / ${peakRss < 200 * 2 ** 20 ? 'met' : 'NOT met'}\n`);
-process.stdout.write(`  target (#14): worker CPU per message <= 4x parse + validate + normalize, peak RSS <= 100 MB -> ${workerCpuUs <= 4 * parseValidate.cpuUs ? 'met' : 'NOT met'} / ${peakRss <= 100 * 2 ** 20 ? 'met' : 'NOT met'}\n`);
+process.stdout.write(`  target (#14, the deployed worker process): CPU per message <= 4x parse + validate + normalize, peak RSS <= 100 MB -> ${deployed.cpuUs <= 4 * parseValidate.cpuUs ? 'met' : 'NOT met'} / ${deployed.hwm <= 100 * 2 ** 20 ? 'met' : 'NOT met'}\n`);
 process.exit(0);

@@ -49,17 +49,22 @@ const retryDelay = (_client: unknown, _operation: string, attempt: number): numb
 
 /**
  * The key's murmur2 hash as Java's default partitioner (and kafkajs's) takes it, remembered per key Buffer: producers
- * reuse one Buffer per key (the few exchange:market:symbol keys) and skip the hash. The client takes the result modulo
- * the topic's partition count, so placement is exactly `toPositive(murmur2(key)) % partitions`, as before the move.
+ * reuse one Buffer per key (the few exchange:market:symbol keys) and skip the hash. Taken modulo the topic's partition
+ * count, placement is exactly `toPositive(murmur2(key)) % partitions`, as before the move.
  */
-export function cachedKeyPartitioner(): (message: MessageToProduce, key: Buffer | undefined) => number {
+export function cachedKeyHash(): (key: Buffer) => number {
   const cache = new WeakMap<Buffer, number>();
-  return (_message, key) => {
-    if (!Buffer.isBuffer(key)) return 0;
+  return (key) => {
     let h = cache.get(key);
     if (h === undefined) cache.set(key, (h = murmur2(key) & 0x7fffffff));
     return h;
   };
+}
+
+/** `cachedKeyHash` as the client's partitioner (the client takes it modulo the partition count). */
+export function cachedKeyPartitioner(): (message: MessageToProduce, key: Buffer | undefined) => number {
+  const hash = cachedKeyHash();
+  return (_message, key) => (Buffer.isBuffer(key) ? hash(key) : 0);
 }
 
 /** One process's Kafka clients, all made with the same brokers, security and retries. */

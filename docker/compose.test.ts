@@ -466,8 +466,11 @@ describe('docker/compose.yaml', () => {
         else {
           const text = readFileSync(dockerfile, 'utf8');
           const entry = /^ENTRYPOINT\s+(\[.*\])/m.exec(text);
-          const script = entry ? (JSON.parse(entry[1]!) as string[]).find((a) => a.endsWith('.ts')) : undefined;
-          if (!script || !existsSync(join(context, script))) problems.push(`service ${name}: the Dockerfile's ENTRYPOINT does not run a script of the context (${entry?.[1]})`);
+          const script = entry ? (JSON.parse(entry[1]!) as string[]).find((a) => /\.[jt]s$/.test(a)) : undefined;
+          // A compiled entry point (dist/...js) is built in the image from its TypeScript source in the context.
+          const source = script?.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+          if (!source || !existsSync(join(context, source))) problems.push(`service ${name}: the Dockerfile's ENTRYPOINT does not run a script of the context (${entry?.[1]})`);
+          else if (script !== source && !/^RUN npm run build$/m.test(text)) problems.push(`service ${name}: the Dockerfile runs ${script} but does not build it (RUN npm run build)`);
           if (!/^USER\s+(?!root\b|0\b)\S+/m.test(text)) problems.push(`service ${name}: the Dockerfile does not switch to a non-root USER`);
           const ignore = existsSync(join(context, '.dockerignore')) ? readFileSync(join(context, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()) : [];
           for (const must of ['node_modules', '.git', '.env', '**/.env'])

@@ -1,5 +1,7 @@
 // The producer buffer without a broker: bounded by bytes, records leave it only once acknowledged, a failed send is
-// retried with the same records in the same order, and each key keeps to one lane (one producer, so one order).
+// retried with the same records in the same order and sequence numbers, and each key keeps to one lane (one producer,
+// so one order). The requests are read back from their bytes.
+import { Reader, readRecordsBatch, type Writer } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
 import type { KafkaClients } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
@@ -13,9 +15,36 @@ const log = createLogger('silent', 'producer-test');
 interface Sent {
   readonly lane: string;
   readonly ids: number[];
+  /** The first sequence number of each batch of the request. */
+  readonly sequences: number[];
 }
 
-/** KafkaClients whose producers record every send; `answer` decides each send's fate (resolve, or throw). */
+/** The trade ids and batch sequences of a Produce v9 request, read back with the client's reader. */
+function readRequest(request: Writer): { ids: number[]; sequences: number[] } {
+  const r = Reader.from(request.buffer);
+  expect(r.readNullableString()).toBe(null); // no transactional id
+  expect(r.readInt16()).toBe(-1); // acks = all
+  r.readInt32();
+  const ids: number[] = [];
+  const sequences: number[] = [];
+  r.readArray((t) => {
+    t.readString();
+    t.readArray((p) => {
+      p.readInt32();
+      p.readUnsignedVarInt();
+      const batch = readRecordsBatch(p);
+      sequences.push(batch.firstSequence);
+      for (const rec of batch.records) ids.push((JSON.parse(rec.value!.toString()) as Trade).tradeId);
+    });
+  });
+  r.readTaggedFields();
+  return { ids, sequences };
+}
+
+/**
+ * KafkaClients whose producers have one broker and one partition per topic and record every Produce request they are
+ * sent; `answer` decides each request's fate (resolve, or throw).
+ */
 function fakeKafka(answer: (n: number) => Promise<void>) {
   const sends: Sent[] = [];
   let n = 0;
@@ -23,10 +52,18 @@ function fakeKafka(answer: (n: number) => Promise<void>) {
     producer: (opts: { clientSuffix?: string }) => ({
       initIdempotentProducer: async () => ({ producerId: 1n, producerEpoch: 0 }),
       close: async () => {},
-      send: async ({ messages }: { messages: { value: Buffer }[] }) => {
-        sends.push({ lane: opts.clientSuffix ?? '', ids: messages.map((m) => (JSON.parse(m.value.toString()) as Trade).tradeId) });
-        await answer(n++);
-        return {};
+      clearMetadata: () => {},
+      metadata: async ({ topics }: { topics: string[] }) => ({
+        brokers: new Map([[1, { host: '127.0.0.1', port: 1 }]]),
+        topics: new Map(topics.map((t) => [t, { partitionsCount: 1, partitions: [{ leader: 1 }] }])),
+      }),
+      connections: {
+        get: async () => ({
+          send: (_key: number, _version: number, create: () => Writer, _parse: unknown, _a: boolean, _b: boolean, done: (e: Error | null, r?: unknown) => void) => {
+            sends.push({ lane: opts.clientSuffix ?? '', ...readRequest(create()) });
+            answer(n++).then(() => done(null, { responses: [] }), (e: Error) => done(e));
+          },
+        }),
       },
     }),
   } as unknown as KafkaClients;
@@ -71,6 +108,8 @@ describe('TickProducer', () => {
       [1, 2, 3, 4, 5],
       [6, 7],
     ]);
+    // The same bytes again, same sequence number (the broker drops what it already has); the next batch goes on from 5.
+    expect(sends.map((s) => s.sequences)).toEqual([[0], [0], [0], [5]]);
     expect(producer.health).toEqual({ failures: 0, lastError: undefined });
     await producer.stop();
   }, 10_000);

@@ -2,7 +2,10 @@
 // in-memory buffer. Records leave the buffer only once Kafka has acknowledged them; a failed send is retried with the
 // same records in the same order, so a broker outage costs time, never records. When the buffer is full (bytes) the
 // caller stops reading sockets.
-import { isKafkaError, kafkaErrorText, type KafkaClients, type KafkaProducer } from '../common/kafka.ts';
+import { cachedKeyHash, isKafkaError, kafkaErrorText, type KafkaClients, type KafkaProducer } from '../common/kafka.ts';
+import { LZ4, nextSequence, sealBatch } from '../common/kafka-batch.ts';
+import { partitionCounts, produceBatches, type SealedBatch } from '../common/kafka-produce.ts';
+import { compressionsAlgorithms } from '@platformatic/kafka';
 import type { Logger } from '../common/log.ts';
 import { encodeRecordText, type ProducedRecord } from '../common/records.ts';
 import type { IngestMetrics } from './metrics.ts';
@@ -11,7 +14,8 @@ import { nowUs } from '../common/time.ts';
 
 // A buffered record is only what Kafka needs (topic, key and value bytes, no headers: the schema version is in the
 // value, see encodeRecord) and its receive time, kept in the lane's RecordQueue without an object of its own; the
-// record object is dropped once encoded, and the client's message objects live as long as their request.
+// record object is dropped once encoded. A request is encoded from the queue straight into one lz4 record batch per
+// partition (common/kafka-batch.ts), sent through the client's connections (common/kafka-produce.ts).
 
 export interface ProducerOptions {
   /** Most bytes (keys and values) waiting for Kafka's acknowledgement before `full` (PRODUCER_BUFFER_MAX_BYTES). */
@@ -126,10 +130,29 @@ export class TickProducer {
   }
 }
 
-/** One idempotent producer and the records waiting for it, sent in order, one request at a time. */
+/** A request being sent: the first `count` queued records as lz4 record batches, sealed for the current session. */
+interface Pending {
+  readonly count: number;
+  readonly parts: { readonly topic: string; readonly partition: number; readonly count: number; readonly compressed: Buffer }[];
+  readonly timestampMs: number;
+  sealed: SealedBatch[];
+}
+
+/** Retryable session errors after which only a new producer id helps. */
+const SESSION_LOST = /OUT_OF_ORDER_SEQUENCE|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH|PRODUCER_FENCED|out of order sequence|unknown producer|producer epoch|fenced/i;
+
+/**
+ * One idempotent producer session (its producer id, epoch and per-partition sequence numbers) and the records waiting
+ * for it, sent in order, one request at a time.
+ */
 class Lane {
   private producer: KafkaProducer;
   private readonly queue = new RecordQueue();
+  private readonly hash = cachedKeyHash();
+  private session: { producerId: bigint; producerEpoch: number } | undefined;
+  /** Next sequence number per `topic:partition` of this session. */
+  private sequences = new Map<string, number>();
+  private pending: Pending | undefined;
   private sending = false;
   private stopped = false;
   failures = 0;
@@ -150,9 +173,9 @@ class Lane {
   }
 
   /**
-   * Idempotent, acks = all, lz4 (WASM, no native addon), the key's partition as Java's default partitioner places it.
-   * The client retries a request a few times itself; past that the lane keeps the records and sends the same ones
-   * again (same producer id and sequence numbers, so the broker drops what it already has).
+   * The client gives the session (InitProducerId), metadata and connections; the lane encodes, numbers and sends the
+   * batches itself, so a failed send is repeated with the same bytes and sequence numbers and the broker drops what
+   * it already has.
    */
   private create(): KafkaProducer {
     return this.kafka.producer({ idempotent: true, compression: 'lz4', retries: 3, clientSuffix: `lane${this.lane}` });
@@ -167,11 +190,22 @@ class Lane {
     this.log.warn({ err }, 'idempotent producer session lost: starting a new one');
     await this.producer.close().catch(() => undefined);
     this.producer = this.create();
+    this.session = undefined;
   }
 
   /** Opens the idempotent session (a producer id from the broker): fails when Kafka cannot be reached or refuses us. */
   async connect(): Promise<void> {
-    await this.producer.initIdempotentProducer({});
+    await this.open();
+  }
+
+  private async open(): Promise<{ producerId: bigint; producerEpoch: number }> {
+    if (this.session === undefined) {
+      const info = await this.producer.initIdempotentProducer({});
+      this.session = { producerId: info.producerId, producerEpoch: info.producerEpoch };
+      this.sequences = new Map();
+      if (this.pending) this.pending.sealed = this.seal(this.pending);
+    }
+    return this.session;
   }
 
   get depth(): number {
@@ -192,54 +226,88 @@ class Lane {
     }
   }
 
+  /** The first `count` queued records as one compressed batch per partition, placed as Java's default partitioner. */
+  private async prepare(count: number): Promise<Pending> {
+    const counts = await partitionCounts(this.producer, this.queue.topicsOf(count));
+    const parts = this.queue
+      .encode(count, (topic, key) => {
+        const n = counts.get(topic) ?? 0;
+        if (n === 0) throw new Error(`topic ${topic} has no partitions (does it exist?)`);
+        return this.hash(key) % n;
+      })
+      .map((e) => ({ topic: e.topic, partition: e.partition, count: e.count, compressed: compressionsAlgorithms.lz4.compressSync(e.records) as Buffer }));
+    const pending: Pending = { count, parts, timestampMs: Date.now(), sealed: [] };
+    if (this.session) pending.sealed = this.seal(pending);
+    return pending;
+  }
+
+  /** Header and sequence numbers of the current session (the sequences advance only once Kafka has the batch). */
+  private seal(p: Pending): SealedBatch[] {
+    const session = this.session!;
+    return p.parts.map((part) => ({
+      topic: part.topic,
+      partition: part.partition,
+      batch: sealBatch(part.compressed, part.count, p.timestampMs, LZ4, { ...session, baseSequence: this.sequences.get(`${part.topic}:${part.partition}`) ?? 0 }),
+    }));
+  }
+
   private async sendLoop(): Promise<void> {
     while (this.queue.length > 0 && !this.stopped) {
-      const end = Math.min(this.queue.length, this.batchMax);
-      const batch = this.queue.messages(end);
+      let pending = this.pending;
       try {
-        await this.producer.send({ messages: batch });
+        pending ??= this.pending = await this.prepare(Math.min(this.queue.length, this.batchMax));
+        await this.open();
+        await produceBatches(this.producer, pending.sealed, 30_000);
       } catch (err) {
         this.failures++;
         this.lastError = kafkaErrorText(err);
-        if (/OUT_OF_ORDER_SEQUENCE|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH|PRODUCER_FENCED|out of order sequence|unknown producer|producer epoch|fenced/i.test(this.lastError)) {
-          await this.renew(this.lastError);
-        }
-        if (isKafkaError(err, 'MESSAGE_TOO_LARGE') && batch.length > 1) {
+        if (SESSION_LOST.test(this.lastError)) await this.renew(this.lastError);
+        if (isKafkaError(err, 'MESSAGE_TOO_LARGE') && (pending?.count ?? 0) > 1) {
           // The broker's max.message.bytes is smaller than this batch: send smaller ones from now on.
-          this.batchMax = Math.max(1, Math.floor(batch.length / 2));
+          this.batchMax = Math.max(1, Math.floor(pending!.count / 2));
+          this.pending = undefined;
           this.log.warn({ batchMax: this.batchMax }, 'batch too large for the broker: halving it');
           continue;
         }
         const waitMs = Math.min(5_000, 200 * 2 ** Math.min(this.failures, 5));
-        this.log.warn({ err: this.lastError, records: batch.length, depth: this.depth, failures: this.failures, waitMs }, 'kafka send failed: keeping the records and retrying');
+        this.log.warn({ err: this.lastError, records: pending?.count, depth: this.depth, failures: this.failures, waitMs }, 'kafka send failed: keeping the records and retrying');
         await new Promise<void>((resolve) => (this.delay = setTimeout(resolve, waitMs)));
         this.delay = undefined;
         continue;
       }
+      for (const part of pending.parts) {
+        const tp = `${part.topic}:${part.partition}`;
+        this.sequences.set(tp, nextSequence(this.sequences.get(tp) ?? 0, part.count));
+      }
+      this.pending = undefined;
       this.failures = 0;
       this.lastError = undefined;
-      const ackUs = nowUs();
-      const m = this.opts.metrics;
-      let topic: string | undefined;
-      let run = 0;
-      // Acknowledged records are let go at once, with the chunks no queued record uses any more.
-      this.queue.acknowledge(end, (t, receiveTimeUs) => {
-        if (t !== topic) {
-          if (run > 0) m.produced(topic!).inc(run);
-          topic = t;
-          run = 0;
-        }
-        run++;
-        if (receiveTimeUs > 0) {
-          const latencyUs = ackUs - receiveTimeUs;
-          m.ackLatency.observe(latencyUs / 1e6);
-          this.opts.onAck?.(latencyUs);
-        }
-      });
-      if (run > 0) m.produced(topic!).inc(run);
-      this.onAcked();
+      this.acknowledge(pending.count);
     }
     this.sending = false;
+    this.onAcked();
+  }
+
+  /** Acknowledged records are let go at once, with the chunks no queued record uses any more. */
+  private acknowledge(count: number): void {
+    const ackUs = nowUs();
+    const m = this.opts.metrics;
+    let topic: string | undefined;
+    let run = 0;
+    this.queue.acknowledge(count, (t, receiveTimeUs) => {
+      if (t !== topic) {
+        if (run > 0) m.produced(topic!).inc(run);
+        topic = t;
+        run = 0;
+      }
+      run++;
+      if (receiveTimeUs > 0) {
+        const latencyUs = ackUs - receiveTimeUs;
+        m.ackLatency.observe(latencyUs / 1e6);
+        this.opts.onAck?.(latencyUs);
+      }
+    });
+    if (run > 0) m.produced(topic!).inc(run);
     this.onAcked();
   }
 

@@ -1,7 +1,26 @@
 // The producer's record queue: values come back byte for byte (UTF-8, records larger than a chunk), in order, across
 // acknowledgements that free chunks and compact the per-record arrays; bytes are counted exactly.
 import { describe, expect, it } from 'vitest';
+import { Reader, readRecord } from '@platformatic/kafka';
 import { RecordQueue } from './record-queue.ts';
+
+/** The first n queued records as the client's reader decodes the encoded batches: topic, key and value per record. */
+function decoded(q: RecordQueue, n: number, partitions = 1): { topic: string; partition: number; key: Buffer; value: Buffer }[] {
+  const out: { topic: string; partition: number; key: Buffer; value: Buffer }[] = [];
+  for (const e of q.encode(n, (_t, key) => key[key.length - 1]! % partitions)) {
+    const reader = Reader.from(e.records);
+    for (let i = 0; i < e.count; i++) {
+      const r = readRecord(reader);
+      expect(r.offsetDelta).toBe(i);
+      expect(r.timestampDelta).toBe(0n);
+      expect(r.headers).toEqual([]);
+      out.push({ topic: e.topic, partition: e.partition, key: r.key!, value: r.value! });
+    }
+    expect(reader.remaining).toBe(0);
+  }
+  return out;
+}
+const ofTopic = (topic: string) => (m: { topic: string }) => m.topic === topic;
 
 const text = (i: number) => JSON.stringify({ type: 'trade', i, symbol: i % 7 === 0 ? 'ÉTH€USDT' : 'BTCUSDT', pad: 'x'.repeat(i % 300) });
 
@@ -20,13 +39,15 @@ describe('RecordQueue', () => {
         expectedBytes += keys[produced % 2]!.length + Buffer.byteLength(t);
       }
       const n = Math.min(sizes[round]!, q.length);
-      const ms = q.messages(n);
-      ms.forEach((m, k) => {
-        const i = acked + k;
-        expect(m.value.toString()).toBe(text(i));
-        expect(m.topic).toBe(i % 2 ? 'aggtrades' : 'trades');
-        expect(m.key).toBe(keys[i % 2]);
-      });
+      const ms = decoded(q, n);
+      // One batch per topic (one partition here), each in queue order.
+      const want = Array.from({ length: n }, (_, k) => acked + k);
+      for (const [topic, parity] of [['trades', 0], ['aggtrades', 1]] as const) {
+        const got = ms.filter(ofTopic(topic));
+        const expected = want.filter((i) => i % 2 === parity);
+        expect(got.map((m) => m.value.toString())).toEqual(expected.map(text));
+        for (const m of got) expect(m.key.equals(keys[parity]!)).toBe(true);
+      }
       const seen: number[] = [];
       const freed = q.acknowledge(n, (_t, us) => seen.push(us));
       expect(seen).toEqual(Array.from({ length: n }, (_, k) => acked + k));
@@ -39,14 +60,17 @@ describe('RecordQueue', () => {
     // Drain: the rest comes back in order, then the queue is empty and its bytes zero.
     while (q.length > 0) {
       const n = Math.min(5_000, q.length);
-      q.messages(n).forEach((m, k) => expect(m.value.toString()).toBe(text(acked + k)));
+      const want = Array.from({ length: n }, (_, k) => acked + k);
+      const ms = decoded(q, n);
+      expect(ms.filter(ofTopic('trades')).map((m) => m.value.toString())).toEqual(want.filter((i) => i % 2 === 0).map(text));
+      expect(ms.filter(ofTopic('aggtrades')).map((m) => m.value.toString())).toEqual(want.filter((i) => i % 2 === 1).map(text));
       q.acknowledge(n, () => {});
       acked += n;
     }
     expect(q.bytes).toBe(0);
     // Reused after being emptied.
     q.push('trades', keys[0]!, text(1), 1);
-    expect(q.messages(1)[0]!.value.toString()).toBe(text(1));
+    expect(decoded(q, 1)[0]!.value.toString()).toBe(text(1));
   });
 
   it('keeps a record larger than a chunk whole', () => {
@@ -54,8 +78,23 @@ describe('RecordQueue', () => {
     const big = JSON.stringify({ raw: 'é'.repeat(400_000) });
     q.push('deadletter', Buffer.from('k'), 'small', 0);
     q.push('deadletter', Buffer.from('k'), big, 0);
-    const [a, b] = q.messages(2);
+    const [a, b] = decoded(q, 2);
     expect(a!.value.toString()).toBe('small');
     expect(b!.value.toString()).toBe(big);
+  });
+
+  it("puts each record in its key's partition, each key's records in order", () => {
+    const q = new RecordQueue();
+    const keys = Array.from({ length: 10 }, (_, i) => Buffer.from(`binance:spot:SYM${i}USDT`));
+    for (let i = 0; i < 5_000; i++) q.push('trades', keys[(i * 7) % 10]!, `{"i":${i}}`, i);
+    const ms = decoded(q, 4_000, 3);
+    expect(ms).toHaveLength(4_000);
+    for (const key of keys) {
+      const mine = ms.filter((m) => m.key.equals(key));
+      expect(new Set(mine.map((m) => m.partition))).toEqual(new Set([key[key.length - 1]! % 3]));
+      const order = mine.map((m) => (JSON.parse(m.value.toString()) as { i: number }).i);
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+      expect(order.length).toBe(400);
+    }
   });
 });

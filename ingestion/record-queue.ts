@@ -1,16 +1,18 @@
 // The records of one producer lane waiting for Kafka's acknowledgement, kept without an object per record: each value
 // is written straight into a large byte chunk, and a record is only numbers in parallel arrays (topic, key, chunk,
-// start, length, receive time). The client's message objects are made per request and dropped with it; acknowledged
-// records free their chunks at once.
+// start, length, receive time). A request's records are copied from the chunks straight into one record batch per
+// partition (`encode`); acknowledged records free their chunks at once.
+import { recordSize, writeRecord } from '../common/kafka-batch.ts';
 
 /** Bytes per chunk; a larger record gets a chunk of its own. */
 const CHUNK_BYTES = 256 * 1024;
 
-/** A message as the client takes it: its value a view into a chunk. */
-export interface QueuedMessage {
+/** One partition's share of the first records of the queue, in their order, as a record batch's (uncompressed) records. */
+export interface EncodedRecords {
   readonly topic: string;
-  readonly key: Buffer;
-  readonly value: Buffer;
+  readonly partition: number;
+  readonly count: number;
+  readonly records: Buffer;
 }
 
 export class RecordQueue {
@@ -58,14 +60,39 @@ export class RecordQueue {
     this.bytes += key.length + length;
   }
 
-  /** The first `n` queued records as the client's messages, in order (new objects each time; the records stay). */
-  messages(n: number): QueuedMessage[] {
-    const out: QueuedMessage[] = new Array(n);
+  /** The distinct topics of the first `n` queued records. */
+  topicsOf(n: number): string[] {
+    const ids = new Set<number>();
+    for (let i = 0; i < n; i++) ids.add(this.topicOf[this.head + i]!);
+    return [...ids].map((id) => this.topics[id]!);
+  }
+
+  /**
+   * The first `n` queued records encoded per (topic, partition), each partition's records in queue order (so a key's
+   * records keep their order); the records stay queued until `acknowledge`.
+   */
+  encode(n: number, partitionOf: (topic: string, key: Buffer) => number): EncodedRecords[] {
+    const groups = new Map<number, { topic: number; partition: number; members: number[]; bytes: number }>();
     for (let i = 0; i < n; i++) {
       const r = this.head + i;
-      const chunk = this.chunks[this.chunkOf[r]! - this.firstChunk]!;
-      const start = this.startOf[r]!;
-      out[i] = { topic: this.topics[this.topicOf[r]!]!, key: this.keys[this.keyOf[r]!]!, value: chunk.subarray(start, start + this.lengthOf[r]!) };
+      const topic = this.topicOf[r]!;
+      const key = this.keys[this.keyOf[r]!]!;
+      const partition = partitionOf(this.topics[topic]!, key);
+      const id = topic * 2 ** 31 + partition;
+      let g = groups.get(id);
+      if (g === undefined) groups.set(id, (g = { topic, partition, members: [], bytes: 0 }));
+      g.bytes += recordSize(key.length, this.lengthOf[r]!, g.members.length);
+      g.members.push(r);
+    }
+    const out: EncodedRecords[] = [];
+    for (const g of groups.values()) {
+      const records = Buffer.allocUnsafe(g.bytes);
+      let pos = 0;
+      for (let j = 0; j < g.members.length; j++) {
+        const r = g.members[j]!;
+        pos = writeRecord(records, pos, j, this.keys[this.keyOf[r]!]!, this.chunks[this.chunkOf[r]! - this.firstChunk]!, this.startOf[r]!, this.lengthOf[r]!);
+      }
+      out.push({ topic: this.topics[g.topic]!, partition: g.partition, count: g.members.length, records });
     }
     return out;
   }

@@ -78,13 +78,15 @@ up() {
   [ "$source" = live ] || [ "$source" = replay ] || { say "--source must be live or replay"; exit 2; }
   [ "$source" = live ] || [ ${#files[@]} -gt 0 ] || { say "--source replay needs capture files"; exit 2; }
   if running run; then say "already running (pid $(cat "$RUN/run.pid")): 'bash scripts/stack.sh down' first to change the source"; status; return; fi
-  ( set -a; [ -f .env ] && . ./.env; set +a; npx tsx bin/tickwatch.ts migrate )
+  # The workers run compiled (dist/, no TypeScript loader): built from the tree as it is now.
+  npm run -s build
+  ( set -a; [ -f .env ] && . ./.env; set +a; node dist/bin/tickwatch.js migrate )
   # What is missing or wrong, with a fix for each (an unreachable exchange is said here, plainly); never fatal here.
-  ( set -a; [ -f .env ] && . ./.env; set +a; npx tsx bin/tickwatch.ts doctor --source "$source" ) || say "doctor found problems (above): starting anyway"
+  ( set -a; [ -f .env ] && . ./.env; set +a; node dist/bin/tickwatch.js doctor --source "$source" ) || say "doctor found problems (above): starting anyway"
   local args=(--source "$source" --log-dir "$RUN")
   [ "$source" = replay ] && args+=("${files[@]}")
   ( set -a; [ -f .env ] && . ./.env; set +a
-    exec nohup node --import tsx bin/tickwatch.ts run "${args[@]}" >>"$RUN/run.log" 2>&1 ) &
+    exec nohup node dist/bin/tickwatch.js run "${args[@]}" >>"$RUN/run.log" 2>&1 ) &
   echo $! >"$RUN/run.pid"
   say "supervisor started (pid $!), log $RUN/run.log; workers log to $RUN/<worker>.log"
   for _ in $(seq 1 60); do grep -q 'stop with Ctrl-C' "$RUN/run.log" 2>/dev/null && break; running run || break; sleep 0.5; done

@@ -5,12 +5,12 @@
 // It talks to the database through SqlSession (common/db.ts), on TimescaleDB and on plain PostgreSQL alike.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../common/paths.ts';
 import type { Config } from '../common/config.ts';
 import type { SqlSession } from '../common/db.ts';
 import type { Logger } from '../common/log.ts';
 
-const SQL_DIR = fileURLToPath(new URL('.', import.meta.url));
+const SQL_DIR = projectPath('sql/');
 const MIGRATIONS_DIR = `${SQL_DIR}migrations`;
 // Any constant: serializes concurrent runners (two workers starting at once) on one database.
 const ADVISORY_LOCK_KEY = 727_274_001;

@@ -5,7 +5,7 @@ import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, isIP } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../common/paths.ts';
 import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
 import type { Config } from '../common/config.ts';
@@ -14,7 +14,7 @@ import { isLoopbackHost } from '../common/net.ts';
 import { readMigrations } from '../sql/migrate.ts';
 import type { DatabaseFacts, ExchangeFacts, KafkaFacts, PortHolder, Probes } from './doctor.ts';
 
-export const RECORDINGS_DIR = fileURLToPath(new URL('../../shared/data', import.meta.url));
+export const RECORDINGS_DIR = projectPath('../shared/data');
 
 function withTimeout<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -20,6 +20,7 @@ import { loadConfig } from '../common/config.ts';
 import { createKafka, topicOffsets } from '../common/kafka.ts';
 import { readRanges, type PartitionRange } from '../common/kafka-read.ts';
 import { createLogger } from '../common/log.ts';
+import { PROJECT_ROOT, TICKWATCH_ARGS } from '../common/paths.ts';
 import { decodeTick, type Trade } from '../common/records.ts';
 import { BinanceServer, loadRecording } from '../test/binance-server.ts';
 import { barMismatches, expectedBars } from '../test/expected-bars.ts';
@@ -27,7 +28,7 @@ import { stackWorkers } from './cli.ts';
 import { memoryOf, supervise, type WorkerProcess } from './supervisor.ts';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = PROJECT_ROOT;
 
 export interface SoakOptions {
   readonly minutes: number;
@@ -157,7 +158,7 @@ export async function soak(opts: SoakOptions): Promise<number> {
       RECONNECT_MAX_MS: '5000',
     };
     const config = loadConfig(env);
-    await run(process.execPath, ['--import', 'tsx', `${ROOT}/bin/tickwatch.ts`, 'migrate'], { env, timeout: 60_000 });
+    await run(process.execPath, [...TICKWATCH_ARGS, 'migrate'], { env, timeout: 60_000 });
     sup = supervise(stackWorkers(config, { kind: 'live' }), env, log, dir);
     const worker = (name: string) => sup!.workers.find((w) => w.spec.name === name)!;
     say(`workers started, logs in ${dir}/<worker>.log; waiting for ingestion to connect`);

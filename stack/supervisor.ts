@@ -3,10 +3,8 @@
 // The soak harness and the end-to-end benchmark start the same children through `WorkerProcess`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '../common/log.ts';
-
-export const TICKWATCH_BIN = fileURLToPath(new URL('../bin/tickwatch.ts', import.meta.url));
+import { TICKWATCH_ARGS } from '../common/paths.ts';
 
 /**
  * V8 flags per subcommand, measured by the benchmarks. Ingestion allocates a short-lived object or two per message
@@ -33,7 +31,10 @@ export interface WorkerSpec {
   readonly finite?: boolean;
 }
 
-/** One child process running `tickwatch <args>` under node + tsx; output appended to `logFile` or passed through. */
+/**
+ * One child process running `tickwatch <args>` as this process runs (compiled from dist/, or TypeScript under tsx);
+ * output appended to `logFile` or passed through.
+ */
 export class WorkerProcess {
   child: ChildProcess | undefined;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: 0, signal: null });
@@ -51,7 +52,7 @@ export class WorkerProcess {
 
   start(): void {
     const flags = NODE_FLAGS[this.spec.args[0] ?? ''] ?? [];
-    const child = spawn(process.execPath, [...flags, '--import', 'tsx', TICKWATCH_BIN, ...this.spec.args], {
+    const child = spawn(process.execPath, [...flags, ...TICKWATCH_ARGS, ...this.spec.args], {
       env: this.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -96,16 +97,20 @@ export function memoryOf(pid: number | undefined): { rss: number; hwm: number } 
   }
 }
 
-/** CPU seconds (user + system) a local process has used, from /proc (Linux); undefined when the process is gone. */
+/** CPU seconds (user + system, every thread) a process has used so far, from /proc/<pid>/stat. */
 export function cpuSecondsOf(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks.
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
   } catch {
     return undefined;
   }
 }
+
+/** USER_HZ: 100 on Linux for every architecture Node runs on (what /proc reports in, whatever the kernel's HZ). */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /** Capped exponential restart delay: 1 s, 2 s, 4 s ... 30 s; reset after a minute of running. */
 export function restartDelayMs(consecutiveFailures: number): number {

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { ENV_VARIABLES, type Config } from '../common/config.ts';
-import { TICKWATCH_BIN } from '../stack/supervisor.ts';
+import { TICKWATCH_ARGS } from '../common/paths.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -16,7 +16,7 @@ export async function freePort(): Promise<number> {
 
 export function spawnIngest(env: Record<string, string>): ChildProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(ENV_VARIABLES as string[]).includes(k)));
-  return spawn(process.execPath, ['--import', 'tsx', TICKWATCH_BIN, 'ingest'], { env: { ...base, ...env }, stdio: ['ignore', process.env.TEST_CHILD_LOGS ? 'inherit' : 'ignore', 'inherit'] });
+  return spawn(process.execPath, [...TICKWATCH_ARGS, 'ingest'], { env: { ...base, ...env }, stdio: ['ignore', process.env.TEST_CHILD_LOGS ? 'inherit' : 'ignore', 'inherit'] });
 }
 
 /** The child's /healthz, or undefined while it serves none (starting, or a standby waiting for its lease). */

@@ -316,7 +316,7 @@ if (SYMBOLS !== undefined) {
   const sample = ranks.filter((_, i) => i < 3 || (i + 1) % step === 0).map((s) => s.symbol);
   out.push(
     `end-to-end sizing: ${SYMBOLS} synthetic symbols (rank r at r^-${ZIPF} of its source's recorded rate${RATE_FACTOR === 1 ? '' : `, x ${RATE_FACTOR}`}), ${n.toLocaleString('en')} events over ${SECONDS} s`,
-    `  rates: rank 1 ${ranks[0]!.source} x ${ranks[0]!.factor.toFixed(3)}, rank ${ranks.length} ${ranks.at(-1)!.source} x ${ranks.at(-1)!.factor.toFixed(4)}; latency and bars on ${sample.length} symbols (ranks 1-3 and every ${step}th)`,
+    `  rates: rank 1 ${ranks[0]!.source} x ${ranks[0]!.factor.toFixed(3)}, rank ${ranks.length} ${ranks.at(-1)!.source} x ${ranks.at(-1)!.factor.toFixed(4)}; latency and bars on ${sample.length} symbols (ranks 1-3 and one in ${step})`,
   );
   const r = await phase({ name: `symbols ${SYMBOLS}`, recording: synthetic.recording, rate: Math.round(n / SECONDS), byClock: true, repeat: 1, stopAfterMs: SECONDS * 1000, symbols: 'rule:quote=USDT', symbolCount: SYMBOLS, sample });
   out.push(...report(r));

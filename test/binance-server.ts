@@ -225,6 +225,9 @@ export interface ServerOptions {
   readonly repeat?: number;
   /** With repeat: also shift every exchange and event time (T, E) by this many ms per round, so rounds fill new minutes. */
   readonly repeatShiftMs?: number;
+  /** At a fixed rate, publish what the rate owes by the clock since play() (a benchmark's offered rate), rather than
+   * rate x 10 ms per timer tick (timers fire late, so that runs some 10-15 % under the rate). */
+  readonly byClock?: boolean;
   /** At a fixed rate, a client that has this many bytes unread is disconnected, as Binance does with slow clients. */
   readonly slowClientBytes?: number;
   /** Extra raw frames sent after event i (before the next), to every client subscribed to that event's stream. */
@@ -312,6 +315,9 @@ export class BinanceServer {
   private readonly clients = new Set<Client>();
   private readonly lastPublished = new Map<string, number>();
   private playing = false;
+  /** byClock: when the last tick published, and the fraction of an event owed. */
+  private tickAt = 0;
+  private owed = 0;
   private timer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private resolveFinished!: () => void;
@@ -348,7 +354,8 @@ export class BinanceServer {
   }
 
   static async start(opts: ServerOptions): Promise<BinanceServer> {
-    const http = createServer();
+    // A combined-stream URL naming 1024 streams is some 20 KB, over Node's default 16 KB of request headers.
+    const http = createServer({ maxHeaderSize: 64 * 1024 });
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
     const s = new BinanceServer(opts, http, wss);
@@ -385,6 +392,8 @@ export class BinanceServer {
   play(): void {
     if (this.playing) return;
     this.playing = true;
+    this.tickAt = Date.now();
+    this.owed = 0;
     this.schedule();
   }
 
@@ -574,7 +583,14 @@ export class BinanceServer {
       return;
     }
     const tickMs = 10;
-    const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+    let perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+    if (this.opts.byClock) {
+      const now = Date.now();
+      this.owed = Math.min(rate, this.owed + ((now - this.tickAt) * rate) / 1000); // at most a second's worth at once
+      this.tickAt = now;
+      perTick = Math.floor(this.owed);
+      this.owed -= perTick;
+    }
     for (let n = 0; n < perTick && this.published < this.total; n++) this.publish(this.published);
     const limit = this.opts.slowClientBytes;
     if (limit !== undefined) {

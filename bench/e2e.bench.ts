@@ -21,6 +21,7 @@ import { loadConfig } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
 import { stackWorkers } from '../stack/cli.ts';
 import { memoryOf, supervise } from '../stack/supervisor.ts';
+import { tickwatchArgs } from '../common/paths.ts';
 import { BinanceServer, loadRecording, type Recording } from '../test/binance-server.ts';
 import { stackTopicEnv } from '../test/services.ts';
 import { syntheticRecording } from '../test/synthetic-symbols.ts';
@@ -141,8 +142,9 @@ async function phase(o: PhaseOptions): Promise<PhaseResult> {
     INGESTION_HTTP_PORT: String(ports.ingestion), WRITER_HTTP_PORT: String(ports.writer), METRICS_HTTP_PORT: String(ports.metrics),
   };
   const { execFileSync } = await import('node:child_process');
-  execFileSync(process.execPath, ['--import', 'tsx', 'bin/tickwatch.ts', 'migrate'], { env, stdio: 'ignore' });
-  const sup = supervise(stackWorkers(loadConfig(env), { kind: 'live' }), env, log, logDir);
+  // The workers as deployed: compiled (dist/, built by `npm run bench:e2e` first), not under this process's tsx.
+  execFileSync(process.execPath, [...tickwatchArgs(true), 'migrate'], { env, stdio: 'ignore' });
+  const sup = supervise(stackWorkers(loadConfig(env), { kind: 'live' }), env, log, logDir, tickwatchArgs(true));
   const db = new pg.Client({ connectionString: url.toString() });
   await db.connect();
   try {

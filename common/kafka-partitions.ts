@@ -2,7 +2,7 @@
 // (join, sync, heartbeats, rejoin on a rebalance), and this file fetches the assigned partitions itself (the client's
 // Fetch API), so that each partition can be paused, resumed and sought on its own, which the client's MessagesStream
 // cannot do. Each fetch is handed out as one batch per partition, all partitions at once, and the next one is handed
-// out only when every batch is handled (memory stays near one fetch, two with `fetchAhead`). Without a group it reads given partitions
+// out only when every batch is handled (memory stays near one fetch). Without a group it reads given partitions
 // (kafka-read.ts: resume, tools, tests).
 import { FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
 import { fetchedBatches, partitionKey, responseOf, type FetchResponse } from './kafka-fetch.ts';
@@ -66,6 +66,8 @@ export interface PartitionReaderOptions {
   readonly start?: readonly (TopicPartition & { readonly offset: bigint })[];
   readonly fetch: { readonly minBytes: number; readonly maxBytes: number; readonly maxBytesPerPartition: number; readonly maxWaitMs: number };
   readonly eachBatch: (payload: BatchPayload) => Promise<void>;
+  /** A fetch held nothing to hand out (control records, aborted transactions): the partition's position moved past it. */
+  readonly onSkip?: (batch: PartitionBatch) => void;
   /** The client gave up (a failed fetch after its retries, or a rejoin that failed): this reader has stopped. */
   readonly onCrash?: (err: Error) => void;
 }
@@ -325,7 +327,10 @@ export class PartitionReader {
     if (batch.messages.length === 0) {
       // Only control records (or nothing): step over them.
       const last = BigInt(batch.lastOffset());
-      if (last >= asked.offset) this.positions.set(k, last + 1n);
+      if (last >= asked.offset) {
+        this.positions.set(k, last + 1n);
+        this.o.onSkip?.(batch);
+      }
       return;
     }
     await this.o.eachBatch({

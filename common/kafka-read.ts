@@ -1,7 +1,7 @@
 // Reading given partitions of topics without a consumer group (PartitionReader without a group): a range of offsets
 // (ingestion's resume point, the soak check, tests), or everything from the log start on until stopped (tests).
 import { kafkaErrorText, topicOffsets, type KafkaClients } from './kafka.ts';
-import { partitionKey, PartitionReader, type FetchedMessage, type TopicPartition } from './kafka-partitions.ts';
+import { partitionKey, PartitionReader, type FetchedMessage, type PartitionBatch, type TopicPartition } from './kafka-partitions.ts';
 import type { Logger } from './log.ts';
 
 /** Offsets [from, to) of one partition. */
@@ -28,6 +28,18 @@ export async function readRanges(
   let seen = 0;
   let reader: PartitionReader | undefined;
   const done = new Promise<void>((resolve, reject) => {
+    /** Whether the partition of `batch` has reached its end: paused, and the read resolved with the last one. */
+    const reached = (batch: PartitionBatch): void => {
+      const k = partitionKey(batch.topic, batch.partition);
+      const to = ends.get(k);
+      if (to === undefined || BigInt(batch.lastOffset()) < to - 1n) return;
+      ends.delete(k);
+      reader!.pause(batch.topic, batch.partition);
+      if (ends.size === 0) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
     const timer = setTimeout(() => reject(new Error(`reading ${todo.length} partition range(s) timed out: ${ends.size} left after ${seen} records`)), opts.timeoutMs ?? 120_000);
     reader = new PartitionReader({
       kafka,
@@ -36,8 +48,7 @@ export async function readRanges(
       start: todo.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.from })),
       fetch: { minBytes: 1, maxBytes, maxBytesPerPartition: Math.max(1 << 20, Math.ceil(maxBytes / todo.length)), maxWaitMs: 100 },
       eachBatch: async ({ batch, resolveOffset }) => {
-        const k = partitionKey(batch.topic, batch.partition);
-        const to = ends.get(k);
+        const to = ends.get(partitionKey(batch.topic, batch.partition));
         if (to === undefined) return;
         for (const m of batch.messages) {
           if (BigInt(m.offset) >= to) break;
@@ -45,15 +56,10 @@ export async function readRanges(
           onMessage(batch.topic, batch.partition, m);
         }
         resolveOffset(batch.lastOffset());
-        if (BigInt(batch.lastOffset()) >= to - 1n) {
-          ends.delete(k);
-          reader!.pause(batch.topic, batch.partition);
-          if (ends.size === 0) {
-            clearTimeout(timer);
-            resolve();
-          }
-        }
+        reached(batch);
       },
+      // A range may end in control records or an aborted transaction's: nothing handed out, but the end is reached.
+      onSkip: reached,
       onCrash: (err) => {
         clearTimeout(timer);
         reject(err);

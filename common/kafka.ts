@@ -15,6 +15,7 @@ import {
   type SASLOptions,
 } from '@platformatic/kafka';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { backoffDelay } from './backoff.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 
@@ -45,7 +46,7 @@ export function kafkaSecurity(kafka: Config['kafka']): Pick<KafkaBase, 'tls' | '
 }
 
 /** Capped exponential delay of the client's own retries: 200 ms doubling to 5 s (the callers' loops own longer waits). */
-const retryDelay = (_client: unknown, _operation: string, attempt: number): number => Math.min(5_000, 200 * 2 ** Math.max(0, attempt - 1));
+const retryDelay = (_client: unknown, _operation: string, attempt: number): number => backoffDelay(attempt - 1, 200, 5_000, 0);
 
 /**
  * The key's murmur2 hash as Java's default partitioner (and kafkajs's) takes it, remembered per key Buffer: producers

@@ -63,7 +63,14 @@ export class SymbolRefresh {
       return undefined;
     }
     if (this.stopped) return undefined;
-    const change = this.o.apply(symbols);
+    let change: SymbolChange;
+    try {
+      change = this.o.apply(symbols);
+    } catch (err) {
+      // Applying goes down to the sockets (SUBSCRIBE frames): a failure there must not end the process.
+      log.error({ err: (err as Error).message, rule: source.symbolRule?.text, symbols: symbols.length }, 'applying the resolved symbols failed: trying again at the next resolution');
+      return undefined;
+    }
     metrics.symbols.set(symbols.length);
     if (change.listed.length > 0 || change.delisted.length > 0) {
       metrics.symbolChanges('listed', change.listed.length);

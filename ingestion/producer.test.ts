@@ -1,7 +1,7 @@
 // The producer buffer without a broker: bounded by bytes, records leave it only once acknowledged, a failed send is
 // retried with the same records in the same order and sequence numbers, and each key keeps to one lane (one producer,
 // so one order). The requests are read back from their bytes.
-import { Reader, readRecordsBatch, type Writer } from '@platformatic/kafka';
+import { ProtocolError, Reader, readRecordsBatch, type Writer } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
 import type { KafkaClients } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
@@ -17,16 +17,19 @@ interface Sent {
   readonly ids: number[];
   /** The first sequence number of each batch of the request. */
   readonly sequences: number[];
+  /** The producer id of each batch. */
+  readonly producers: bigint[];
 }
 
 /** The trade ids and batch sequences of a Produce v9 request, read back with the client's reader. */
-function readRequest(request: Writer): { ids: number[]; sequences: number[] } {
+function readRequest(request: Writer): { ids: number[]; sequences: number[]; producers: bigint[] } {
   const r = Reader.from(request.buffer);
   expect(r.readNullableString()).toBe(null); // no transactional id
   expect(r.readInt16()).toBe(-1); // acks = all
   r.readInt32();
   const ids: number[] = [];
   const sequences: number[] = [];
+  const producers: bigint[] = [];
   r.readArray((t) => {
     t.readString();
     t.readArray((p) => {
@@ -34,11 +37,12 @@ function readRequest(request: Writer): { ids: number[]; sequences: number[] } {
       p.readUnsignedVarInt();
       const batch = readRecordsBatch(p);
       sequences.push(batch.firstSequence);
+      producers.push(batch.producerId);
       for (const rec of batch.records) ids.push((JSON.parse(rec.value!.toString()) as Trade).tradeId);
     });
   });
   r.readTaggedFields();
-  return { ids, sequences };
+  return { ids, sequences, producers };
 }
 
 /**
@@ -48,9 +52,11 @@ function readRequest(request: Writer): { ids: number[]; sequences: number[] } {
 function fakeKafka(answer: (n: number) => Promise<void>) {
   const sends: Sent[] = [];
   let n = 0;
+  let sessions = 0;
   const kafka = {
     producer: (opts: { clientSuffix?: string }) => ({
-      initIdempotentProducer: async () => ({ producerId: 1n, producerEpoch: 0 }),
+      listApis: async () => [{ apiKey: 0, name: 'Produce', minVersion: 3, maxVersion: 11 }],
+      initIdempotentProducer: async () => ({ producerId: BigInt(++sessions), producerEpoch: 0 }),
       close: async () => {},
       clearMetadata: () => {},
       metadata: async ({ topics }: { topics: string[] }) => ({
@@ -137,5 +143,53 @@ describe('TickProducer', () => {
       expect(ids).toEqual([...ids].sort((a, b) => a - b));
     }
     expect(order.length).toBe(500);
+  });
+
+  it('sends a batch the broker finds too large again in halves, for a new session', async () => {
+    const tooLarge = () => Promise.reject(new ProtocolError('MESSAGE_TOO_LARGE'));
+    const { kafka, sends } = fakeKafka((n) => (n === 0 || n === 3 ? tooLarge() : Promise.resolve()));
+    const metrics = createIngestMetrics({ defaultMetrics: false });
+    const producer = new TickProducer(kafka, { bufferMaxBytes: 1 << 20, lanes: 1, batchMax: 8, log, metrics });
+    await producer.connect();
+    for (let id = 1; id <= 8; id++) producer.produce('trades', 'binance:spot:BTCUSDT', trade('BTCUSDT', id));
+    await producer.flush();
+    expect(sends.map((s) => s.ids)).toEqual([[1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4], [5, 6, 7, 8]]);
+    // Re-encoded for a new producer id, its sequences from 0 (the refused bytes are never sent again).
+    expect(sends.map((s) => [s.producers[0], s.sequences[0]])).toEqual([[1n, 0], [2n, 0], [2n, 4]]);
+    // Refused again later (request 3, two records under batchMax 4): halved again, one by one, nothing dropped.
+    producer.produce('trades', 'binance:spot:BTCUSDT', trade('BTCUSDT', 9));
+    producer.produce('trades', 'binance:spot:BTCUSDT', trade('BTCUSDT', 10));
+    await producer.flush();
+    expect(sends.slice(3).map((s) => s.ids)).toEqual([[9, 10], [9], [10]]);
+    const dropped = (await metrics.registry.getSingleMetric('tickwatch_ingestion_dead_letters_total')!.get()).values.reduce((a, v) => a + v.value, 0);
+    expect(dropped).toBe(0);
+    await producer.stop();
+  });
+
+  it('drops a single record larger than the broker takes, and goes on', async () => {
+    const { kafka, sends } = fakeKafka((n) => (n === 0 ? Promise.reject(new ProtocolError('MESSAGE_TOO_LARGE')) : Promise.resolve()));
+    const metrics = createIngestMetrics({ defaultMetrics: false });
+    const producer = new TickProducer(kafka, { bufferMaxBytes: 1 << 20, lanes: 1, batchMax: 1, log, metrics });
+    await producer.connect();
+    producer.produce('trades', 'binance:spot:BTCUSDT', trade('BTCUSDT', 1));
+    producer.produce('trades', 'binance:spot:BTCUSDT', trade('BTCUSDT', 2));
+    await producer.flush();
+    expect(sends.map((s) => s.ids)).toEqual([[1], [2]]);
+    const dropped = (await metrics.registry.getSingleMetric('tickwatch_ingestion_dead_letters_total')!.get()).values.reduce((a, v) => a + v.value, 0);
+    expect(dropped).toBe(1);
+    await producer.stop();
+  });
+
+  it('stops at once while waiting to retry a failed send', async () => {
+    const { kafka } = fakeKafka(() => Promise.reject(new Error('broker away')));
+    const producer = new TickProducer(kafka, { bufferMaxBytes: 1 << 20, lanes: 1, log, metrics: createIngestMetrics({ defaultMetrics: false }) });
+    await producer.connect();
+    producer.produce('trades', 'binance:spot:BTCUSDT', trade('BTCUSDT', 1));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(producer.health.failures).toBeGreaterThan(0);
+    const t0 = Date.now();
+    await producer.stop(50);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(producer.depth).toBe(1); // kept, not claimed: the next start backfills it
   });
 });

@@ -4,12 +4,13 @@
 // caller stops reading sockets.
 import { cachedKeyHash, isKafkaError, kafkaErrorText, type KafkaClients, type KafkaProducer } from '../common/kafka.ts';
 import { LZ4, nextSequence, sealBatch } from '../common/kafka-batch.ts';
-import { partitionCounts, produceBatches, type SealedBatch } from '../common/kafka-produce.ts';
+import { partitionCounts, produceBatches, requireProduceV9, unsendable, type SealedBatch } from '../common/kafka-produce.ts';
+import { backoffDelay } from '../common/backoff.ts';
 import { compressionsAlgorithms } from '@platformatic/kafka';
 import type { Logger } from '../common/log.ts';
 import { encodeRecordText, type ProducedRecord } from '../common/records.ts';
 import type { IngestMetrics } from './metrics.ts';
-import { RecordQueue } from './record-queue.ts';
+import { KEYS_MAX, RecordQueue } from './record-queue.ts';
 import { nowUs } from '../common/time.ts';
 
 // A buffered record is only what Kafka needs (topic, key and value bytes, no headers: the schema version is in the
@@ -30,8 +31,6 @@ export interface ProducerOptions {
   readonly onAck?: (latencyUs: number) => void;
 }
 
-/** Bound on remembered keys (a key per stream source; dead letters of unknown streams could otherwise grow it). */
-const KEY_CACHE_MAX = 10_000;
 
 
 /** FNV-1a of the key: a key always lands in the same lane, so its records keep their order. */
@@ -97,7 +96,8 @@ export class TickProducer {
   private keyOf(key: string): { bytes: Buffer; lane: Lane } {
     let k = this.keys.get(key);
     if (k === undefined) {
-      if (this.keys.size >= KEY_CACHE_MAX) this.keys.clear();
+      // A key per stream source; dead letters of unknown streams could otherwise grow it.
+      if (this.keys.size >= KEYS_MAX) this.keys.clear();
       this.keys.set(key, (k = { bytes: Buffer.from(key), lane: this.lanes[laneOf(key, this.lanes.length)]! }));
     }
     return k;
@@ -159,6 +159,8 @@ class Lane {
   lastError: string | undefined;
   private batchMax: number;
   private delay: NodeJS.Timeout | undefined;
+  /** Ends the wait between failed sends (stop). */
+  private wakeDelay: (() => void) | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -200,6 +202,7 @@ class Lane {
 
   private async open(): Promise<{ producerId: bigint; producerEpoch: number }> {
     if (this.session === undefined) {
+      await requireProduceV9(this.producer);
       const info = await this.producer.initIdempotentProducer({});
       this.session = { producerId: info.producerId, producerEpoch: info.producerEpoch };
       this.sequences = new Map();
@@ -230,11 +233,7 @@ class Lane {
   private async prepare(count: number): Promise<Pending> {
     const counts = await partitionCounts(this.producer, this.queue.topicsOf(count));
     const parts = this.queue
-      .encode(count, (topic, key) => {
-        const n = counts.get(topic) ?? 0;
-        if (n === 0) throw new Error(`topic ${topic} has no partitions (does it exist?)`);
-        return this.hash(key) % n;
-      })
+      .encode(count, (topic, key) => this.hash(key) % counts.get(topic)!)
       .map((e) => ({ topic: e.topic, partition: e.partition, count: e.count, compressed: compressionsAlgorithms.lz4.compressSync(e.records) as Buffer }));
     const pending: Pending = { count, parts, timestampMs: Date.now(), sealed: [] };
     if (this.session) pending.sealed = this.seal(pending);
@@ -259,20 +258,39 @@ class Lane {
         await this.open();
         await produceBatches(this.producer, pending.sealed, 30_000);
       } catch (err) {
+        if (this.stopped) break;
         this.failures++;
         this.lastError = kafkaErrorText(err);
         if (SESSION_LOST.test(this.lastError)) await this.renew(this.lastError);
-        if (isKafkaError(err, 'MESSAGE_TOO_LARGE') && (pending?.count ?? 0) > 1) {
-          // The broker's max.message.bytes is smaller than this batch: send smaller ones from now on.
-          this.batchMax = Math.max(1, Math.floor(pending!.count / 2));
+        else if (pending && unsendable(err)) {
+          // These bytes can never be accepted as they are, and other partitions of the request may have been written
+          // under these sequence numbers: the records are encoded again for a new session (repeats of what was
+          // written are dropped by the writers by id, as after any lost session).
+          await this.renew(this.lastError);
           this.pending = undefined;
-          this.log.warn({ batchMax: this.batchMax }, 'batch too large for the broker: halving it');
-          continue;
+          if (isKafkaError(err, 'MESSAGE_TOO_LARGE')) {
+            if (pending.count > 1) {
+              // The broker's max.message.bytes is smaller than this batch: send smaller ones from now on.
+              this.batchMax = Math.max(1, Math.floor(pending.count / 2));
+              this.log.warn({ batchMax: this.batchMax }, 'batch too large for the broker: halving it');
+              continue;
+            }
+            // One record larger than the broker takes (its max.message.bytes is below the frame bound) is never
+            // storable: said and counted instead of blocking the lane for ever.
+            this.log.error({ topic: pending.parts[0]?.topic }, 'a record is larger than the broker accepts (max.message.bytes): dropped');
+            this.opts.metrics.deadLettered('record too large for Kafka');
+            this.queue.acknowledge(1, () => {});
+            this.onAcked();
+            continue;
+          }
         }
-        const waitMs = Math.min(5_000, 200 * 2 ** Math.min(this.failures, 5));
+        const waitMs = backoffDelay(this.failures, 200, 5_000, 0);
         this.log.warn({ err: this.lastError, records: pending?.count, depth: this.depth, failures: this.failures, waitMs }, 'kafka send failed: keeping the records and retrying');
-        await new Promise<void>((resolve) => (this.delay = setTimeout(resolve, waitMs)));
-        this.delay = undefined;
+        await new Promise<void>((resolve) => {
+          this.wakeDelay = resolve;
+          this.delay = setTimeout(resolve, waitMs);
+        });
+        this.delay = this.wakeDelay = undefined;
         continue;
       }
       for (const part of pending.parts) {
@@ -314,6 +332,7 @@ class Lane {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.delay) clearTimeout(this.delay);
+    this.wakeDelay?.();
     await this.producer.close();
   }
 }

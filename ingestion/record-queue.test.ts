@@ -2,7 +2,7 @@
 // acknowledgements that free chunks and compact the per-record arrays; bytes are counted exactly.
 import { describe, expect, it } from 'vitest';
 import { Reader, readRecord } from '@platformatic/kafka';
-import { RecordQueue } from './record-queue.ts';
+import { KEYS_MAX, RecordQueue } from './record-queue.ts';
 
 /** The first n queued records as the client's reader decodes the encoded batches: topic, key and value per record. */
 function decoded(q: RecordQueue, n: number, partitions = 1): { topic: string; partition: number; key: Buffer; value: Buffer }[] {
@@ -97,4 +97,24 @@ describe('RecordQueue', () => {
       expect(order.length).toBe(400);
     }
   });
+
+  it('keeps no more than its bound of keys while it never empties (keys from outside, e.g. dead letters)', () => {
+    const q = new RecordQueue();
+    const keysOf = () => (q as unknown as { keys: Buffer[] }).keys.length;
+    let acked = 0;
+    for (let i = 0; i < 40_000; i++) {
+      q.push('deadletter', Buffer.from(`stream-${i}`), `{"i":${i}}`, i);
+      if (q.length > 100) {
+        q.acknowledge(50, () => {});
+        acked += 50;
+      }
+    }
+    expect(q.length).toBeGreaterThan(0);
+    expect(keysOf()).toBeLessThanOrEqual(KEYS_MAX + 1);
+    // The queued records still carry their own keys.
+    const rest = decoded(q, q.length);
+    expect(rest.map((m) => m.key.toString())).toEqual(rest.map((m) => `stream-${(JSON.parse(m.value.toString()) as { i: number }).i}`));
+    expect(rest[0]!.value.toString()).toBe(`{"i":${acked}}`);
+  });
 });
+

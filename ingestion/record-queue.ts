@@ -4,6 +4,9 @@
 // partition (`encode`); acknowledged records free their chunks at once.
 import { recordSize, writeRecord } from '../common/kafka-batch.ts';
 
+/** Most distinct keys remembered (the producer's key cache has the same bound): past it, only queued records' keys. */
+export const KEYS_MAX = 10_000;
+
 /** Bytes per chunk; a larger record gets a chunk of its own. */
 const CHUNK_BYTES = 256 * 1024;
 
@@ -123,12 +126,13 @@ export class RecordQueue {
       this.lengthOf = [];
       this.receivedUs = [];
       this.head = 0;
-      if (this.keys.length > 10_000) {
+      if (this.keys.length > KEYS_MAX) {
         this.keys = [];
         this.keyIds.clear();
       }
       return bytes;
     }
+    if (this.keys.length > KEYS_MAX) this.compactKeys();
     const oldest = this.chunkOf[this.head]!;
     if (oldest > this.firstChunk) {
       this.chunks = this.chunks.slice(oldest - this.firstChunk);
@@ -145,6 +149,14 @@ export class RecordQueue {
       this.head = 0;
     }
     return bytes;
+  }
+
+  /** Keeps only the keys of queued records (a queue that never empties must not keep every key it ever saw). */
+  private compactKeys(): void {
+    const keys: Buffer[] = [];
+    this.keyIds.clear();
+    for (let r = this.head; r < this.keyOf.length; r++) this.keyOf[r] = intern(this.keyIds, keys, this.keys[this.keyOf[r]!]!);
+    this.keys = keys;
   }
 
   private topicId(topic: string): number {

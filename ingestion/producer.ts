@@ -189,7 +189,7 @@ class Lane {
    * may then appear twice; the writers drop such repeats by id.
    */
   private async renew(err: string): Promise<void> {
-    this.log.warn({ err }, 'idempotent producer session lost: starting a new one');
+    this.log.warn({ err }, 'starting a new idempotent producer session');
     await this.producer.close().catch(() => undefined);
     this.producer = this.create();
     this.session = undefined;

@@ -1,6 +1,7 @@
 // The ingestion stage's commands: `ingest` (the worker), `replay` and `record` (capture files), `backfill` (by hand).
 import type { Command } from '../common/cli.ts';
 import type { Config } from '../common/config.ts';
+import { startHttpEndpoint, type Health } from '../common/http.ts';
 import { createKafka } from '../common/kafka.ts';
 import { runWorker, type Worker } from '../common/lifecycle.ts';
 import type { Logger } from '../common/log.ts';
@@ -35,10 +36,18 @@ export const ingestCommand: Command = {
 /**
  * INGEST_LEASE=true: wait for this shard's lease (ingestion/lease.ts), then stream. A lost lease ends the process at
  * once, without flushing: whatever it still held is produced by the successor (resume and backfill), never by both.
- * A graceful stop stops producing first and leaves the group after, so the standby takes over at once.
+ * A graceful stop stops producing first and leaves the group after, so the standby takes over at once. A waiting
+ * standby serves /metrics (lease_active 0) and a /healthz that says it waits; once active, the worker's own.
  */
 async function startWithLease(config: Config, log: Logger): Promise<Worker> {
   const metrics = createIngestMetrics({ streams: [...streamNames(config.source.symbols, config.source.streamTypes, config.source.market), 'coinbase', 'gemini'] });
+  let active: (() => Health) | undefined;
+  const http = await startHttpEndpoint({
+    host: config.http.host,
+    port: config.http.ports.ingestion,
+    registry: metrics.registry,
+    health: () => (active ? { ...active(), role: 'active' } : { ok: true, role: 'standby', shard: `${config.source.shard.index}/${config.source.shard.count}` }),
+  });
   const lease = new ShardLease({
     kafka: createKafka(config, log, 'ingest-lease'),
     config,
@@ -48,12 +57,14 @@ async function startWithLease(config: Config, log: Logger): Promise<Worker> {
   });
   await lease.start();
   await lease.acquired;
-  const worker = await startIngestion(config, { log, metrics, admit: () => lease.check() });
+  const worker = await startIngestion(config, { log, metrics, admit: () => lease.check(), http: false });
+  active = worker.health;
   return {
     done: worker.done,
     stop: async (reason) => {
       await worker.stop(reason);
       await lease.release();
+      await http.close();
     },
   };
 }

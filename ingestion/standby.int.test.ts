@@ -56,7 +56,7 @@ describe.skipIf(skip)('ingestion: two shards and a standby', () => {
     const a = spawnIngest({ ...ingestEnv(config, server, pA), ...lease, SHARD: '0/2' });
     const b = spawnIngest({ ...ingestEnv(config, server, pB), ...lease, SHARD: '1/2' });
     for (const c of [a, b]) cleanup.push(() => stopChild(c));
-    await waitFor(async () => (await health(pA)) !== undefined && (await health(pB)) !== undefined && server.openConnections === 2, 60_000, 'both shards to stream');
+    await waitFor(async () => (await health(pA))?.role === 'active' && (await health(pB))?.role === 'active' && server.openConnections === 2, 60_000, 'both shards to stream');
     const s = spawnIngest({ ...ingestEnv(config, server, pS), ...lease, SHARD: '0/2' });
     cleanup.push(() => stopChild(s));
     // Most connections open at once: one per active shard, never the standby's beside its active one.
@@ -65,7 +65,9 @@ describe.skipIf(skip)('ingestion: two shards and a standby', () => {
     cleanup.push(async () => clearInterval(watch));
 
     await new Promise((r) => setTimeout(r, 2 * SESSION_MS));
-    expect(await health(pS)).toBeUndefined();
+    // The waiting standby says so on /healthz and /metrics, and has not connected.
+    expect(await health(pS)).toEqual({ ok: true, role: 'standby', shard: '0/2' });
+    expect(await (await fetch(`http://127.0.0.1:${pS}/metrics`)).text()).toMatch(/^tickwatch_ingestion_lease_active 0$/m);
     expect(server.connectionsAccepted).toBe(2);
 
     server.play();
@@ -73,7 +75,7 @@ describe.skipIf(skip)('ingestion: two shards and a standby', () => {
     const killedAt = Date.now();
     a.kill('SIGKILL');
     await new Promise((r) => a.once('exit', r));
-    await waitFor(async () => (await health(pS)) !== undefined && server.openConnections === 2, 30_000, 'the standby to take over');
+    await waitFor(async () => (await health(pS))?.role === 'active' && server.openConnections === 2, 30_000, 'the standby to take over');
     const takeoverMs = Date.now() - killedAt;
     console.info(JSON.stringify({ takeoverMs, publishedAtKill: 8_000 }));
     expect(takeoverMs).toBeLessThan(SESSION_MS + 10_000);

@@ -19,7 +19,7 @@ export function spawnIngest(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [...TICKWATCH_ARGS, 'ingest'], { env: { ...base, ...env }, stdio: ['ignore', process.env.TEST_CHILD_LOGS ? 'inherit' : 'ignore', 'inherit'] });
 }
 
-/** The child's /healthz, or undefined while it serves none (starting, or a standby waiting for its lease). */
+/** The child's /healthz, or undefined while it serves none (starting); with a lease, `role` is standby or active. */
 export async function health(port: number): Promise<Record<string, unknown> | undefined> {
   try {
     return (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as Record<string, unknown>;

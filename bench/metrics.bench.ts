@@ -20,7 +20,6 @@
 // BASELINE (default 1; 0 skips run 3), KEEP_DATABASES (1 keeps each run's database for a look afterwards),
 // ALLOWED_LATENESS_SECONDS (default 2). Needs DATABASE_URL on a server that preloads TimescaleDB; KAFKA_BROKERS is used
 // when set (bars and alerts are published), otherwise publishing is skipped.
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
@@ -41,6 +40,7 @@ import { kafkaSink } from '../metrics/worker.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { freshDatabase } from '../test/services.ts';
+import { cpuSecondsOf } from '../stack/supervisor.ts';
 
 if (capturesMissing()) process.exit(0);
 if (!process.env.DATABASE_URL) {
@@ -66,21 +66,6 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 };
-
-/** CPU seconds (user + system) of a local process, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-}
-
-/** cpuSeconds, or undefined once the process is gone. */
-function cpuSecondsIfAlive(pid: number): number | undefined {
-  try {
-    return cpuSeconds(pid);
-  } catch {
-    return undefined;
-  }
-}
 
 type Database = 'plain' | 'timescaledb';
 const DATABASE_LABEL: Record<Database, string> = { plain: 'plain PostgreSQL', timescaledb: 'TimescaleDB' };
@@ -125,7 +110,7 @@ class BackgroundCpu {
       [[this.refreshPid, this.writerPid]],
     );
     for (const { pid, leader_pid } of r.rows) {
-      const cpu = cpuSecondsIfAlive(pid);
+      const cpu = cpuSecondsOf(pid);
       if (cpu === undefined) continue;
       const known = this.seen.get(pid);
       if (known) known.last = cpu;
@@ -313,8 +298,8 @@ async function run(name: string, database: Database, minutes: number, copies: nu
         await new Promise((r) => setTimeout(r, Math.max(0, 250 - (Date.now() - t0))));
       }
     })();
-    const cpu0 = cpuSeconds(backendPid);
-    const writerCpu0 = cpuSeconds(writerPid);
+    const cpu0 = cpuSecondsOf(backendPid) ?? NaN;
+    const writerCpu0 = cpuSecondsOf(writerPid) ?? NaN;
     const summarize0 = summarizeMs;
     const background = new BackgroundCpu(observer, backendPid, writerPid);
     await background.start();
@@ -331,8 +316,8 @@ async function run(name: string, database: Database, minutes: number, copies: nu
     await new Promise((r) => setTimeout(r, config.metrics.allowedLatenessMs + 1_500));
     stop = true;
     await worker;
-    const cpu = cpuSeconds(backendPid) - cpu0;
-    const writerCpu = cpuSeconds(writerPid) - writerCpu0;
+    const cpu = (cpuSecondsOf(backendPid) ?? NaN) - cpu0;
+    const writerCpu = (cpuSecondsOf(writerPid) ?? NaN) - writerCpu0;
     const summarizeCpu = (summarizeMs - summarize0) / 1000;
     const bg = await background.stop();
     const wallMin = (Date.now() - wall0) / MINUTE_MS;

@@ -10,7 +10,6 @@
 // Flags (environment): STORAGE_HOURS (default 6; 24 writes the whole day). Fewer than 24 hours are a sample of the day:
 // the sizes are measured on it and the per-day figures extrapolated linearly (labelled so). Needs DATABASE_URL on a
 // server that preloads TimescaleDB.
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { loadConfig } from '../common/config.ts';
 import { pgSession } from '../common/db.ts';
@@ -23,6 +22,7 @@ import { CopyRowBuffer } from '../consumer/tick-rows.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { freshDatabase } from '../test/services.ts';
+import { cpuSecondsOf } from '../stack/supervisor.ts';
 
 if (capturesMissing()) process.exit(0);
 if (!process.env.DATABASE_URL) {
@@ -40,12 +40,6 @@ const TABLES = ['trades', 'book_tickers'] as const;
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 })} MB`;
-
-/** CPU seconds (user + system) of a local process, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-}
 
 // --- the day: each recorded stream repeated at its own rate ------------------------------------------------------------
 
@@ -224,7 +218,7 @@ async function main(): Promise<void> {
       const slices = Number((await plc.query<{ b: string }>(`SELECT (pg_total_relation_size('trade_slices') + pg_total_relation_size('quote_slices'))::text AS b`)).rows[0]!.b);
 
       const pid = (await tsc.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-      const cpu0 = cpuSeconds(pid);
+      const cpu0 = cpuSecondsOf(pid) ?? NaN;
       const c0 = performance.now();
       let chunks = 0;
       for (const t of TABLES) {
@@ -232,7 +226,7 @@ async function main(): Promise<void> {
         chunks += r.rowCount ?? 0;
       }
       const compressSeconds = (performance.now() - c0) / 1000;
-      const compressCpu = cpuSeconds(pid) - cpu0;
+      const compressCpu = (cpuSecondsOf(pid) ?? NaN) - cpu0;
 
       const after: Record<string, Sizes> = {};
       const stats: Record<string, { before: number; after: number; chunks: number }> = {};

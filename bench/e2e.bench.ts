@@ -12,7 +12,6 @@
 // (VmHWM) of each process. Each phase uses a fresh database and fresh topics on the services of
 // KAFKA_BROKERS / DATABASE_URL (eval "$(bash scripts/services.sh env)").
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -22,6 +21,7 @@ import { createLogger } from '../common/log.ts';
 import { stackWorkers } from '../stack/cli.ts';
 import { memoryOf, supervise } from '../stack/supervisor.ts';
 import { tickwatchArgs } from '../common/paths.ts';
+import { freePort } from '../test/ingest-process.ts';
 import { BinanceServer, loadRecording, type Recording } from '../test/binance-server.ts';
 import { stackTopicEnv } from '../test/services.ts';
 import { syntheticRecording } from '../test/synthetic-symbols.ts';
@@ -56,14 +56,6 @@ const log = createLogger('warn', 'bench');
 const logDir = mkdtempSync(`${tmpdir()}/tickwatch-e2e-`);
 process.stderr.write(`worker logs: ${logDir}/<worker>.log\n`);
 
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 
 const quantile = (sorted: readonly number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN);
 const ms = (v: number) => `${v.toFixed(0)} ms`;

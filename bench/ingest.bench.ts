@@ -7,9 +7,9 @@
 // CPU and peak RSS come from /proc and judge the #14 targets; the same child under tsx is printed beside it.
 //   npm run bench:ingest   (REPEAT=N sends the recording N times, default 2 = 349,288 messages; PRODUCER_BUFFER_MAX, PRODUCER_BUFFER_MAX_BYTES and PRODUCER_LANES override)
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { tickwatchArgs } from '../common/paths.ts';
+import { freePort } from '../test/ingest-process.ts';
 import { cpuSecondsOf, memoryOf, NODE_FLAGS } from '../stack/supervisor.ts';
 import { loadConfig } from '../common/config.ts';
 import { createKafka, createTopics } from '../common/kafka.ts';
@@ -111,15 +111,6 @@ server.close();
 await dropTopics(config);
 
 // --- The worker as deployed: a process of its own, compiled (then the same under tsx). Done when its /metrics says
-// every message was received and nothing waits for Kafka (scraped every 100 ms, so the time is up to 0.1 s long). ---
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 async function workerProcess(compiled: boolean): Promise<{ rate: number; cpuUs: number; hwm: number; idle: number }> {
   const s = await standIn();
   const port = await freePort();

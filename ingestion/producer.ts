@@ -9,6 +9,7 @@ import { backoffDelay } from '../common/backoff.ts';
 import { compressionsAlgorithms } from '@platformatic/kafka';
 import type { Logger } from '../common/log.ts';
 import { encodeRecordText, type ProducedRecord } from '../common/records.ts';
+import { TICK_JSON_MAX, writeTickJson } from '../common/tick-json.ts';
 import type { IngestMetrics } from './metrics.ts';
 import { KEYS_MAX, RecordQueue } from './record-queue.ts';
 import { nowUs } from '../common/time.ts';
@@ -90,7 +91,7 @@ export class TickProducer {
   produce(topic: string, key: string, record: ProducedRecord, receiveTimeUs = 0): void {
     if (this.stopped) throw new Error(`producer stopped: cannot produce to ${topic}`);
     const k = this.keyOf(key);
-    k.lane.push(topic, k.bytes, encodeRecordText(record), receiveTimeUs);
+    k.lane.push(topic, k.bytes, record, receiveTimeUs);
   }
 
   private keyOf(key: string): { bytes: Buffer; lane: Lane } {
@@ -220,8 +221,9 @@ class Lane {
     return this.queue.bytes;
   }
 
-  push(topic: string, key: Buffer, text: string, receiveTimeUs: number): void {
-    this.queue.push(topic, key, text, receiveTimeUs);
+  push(topic: string, key: Buffer, record: ProducedRecord, receiveTimeUs: number): void {
+    // Ticks are written straight into the queue; anything else (or a tick the writer declines) as JSON.stringify's.
+    if (!this.queue.pushWritten(topic, key, record, writeTickJson, TICK_JSON_MAX, receiveTimeUs)) this.queue.push(topic, key, encodeRecordText(record), receiveTimeUs);
     if (!this.sending && this.delay === undefined) {
       // Let the current burst of frames accumulate into one request.
       this.sending = true;

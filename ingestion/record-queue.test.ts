@@ -116,5 +116,32 @@ describe('RecordQueue', () => {
     expect(rest.map((m) => m.key.toString())).toEqual(rest.map((m) => `stream-${(JSON.parse(m.value.toString()) as { i: number }).i}`));
     expect(rest[0]!.value.toString()).toBe(`{"i":${acked}}`);
   });
-});
 
+  it('queues values a writer puts in place beside text ones, and nothing for a value the writer declines', () => {
+    const q = new RecordQueue();
+    const key = Buffer.from('binance:spot:BTCUSDT');
+    // Writes "<n>" for even n and declines odd n, after scribbling over its room.
+    const write = (n: number, b: Buffer, o: number) => {
+      b.fill(0x21, o, o + 64);
+      if (n % 2) return -1;
+      return o + b.write(`<${n}>`, o, 'latin1');
+    };
+    let expectedBytes = 0;
+    const expected: string[] = [];
+    for (let i = 0; i < 30_000; i++) {
+      // Enough records to fill several chunks with the room each written value asks for.
+      if (q.pushWritten('trades', key, i, write, 64, i)) {
+        expect(i % 2).toBe(0);
+        expected.push(`<${i}>`);
+        expectedBytes += key.length + `<${i}>`.length;
+      } else {
+        q.push('trades', key, `text ${i}`, i);
+        expected.push(`text ${i}`);
+        expectedBytes += key.length + `text ${i}`.length;
+      }
+    }
+    expect(q.length).toBe(30_000);
+    expect(q.bytes).toBe(expectedBytes);
+    expect(decoded(q, q.length).map((m) => m.value.toString())).toEqual(expected);
+  });
+});

@@ -44,22 +44,42 @@ export class RecordQueue {
 
   /** Queues a record whose value is the UTF-8 of `text`. */
   push(topic: string, key: Buffer, text: string, receiveTimeUs: number): void {
-    const room = text.length * 3; // UTF-8 bytes per UTF-16 unit, at most
+    const chunk = this.room(text.length * 3); // UTF-8 bytes per UTF-16 unit, at most
+    this.queued(topic, key, chunk.write(text, this.writePos, 'utf8'), receiveTimeUs);
+  }
+
+  /**
+   * Queues a record whose value `write` puts into the chunk at the given offset (at most `maxBytes`), returning the
+   * offset after it; false, with nothing queued, when `write` declines (-1).
+   */
+  pushWritten<V>(topic: string, key: Buffer, value: V, write: (value: V, b: Buffer, o: number) => number, maxBytes: number, receiveTimeUs: number): boolean {
+    const chunk = this.room(maxBytes);
+    const end = write(value, chunk, this.writePos);
+    if (end < 0) return false;
+    this.queued(topic, key, end - this.writePos, receiveTimeUs);
+    return true;
+  }
+
+  /** The last chunk when it has `bytes` free from writePos, else a new one. */
+  private room(bytes: number): Buffer {
     let chunk = this.chunks.at(-1);
-    if (chunk === undefined || this.writePos + room > chunk.length) {
-      chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, room));
+    if (chunk === undefined || this.writePos + bytes > chunk.length) {
+      chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes));
       this.chunks.push(chunk);
       this.writePos = 0;
     }
-    const start = this.writePos;
-    const length = chunk.write(text, start, 'utf8');
-    this.writePos += length;
+    return chunk;
+  }
+
+  /** Records the value just written at writePos, `length` bytes long. */
+  private queued(topic: string, key: Buffer, length: number, receiveTimeUs: number): void {
     this.topicOf.push(this.topicId(topic));
     this.keyOf.push(this.keyId(key));
     this.chunkOf.push(this.firstChunk + this.chunks.length - 1);
-    this.startOf.push(start);
+    this.startOf.push(this.writePos);
     this.lengthOf.push(length);
     this.receivedUs.push(receiveTimeUs);
+    this.writePos += length;
     this.bytes += key.length + length;
   }
 

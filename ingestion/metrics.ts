@@ -1,6 +1,7 @@
 // The ingestion worker's Prometheus metrics, in one registry served on /metrics. Hot-path counters are bound to
 // their label values once (child caches), so counting a message costs no label hashing.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { tallyCounter, TallyHistogram } from '../common/tally.ts';
 
 /** Why a connection was replaced or re-opened: the label's whole value set. */
 export type ReconnectReason = 'closed' | 'watchdog' | 'max-age' | 'serverShutdown' | 'oversized';
@@ -67,7 +68,8 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
   const registry = new Registry();
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'tickwatch_ingestion_' });
   const r = [registry];
-  const received = new Counter({ name: 'tickwatch_ingestion_messages_received_total', help: 'Frames received, by stream', labelNames: ['stream'], registers: r });
+  // Counted and observed per message: tallies, read into series only when scraped (common/tally.ts).
+  const received = tallyCounter({ name: 'tickwatch_ingestion_messages_received_total', help: 'Frames received, by stream', labelName: 'stream', registers: r });
   const produced = new Counter({ name: 'tickwatch_ingestion_records_produced_total', help: 'Records acknowledged by Kafka, by topic', labelNames: ['topic'], registers: r });
   const deadLettered = new Counter({ name: 'tickwatch_ingestion_dead_letters_total', help: 'Frames rejected to the dead-letter topic, by reason', labelNames: ['reason'], registers: r });
   const ignored = new Counter({ name: 'tickwatch_ingestion_messages_ignored_total', help: 'Well-formed frames not ingested (replies, unsubscribed streams)', labelNames: ['why'], registers: r });
@@ -78,14 +80,14 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
   const gapSeconds = new Counter({ name: 'tickwatch_ingestion_gap_seconds_total', help: 'Seconds of book tickers lost in holes that cannot be backfilled', labelNames: ['stream'], registers: r });
   const backfillRequests = new Counter({ name: 'tickwatch_ingestion_backfill_requests_total', help: 'REST backfill requests, by endpoint and HTTP status', labelNames: ['endpoint', 'status'], registers: r });
   const restWeight = new Gauge({ name: 'tickwatch_ingestion_rest_used_weight_1m', help: 'REST request weight used in the current minute (x-mbx-used-weight-1m)', registers: r });
-  const lag = new Histogram({
+  const lag = new TallyHistogram({
     name: 'tickwatch_ingestion_receive_lag_seconds',
     help: 'Receive time minus exchange time',
-    labelNames: ['type'],
+    labelName: 'type',
     buckets: [-2, -1, -0.5, -0.1, 0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60],
     registers: r,
   });
-  const ackLatency = new Histogram({
+  const ackLatency = new TallyHistogram({
     name: 'tickwatch_ingestion_ack_latency_seconds',
     help: 'Receive to Kafka acknowledgement',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],

@@ -70,7 +70,7 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
   const r = [registry];
   // Counted and observed per message: tallies, read into series only when scraped (common/tally.ts).
   const received = tallyCounter({ name: 'tickwatch_ingestion_messages_received_total', help: 'Frames received, by stream', labelName: 'stream', registers: r });
-  const produced = new Counter({ name: 'tickwatch_ingestion_records_produced_total', help: 'Records acknowledged by Kafka, by topic', labelNames: ['topic'], registers: r });
+  const produced = tallyCounter({ name: 'tickwatch_ingestion_records_produced_total', help: 'Records acknowledged by Kafka, by topic', labelName: 'topic', registers: r });
   const deadLettered = new Counter({ name: 'tickwatch_ingestion_dead_letters_total', help: 'Frames rejected to the dead-letter topic, by reason', labelNames: ['reason'], registers: r });
   const ignored = new Counter({ name: 'tickwatch_ingestion_messages_ignored_total', help: 'Well-formed frames not ingested (replies, unsubscribed streams)', labelNames: ['why'], registers: r });
   const duplicates = new Counter({ name: 'tickwatch_ingestion_duplicates_dropped_total', help: 'Ticks dropped because their id was already passed on (reconnect overlap)', labelNames: ['stream'], registers: r });

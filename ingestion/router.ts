@@ -3,7 +3,8 @@
 // passes the control events (a lost book, a hole to backfill, a server going away) to the venue's own handling.
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
-import { tickKey, type BookGapEvent, type DeadLetter, type GapEvent, type ProducedRecord } from '../common/records.ts';
+import { tickKey, type BookGapEvent, type DeadLetter, type Exchange, type GapEvent, type Market, type ProducedRecord } from '../common/records.ts';
+import { KEYS_MAX } from './record-queue.ts';
 import type { VenueOutput } from './book/output.ts';
 import type { IngestMetrics } from './metrics.ts';
 
@@ -64,6 +65,7 @@ export interface VenueRouterOptions {
 export class VenueRouter {
   private readonly session: VenueSession;
   private readonly out: VenueOutput[] = [];
+  private readonly keys = new Map<string, { exchange: Exchange; market: Market; key: string }>();
   private readonly flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: VenueRouterOptions) {
@@ -104,10 +106,10 @@ export class VenueRouter {
         case 'trade':
         case 'aggTrade':
         case 'bookTicker':
-          sink.produce(topics[o.kind], tickKey(o.record), o.record, o.record.receiveTimeUs);
+          sink.produce(topics[o.kind], this.keyOf(o.record), o.record, o.record.receiveTimeUs);
           break;
         case 'book':
-          sink.produce(this.opts.booksTopic, tickKey(o.record), o.record, o.record.receiveTimeUs);
+          sink.produce(this.opts.booksTopic, this.keyOf(o.record), o.record, o.record.receiveTimeUs);
           break;
         case 'gap':
           this.gap(o.record);
@@ -145,6 +147,17 @@ export class VenueRouter {
 
   stop(): void {
     clearInterval(this.flushTimer);
+  }
+
+  /** tickKey of a record, built once per symbol rather than once per record. */
+  private keyOf(r: { exchange: Exchange; market: Market; symbol: string }): string {
+    const k = this.keys.get(r.symbol);
+    if (k !== undefined && k.exchange === r.exchange && k.market === r.market) return k.key;
+    // Symbols come from the venue (a rule may list thousands): the cache starts over past its bound.
+    if (this.keys.size >= KEYS_MAX) this.keys.clear();
+    const key = tickKey(r);
+    this.keys.set(r.symbol, { exchange: r.exchange, market: r.market, key });
+    return key;
   }
 
   private gap(g: GapEvent | BookGapEvent): void {

@@ -3,6 +3,7 @@
 // and drops what it has already passed on (reconnect overlaps, make-before-break, backfill races).
 // Book tickers have no contiguous ids: they are deduplicated by their recent update ids and their holes are time spans.
 import { gapReason, type AggTrade, type BookTicker, type GapEvent, type Market, type Trade } from '../common/records.ts';
+import { IdTable } from './id-table.ts';
 
 export type Sequenced = Trade | AggTrade;
 
@@ -140,7 +141,7 @@ export const RECENT_UPDATE_IDS = 256;
  */
 class RecentIds {
   private readonly ring = new Float64Array(RECENT_UPDATE_IDS);
-  private readonly set = new Set<number>();
+  private readonly set = new IdTable(RECENT_UPDATE_IDS);
   private size = 0;
   private head = 0;
   /** Increasing candidates for the minimum, oldest first, as a ring over `mins` from `minHead`, `minSize` long. */

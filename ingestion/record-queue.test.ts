@@ -144,4 +144,27 @@ describe('RecordQueue', () => {
     expect(q.bytes).toBe(expectedBytes);
     expect(decoded(q, q.length).map((m) => m.value.toString())).toEqual(expected);
   });
+
+  it('reuses freed chunks instead of allocating new ones while records flow through, values intact', () => {
+    const q = new RecordQueue();
+    const key = Buffer.from('binance:spot:BTCUSDT');
+    const seen = new Set<Buffer>();
+    const chunks = () => (q as unknown as { chunks: Buffer[] }).chunks;
+    let produced = 0;
+    let acked = 0;
+    for (let round = 0; round < 40; round++) {
+      // About 1 MB in, then all but the newest 1,000 records acknowledged and checked.
+      for (let j = 0; j < 4_000; j++) q.push('trades', key, text(produced++), produced);
+      for (const c of chunks()) seen.add(c);
+      const n = q.length - 1_000;
+      const values = decoded(q, n).map((m) => m.value.toString());
+      expect(values[0]).toBe(text(acked));
+      expect(values.at(-1)).toBe(text(acked + n - 1));
+      q.acknowledge(n, () => {});
+      acked += n;
+    }
+    // 40 MB went through; the chunks ever used are what was live at once plus the spares.
+    expect(produced).toBe(160_000);
+    expect(seen.size).toBeLessThan(20);
+  });
 });

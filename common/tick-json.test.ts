@@ -40,6 +40,15 @@ describe('writeTickJson', () => {
     expect(Object.values(counts).reduce((a, b) => a + b)).toBeGreaterThan(200_000);
   });
 
+  it('writes each record with its own exchange and market when a symbol repeats across them', () => {
+    for (let i = 0; i < 3; i++) {
+      for (const [exchange, market] of [['binance', 'spot'], ['binance', 'usdm'], ['coinbase', 'spot'], ['gemini', 'spot']]) {
+        const t = trade({ exchange, market, symbol: 'ETHUSDT', tradeId: i });
+        expect(written(t)).toBe(encodeRecordText(t));
+      }
+    }
+  });
+
   it('writes integers at every digit count, up to the largest safe one, as Number#toString does', () => {
     for (const id of [0, 9, 10, 4_294_967_295, 4_294_967_296, 999_999_999_999, 1_000_000_000_000, 1_000_000_000, 10_000_000_001, Number.MAX_SAFE_INTEGER]) {
       const t = trade({ tradeId: id, receiveTimeUs: id });

@@ -116,13 +116,43 @@ function keyCount(r: object): number {
   return n;
 }
 
+const NOTHING = Buffer.alloc(0);
+
+/** Most symbols whose record heads are remembered per type; past it the cache starts over. */
+const HEADS_MAX = 10_000;
+
+/**
+ * Each symbol's record head — `{"type":"trade","exchange":"binance","market":"spot","symbol":"BTCUSDT","receiveTimeUs":`
+ * — written once and then copied in one piece: the same on every record of the symbol.
+ */
+class Heads {
+  private readonly heads = new Map<string, { exchange: unknown; market: unknown; bytes: Buffer }>();
+  private readonly scratch = Buffer.alloc(4 * (STR_MAX + 64));
+
+  constructor(private readonly p: readonly Buffer[]) {}
+
+  write(b: Buffer, o: number, t: { exchange: unknown; market: unknown; symbol: unknown }): number {
+    const h = typeof t.symbol === 'string' ? this.heads.get(t.symbol) : undefined;
+    if (h !== undefined && h.exchange === t.exchange && h.market === t.market) return put(b, o, h.bytes);
+    const p = this.p;
+    const end = put(this.scratch, str(this.scratch, str(this.scratch, str(this.scratch, 0, p[0]!, t.exchange), p[1]!, t.market), p[2]!, t.symbol), p[3]!);
+    if (end < 0) return -1;
+    if (this.heads.size >= HEADS_MAX) this.heads.clear();
+    const bytes = Buffer.from(this.scratch.subarray(0, end));
+    this.heads.set(t.symbol as string, { exchange: t.exchange, market: t.market, bytes });
+    return put(b, o, bytes);
+  }
+}
+
+const TRADE_HEADS = new Heads(TRADE);
+const AGG_TRADE_HEADS = new Heads(AGG_TRADE);
+const BOOK_TICKER_HEADS = new Heads(BOOK_TICKER);
+
 // One writer per type, in FIELDS' order (named property reads, which V8 keeps fast, rather than a loop over names).
 function trade(t: Trade, b: Buffer, o: number): number {
   const p = TRADE;
-  o = str(b, o, p[0]!, t.exchange);
-  o = str(b, o, p[1]!, t.market);
-  o = str(b, o, p[2]!, t.symbol);
-  o = int(b, o, p[3]!, t.receiveTimeUs);
+  o = TRADE_HEADS.write(b, o, t);
+  o = int(b, o, NOTHING, t.receiveTimeUs);
   o = int(b, o, p[4]!, t.tradeId);
   o = str(b, o, p[5]!, t.price);
   o = str(b, o, p[6]!, t.quantity);
@@ -135,10 +165,8 @@ function trade(t: Trade, b: Buffer, o: number): number {
 
 function aggTrade(t: AggTrade, b: Buffer, o: number): number {
   const p = AGG_TRADE;
-  o = str(b, o, p[0]!, t.exchange);
-  o = str(b, o, p[1]!, t.market);
-  o = str(b, o, p[2]!, t.symbol);
-  o = int(b, o, p[3]!, t.receiveTimeUs);
+  o = AGG_TRADE_HEADS.write(b, o, t);
+  o = int(b, o, NOTHING, t.receiveTimeUs);
   o = int(b, o, p[4]!, t.aggId);
   o = int(b, o, p[5]!, t.firstTradeId);
   o = int(b, o, p[6]!, t.lastTradeId);
@@ -153,10 +181,8 @@ function aggTrade(t: AggTrade, b: Buffer, o: number): number {
 
 function bookTicker(t: BookTicker, b: Buffer, o: number): number {
   const p = BOOK_TICKER;
-  o = str(b, o, p[0]!, t.exchange);
-  o = str(b, o, p[1]!, t.market);
-  o = str(b, o, p[2]!, t.symbol);
-  o = int(b, o, p[3]!, t.receiveTimeUs);
+  o = BOOK_TICKER_HEADS.write(b, o, t);
+  o = int(b, o, NOTHING, t.receiveTimeUs);
   o = int(b, o, p[4]!, t.updateId);
   o = str(b, o, p[5]!, t.bidPrice);
   o = str(b, o, p[6]!, t.bidQty);

@@ -1,6 +1,7 @@
 // Writes one run of a partition's records (a slice of a fetched batch, bounded by rows and bytes) as one transaction:
 // decoded into COPY rows (a record that cannot become a row is a dead letter), stored with the partition's next offset
-// (copy.ts), then counted. A run the database refuses for a record's sake is halved down to that record.
+// (copy.ts), then counted. The records are not kept past their decoding (their rows are all the transaction needs); a
+// run the database refuses for a record's sake is read again from Kafka and halved down to that record.
 import type pg from 'pg';
 import type { FetchedMessage } from '../common/kafka-partitions.ts';
 import type { Logger } from '../common/log.ts';
@@ -37,10 +38,25 @@ export interface RunWriterOptions {
   readonly deadLetters: DeadLetterSink;
   /** The run could not be written for a reason other than its records: pause the partition and retry. */
   readonly retryLater: (partition: number, err: Error, what: string) => void;
+  /** The records [from, to) of the partition, read again from Kafka (a refused run, to find the record refused). */
+  readonly reread: (partition: number, from: bigint, to: bigint) => Promise<FetchedMessage[]>;
   /** Another member moved the partition: its position is read again. */
   readonly stale: (partition: number) => void;
   /** A run was committed at committedAt (ms). */
   readonly written: (partition: number, st: PartitionState, committedAt: number) => void;
+}
+
+/**
+ * A run decoded, without its records: its COPY rows and dead letters, and where it lies in the partition (its first
+ * record's offset, and `next`, the offset after its last record).
+ */
+export interface DecodedRun {
+  readonly encoded: EncodedRun;
+  readonly poison: PoisonRecord[];
+  readonly records: number;
+  readonly bytes: number;
+  readonly first: bigint;
+  readonly next: bigint;
 }
 
 export class RunWriter {
@@ -53,18 +69,35 @@ export class RunWriter {
   }
 
   /**
-   * Writes a run whose last record is followed by offset `next`. False when it was not written (a retry is scheduled, or
-   * another member owns the range).
+   * Decodes a non-empty run whose last record is followed by offset `next` (a record that cannot become a row is a
+   * dead letter); the result holds no record, so the fetched records can go before the transaction.
    */
-  async write(st: PartitionState, partition: number, run: FetchedMessage[], next: bigint, heartbeat: () => Promise<void>): Promise<boolean> {
+  decodeRun(partition: number, st: PartitionState, run: readonly FetchedMessage[], next: bigint): DecodedRun {
     const { encoded, poison, bytes } = this.decode(partition, st, run);
-    const outcome = await this.writeRun(st, partition, run.length, encoded, poison, next, bytes, heartbeat);
-    if (outcome === 'retry') return false;
-    return outcome === 'written' || this.isolate(st, partition, run, next, heartbeat, outcome.recordError);
+    return { encoded, poison, bytes, records: run.length, first: BigInt(run[0]!.offset), next };
   }
 
-  /** Decodes one run (only one at a time is held in memory); a record that cannot become a row is a dead letter. */
-  private decode(partition: number, st: PartitionState, run: FetchedMessage[]) {
+  /**
+   * Writes a decoded run. False when it was not written (a retry is scheduled, or another member owns the range). A
+   * run the database refuses is read again from Kafka to be halved down to the record refused.
+   */
+  async write(st: PartitionState, partition: number, run: DecodedRun, heartbeat: () => Promise<void>): Promise<boolean> {
+    const outcome = await this.writeRun(st, partition, run.records, run.encoded, run.poison, run.next, run.bytes, heartbeat);
+    if (outcome === 'retry') return false;
+    if (outcome === 'written') return true;
+    let records: FetchedMessage[];
+    try {
+      records = await this.o.reread(partition, run.first, run.next);
+      if (records.length !== run.records) throw new Error(`read ${records.length} records of [${run.first}, ${run.next}) again, ${run.records} before`);
+    } catch (err) {
+      this.o.retryLater(partition, err as Error, 'reading a refused run again');
+      return false;
+    }
+    return this.isolate(st, partition, records, run.next, heartbeat, outcome.recordError);
+  }
+
+  /** Decodes one run; a record that cannot become a row is a dead letter. */
+  private decode(partition: number, st: PartitionState, run: readonly FetchedMessage[]) {
     const { topic } = this.o;
     const poison: PoisonRecord[] = [];
     let bytes = 0;

@@ -9,7 +9,8 @@ import { backoffDelay } from '../common/backoff.ts';
 import type { Config } from '../common/config.ts';
 import { createPool } from '../common/db.ts';
 import { kafkaErrorText, topicOffsets, type Admin, type KafkaClients } from '../common/kafka.ts';
-import { PartitionReader, type BatchPayload, type TopicPartition } from '../common/kafka-partitions.ts';
+import { PartitionReader, type BatchPayload, type FetchedMessage, type TopicPartition } from '../common/kafka-partitions.ts';
+import { readRanges } from '../common/kafka-read.ts';
 import type { Logger } from '../common/log.ts';
 import { fetchSettings, planBatches } from './batching.ts';
 import { readOffset } from './copy.ts';
@@ -22,6 +23,10 @@ import { lineUp, partitionState, publishLag, removeLag, type PartitionState } fr
 import { RunWriter } from './run-writer.ts';
 
 const LAG_POLL_MS = 5_000;
+const REREAD_TIMEOUT_MS = 30_000;
+
+/** Empties an array of fetched records in place, so that no holder of it keeps them alive. */
+const letGo = (records: readonly FetchedMessage[]): void => void ((records as FetchedMessage[]).length = 0);
 
 export interface TickWriterOptions {
   readonly config: Config;
@@ -99,6 +104,7 @@ export class TickWriter {
       log,
       deadLetters: o.deadLetters,
       retryLater: (partition, err, what) => this.retryLater(partition, err, what),
+      reread: (partition, from, to) => this.reread(partition, from, to),
       stale: (partition) => this.states.delete(partition),
       written: (partition, st, committedAt) => {
         this.lastCommitAt = new Date(committedAt);
@@ -265,20 +271,37 @@ export class TickWriter {
       messages.map((m) => m.value?.length ?? 0),
       { rows: batchSize, bytes: batchMaxBytes },
     );
+    const decoded = runs.map(([a, b]) => {
+      const run = messages.slice(a, b);
+      return this.runs.decodeRun(partition, st, run, b === messages.length ? lastOffset + 1n : BigInt(run.at(-1)!.offset) + 1n);
+    });
+    // The rows are all the transactions need: the records (objects, and the decompressed batches their bytes are
+    // views of) go now rather than after the database commits, which is most of their lifetime (a refused run reads its
+    // records again). The reader holds this batch until it is handled, so it is emptied in place.
+    letGo(batch.messages);
+    letGo(messages);
     let written: bigint | null = null;
     try {
-      for (const [a, b] of runs) {
-        const run = messages.slice(a, b);
-        const next = b === messages.length ? lastOffset + 1n : BigInt(run.at(-1)!.offset) + 1n;
-        if (!(await this.runs.write(st, partition, run, next, heartbeat))) return;
-        resolveOffset(run.at(-1)!.offset);
-        written = next;
+      for (const run of decoded) {
+        if (!(await this.runs.write(st, partition, run, heartbeat))) return;
+        resolveOffset((run.next - 1n).toString());
+        written = run.next;
         await heartbeat();
       }
     } finally {
       // Once per fetched batch, not per run: the Kafka commit is for lag tools only.
       if (written !== null) await this.commitKafka(topic, partition, written);
     }
+  }
+
+  /** The records [from, to) of a partition, read again (without the group) for a run the database refused. */
+  private async reread(partition: number, from: bigint, to: bigint): Promise<FetchedMessage[]> {
+    const records: FetchedMessage[] = [];
+    await readRanges(this.o.kafka, [{ topic: this.topic, partition, from, to }], this.log, (_topic, _partition, m) => void records.push(m), {
+      timeoutMs: REREAD_TIMEOUT_MS,
+      maxBytes: this.o.config.writer.fetchMaxBytes,
+    });
+    return records;
   }
 
   /** Kafka's committed offset follows the database (for lag tools); the database stays the source of truth. */

@@ -150,33 +150,27 @@ const BOOK_TICKER_HEADS = new Heads(BOOK_TICKER);
 
 // One writer per type, in FIELDS' order (named property reads, which V8 keeps fast, rather than a loop over names).
 function trade(t: Trade, b: Buffer, o: number): number {
-  const p = TRADE;
-  o = TRADE_HEADS.write(b, o, t);
-  o = int(b, o, NOTHING, t.receiveTimeUs);
-  o = int(b, o, p[4]!, t.tradeId);
-  o = str(b, o, p[5]!, t.price);
-  o = str(b, o, p[6]!, t.quantity);
-  o = flag(b, o, p[7]!, t.buyerIsMaker);
-  o = str(b, o, p[8]!, t.side);
-  o = int(b, o, p[9]!, t.exchangeTimeMs);
-  o = int(b, o, p[10]!, t.eventTimeMs);
-  return put(b, o, p[11]!);
+  o = int(b, TRADE_HEADS.write(b, o, t), NOTHING, t.receiveTimeUs);
+  return taker(t, b, int(b, o, TRADE[4]!, t.tradeId), TRADE, 5);
 }
 
 function aggTrade(t: AggTrade, b: Buffer, o: number): number {
   const p = AGG_TRADE;
-  o = AGG_TRADE_HEADS.write(b, o, t);
-  o = int(b, o, NOTHING, t.receiveTimeUs);
+  o = int(b, AGG_TRADE_HEADS.write(b, o, t), NOTHING, t.receiveTimeUs);
   o = int(b, o, p[4]!, t.aggId);
   o = int(b, o, p[5]!, t.firstTradeId);
-  o = int(b, o, p[6]!, t.lastTradeId);
-  o = str(b, o, p[7]!, t.price);
-  o = str(b, o, p[8]!, t.quantity);
-  o = flag(b, o, p[9]!, t.buyerIsMaker);
-  o = str(b, o, p[10]!, t.side);
-  o = int(b, o, p[11]!, t.exchangeTimeMs);
-  o = int(b, o, p[12]!, t.eventTimeMs);
-  return put(b, o, p[13]!);
+  return taker(t, b, int(b, o, p[6]!, t.lastTradeId), p, 7);
+}
+
+/** What a trade and an aggregate trade both end with, from price on; `p[i]` is the piece before the price. */
+function taker(t: Trade | AggTrade, b: Buffer, o: number, p: readonly Buffer[], i: number): number {
+  o = str(b, o, p[i]!, t.price);
+  o = str(b, o, p[i + 1]!, t.quantity);
+  o = flag(b, o, p[i + 2]!, t.buyerIsMaker);
+  o = str(b, o, p[i + 3]!, t.side);
+  o = int(b, o, p[i + 4]!, t.exchangeTimeMs);
+  o = int(b, o, p[i + 5]!, t.eventTimeMs);
+  return put(b, o, p[i + 6]!);
 }
 
 function bookTicker(t: BookTicker, b: Buffer, o: number): number {

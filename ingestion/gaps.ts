@@ -106,25 +106,29 @@ export class IdSequencer<T extends Sequenced = Sequenced> {
 
 /** The sequencers of every (stream, symbol). */
 export class SequenceBook {
-  private readonly sequencers = new Map<string, IdSequencer>();
+  /** Per stream type, per symbol (two lookups, no key string built per tick). */
+  private readonly byType = new Map<Sequenced['type'], Map<string, IdSequencer>>();
+  /** Every sequencer, in the order it was first asked for. */
+  private readonly all: [type: Sequenced['type'], symbol: string, s: IdSequencer][] = [];
 
   get(type: Sequenced['type'], symbol: string): IdSequencer {
-    const key = `${type}:${symbol}`;
-    let s = this.sequencers.get(key);
-    if (!s) this.sequencers.set(key, (s = new IdSequencer()));
+    let symbols = this.byType.get(type);
+    if (!symbols) this.byType.set(type, (symbols = new Map()));
+    let s = symbols.get(symbol);
+    if (!s) {
+      symbols.set(symbol, (s = new IdSequencer()));
+      this.all.push([type, symbol, s]);
+    }
     return s;
   }
 
   entries(): [type: Sequenced['type'], symbol: string, s: IdSequencer][] {
-    return [...this.sequencers].map(([k, s]) => {
-      const [type, symbol] = k.split(':') as [Sequenced['type'], string];
-      return [type, symbol, s];
-    });
+    return this.all.map(([type, symbol, s]) => [type, symbol, s]);
   }
 
   get heldCount(): number {
     let n = 0;
-    for (const s of this.sequencers.values()) n += s.heldCount;
+    for (const [, , s] of this.all) n += s.heldCount;
     return n;
   }
 }

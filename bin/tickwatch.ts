@@ -4,15 +4,9 @@ import { parseArgs } from 'node:util';
 import { loadConfigOrExit } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
 import type { Command } from '../common/cli.ts';
-import { migrateCommand } from '../sql/cli.ts';
-import { writeCommand } from '../consumer/cli.ts';
-import { ingestionCommands } from '../ingestion/cli.ts';
-import { exportCommand, metricsCommand } from '../metrics/cli.ts';
-import { doctorCommand, runCommand } from '../stack/cli.ts';
+import { allCommands, loadCommand } from './commands.ts';
 
-const commands: readonly Command[] = [runCommand, doctorCommand, migrateCommand, writeCommand, ...ingestionCommands, metricsCommand, exportCommand];
-
-function usage(): string {
+function usage(commands: readonly Command[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'usage: tickwatch <command> [flags]',
@@ -27,12 +21,12 @@ function usage(): string {
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${usage()}\n`);
+    process.stdout.write(`${usage(await allCommands())}\n`);
     return name === undefined ? 1 : 0;
   }
-  const command = commands.find((c) => c.name === name);
+  const command = await loadCommand(name);
   if (!command) {
-    process.stderr.write(`unknown command '${name}'\n\n${usage()}\n`);
+    process.stderr.write(`unknown command '${name}'\n\n${usage(await allCommands())}\n`);
     return 1;
   }
   let parsed;

@@ -13,7 +13,7 @@ import { backoffDelay } from '../common/backoff.ts';
 import { AttemptLimiter } from './backoff.ts';
 import type { IngestMetrics, ReconnectReason } from './metrics.ts';
 import { ConnectionSubscriptions } from './subscriptions.ts';
-import { nowUs } from '../common/time.ts';
+import { usAt } from '../common/time.ts';
 
 /** Wall-clock time in ms; injected so tests can move a connection's age past 24 hours. */
 export interface Clock {
@@ -242,8 +242,8 @@ export class Feed {
   }
 
   private onMessage(c: Conn, data: Buffer, isBinary: boolean): void {
-    const receiveTimeUs = nowUs();
     c.lastHeardMs = performance.now();
+    const receiveTimeUs = usAt(c.lastHeardMs);
     if (c !== this.active && c !== this.next) return;
     if (!c.spoke) {
       c.spoke = true;

@@ -90,4 +90,38 @@ describe.skipIf(skip)('Kafka round trip', () => {
       await other.close();
     }
   });
+
+  it('reads ranges that end in a transaction marker, and a range holding only an aborted transaction', async () => {
+    // Partition 0 gets a committed transaction (records, then its commit marker) and an aborted one (records, then its
+    // abort marker): a range's last offset is then a control record, which no fetch hands out.
+    const producer = kafka.producer({ idempotent: true, transactionalId: uniqueName('read-txn') });
+    const [start] = await topicOffsets(admin, topic);
+    // The coordinator writes a transaction's marker after the commit or abort returns: wait for the offset after it.
+    const highOnceAt = async (high: bigint) => {
+      for (let i = 0; i < 100 && (await topicOffsets(admin, topic))[0]!.high < high; i++) await new Promise((r) => setTimeout(r, 100));
+      return (await topicOffsets(admin, topic))[0]!.high;
+    };
+    try {
+      const committed = await producer.beginTransaction({ producerId: -1n, producerEpoch: -1 });
+      await committed.send({ messages: Array.from({ length: 5 }, (_, i) => kafkaMessage(topic, { key: 'k', value: `committed ${i}`, partition: 0 })) });
+      await committed.commit();
+      // 5 records and a marker; then 3 records and a marker.
+      const afterCommit = await highOnceAt(start!.high + 6n);
+      expect(afterCommit).toBe(start!.high + 6n);
+      const aborted = await producer.beginTransaction();
+      await aborted.send({ messages: Array.from({ length: 3 }, (_, i) => kafkaMessage(topic, { key: 'k', value: `aborted ${i}`, partition: 0 })) });
+      await aborted.abort();
+      const afterAbort = await highOnceAt(afterCommit + 4n);
+      expect(afterAbort).toBe(afterCommit + 4n);
+
+      const values: string[] = [];
+      const read = (from: bigint, to: bigint) => readRanges(kafka, [{ topic, partition: 0, from, to }], testLog, (_t, _p, m) => void values.push(m.value!.toString()), { timeoutMs: 20_000 });
+      expect(await read(start!.high, afterCommit)).toBe(5);
+      expect(values).toEqual(['committed 0', 'committed 1', 'committed 2', 'committed 3', 'committed 4']);
+      expect(await read(afterCommit, afterAbort)).toBe(0);
+      expect(values).toHaveLength(5);
+    } finally {
+      await producer.close();
+    }
+  });
 });

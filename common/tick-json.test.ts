@@ -77,6 +77,8 @@ describe('writeTickJson', () => {
       trade({ buyerIsMaker: 1 }),
       trade({ price: 61837.63 }),
       trade({ eventTimeMs: undefined }),
+      // The same keys in another order: JSON.stringify would write them in that order.
+      { ...{ market: 'spot' }, ...SAMPLE_TICKS.trade } as Tick,
       withVenueSymbol(newTrade('coinbase', 'spot', 'BTCUSDT', 1, 2, '3', '4', true, 5, 6), 'BTC-USD'),
       { type: 'gap', exchange: 'binance', market: 'spot', symbol: 'BTCUSDT', stream: 'trade', fromId: 1, toId: 2, fromTimeMs: 3, toTimeMs: 4, reason: 'x', detectedAtUs: 5 },
     ];

@@ -39,7 +39,12 @@ function pieces(type: TickType): readonly Buffer[] {
 const TRADE = pieces('trade');
 const AGG_TRADE = pieces('aggTrade');
 const BOOK_TICKER = pieces('bookTicker');
-const KEY_COUNT = { trade: FIELDS.trade.length + 1, aggTrade: FIELDS.aggTrade.length + 1, bookTicker: FIELDS.bookTicker.length + 1 };
+/** Each type's keys in the constructors' order, `type` first. */
+const KEYS = {
+  trade: ['type', ...FIELDS.trade.map(([name]) => name)],
+  aggTrade: ['type', ...FIELDS.aggTrade.map(([name]) => name)],
+  bookTicker: ['type', ...FIELDS.bookTicker.map(([name]) => name)],
+};
 
 /** Bytes writeTickJson may write at most: every key and constant, strings at their longest, integers at 16 digits. */
 export const TICK_JSON_MAX = Math.max(...[TRADE, AGG_TRADE, BOOK_TICKER].map((p) => p.reduce((n, b) => n + b.length + STR_MAX, 0)));
@@ -109,11 +114,14 @@ const intOrNull = (b: Buffer, o: number, before: Buffer, n: unknown): number => 
 /** `before`, then true or false. */
 const flag = (b: Buffer, o: number, before: Buffer, v: unknown): number => (typeof v === 'boolean' ? put(b, put(b, o, before), v ? TRUE : FALSE) : -1);
 
-/** The object's enumerable keys, counted without Object.keys's array (for-in runs on V8's enum cache). */
-function keyCount(r: object): number {
+/**
+ * Whether the object's enumerable keys are `keys`, in that order (JSON.stringify writes them in the object's order),
+ * checked without Object.keys's array: for-in runs on V8's enum cache.
+ */
+function hasKeys(r: object, keys: readonly string[]): boolean {
   let n = 0;
-  for (const _ in r) n++;
-  return n;
+  for (const k in r) if (k !== keys[n++]) return false;
+  return n === keys.length;
 }
 
 const NOTHING = Buffer.alloc(0);
@@ -195,11 +203,11 @@ function bookTicker(t: BookTicker, b: Buffer, o: number): number {
 export function writeTickJson(r: ProducedRecord, b: Buffer, o: number): number {
   switch (r.type) {
     case 'trade':
-      return keyCount(r) === KEY_COUNT.trade ? trade(r, b, o) : -1;
+      return hasKeys(r, KEYS.trade) ? trade(r, b, o) : -1;
     case 'aggTrade':
-      return keyCount(r) === KEY_COUNT.aggTrade ? aggTrade(r, b, o) : -1;
+      return hasKeys(r, KEYS.aggTrade) ? aggTrade(r, b, o) : -1;
     case 'bookTicker':
-      return keyCount(r) === KEY_COUNT.bookTicker ? bookTicker(r, b, o) : -1;
+      return hasKeys(r, KEYS.bookTicker) ? bookTicker(r, b, o) : -1;
     default:
       return -1;
   }

@@ -88,7 +88,8 @@ export class RunWriter {
     let records: FetchedMessage[];
     try {
       records = await this.o.reread(partition, run.first, run.next);
-      if (records.length !== run.records) throw new Error(`read ${records.length} records of [${run.first}, ${run.next}) again, ${run.records} before`);
+      const same = records.length === run.records && BigInt(records[0]!.offset) === run.first && BigInt(records.at(-1)!.offset) < run.next;
+      if (!same) throw new Error(`read ${records.length} records of [${run.first}, ${run.next}) again (from ${records[0]?.offset ?? '-'}), ${run.records} before`);
     } catch (err) {
       this.o.retryLater(partition, err as Error, 'reading a refused run again');
       return false;

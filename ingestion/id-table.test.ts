@@ -44,6 +44,9 @@ describe('IdTable', () => {
 
   it('refuses what is not an id and an add beyond its capacity', () => {
     const table = new IdTable(2);
+    expect(table.has(-1)).toBe(false);
+    table.delete(-1);
+    expect(table.size).toBe(0);
     expect(() => table.add(-1)).toThrow(/not an id/);
     expect(() => table.add(1.5)).toThrow(/not an id/);
     table.add(1);

@@ -29,6 +29,7 @@ export class IdTable {
   }
 
   has(id: number): boolean {
+    if (!(id >= 0)) return false; // never an id, and -1 marks an empty slot
     const s = this.slots;
     for (let i = this.home(id); ; i = (i + 1) & this.mask) {
       const v = s[i]!;
@@ -48,6 +49,7 @@ export class IdTable {
   }
 
   delete(id: number): void {
+    if (!(id >= 0)) return;
     const s = this.slots;
     const mask = this.mask;
     let i = this.home(id);

@@ -1,7 +1,7 @@
 // The ingestion worker's Prometheus metrics, in one registry served on /metrics. Hot-path counters are bound to
 // their label values once (child caches), so counting a message costs no label hashing.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { tallyCounter, TallyHistogram } from '../common/tally.ts';
+import { tallyCounter, TallyHistogram } from './tally.ts';
 
 /** Why a connection was replaced or re-opened: the label's whole value set. */
 export type ReconnectReason = 'closed' | 'watchdog' | 'max-age' | 'serverShutdown' | 'oversized';
@@ -68,7 +68,7 @@ export function createIngestMetrics(opts: IngestMetricsOptions = {}) {
   const registry = new Registry();
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'tickwatch_ingestion_' });
   const r = [registry];
-  // Counted and observed per message: tallies, read into series only when scraped (common/tally.ts).
+  // Counted and observed per message: tallies, read into series only when scraped (ingestion/tally.ts).
   const received = tallyCounter({ name: 'tickwatch_ingestion_messages_received_total', help: 'Frames received, by stream', labelName: 'stream', registers: r });
   const produced = tallyCounter({ name: 'tickwatch_ingestion_records_produced_total', help: 'Records acknowledged by Kafka, by topic', labelName: 'topic', registers: r });
   const deadLettered = new Counter({ name: 'tickwatch_ingestion_dead_letters_total', help: 'Frames rejected to the dead-letter topic, by reason', labelNames: ['reason'], registers: r });

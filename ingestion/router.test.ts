@@ -5,8 +5,7 @@ import { tickKey, type Exchange, type Market, type ProducedRecord } from '../com
 import { newTrade } from '../common/tick-schema.ts';
 import type { VenueOutput } from './book/output.ts';
 import { createIngestMetrics } from './metrics.ts';
-import { KEYS_MAX } from './record-queue.ts';
-import { VenueRouter, type VenueSession } from './router.ts';
+import { SYMBOL_KEYS_MAX, VenueRouter, type VenueSession } from './router.ts';
 
 const topics = { trade: 't', aggTrade: 'a', bookTicker: 'b', gap: 'g', deadLetter: 'd' } as never;
 
@@ -34,7 +33,7 @@ describe('VenueRouter', () => {
       refetchBook: () => {},
     });
     const sequence: (typeof next)[] = [];
-    for (let i = 0; i < KEYS_MAX + 50; i++) sequence.push({ exchange: 'binance', market: 'spot', symbol: `S${i % (KEYS_MAX + 7)}` });
+    for (let i = 0; i < SYMBOL_KEYS_MAX + 50; i++) sequence.push({ exchange: 'binance', market: 'spot', symbol: `S${i % (SYMBOL_KEYS_MAX + 7)}` });
     for (const symbol of ['BTCUSDT', 'ETHUSDT']) {
       for (const [exchange, market] of [['binance', 'spot'], ['binance', 'usdm'], ['coinbase', 'spot'], ['binance', 'spot']] as const) sequence.push({ exchange, market, symbol });
     }

@@ -4,7 +4,6 @@
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
 import { tickKey, type BookGapEvent, type DeadLetter, type Exchange, type GapEvent, type Market, type ProducedRecord } from '../common/records.ts';
-import { KEYS_MAX } from './record-queue.ts';
 import type { VenueOutput } from './book/output.ts';
 import type { IngestMetrics } from './metrics.ts';
 
@@ -61,6 +60,9 @@ export interface VenueRouterOptions {
   /** The venue answered a books subscription (subscribed or refused). */
   readonly subscription?: (o: Extract<VenueOutput, { kind: 'subscription' }>) => void;
 }
+
+/** Most symbols whose Kafka key the router remembers; past it the cache starts over. */
+export const SYMBOL_KEYS_MAX = 10_000;
 
 export class VenueRouter {
   private readonly session: VenueSession;
@@ -154,7 +156,7 @@ export class VenueRouter {
     const k = this.keys.get(r.symbol);
     if (k !== undefined && k.exchange === r.exchange && k.market === r.market) return k.key;
     // Symbols come from the venue (a rule may list thousands): the cache starts over past its bound.
-    if (this.keys.size >= KEYS_MAX) this.keys.clear();
+    if (this.keys.size >= SYMBOL_KEYS_MAX) this.keys.clear();
     const key = tickKey(r);
     this.keys.set(r.symbol, { exchange: r.exchange, market: r.market, key });
     return key;

@@ -30,9 +30,20 @@ describe('TallyHistogram', () => {
     // As JSON too, but for prom-client's empty exemplar fields.
     const withoutExemplars = (ms: Awaited<ReturnType<Registry['getMetricsAsJSON']>>) => ms.map((m) => ({ ...m, values: m.values.map((v) => ({ ...v, exemplar: undefined })) }));
     expect(withoutExemplars(await mine.getMetricsAsJSON())).toEqual(withoutExemplars(await theirs.getMetricsAsJSON()));
+    // A child held across a reset counts again, from zero, as prom-client's do.
+    const lagChild = lag.labels('trade');
+    const lagRefChild = lagRef.labels('trade');
     mine.resetMetrics();
     theirs.resetMetrics();
     expect(await mine.metrics()).toBe(await theirs.metrics());
+    for (const v of [0.003, 7, -3]) {
+      lagChild.observe(v);
+      lagRefChild.observe(v);
+    }
+    ack.observe(0.5);
+    ackRef.observe(0.5);
+    expect(await mine.metrics()).toBe(await theirs.metrics());
+    expect(await mine.metrics()).toContain('x_lag_seconds_count{type="trade"} 3');
   });
 
   it('counts a value above every bound only in +Inf, with a bound of -1 too (prom-client 15 puts it in le="-1")', async () => {
@@ -74,5 +85,14 @@ describe('tallyCounter', () => {
       ref.labels(streams[0]!).inc(5);
       expect(await mine.metrics()).toBe(await theirs.metrics());
     }
+  });
+
+  it('refuses a negative or non-finite increment at the call, and the registry stays readable', async () => {
+    const r = new Registry();
+    const c = tallyCounter({ name: 'x_total', help: 'x', labelName: 'l', registers: [r] }).labels('a');
+    expect(() => c.inc(-1)).toThrow(/not possible/);
+    expect(() => c.inc(Number.NaN)).toThrow(/not possible/);
+    c.inc(2);
+    expect(await r.metrics()).toContain('x_total{l="a"} 2');
   });
 });

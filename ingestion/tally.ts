@@ -22,8 +22,9 @@ export function tallyCounter(config: { name: string; help: string; labelName: st
     collect() {
       for (const p of pending) {
         if (p.n === 0) continue;
-        p.child.inc(p.n);
+        const n = p.n;
         p.n = 0;
+        p.child.inc(n);
       }
     },
   });
@@ -33,6 +34,8 @@ export function tallyCounter(config: { name: string; help: string; labelName: st
         n: 0,
         child: counter.labels(value),
         inc(n = 1) {
+          // As prom-client's inc(): refused at the call, so a bad increment never reaches (and breaks) a scrape.
+          if (!(n >= 0) || !Number.isFinite(n)) throw new Error(`It is not possible to decrease a counter or add ${n}`);
           this.n += n;
         },
       };
@@ -48,13 +51,23 @@ class Tally {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
+  /** Listed in the exposition: from its first observation until a reset (as prom-client's series). */
+  listed = false;
 
   constructor(private readonly bounds: Float64Array) {
     this.counts = new Float64Array(bounds.length);
   }
 
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+    this.listed = false;
+  }
+
   observe(value: number): void {
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
+    this.listed = true;
     const b = this.bounds;
     let i = 0;
     while (i < b.length && value > b[i]!) i++;
@@ -90,7 +103,7 @@ export class TallyHistogram {
     this.bounds = Float64Array.from([...config.buckets].sort((a, b) => a - b));
     for (const r of config.registers) r.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
     // As prom-client's: an unlabelled histogram has its series, at zero, from the start.
-    if (this.labelName === undefined) this.labels('');
+    if (this.labelName === undefined) (this.labels('') as Tally).listed = true;
   }
 
   /** The tally of one label value (a labelled histogram). */
@@ -109,6 +122,7 @@ export class TallyHistogram {
   async get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: SeriesValue[] }> {
     const values: SeriesValue[] = [];
     for (const [label, t] of this.tallies) {
+      if (!t.listed) continue;
       const labels = this.labelName === undefined ? {} : { [this.labelName]: label };
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
@@ -122,7 +136,8 @@ export class TallyHistogram {
     return { name: this.name, help: this.help, type: 'histogram', aggregator: 'sum', values };
   }
 
+  /** Every series gone, as prom-client's reset; children already handed out count again from zero. */
   reset(): void {
-    this.tallies.clear();
+    for (const t of this.tallies.values()) t.reset();
   }
 }

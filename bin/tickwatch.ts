@@ -1,5 +1,7 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env node
 // The one executable: `tickwatch <command> [flags]`. Each stage contributes its commands from its own cli.ts.
+// The shebang serves the compiled file that package.json's bin names (dist/bin/tickwatch.js); the source runs with
+// `npx tsx bin/tickwatch.ts`.
 import { parseArgs } from 'node:util';
 import { loadConfigOrExit } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';

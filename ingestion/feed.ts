@@ -205,7 +205,10 @@ export class Feed {
   private open(): Conn {
     this.opts.limiter.record(Date.now());
     const url = this.url;
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000, maxPayload: this.opts.maxPayloadBytes });
+    // A text frame that is not UTF-8 is one bad frame: decoded with U+FFFD in place of its bad bytes, the mapper
+    // dead-letters it. ws's own check would close the connection (1007) and leave a gap to backfill, and costs a pass
+    // over every frame.
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000, maxPayload: this.opts.maxPayloadBytes, skipUTF8Validation: true });
     const c: Conn = { id: ++this.seq, ws, openedAt: this.opts.clock.now(), lastHeardMs: performance.now(), spoke: false, open: false, oversized: false, subs: undefined };
     if (!this.opts.subscribe) {
       c.subs = new ConnectionSubscriptions({

@@ -70,8 +70,8 @@ const TEMPLATE =
   '{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}';
 
 /** Kinds of bad frames, each with the reason it must be dead-lettered for. */
-function malformed(i: number, valid: string): string {
-  const kinds: (() => string)[] = [
+function malformed(i: number, valid: string): string | Buffer {
+  const kinds: (() => string | Buffer)[] = [
     () => 'this is not json',
     () => valid.slice(0, Math.max(1, valid.length - 7)), // truncated
     () => '',
@@ -90,6 +90,8 @@ function malformed(i: number, valid: string): string {
     () => `\u0000\u0001\u0002${'\uFFFD'.repeat(3)}`,
     () => valid.replace(/"m":(true|false)/, '"m":1'),
     () => valid.replace(/"t":\d+/, '"t":1e400'),
+    // Not UTF-8: a 0xFF byte inside the symbol (a dead letter, not a closed connection).
+    () => Buffer.from(valid.replace('"s":"BTCUSDT"', '"s":"BTC\u00ffUSDT"'), 'latin1'),
   ];
   return kinds[i % kinds.length]!();
 }

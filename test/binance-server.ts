@@ -230,8 +230,11 @@ export interface ServerOptions {
   readonly byClock?: boolean;
   /** At a fixed rate, a client that has this many bytes unread is disconnected, as Binance does with slow clients. */
   readonly slowClientBytes?: number;
-  /** Extra raw frames sent after event i (before the next), to every client subscribed to that event's stream. */
-  readonly extraFrames?: (i: number, event: RecordedEvent) => readonly string[] | undefined;
+  /**
+   * Extra raw text frames sent after event i (before the next), to every client subscribed to that event's stream; a
+   * Buffer goes as a text frame of exactly its bytes (UTF-8 or not).
+   */
+  readonly extraFrames?: (i: number, event: RecordedEvent) => readonly (string | Buffer)[] | undefined;
   /** Events published (the exchange's clock and books move on) but sent to no client: a lost frame. */
   readonly skip?: (i: number, event: RecordedEvent) => boolean;
 }
@@ -555,7 +558,7 @@ export class BinanceServer {
     for (const c of this.clients) {
       if (c.silent || !c.streams.has(e.stream)) continue;
       c.ws.send(e.text);
-      if (extra) for (const x of extra) c.ws.send(x);
+      if (extra) for (const x of extra) c.ws.send(x, { binary: false });
     }
     if (e.type === 'trade' || e.type === 'aggTrade') this.lastPublished.set(`${e.type}:${e.symbol}`, e.id);
     this.published = i + 1;

@@ -73,6 +73,41 @@ describe('RecordQueue', () => {
     expect(decoded(q, 1)[0]!.value.toString()).toBe(text(1));
   });
 
+  it('wraps around its ring, grows while wrapped and shrinks once empty, records and receive times in order', () => {
+    const q = new RecordQueue();
+    const key = Buffer.from('binance:spot:BTCUSDT');
+    const slots = () => (q as unknown as { topicOf: Int32Array }).topicOf.length;
+    let produced = 0;
+    let acked = 0;
+    const ack = (n: number) => {
+      const values = decoded(q, n).map((m) => m.value.toString());
+      expect(values).toEqual(Array.from({ length: n }, (_, k) => text(acked + k)));
+      const times: number[] = [];
+      q.acknowledge(n, (_t, us) => times.push(us));
+      expect(times).toEqual(Array.from({ length: n }, (_, k) => 1.7e15 + acked + k));
+      acked += n;
+    };
+    const push = (n: number) => {
+      for (let i = 0; i < n; i++, produced++) q.push('trades', key, text(produced), 1.7e15 + produced);
+    };
+    // About 3,000 queued at any time: the ring of 4,096 wraps over and over without growing.
+    push(3_000);
+    for (let round = 0; round < 20; round++) {
+      push(1_000);
+      ack(1_000);
+    }
+    expect(slots()).toBe(4_096);
+    // Then 10,000 more while wrapped: it grows, the oldest first.
+    push(10_000);
+    expect(slots()).toBe(16_384);
+    ack(7_000);
+    push(5_000);
+    ack(q.length);
+    expect(acked).toBe(produced);
+    expect(q.bytes).toBe(0);
+    expect(slots()).toBe(4_096);
+  });
+
   it('keeps a record larger than a chunk whole', () => {
     const q = new RecordQueue();
     const big = JSON.stringify({ raw: 'é'.repeat(400_000) });

@@ -1,7 +1,7 @@
 // The records of one producer lane waiting for Kafka's acknowledgement, kept without an object per record: each value
-// is written straight into a large byte chunk, and a record is only numbers in parallel arrays (topic, key, chunk,
-// start, length, receive time). A request's records are copied from the chunks straight into one record batch per
-// partition (`encode`); acknowledged records free their chunks at once.
+// is written straight into a large byte chunk, and a record is only numbers in a ring of parallel typed arrays (topic,
+// key, chunk, start, length, receive time). A request's records are copied from the chunks straight into one record
+// batch per partition (`encode`); acknowledged records free their chunks at once.
 import { recordSize, writeRecord } from '../common/kafka-batch.ts';
 
 /** Most distinct keys remembered (the producer's key cache has the same bound): past it, only queued records' keys. */
@@ -16,6 +16,9 @@ const CHUNK_BYTES = 256 * 1024;
  * were the largest share of the worker's peak RSS. Reused, the queue allocates chunks only as it grows.
  */
 const SPARE_CHUNKS = 8;
+
+/** Ring slots at first and after the queue empties; it doubles as needed (PRODUCER_BUFFER_MAX bounds it). */
+const SLOTS = 4_096;
 
 /** One partition's share of the first records of the queue, in their order, as a record batch's (uncompressed) records. */
 export interface EncodedRecords {
@@ -36,19 +39,24 @@ export class RecordQueue {
   private topics: string[] = [];
   private readonly keyIds = new Map<Buffer, number>();
   private keys: Buffer[] = [];
-  // One entry per record, from `head` on.
-  private topicOf: number[] = [];
-  private keyOf: number[] = [];
-  private chunkOf: number[] = [];
-  private startOf: number[] = [];
-  private lengthOf: number[] = [];
-  private receivedUs: number[] = [];
+  // One slot per record, the i-th queued record at (head + i) & mask. Typed arrays rather than number arrays: their
+  // bytes are outside the V8 heap, so a queue that lives for many young-generation collections is neither copied nor
+  // promoted by them, and growing it copies each record once.
+  private topicOf = new Int32Array(SLOTS);
+  private keyOf = new Int32Array(SLOTS);
+  /** Chunk ids grow for as long as the queue never empties: past 2^31, exact in a double. */
+  private chunkOf = new Float64Array(SLOTS);
+  private startOf = new Int32Array(SLOTS);
+  private lengthOf = new Int32Array(SLOTS);
+  private receivedUs = new Float64Array(SLOTS);
+  private mask = SLOTS - 1;
   private head = 0;
+  private count = 0;
   /** Bytes of the queued keys and values. */
   bytes = 0;
 
   get length(): number {
-    return this.topicOf.length - this.head;
+    return this.count;
   }
 
   /** Queues a record whose value is the UTF-8 of `text`. */
@@ -82,12 +90,14 @@ export class RecordQueue {
 
   /** Records the value just written at writePos, `length` bytes long. */
   private queued(topic: string, key: Buffer, length: number, receiveTimeUs: number): void {
-    this.topicOf.push(this.topicId(topic));
-    this.keyOf.push(this.keyId(key));
-    this.chunkOf.push(this.firstChunk + this.chunks.length - 1);
-    this.startOf.push(this.writePos);
-    this.lengthOf.push(length);
-    this.receivedUs.push(receiveTimeUs);
+    if (this.count > this.mask) this.resize(2 * (this.mask + 1));
+    const r = (this.head + this.count++) & this.mask;
+    this.topicOf[r] = this.topicId(topic);
+    this.keyOf[r] = this.keyId(key);
+    this.chunkOf[r] = this.firstChunk + this.chunks.length - 1;
+    this.startOf[r] = this.writePos;
+    this.lengthOf[r] = length;
+    this.receivedUs[r] = receiveTimeUs;
     this.writePos += length;
     this.bytes += key.length + length;
   }
@@ -95,7 +105,7 @@ export class RecordQueue {
   /** The distinct topics of the first `n` queued records. */
   topicsOf(n: number): string[] {
     const ids = new Set<number>();
-    for (let i = 0; i < n; i++) ids.add(this.topicOf[this.head + i]!);
+    for (let i = 0; i < n; i++) ids.add(this.topicOf[(this.head + i) & this.mask]!);
     return [...ids].map((id) => this.topics[id]!);
   }
 
@@ -106,7 +116,7 @@ export class RecordQueue {
   encode(n: number, partitionOf: (topic: string, key: Buffer) => number): EncodedRecords[] {
     const groups = new Map<number, { topic: number; partition: number; members: number[]; bytes: number }>();
     for (let i = 0; i < n; i++) {
-      const r = this.head + i;
+      const r = (this.head + i) & this.mask;
       const topic = this.topicOf[r]!;
       const key = this.keys[this.keyOf[r]!]!;
       const partition = partitionOf(this.topics[topic]!, key);
@@ -136,13 +146,14 @@ export class RecordQueue {
   acknowledge(n: number, each: (topic: string, receiveTimeUs: number) => void): number {
     let bytes = 0;
     for (let i = 0; i < n; i++) {
-      const r = this.head + i;
+      const r = (this.head + i) & this.mask;
       bytes += this.keys[this.keyOf[r]!]!.length + this.lengthOf[r]!;
       each(this.topics[this.topicOf[r]!]!, this.receivedUs[r]!);
     }
-    this.head += n;
+    this.head = (this.head + n) & this.mask;
+    this.count -= n;
     this.bytes -= bytes;
-    if (this.length === 0) {
+    if (this.count === 0) {
       // Nothing queued, nothing in flight: keep the newest chunk for reuse, forget everything else.
       const last = this.chunks.at(-1);
       const keep = last === undefined || last.length > CHUNK_BYTES ? 0 : 1;
@@ -150,13 +161,9 @@ export class RecordQueue {
       this.chunks = keep ? [last!] : [];
       this.firstChunk = 0;
       this.writePos = 0;
-      this.topicOf = [];
-      this.keyOf = [];
-      this.chunkOf = [];
-      this.startOf = [];
-      this.lengthOf = [];
-      this.receivedUs = [];
       this.head = 0;
+      // A burst's ring goes back to its first size.
+      if (this.mask + 1 > SLOTS) this.resize(SLOTS);
       if (this.keys.length > KEYS_MAX) {
         this.keys = [];
         this.keyIds.clear();
@@ -170,17 +177,25 @@ export class RecordQueue {
       this.chunks = this.chunks.slice(oldest - this.firstChunk);
       this.firstChunk = oldest;
     }
-    if (this.head > 8_192 && this.head * 2 > this.topicOf.length) {
-      const h = this.head;
-      this.topicOf = this.topicOf.slice(h);
-      this.keyOf = this.keyOf.slice(h);
-      this.chunkOf = this.chunkOf.slice(h);
-      this.startOf = this.startOf.slice(h);
-      this.lengthOf = this.lengthOf.slice(h);
-      this.receivedUs = this.receivedUs.slice(h);
-      this.head = 0;
-    }
     return bytes;
+  }
+
+  /** Moves the queued records to rings of `slots` (a power of two, at least the count), the oldest at slot 0. */
+  private resize(slots: number): void {
+    const grown = <A extends Int32Array | Float64Array>(a: A, make: (n: number) => A): A => {
+      const b = make(slots);
+      for (let i = 0; i < this.count; i++) b[i] = a[(this.head + i) & this.mask]!;
+      return b;
+    };
+    const ints = (n: number) => new Int32Array(n);
+    this.topicOf = grown(this.topicOf, ints);
+    this.keyOf = grown(this.keyOf, ints);
+    this.chunkOf = grown(this.chunkOf, (n) => new Float64Array(n));
+    this.startOf = grown(this.startOf, ints);
+    this.lengthOf = grown(this.lengthOf, ints);
+    this.receivedUs = grown(this.receivedUs, (n) => new Float64Array(n));
+    this.head = 0;
+    this.mask = slots - 1;
   }
 
   /** Keeps the first `n` chunks (no longer used by any queued record) as spares, within SPARE_CHUNKS. */
@@ -192,7 +207,10 @@ export class RecordQueue {
   private compactKeys(): void {
     const keys: Buffer[] = [];
     this.keyIds.clear();
-    for (let r = this.head; r < this.keyOf.length; r++) this.keyOf[r] = intern(this.keyIds, keys, this.keys[this.keyOf[r]!]!);
+    for (let i = 0; i < this.count; i++) {
+      const r = (this.head + i) & this.mask;
+      this.keyOf[r] = intern(this.keyIds, keys, this.keys[this.keyOf[r]!]!);
+    }
     this.keys = keys;
   }
 

@@ -50,7 +50,15 @@ describe('writeTickJson', () => {
   });
 
   it('writes integers at every digit count, up to the largest safe one, as Number#toString does', () => {
-    for (const id of [0, 9, 10, 4_294_967_295, 4_294_967_296, 999_999_999_999, 1_000_000_000_000, 1_000_000_000, 10_000_000_001, Number.MAX_SAFE_INTEGER]) {
+    // Each digit count's first and last values and one with inner zeros, then values a random walk draws (seeded).
+    const ids = [0, 9, 10, 4_294_967_295, 4_294_967_296, 999_999_999_999, 1_000_000_000_000, 1_000_000_000, 10_000_000_001, Number.MAX_SAFE_INTEGER];
+    for (let k = 1; k <= 15; k++) ids.push(10 ** k, 10 ** k - 1, 10 ** k + 7, 10 ** k * 3 + 10 ** Math.floor(k / 2));
+    let seed = 7;
+    for (let i = 0; i < 2_000; i++) {
+      seed = (seed * 48_271) % 2_147_483_647;
+      ids.push(Math.floor((seed / 2_147_483_647) * Math.min(10 ** (1 + (i % 16)), Number.MAX_SAFE_INTEGER)));
+    }
+    for (const id of ids) {
       const t = trade({ tradeId: id, receiveTimeUs: id });
       expect(written(t)).toBe(encodeRecordText(t));
     }

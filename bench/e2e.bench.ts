@@ -21,7 +21,7 @@ import { createLogger } from '../common/log.ts';
 import { stackWorkers } from '../stack/cli.ts';
 import { memoryOf, supervise } from '../stack/supervisor.ts';
 import { tickwatchArgs } from '../common/paths.ts';
-import { freePort } from '../test/ingest-process.ts';
+import { freePort } from '../test/ports.ts';
 import { BinanceServer, loadRecording, type Recording } from '../test/binance-server.ts';
 import { stackTopicEnv } from '../test/services.ts';
 import { syntheticRecording } from '../test/synthetic-symbols.ts';

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { tickwatchArgs } from '../common/paths.ts';
-import { freePort } from '../test/ingest-process.ts';
+import { freePort } from '../test/ports.ts';
 import { cpuSecondsOf, memoryOf, NODE_FLAGS } from '../stack/supervisor.ts';
 import { loadConfig } from '../common/config.ts';
 import { createKafka, createTopics } from '../common/kafka.ts';

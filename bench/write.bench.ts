@@ -16,7 +16,6 @@
 // Needs KAFKA_BROKERS and DATABASE_URL (eval "$(bash scripts/services.sh env)").
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -38,6 +37,7 @@ import { tickwatchArgs } from '../common/paths.ts';
 import { migrate } from '../sql/migrate.ts';
 import { mixedTicks } from '../test/capture-ticks.ts';
 import { sleep } from '../common/time.ts';
+import { freePort } from '../test/ports.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -162,15 +162,6 @@ function live(t: Tick, nowMs: number, id: number): Tick {
     case 'bookTicker':
       return { ...t, updateId: 9e12 + id, exchangeTimeMs: t.exchangeTimeMs === null ? null : nowMs, eventTimeMs: t.eventTimeMs === null ? null : nowMs, receiveTimeUs: us };
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function percentile(sorted: number[], q: number): number {

@@ -6,7 +6,6 @@
 // HTTP API; then the writer is stopped while ingestion keeps producing, and TickwatchPipelineLag fires.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
@@ -23,6 +22,7 @@ import { JOBS } from './metric-names.ts';
 import { PIPELINE_LAG_SECONDS_THRESHOLD } from './prometheus-rules.ts';
 import { PROMETHEUS } from './sql-query.ts';
 import { sleep } from '../common/time.ts';
+import { freePort } from '../test/ports.ts';
 
 const PROMETHEUS_BIN = '/usr/bin/prometheus';
 const skip =
@@ -55,16 +55,6 @@ const ALL: Variables = {
   symbol: { value: [], multi: true, includeAll: true, allSelected: true, allValue: '.+' },
   topic: { value: [], multi: true, includeAll: true, allSelected: true, allValue: '.+' },
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 
 async function waitHttp(url: string, timeoutMs: number, what: string): Promise<void> {
   await waitFor(async () => fetch(url).then((r) => r.ok, () => false), timeoutMs, what);

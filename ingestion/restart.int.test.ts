@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { Config } from '../common/config.ts';
 import { BinanceServer, expectedIds, loadRecording, missingRecordings } from '../test/binance-server.ts';
 import { idsBySymbol, ingestTestConfig, readTopics, ticksOf, waitFor } from '../test/binance-topics.ts';
-import { freePort, health, ingestEnv, producedTo, spawnIngest as spawnWorker } from '../test/ingest-process.ts';
+import { health, ingestEnv, producedTo, spawnIngest as spawnWorker } from '../test/ingest-process.ts';
+import { freePort } from '../test/ports.ts';
 import { missing } from '../test/services.ts';
 
 const skip = (await missing('kafka')) ?? missingRecordings();

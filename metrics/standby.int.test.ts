@@ -4,7 +4,6 @@
 // closed 1-minute bar is on the bars topic once, every record of the outbox once, and every alert mailed once.
 // (2) Two workers in one process: the active one's lease connection terminated by the server: it stops acting before
 // the other starts.
-import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,20 +23,12 @@ import { METRICS_LEASE_KEY } from './lease.ts';
 import { insertTrades } from './replay.ts';
 import { bucketStart, MINUTE_MS } from './schedule.ts';
 import { startMetricsWorker, type MetricsRole } from './worker.ts';
+import { freePort } from '../test/ports.ts';
 
 const skip = capturesMissing() ?? (await missing('kafka')) ?? privatePostgresMissing();
 
 const ROLE = { METRICS_DB_USER: 'tickwatch_metrics_standby', METRICS_DB_PASSWORD: 'standby-test-password' };
 const fmt = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000, everyMs = 100): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -9,7 +9,6 @@
 //   npm run soak -- --minutes 30 [--rate-x 10] [--keep]      (--minutes 2 is the CI form)
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +25,7 @@ import { BinanceServer, loadRecording } from '../test/binance-server.ts';
 import { barMismatches, expectedBars } from '../test/expected-bars.ts';
 import { stackWorkers } from './cli.ts';
 import { memoryOf, supervise, type WorkerProcess } from './supervisor.ts';
+import { freePort } from '../test/ports.ts';
 
 const run = promisify(execFile);
 const ROOT = PROJECT_ROOT;
@@ -44,15 +44,6 @@ interface Check {
   readonly name: string;
   readonly ok: boolean;
   readonly detail: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
 }
 
 /** Sum of every sample of each metric name in a Prometheus text exposition. */

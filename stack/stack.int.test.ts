@@ -1,7 +1,6 @@
 // The stack as a user runs it: `tickwatch doctor` against the real services (OK for Kafka, PostgreSQL, schema and
 // SMTP; a clear WARN for an unreachable exchange), and `tickwatch run --source replay` bringing the pipeline up on a
 // capture (rows and bars appear in the database) and stopping every child cleanly on SIGTERM with exit 0.
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
@@ -11,17 +10,9 @@ import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, CAPTURE_DIR } from '../test/capture-ticks.ts';
 import { findServices, freshDatabase, missing, stackTopicEnv, testConfig, testLog, uniqueName } from '../test/services.ts';
 import { tickwatch } from '../test/tickwatch.ts';
+import { freePort } from '../test/ports.ts';
 
 const skip = (await missing('kafka', 'postgres')) ?? capturesMissing();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function baseEnv(databaseUrl: string): Promise<NodeJS.ProcessEnv> {
   const s = await findServices();

@@ -1,18 +1,8 @@
 // `tickwatch ingest` as a child process for the tests that kill it: exactly the environment given (no config variable
 // of the test's own environment leaks in), an HTTP port of its own, and its /healthz and /metrics read from outside.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { ENV_VARIABLES, type Config } from '../common/config.ts';
 import { TICKWATCH_ARGS } from '../common/paths.ts';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 export function spawnIngest(env: Record<string, string>): ChildProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(ENV_VARIABLES as string[]).includes(k)));

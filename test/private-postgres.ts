@@ -4,9 +4,9 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
+import { freePort } from './ports.ts';
 
 const run = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -40,16 +40,6 @@ export function privatePostgresMissing(): string | undefined {
 function timescalePreload(): string {
   if (process.env.TIMESCALEDB === 'off' || !timescaleInstalled()) return '';
   return ' -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off -c max_worker_processes=48 -c timescaledb.max_background_workers=40';
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 async function asPostgres(cmd: string, args: string[]): Promise<void> {

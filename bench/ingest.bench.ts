@@ -4,11 +4,13 @@
 // CPU per message and peak RSS, beside JSON.parse and parse + validate + normalize alone (their CPU per message too),
 // measured in this run. The worker runs twice: in this process (for the latencies, under tsx), then as deployed, a
 // process of its own (`node --max-semi-space-size=2 dist/bin/tickwatch.js ingest`, built by `npm run build`), whose
-// CPU and peak RSS come from /proc and judge the #14 targets; the same child under tsx is printed beside it.
+// CPU and peak RSS come from /proc and judge the #14 targets; the same child under tsx is printed beside it, and under
+// them the RSS floor: processes that only load node, the Kafka client and the worker's modules.
 //   npm run bench:ingest   (REPEAT=N sends the recording N times, default 2 = 349,288 messages; PRODUCER_BUFFER_MAX, PRODUCER_BUFFER_MAX_BYTES and PRODUCER_LANES override)
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { tickwatchArgs } from '../common/paths.ts';
+import { pathToFileURL } from 'node:url';
+import { projectPath, tickwatchArgs } from '../common/paths.ts';
 import { freePort } from '../test/ports.ts';
 import { cpuSecondsOf, memoryOf, NODE_FLAGS } from '../stack/supervisor.ts';
 import { loadConfig } from '../common/config.ts';
@@ -149,6 +151,21 @@ async function workerProcess(compiled: boolean): Promise<{ rate: number; cpuUs: 
 const deployed = await workerProcess(true);
 const underTsx = await workerProcess(false);
 
+/**
+ * The floor under the deployed worker's RSS: a process with its flags that only loads `modules` (none: node alone),
+ * collects its garbage and does nothing else.
+ */
+async function loadedRss(modules: readonly string[]): Promise<number> {
+  const code = `for (const m of ${JSON.stringify(modules)}) await import(m); gc(); await new Promise((r) => setTimeout(r, 200)); gc(); process.stdout.write(String(process.memoryUsage().rss));`;
+  const child = spawn(process.execPath, [...(NODE_FLAGS.ingest ?? []), '--expose-gc', '--input-type=module', '-e', code], { cwd: projectPath(), stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = await new Promise<number | null>((r) => child.once('exit', r));
+  if (exit !== 0 || !/^\d+$/.test(out)) throw new Error(`measuring the RSS floor failed (exit ${exit}): ${out}`);
+  return Number(out);
+}
+const floor = { node: await loadedRss([]), client: await loadedRss(['@platformatic/kafka']), worker: await loadedRss([pathToFileURL(projectPath('dist/ingestion/cli.js')).href]) };
+
 // --- Baseline, after the worker run so its data does not count in the worker's RSS: JSON.parse alone, then parse + validate + normalize (the mapper), over the same frames. ---
 const rec = await loadRecording();
 const texts = rec.events.map((e) => e.text);
@@ -220,6 +237,7 @@ const rows = [
   ['  messages / seconds / reconnects', `${total.toLocaleString('en')} / ${seconds.toFixed(2)} s / ${reconnects}`],
   ['worker process as deployed (dist/, compiled)', `${fmt(deployed.rate)} msg/s, ${deployed.cpuUs.toFixed(1)} µs CPU per message = ${(deployed.cpuUs / parseValidate.cpuUs).toFixed(1)}x the mapper`],
   ['  peak RSS (VmHWM) / RSS before the first message', `${(deployed.hwm / 2 ** 20).toFixed(0)} MB / ${(deployed.idle / 2 ** 20).toFixed(0)} MB`],
+  ['  RSS floor: node alone / + @platformatic/kafka / + the worker modules', `${[floor.node, floor.client, floor.worker].map((b) => (b / 2 ** 20).toFixed(0)).join(' / ')} MB (loaded, garbage collected, idle)`],
   ['the same process under tsx', `${fmt(underTsx.rate)} msg/s, ${underTsx.cpuUs.toFixed(1)} µs CPU per message, peak RSS ${(underTsx.hwm / 2 ** 20).toFixed(0)} MB (before the first message ${(underTsx.idle / 2 ** 20).toFixed(0)} MB)`],
   ['live rate of the recorded streams', `${fmt(liveRate)} msg/s (worker = ${(e2e / liveRate).toFixed(0)}x live)`],
 ];

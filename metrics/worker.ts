@@ -67,6 +67,8 @@ export async function startMetricsWorker(
   let failures = 0;
   let leaseError: string | undefined;
   let lastAttemptAtMs = Date.now();
+  /** When this worker last lost the lease (its connection killed, or found dead). */
+  let stoodDownAtMs = -Infinity;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   leaderGauge.set(0);
@@ -82,6 +84,7 @@ export async function startMetricsWorker(
     if (role !== 'active') return;
     become('standby', reason);
     if (stopped) return; // a stop gives up the lease itself, after its mails' grace time
+    stoodDownAtMs = Date.now();
     leaseLost.inc();
     const dropped = mailer.abandon();
     log.warn({ reason, mailsLeftToSuccessor: dropped }, 'metrics worker is a standby again');
@@ -119,7 +122,11 @@ export async function startMetricsWorker(
     if (role === 'active' && !lease.held) standDown('lease lost');
     if (role === 'standby' && (lease.held || lease.lostOrReleased)) lease = new Lease(config, log);
     const l = lease;
-    current = (role === 'active' ? activeStep() : l.tryAcquire().then((got) => (got ? takeOver(l) : undefined))).then(
+    // A worker that just lost the lease leaves the next two polls to the other standbys: whatever cost it the lease
+    // (a killed or broken connection) should not win it straight back, and which standby takes over is then certain.
+    const yielding = Date.now() - stoodDownAtMs < 2 * config.metrics.leasePollMs;
+    const attempt = () => (yielding ? Promise.resolve() : l.tryAcquire().then((got) => (got ? takeOver(l) : undefined)));
+    current = (role === 'active' ? activeStep() : attempt()).then(
       () => {
         if (role === 'active') failures = 0;
         else leaseError = undefined;

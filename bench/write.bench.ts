@@ -426,8 +426,9 @@ async function baseline(config0: Config, total: number, template: readonly Tick[
         group: { groupId: `bench-${run}-baseline-${family}`, sessionTimeout: session, heartbeatInterval: Math.min(3_000, Math.floor(session / 5)), rebalanceTimeout: 60_000 },
         fetch: { minBytes: 1, maxBytes: 10 << 20, maxBytesPerPartition: 1 << 20, maxWaitMs: 250 },
         eachBatch: async ({ batch, resolveOffset }) => {
-          for (let i = 0; i < batch.messages.length; i += 500) {
-            const msgs = batch.messages.slice(i, i + 500);
+          const { records } = batch;
+          for (let i = 0; i < records.length; i += 500) {
+            const msgs = Array.from({ length: Math.min(500, records.length - i) }, (_, j) => records.message(i + j));
             const ticks = msgs.map((m) => decodeTick(m.value, m.headers?.['schema-version']?.toString()));
             await pool.query(insertSql(table, ticks.length), ticks.flatMap(params));
             const last = msgs.at(-1)!.offset;

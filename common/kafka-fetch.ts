@@ -1,14 +1,88 @@
-// A Fetch response of @platformatic/kafka as the readers hand it out (pure): one batch per partition, control
-// batches, batches of aborted transactions and records before the asked offset left out; and the response inside a
-// partition-level fetch error.
-import { IS_CONTROL, IS_TRANSACTIONAL } from '@platformatic/kafka';
+// Fetch responses of @platformatic/kafka read by the project: the client's Fetch request as it is, its response read
+// here (the client's own reader makes objects per record and per varint; kafka-records.ts keeps a partition's records
+// in columns), and handed out as one batch per partition; plus the response inside a partition-level fetch error.
+import { kGetConnection, Reader, ResponseError, type Broker, type Callback, type Connection, type ConnectionPool } from '@platformatic/kafka';
 import { isKafkaError, type KafkaConsumer } from './kafka.ts';
-import type { FetchedMessage, PartitionBatch } from './kafka-partitions.ts';
+import type { PartitionBatch } from './kafka-partitions.ts';
+import { RecordList, type AbortedTransaction } from './kafka-records.ts';
 
-export type FetchResponse = Awaited<ReturnType<KafkaConsumer['fetch']>>;
+const FETCH = 1;
+/** Fetch versions whose response this file reads: 13 to 17 share one layout (topic ids; Kafka 3.1 and later). */
+const READ_VERSIONS = { min: 13, max: 17 };
+
+export interface FetchedPartition {
+  readonly partitionIndex: number;
+  readonly errorCode: number;
+  readonly highWatermark: bigint;
+  readonly abortedTransactions: AbortedTransaction[] | null;
+  /** The partition's records field as it came (record batches), absent when empty. */
+  records?: Buffer;
+}
+
+export interface FetchResponse {
+  readonly errorCode: number;
+  readonly responses: { readonly topicId: string; readonly partitions: FetchedPartition[] }[];
+}
 
 /** A partition's key in the readers' maps. */
 export const partitionKey = (topic: string, partition: number): string => `${topic}:${partition}`;
+
+/**
+ * Fetch Response v13-v17: throttle_time_ms error_code session_id [responses] TAG_BUFFER; responses: topic_id
+ * [partitions]; partitions: partition_index error_code high_watermark last_stable_offset log_start_offset
+ * [aborted_transactions] preferred_read_replica records. Errors are thrown as the client's ResponseError, carrying the
+ * response, as its own parser does.
+ */
+export function parseFetchResponse(_correlationId: number, apiKey: number, apiVersion: number, reader: Reader): FetchResponse {
+  if (apiVersion < READ_VERSIONS.min || apiVersion > READ_VERSIONS.max) throw new Error(`Fetch v${apiVersion} is not read here: Kafka 3.1 or later is needed (Fetch v13-v17)`);
+  const errors: [string, [number, null]][] = [];
+  reader.readInt32(); // throttle time
+  const errorCode = reader.readInt16();
+  if (errorCode !== 0) errors.push(['', [errorCode, null]]);
+  reader.readInt32(); // session id
+  const responses = reader.readArray((r, i) => ({
+    topicId: r.readUUID(),
+    partitions: r.readArray((r, j) => {
+      const partitionIndex = r.readInt32();
+      const errorCode = r.readInt16();
+      const highWatermark = r.readInt64();
+      r.readInt64(); // last stable offset
+      r.readInt64(); // log start offset
+      const abortedTransactions = r.readArray((r) => ({ producerId: r.readInt64(), firstOffset: r.readInt64() }));
+      r.readInt32(); // preferred read replica
+      const partition: FetchedPartition = { partitionIndex, errorCode, highWatermark, abortedTransactions };
+      if (partition.errorCode !== 0) errors.push([`/responses/${i}/partitions/${j}`, [partition.errorCode, null]]);
+      const size = r.readUnsignedVarInt() - 1; // COMPACT_RECORDS: length + 1
+      if (size > 0) {
+        partition.records = r.buffer.slice(r.position, r.position + size);
+        r.skip(size);
+      }
+      return partition;
+    }),
+  }));
+  const response: FetchResponse = { errorCode, responses };
+  if (errors.length > 0) throw new ResponseError(apiKey, apiVersion, Object.fromEntries(errors), response);
+  return response;
+}
+
+/**
+ * The consumer's own connections, with Fetch responses read by parseFetchResponse: handed to the client's fetch as its
+ * `connectionPool`, so its retries, metadata refresh and leader-epoch handling stay the client's.
+ */
+export function fetchConnections(consumer: KafkaConsumer): ConnectionPool {
+  const pool = {
+    get(broker: Broker, callback: Callback<Connection>): void {
+      consumer[kGetConnection](broker, (err, connection) => {
+        if (err || !connection) return callback(err ?? new Error('no connection'));
+        const reading = Object.create(connection) as Connection;
+        reading.send = ((apiKey: number, apiVersion: number, payload: unknown, parser: unknown, ...rest: unknown[]) =>
+          (connection.send as (...a: unknown[]) => void).call(connection, apiKey, apiVersion, payload, apiKey === FETCH ? parseFetchResponse : parser, ...rest)) as Connection['send'];
+        callback(null, reading);
+      });
+    },
+  };
+  return pool as unknown as ConnectionPool;
+}
 
 export function fetchedBatches(response: FetchResponse, names: Map<string, string>, requested: Map<string, { offset: bigint }>): PartitionBatch[] {
   const out: PartitionBatch[] = [];
@@ -17,51 +91,12 @@ export function fetchedBatches(response: FetchResponse, names: Map<string, strin
     if (topic === undefined) continue;
     for (const p of t.partitions) {
       const from = requested.get(partitionKey(topic, p.partitionIndex))?.offset;
-      if (from === undefined || p.errorCode !== 0 || !p.records || p.records.length === 0) {
-        if (from !== undefined && p.errorCode === 0) out.push(batchOf(topic, p.partitionIndex, [], p.highWatermark, from - 1n));
-        continue;
-      }
-      const messages: FetchedMessage[] = [];
-      let last = from - 1n;
-      // read_committed: the broker hands out aborted transactions' batches too, with where each aborted transaction
-      // starts; a producer's batches from there are skipped up to its abort marker (Kafka's consumers do the same).
-      const aborted = [...(p.abortedTransactions ?? [])].sort((x, y) => (x.firstOffset < y.firstOffset ? -1 : x.firstOffset > y.firstOffset ? 1 : 0));
-      const abortedProducers = new Set<bigint>();
-      let nextAborted = 0;
-      for (const b of p.records) {
-        const end = b.firstOffset + BigInt(b.lastOffsetDelta);
-        if (end > last) last = end; // control batches (transaction markers) advance the position too
-        while (nextAborted < aborted.length && aborted[nextAborted]!.firstOffset <= end) abortedProducers.add(aborted[nextAborted++]!.producerId);
-        if (b.attributes & IS_CONTROL) {
-          abortedProducers.delete(b.producerId); // its marker ends the producer's transaction
-          continue;
-        }
-        if (b.attributes & IS_TRANSACTIONAL && abortedProducers.has(b.producerId)) continue;
-        for (const r of b.records) {
-          const offset = b.firstOffset + BigInt(r.offsetDelta);
-          if (offset < from) continue; // a compressed batch starts before the requested offset
-          messages.push({
-            offset: offset.toString(),
-            key: r.key,
-            value: r.value,
-            ...(r.headers.length > 0 ? { headers: headersOf(r.headers) } : {}),
-          });
-        }
-      }
-      out.push(batchOf(topic, p.partitionIndex, messages, p.highWatermark, last));
+      if (from === undefined || p.errorCode !== 0) continue;
+      const records = new RecordList(p.records ?? Buffer.alloc(0), from, p.abortedTransactions ?? []);
+      const lastOffset = records.last.toString();
+      out.push({ topic, partition: p.partitionIndex, records, highWatermark: p.highWatermark.toString(), lastOffset: () => lastOffset });
     }
   }
-  return out;
-}
-
-function batchOf(topic: string, partition: number, messages: FetchedMessage[], high: bigint, last: bigint): PartitionBatch {
-  const lastOffset = last.toString();
-  return { topic, partition, messages, highWatermark: high.toString(), lastOffset: () => lastOffset };
-}
-
-function headersOf(headers: [Buffer | null, Buffer | null][]): Record<string, Buffer> {
-  const out: Record<string, Buffer> = {};
-  for (const [k, v] of headers) if (k !== null && v !== null) out[k.toString()] = v;
   return out;
 }
 

@@ -5,26 +5,20 @@
 // out only when every batch is handled (memory stays near one fetch). Without a group it reads given partitions
 // (kafka-read.ts: resume, tools, tests).
 import { FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
-import { fetchedBatches, partitionKey, responseOf, type FetchResponse } from './kafka-fetch.ts';
+import { fetchConnections, fetchedBatches, partitionKey, responseOf, type FetchResponse } from './kafka-fetch.ts';
+import type { RecordList } from './kafka-records.ts';
 import { kafkaErrorText, type KafkaClients, type KafkaConsumer } from './kafka.ts';
 import type { Logger } from './log.ts';
 
 export { partitionKey };
+export type { FetchedMessage } from './kafka-records.ts';
 
-
-/** One record as the handlers see it (its offset a decimal string, as the rest of the code keeps offsets). */
-export interface FetchedMessage {
-  readonly offset: string;
-  readonly key: Buffer | null;
-  readonly value: Buffer | null;
-  /** Present only when the record has headers. */
-  readonly headers?: Record<string, Buffer>;
-}
 
 export interface PartitionBatch {
   readonly topic: string;
   readonly partition: number;
-  readonly messages: FetchedMessage[];
+  /** The partition's records in this fetch, from the asked offset on (read_committed). */
+  readonly records: RecordList;
   /** The partition's high watermark when fetched: the next offset Kafka will write. */
   readonly highWatermark: string;
   /** Offset of the batch's last record (or of the last control record Kafka returned after it). */
@@ -85,6 +79,8 @@ interface Fetched {
 
 export class PartitionReader {
   readonly consumer: KafkaConsumer;
+  /** The consumer's connections, with Fetch responses read by kafka-fetch.ts. */
+  private readonly connections: ReturnType<typeof fetchConnections>;
   /** The partitions this member holds (all given ones without a group). */
   assigned: TopicPartition[] = [];
   private readonly positions = new Map<string, bigint>();
@@ -108,6 +104,7 @@ export class PartitionReader {
       maxBytes: o.fetch.maxBytes,
       maxWaitTime: o.fetch.maxWaitMs,
     });
+    this.connections = fetchConnections(this.consumer);
     // A rejoin the client gave up on is emitted as 'error': without a listener it would end the process.
     this.consumer.on('error', (err: Error) => this.crash(err));
     for (const t of o.topics) this.consumer.topics.track(t);
@@ -280,7 +277,7 @@ export class PartitionReader {
     const responses = await Promise.all(
       [...byLeader].map(async ([node, perTopic]) => {
         try {
-          return await this.consumer.fetch({ node, topics: [...perTopic.values()] });
+          return (await this.consumer.fetch({ node, topics: [...perTopic.values()], connectionPool: this.connections })) as unknown as FetchResponse;
         } catch (err) {
           // Partition-level errors still carry the response: the other partitions' records are good.
           const response = responseOf(err);
@@ -324,7 +321,7 @@ export class PartitionReader {
       (this.epochs.get(k) ?? 0) !== asked.epoch || !this.assigned.some((tp) => tp.topic === batch.topic && tp.partition === batch.partition);
     if (stale() || this.positions.get(k) !== asked.offset) return;
     let resolved: bigint | undefined;
-    if (batch.messages.length === 0) {
+    if (batch.records.length === 0) {
       // Only control records (or nothing): step over them.
       const last = BigInt(batch.lastOffset());
       if (last >= asked.offset) {

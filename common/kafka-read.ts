@@ -50,10 +50,10 @@ export async function readRanges(
       eachBatch: async ({ batch, resolveOffset }) => {
         const to = ends.get(partitionKey(batch.topic, batch.partition));
         if (to === undefined) return;
-        for (const m of batch.messages) {
-          if (BigInt(m.offset) >= to) break;
+        const { records } = batch;
+        for (let i = 0; i < records.length && records.offset(i) < to; i++) {
           seen++;
-          onMessage(batch.topic, batch.partition, m);
+          onMessage(batch.topic, batch.partition, records.message(i));
         }
         resolveOffset(batch.lastOffset());
         reached(batch);
@@ -99,7 +99,8 @@ export async function followTopics(
     start,
     fetch: { minBytes: 1, maxBytes: 16 << 20, maxBytesPerPartition: 4 << 20, maxWaitMs: 100 },
     eachBatch: async ({ batch, resolveOffset }) => {
-      for (const m of batch.messages) onMessage(batch.topic, batch.partition, m);
+      const { records } = batch;
+      for (let i = 0; i < records.length; i++) onMessage(batch.topic, batch.partition, records.message(i));
       resolveOffset(batch.lastOffset());
     },
     onCrash: (err) => log.warn({ err: kafkaErrorText(err) }, 'following the topics failed'),

@@ -1,5 +1,6 @@
 // Offset bookkeeping of a writer's partitions: the position each one has in writer_offsets as this member last read
 // or wrote it, how a fetched batch lines up with it (what is below it is in the database already), and its lag gauges.
+import type { RecordList } from '../common/kafka-records.ts';
 import { computeLag } from './lag.ts';
 import type { WriterMetrics } from './metrics.ts';
 
@@ -25,7 +26,7 @@ export const partitionState = (next: bigint | null): PartitionState => ({
 });
 
 /** What to do with a fetched batch, given the stored position. */
-export type LineUp<M> =
+export type LineUp =
   /** Every record is stored already: resolve the batch, and seek to the position if it lies beyond the next record. */
   | { readonly kind: 'stored'; readonly seekTo: bigint | null }
   /**
@@ -33,23 +34,24 @@ export type LineUp<M> =
    * to be sure nothing is skipped.
    */
   | { readonly kind: 'ahead'; readonly seekTo: bigint }
-  /** Write these records: the batch's from the stored position on. */
-  | { readonly kind: 'write'; readonly messages: M[] };
+  /** Write the batch's records from index `from` on (those at or after the stored position). */
+  | { readonly kind: 'write'; readonly from: number };
 
 /** Lines a fetched batch (offsets ascending, lastOffset its last) up with the partition's stored position. */
-export function lineUp<M extends { readonly offset: string }>(st: PartitionState, messages: M[], lastOffset: bigint): LineUp<M> {
+export function lineUp(st: PartitionState, records: Pick<RecordList, 'offset' | 'indexOf'>, lastOffset: bigint): LineUp {
   const { next } = st;
+  let from = 0;
   if (next !== null) {
-    const first = BigInt(messages[0]!.offset);
+    const first = records.offset(0);
     if (lastOffset < next) return { kind: 'stored', seekTo: next > lastOffset + 1n ? next : null };
     if (first > next && !st.positionChecked) {
       st.positionChecked = true;
       return { kind: 'ahead', seekTo: next };
     }
-    if (first < next) messages = messages.filter((m) => BigInt(m.offset) >= next);
+    if (first < next) from = records.indexOf(next);
   }
   st.positionChecked = true;
-  return { kind: 'write', messages };
+  return { kind: 'write', from };
 }
 
 export function publishLag(metrics: WriterMetrics, topic: string, partition: number, st: PartitionState): void {

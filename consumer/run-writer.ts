@@ -3,7 +3,7 @@
 // (copy.ts), then counted. The records are not kept past their decoding (their rows are all the transaction needs); a
 // run the database refuses for a record's sake is read again from Kafka and halved down to that record.
 import type pg from 'pg';
-import type { FetchedMessage } from '../common/kafka-partitions.ts';
+import { recordsOf, type FetchedMessage, type Records } from '../common/kafka-records.ts';
 import type { Logger } from '../common/log.ts';
 import { RecordError } from '../common/records.ts';
 import { writeTables } from './copy.ts';
@@ -69,12 +69,13 @@ export class RunWriter {
   }
 
   /**
-   * Decodes a non-empty run whose last record is followed by offset `next` (a record that cannot become a row is a
-   * dead letter); the result holds no record, so the fetched records can go before the transaction.
+   * Decodes the non-empty run [from, to) of `records`, whose last record is followed by offset `next` (a record that
+   * cannot become a row is a dead letter); the result holds no record, so the fetched records can go before the
+   * transaction.
    */
-  decodeRun(partition: number, st: PartitionState, run: readonly FetchedMessage[], next: bigint): DecodedRun {
-    const { encoded, poison, bytes } = this.decode(partition, st, run);
-    return { encoded, poison, bytes, records: run.length, first: BigInt(run[0]!.offset), next };
+  decodeRun(partition: number, st: PartitionState, records: Records, from: number, to: number, next: bigint): DecodedRun {
+    const { encoded, poison, bytes } = this.decode(partition, st, records, from, to);
+    return { encoded, poison, bytes, records: to - from, first: records.offset(from), next };
   }
 
   /**
@@ -97,21 +98,22 @@ export class RunWriter {
     return this.isolate(st, partition, records, run.next, heartbeat, outcome.recordError);
   }
 
-  /** Decodes one run; a record that cannot become a row is a dead letter. */
-  private decode(partition: number, st: PartitionState, run: readonly FetchedMessage[]) {
+  /** Decodes records [from, to); a record that cannot become a row is a dead letter. */
+  private decode(partition: number, st: PartitionState, records: Records, from: number, to: number) {
     const { topic } = this.o;
     const poison: PoisonRecord[] = [];
     let bytes = 0;
-    for (const m of run) bytes += m.value?.length ?? 0;
-    const builder = this.o.codec.run(run.length, bytes);
-    for (const m of run) {
+    for (let i = from; i < to; i++) bytes += records.valueLength(i);
+    const builder = this.o.codec.run(to - from, bytes);
+    for (let i = from; i < to; i++) {
       try {
         // Ingestion's records carry no headers; records produced before the version moved into the value do.
-        const version = m.headers?.['schema-version'];
-        builder.add(m.value ?? null, version === undefined ? undefined : version.toString());
+        const version = records.header(i, 'schema-version');
+        builder.add(records.value(i), version === undefined ? undefined : version.toString());
       } catch (err) {
         const reason = err instanceof RecordError ? err.message : `undecodable: ${(err as Error).message}`;
-        poison.push({ topic, partition, offset: m.offset, reason, key: m.key ?? null, value: m.value ?? null });
+        const m = records.message(i);
+        poison.push({ topic, partition, offset: m.offset, reason, key: m.key, value: m.value });
       }
     }
     const encoded = builder.finish();
@@ -130,7 +132,7 @@ export class RunWriter {
       const m = run[0]!;
       const code = (err as { code?: string }).code;
       const poison: PoisonRecord = { topic: this.o.topic, partition, offset: m.offset, reason: `refused by the database (${code}): ${err.message}`, key: m.key ?? null, value: m.value ?? null };
-      const empty = this.decode(partition, st, []);
+      const empty = this.decode(partition, st, recordsOf([]), 0, 0);
       return (await this.writeRun(st, partition, 0, empty.encoded, [poison], next, 0, heartbeat)) === 'written';
     }
     const mid = Math.ceil(run.length / 2);
@@ -139,7 +141,7 @@ export class RunWriter {
       [run.slice(mid), next],
     ] as const) {
       // Records that could not be decoded were dead-lettered with the whole run already.
-      const { encoded, bytes } = this.decode(partition, st, part);
+      const { encoded, bytes } = this.decode(partition, st, recordsOf(part), 0, part.length);
       const outcome = await this.writeRun(st, partition, part.length, encoded, [], partNext, bytes, heartbeat);
       if (outcome === 'retry') return false;
       if (outcome !== 'written' && !(await this.isolate(st, partition, part, partNext, heartbeat, outcome.recordError))) return false;

@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config.ts';
 import { createKafka } from '../common/kafka.ts';
 import type { BatchPayload, FetchedMessage, PartitionBatch } from '../common/kafka-partitions.ts';
+import { batchOfMessages } from '../common/kafka-records.fixture.ts';
+import { RecordList } from '../common/kafka-records.ts';
 import { createLogger } from '../common/log.ts';
 import { encodeRecord } from '../common/records.ts';
 import { loadCaptureTicks } from '../test/capture-ticks.ts';
@@ -32,7 +34,8 @@ const records = (): FetchedMessage[] =>
 
 function batchOf(messages: FetchedMessage[]): PartitionBatch {
   const last = messages.at(-1)!.offset;
-  return { topic: config.kafka.topics.trade, partition: 0, messages, highWatermark: String(BigInt(last) + 1n), lastOffset: () => last };
+  const records = new RecordList(batchOfMessages(messages), BigInt(messages[0]!.offset));
+  return { topic: config.kafka.topics.trade, partition: 0, records, highWatermark: String(BigInt(last) + 1n), lastOffset: () => last };
 }
 
 let writer: TickWriter | undefined;
@@ -63,7 +66,7 @@ describe('tick writer', () => {
   it('lets the fetched records go before the database is reached: the batch it was handed is empty by then', async () => {
     const batch = batchOf(records());
     let heldAtFirstCall = -1;
-    const inside = tradeWriter(Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' }), () => (heldAtFirstCall = batch.messages.length), []);
+    const inside = tradeWriter(Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' }), () => (heldAtFirstCall = batch.records.length), []);
     await inside.onBatch(payload(batch));
     expect(heldAtFirstCall).toBe(0);
   });
@@ -77,8 +80,9 @@ describe('tick writer', () => {
       reads.push([partition, from, to]);
       return records();
     };
-    await inside.onBatch(payload(batchOf(original)));
-    expect(original).toHaveLength(0);
+    const batch = batchOf(original);
+    await inside.onBatch(payload(batch));
+    expect(batch.records.length).toBe(0);
     expect(reads).toEqual([[0, FIRST, FIRST + 3n]]);
     // Every write fails here: the halving reaches the first record, dead-letters it, and stops at its own write.
     expect(letters).toHaveLength(1);

@@ -26,7 +26,6 @@ const LAG_POLL_MS = 5_000;
 const REREAD_TIMEOUT_MS = 30_000;
 
 /** Empties an array of fetched records in place, so that no holder of it keeps them alive. */
-const letGo = (records: readonly FetchedMessage[]): void => void ((records as FetchedMessage[]).length = 0);
 
 export interface TickWriterOptions {
   readonly config: Config;
@@ -234,7 +233,8 @@ export class TickWriter {
 
   private async onBatch({ batch, resolveOffset, heartbeat, isStale }: BatchPayload): Promise<void> {
     const { topic, partition } = batch;
-    if (isStale() || this.retries.waiting(partition) || batch.messages.length === 0) return;
+    const { records } = batch;
+    if (isStale() || this.retries.waiting(partition) || records.length === 0) return;
 
     let st = this.states.get(partition);
     if (!st || st.reread) {
@@ -252,34 +252,31 @@ export class TickWriter {
 
     // Line the fetched records up with the stored position: what is below it is in the database already.
     const lastOffset = BigInt(batch.lastOffset());
-    const line = lineUp(st, batch.messages, lastOffset);
+    const line = lineUp(st, records, lastOffset);
     if (line.kind === 'stored') {
       resolveOffset(batch.lastOffset());
       if (line.seekTo !== null) this.consumer.seek(topic, partition, line.seekTo);
       return;
     }
     if (line.kind === 'ahead') {
-      const fetched = batch.messages[0]!.offset;
+      const fetched = records.offset(0).toString();
       this.log.warn({ topic, partition, fetched, stored: line.seekTo.toString() }, 'fetch position ahead of the stored offset: seeking back');
       this.consumer.seek(topic, partition, line.seekTo);
       return;
     }
-    const { messages } = line;
+    const { from } = line;
 
     const { batchSize, batchMaxBytes } = this.o.config.writer;
-    const runs = planBatches(
-      messages.map((m) => m.value?.length ?? 0),
-      { rows: batchSize, bytes: batchMaxBytes },
+    const lengths: number[] = [];
+    for (let i = from; i < records.length; i++) lengths.push(records.valueLength(i));
+    const runs = planBatches(lengths, { rows: batchSize, bytes: batchMaxBytes });
+    const decoded = runs.map(([a, b]) =>
+      this.runs.decodeRun(partition, st, records, from + a, from + b, from + b === records.length ? lastOffset + 1n : records.offset(from + b - 1) + 1n),
     );
-    const decoded = runs.map(([a, b]) => {
-      const run = messages.slice(a, b);
-      return this.runs.decodeRun(partition, st, run, b === messages.length ? lastOffset + 1n : BigInt(run.at(-1)!.offset) + 1n);
-    });
-    // The rows are all the transactions need: the records (objects, and the decompressed batches their bytes are
-    // views of) go now rather than after the database commits, which is most of their lifetime (a refused run reads its
-    // records again). The reader holds this batch until it is handled, so it is emptied in place.
-    letGo(batch.messages);
-    letGo(messages);
+    // The rows are all the transactions need: the batches' bytes go now rather than after the database commits, which
+    // is most of their lifetime (a refused run reads its records again). The reader holds this batch until it is
+    // handled, so it is emptied in place.
+    records.release();
     let written: bigint | null = null;
     try {
       for (const run of decoded) {

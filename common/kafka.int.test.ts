@@ -91,6 +91,31 @@ describe.skipIf(skip)('Kafka round trip', () => {
     }
   });
 
+  it('moves a read below the log start up to it, and still hands out the other partitions of the same fetch', async () => {
+    // Partition 1's log start moves past the range's start: its fetch comes back OFFSET_OUT_OF_RANGE inside a response
+    // that also holds partition 2's records.
+    const offsets = await topicOffsets(admin, topic);
+    const [p1, p2] = [offsets[1]!, offsets[2]!];
+    expect(p1.high - p1.low).toBeGreaterThan(10n);
+    const logStart = p1.high - 10n;
+    await admin.deleteRecords({ topics: [{ name: topic, partitions: [{ partition: 1, offset: logStart }] }] });
+    const read = new Map<number, bigint[]>([[1, []], [2, []]]);
+    const n = await readRanges(
+      kafka,
+      [
+        { topic, partition: 1, from: p1.low, to: p1.high },
+        { topic, partition: 2, from: p2.low, to: p2.high },
+      ],
+      testLog,
+      (_t, partition, m) => read.get(partition)!.push(BigInt(m.offset)),
+      { timeoutMs: 30_000 },
+    );
+    const range = (from: bigint, to: bigint) => Array.from({ length: Number(to - from) }, (_, i) => from + BigInt(i));
+    expect(read.get(1)).toEqual(range(logStart, p1.high));
+    expect(read.get(2)).toEqual(range(p2.low, p2.high));
+    expect(n).toBe(10 + Number(p2.high - p2.low));
+  });
+
   it('reads ranges that end in a transaction marker, and a range holding only an aborted transaction', async () => {
     // Partition 0 gets a committed transaction (records, then its commit marker) and an aborted one (records, then its
     // abort marker): a range's last offset is then a control record, which no fetch hands out.

@@ -11,7 +11,7 @@
 // TIMESCALEDB (default auto) gives on this server; the summary names it. Beside them, on both databases in this run:
 //   ts: the writer's transaction (writeBatch), pre-encoded rows as in 1, into plain tables (TIMESCALEDB=off) and into
 //       hypertables (TIMESCALEDB=on: COPY into the staging table, then INSERT), the same rows, COPY rows/s side by side
-// Flags: --ticks N (default 1,000,000), --live-rate R ticks/s (default 20,000), --live-seconds S (default 10),
+// Flags: --sections eo,1,ts,2,3 (default all; 3 runs with 2), --ticks N (default 1,000,000), --live-rate R ticks/s (default 20,000), --live-seconds S (default 10),
 // --writer-flags "V8 flags" for the writer child (default: stack/supervisor.ts NODE_FLAGS.write, as `tickwatch run`).
 // Needs KAFKA_BROKERS and DATABASE_URL (eval "$(bash scripts/services.sh env)").
 import { spawn } from 'node:child_process';
@@ -47,8 +47,12 @@ const { values: args } = parseArgs({
     'writer-flags': { type: 'string', default: (NODE_FLAGS.write ?? []).join(' ') },
     // The writer as deployed runs compiled (dist/, `npm run build`, which `npm run bench:write` does first).
     'writer-tsx': { type: 'boolean', default: false },
+    // Some sections only (comparing one figure over many runs, e.g. `--sections 2` for the writer's peak RSS).
+    sections: { type: 'string', default: 'eo,1,ts,2,3' },
   },
 });
+const SECTIONS = new Set(args.sections.split(','));
+for (const s of SECTIONS) if (!['eo', '1', 'ts', '2', '3'].includes(s)) throw new Error(`--sections: no section ${s} (eo, 1, ts, 2, 3)`);
 const WRITER_FLAGS = args['writer-flags'].split(/\s+/).filter((f) => f !== '');
 const N = Number(args.ticks);
 const LIVE_RATE = Number(args['live-rate']);
@@ -527,46 +531,68 @@ async function main(): Promise<void> {
   for (const t of ticks) counts[t.type]++;
   say(`   mix: ${fmt(counts.trade)} trades, ${fmt(counts.aggTrade)} aggTrades, ${fmt(counts.bookTicker)} bookTickers; BATCH_SIZE=${base.writer.batchSize}, WRITER_FETCH_MAX_BYTES=${base.writer.fetchMaxBytes}, partitions=${base.kafka.partitions}`);
 
-  say(`\n[eo] exactly-once candidates (200,000 bookTickers, 5,000-row batches, one connection, COPY ${COPY_FORMAT.book_tickers})`);
-  const eo = await exactlyOnceCandidates(ticks, 5_000);
-  say(`   A offsets in the same transaction:  ${fmt(eo.aSteady!)} rows/s steady; replay of ${fmt(eo.replayRows!)} stored rows after a crash: ${eo.aReplayMs!.toFixed(1)} ms (one offset read, rows skipped)`);
-  say(`   B COPY + conflict fallback:         ${fmt(eo.bSteady!)} rows/s steady; replay of ${fmt(eo.replayRows!)} stored rows: ${eo.bReplayMs!.toFixed(0)} ms (failed COPY + staging + ON CONFLICT)`);
+  if (SECTIONS.has('eo')) {
+    say(`\n[eo] exactly-once candidates (200,000 bookTickers, 5,000-row batches, one connection, COPY ${COPY_FORMAT.book_tickers})`);
+    const eo = await exactlyOnceCandidates(ticks, 5_000);
+    say(`   A offsets in the same transaction:  ${fmt(eo.aSteady!)} rows/s steady; replay of ${fmt(eo.replayRows!)} stored rows after a crash: ${eo.aReplayMs!.toFixed(1)} ms (one offset read, rows skipped)`);
+    say(`   B COPY + conflict fallback:         ${fmt(eo.bSteady!)} rows/s steady; replay of ${fmt(eo.replayRows!)} stored rows: ${eo.bReplayMs!.toFixed(0)} ms (failed COPY + staging + ON CONFLICT)`);
+  }
 
   // The writer's own format is the limit; text beside it shows what the format is worth on this machine today.
   const format = COPY_FORMAT.trades;
-  say(`\n[1] limit: COPY ${format} from memory, pre-encoded, one stream per table, BATCH_SIZE rows per transaction`);
-  const { rate: lim, serverUs } = await limit(ticks, base.writer.batchSize, format);
-  say(`   ${fmt(lim)} rows/s, database backends ${serverUs.toFixed(2)} CPU µs per row`);
   const other: Format = format === 'binary' ? 'text' : 'binary';
-  const { rate: limOther, serverUs: serverUsOther } = await limit(ticks, base.writer.batchSize, other);
-  say(`   ${other} for comparison: ${fmt(limOther)} rows/s, database backends ${serverUsOther.toFixed(2)} CPU µs per row`);
+  let lim = NaN;
+  let limOther = NaN;
+  if (SECTIONS.has('1')) {
+    say(`\n[1] limit: COPY ${format} from memory, pre-encoded, one stream per table, BATCH_SIZE rows per transaction`);
+    const limits = await limit(ticks, base.writer.batchSize, format);
+    lim = limits.rate;
+    say(`   ${fmt(lim)} rows/s, database backends ${limits.serverUs.toFixed(2)} CPU µs per row`);
+    const others = await limit(ticks, base.writer.batchSize, other);
+    limOther = others.rate;
+    say(`   ${other} for comparison: ${fmt(limOther)} rows/s, database backends ${others.serverUs.toFixed(2)} CPU µs per row`);
+  }
 
-  say(`\n[ts] the writer's transaction (writeBatch) on plain tables and on hypertables: the same ${fmt(ticks.length)} rows, COPY ${format}, BATCH_SIZE rows per transaction, one connection per table`);
-  const txBatches = encodeBatches(ticks, base.writer.batchSize, format);
-  const txPlain = await writerTransactions(txBatches, 'off');
-  say(`   plain tables (TIMESCALEDB=off): ${fmt(txPlain.rate)} rows/s, database backends ${txPlain.serverUs.toFixed(2)} CPU µs per row, summarizing ${txPlain.summarizeUs.toFixed(2)} µs per row (this process)`);
-  const txHyper = await writerTransactions(txBatches, 'on');
-  say(`   hypertables  (TIMESCALEDB=on):  ${fmt(txHyper.rate)} rows/s, database backends ${txHyper.serverUs.toFixed(2)} CPU µs per row, summarizing ${txHyper.summarizeUs.toFixed(2)} µs per row (this process)`);
-  say(`   hypertables / plain tables = ${(txHyper.rate / txPlain.rate).toFixed(2)}`);
+  let tx: { plain: number; hyper: number } | undefined;
+  if (SECTIONS.has('ts')) {
+    say(`\n[ts] the writer's transaction (writeBatch) on plain tables and on hypertables: the same ${fmt(ticks.length)} rows, COPY ${format}, BATCH_SIZE rows per transaction, one connection per table`);
+    const txBatches = encodeBatches(ticks, base.writer.batchSize, format);
+    const txPlain = await writerTransactions(txBatches, 'off');
+    say(`   plain tables (TIMESCALEDB=off): ${fmt(txPlain.rate)} rows/s, database backends ${txPlain.serverUs.toFixed(2)} CPU µs per row, summarizing ${txPlain.summarizeUs.toFixed(2)} µs per row (this process)`);
+    const txHyper = await writerTransactions(txBatches, 'on');
+    say(`   hypertables  (TIMESCALEDB=on):  ${fmt(txHyper.rate)} rows/s, database backends ${txHyper.serverUs.toFixed(2)} CPU µs per row, summarizing ${txHyper.summarizeUs.toFixed(2)} µs per row (this process)`);
+    say(`   hypertables / plain tables = ${(txHyper.rate / txPlain.rate).toFixed(2)}`);
+    tx = { plain: txPlain.rate, hyper: txHyper.rate };
+  }
 
-  say(`\n[2] writer: tickwatch write (child process, ${args['writer-tsx'] ? 'under tsx' : 'compiled'}${WRITER_FLAGS.length ? `, ${WRITER_FLAGS.join(' ')}` : ''}), end to end from a Kafka backlog`);
-  const w = await writer(ticks);
-  say(`   ${fmt(w.rate)} rows/s, peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB; CPU µs per row: writer ${w.cpuUs.writer.toFixed(2)}, database backends ${w.cpuUs.server.toFixed(2)}`);
-  say(`   live ${fmt(LIVE_RATE)} ticks/s for ${LIVE_SECONDS} s: p99 commit - receive ${(w.p99.receive! * 1000).toFixed(0)} ms, commit - exchange ${(w.p99.exchange! * 1000).toFixed(0)} ms (histogram buckets, interpolated)`);
+  let w: Awaited<ReturnType<typeof writer>> | undefined;
+  if (SECTIONS.has('2') || SECTIONS.has('3')) {
+    // The baseline reads the backlog the writer's section produced.
+    say(`\n[2] writer: tickwatch write (child process, ${args['writer-tsx'] ? 'under tsx' : 'compiled'}${WRITER_FLAGS.length ? `, ${WRITER_FLAGS.join(' ')}` : ''}), end to end from a Kafka backlog`);
+    w = await writer(ticks);
+    say(`   ${fmt(w.rate)} rows/s, peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB; CPU µs per row: writer ${w.cpuUs.writer.toFixed(2)}, database backends ${w.cpuUs.server.toFixed(2)}`);
+    say(`   live ${fmt(LIVE_RATE)} ticks/s for ${LIVE_SECONDS} s: p99 commit - receive ${(w.p99.receive! * 1000).toFixed(0)} ms, commit - exchange ${(w.p99.exchange! * 1000).toFixed(0)} ms (histogram buckets, interpolated)`);
+  }
 
-  say('\n[3] baseline: 500-row multi-row INSERT ... ON CONFLICT DO NOTHING, Kafka commit per batch');
-  const b = await baseline(w.config, N + w.sent, ticks);
-  say(`   ${fmt(b.rate)} rows/s; live ${fmt(LIVE_RATE)} ticks/s: p99 commit - receive ${(b.p99 * 1000).toFixed(0)} ms`);
+  let b: Awaited<ReturnType<typeof baseline>> | undefined;
+  if (w && SECTIONS.has('3')) {
+    say('\n[3] baseline: 500-row multi-row INSERT ... ON CONFLICT DO NOTHING, Kafka commit per batch');
+    b = await baseline(w.config, N + w.sent, ticks);
+    say(`   ${fmt(b.rate)} rows/s; live ${fmt(LIVE_RATE)} ticks/s: p99 commit - receive ${(b.p99 * 1000).toFixed(0)} ms`);
+  }
 
   say('\nsummary');
-  say(`   limit (${format}) ${fmt(lim)} rows/s [${other} ${fmt(limOther)}] | writer ${fmt(w.rate)} rows/s | baseline ${fmt(b.rate)} rows/s`);
-  say(
-    `   writer/limit = ${(w.rate / lim).toFixed(2)} (target >= 0.5; against the ${other} limit ${(w.rate / limOther).toFixed(2)})   ` +
-      `writer/baseline = ${(w.rate / b.rate).toFixed(1)} (target >= 5)`,
-  );
-  say(`   writer transaction (writeBatch), COPY rows/s: plain tables ${fmt(txPlain.rate)} | hypertables ${fmt(txHyper.rate)} (hypertables / plain = ${(txHyper.rate / txPlain.rate).toFixed(2)})`);
-  say(`   sections eo and 1-3 ran on ${defaultTimescale ? 'TimescaleDB' : 'plain PostgreSQL'} (TIMESCALEDB=${base.database.timescaledb})`);
-  say(`   writer p99 end-to-end (commit - receive) ${(w.p99.receive! * 1000).toFixed(0)} ms; peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB (target < 300 MB)`);
+  const rate = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : fmt(n));
+  say(`   limit (${format}) ${rate(lim)} rows/s [${other} ${rate(limOther)}] | writer ${rate(w?.rate)} rows/s | baseline ${rate(b?.rate)} rows/s`);
+  if (w && SECTIONS.has('1') && b) {
+    say(
+      `   writer/limit = ${(w.rate / lim).toFixed(2)} (target >= 0.5; against the ${other} limit ${(w.rate / limOther).toFixed(2)})   ` +
+        `writer/baseline = ${(w.rate / b.rate).toFixed(1)} (target >= 5)`,
+    );
+  }
+  if (tx) say(`   writer transaction (writeBatch), COPY rows/s: plain tables ${fmt(tx.plain)} | hypertables ${fmt(tx.hyper)} (hypertables / plain = ${(tx.hyper / tx.plain).toFixed(2)})`);
+  say(`   sections ${[...SECTIONS].join(', ')} ran on ${defaultTimescale ? 'TimescaleDB' : 'plain PostgreSQL'} (TIMESCALEDB=${base.database.timescaledb})`);
+  if (w) say(`   writer p99 end-to-end (commit - receive) ${(w.p99.receive! * 1000).toFixed(0)} ms; peak RSS ${(w.peakRss / 2 ** 20).toFixed(0)} MB (target <= 150 MB)`);
 }
 
 main()

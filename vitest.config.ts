@@ -23,6 +23,7 @@ export default defineConfig({
           hookTimeout: 300_000,
           // Integration tests share one broker and one database: run files one after another.
           fileParallelism: false,
+          setupFiles: ['test/cleanup.ts'],
         },
       },
     ],

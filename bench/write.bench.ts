@@ -88,6 +88,17 @@ async function freshDb(name: string, storage: Record<string, string> = {}): Prom
   else if (timescaledb !== (storage.TIMESCALEDB === 'on')) throw new Error(`${db}: TIMESCALEDB=${storage.TIMESCALEDB} but migrate gave timescaledb=${timescaledb}`);
   return url.toString();
 }
+/** The run's topics (benchConfig names them after the run): left behind, they would pile up on the broker. */
+async function dropTopics(): Promise<void> {
+  const admin = createKafka(base, log, 'bench-admin').admin();
+  try {
+    const mine = (await admin.listTopics()).filter((t) => t.startsWith(`bench-${run}-`));
+    if (mine.length > 0) await admin.deleteTopics({ topics: mine });
+  } finally {
+    await admin.close();
+  }
+}
+
 async function dropDbs(): Promise<void> {
   const admin = new pg.Client({ connectionString: base.database.url });
   await admin.connect();
@@ -602,5 +613,6 @@ main()
   })
   .finally(async () => {
     await dropDbs().catch(() => {});
+    await dropTopics().catch(() => {});
     process.exit();
   });

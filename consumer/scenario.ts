@@ -8,7 +8,7 @@ import { createKafka, ensureTopics, kafkaMessage, topicOffsets, type KafkaClient
 import { followTopics } from '../common/kafka-read.ts';
 import { encodeRecord, recordHeaders, rowTimeMs, tickKey, type Book, type DeadLetter, type Tick } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
-import { freshDatabase, testConfig, testLog, uniqueName } from '../test/services.ts';
+import { freshDatabase, testConfig, testLog, testTopic, uniqueName } from '../test/services.ts';
 
 export interface Scenario {
   readonly config: Config;
@@ -40,12 +40,12 @@ export async function createScenario(name: string, opts: { env?: Record<string, 
   }
   const env: Record<string, string> = {
     DATABASE_URL: url,
-    TOPIC_TRADES: uniqueName(`${name}-trades`),
-    TOPIC_AGG_TRADES: uniqueName(`${name}-aggtrades`),
-    TOPIC_BOOK_TICKERS: uniqueName(`${name}-booktickers`),
-    TOPIC_DEAD_LETTER: uniqueName(`${name}-deadletter`),
-    TOPIC_BOOKS: uniqueName(`${name}-books`),
-    TOPIC_GAPS: uniqueName(`${name}-gaps`),
+    TOPIC_TRADES: testTopic(`${name}-trades`),
+    TOPIC_AGG_TRADES: testTopic(`${name}-aggtrades`),
+    TOPIC_BOOK_TICKERS: testTopic(`${name}-booktickers`),
+    TOPIC_DEAD_LETTER: testTopic(`${name}-deadletter`),
+    TOPIC_BOOKS: testTopic(`${name}-books`),
+    TOPIC_GAPS: testTopic(`${name}-gaps`),
     WRITER_GROUP_PREFIX: uniqueName(`${name}-writer`),
     WRITER_SESSION_TIMEOUT_MS: '6000',
     WRITER_RETRY_MIN_MS: '100',

@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import { decodeBook, type Book } from '../common/records.ts';
 import { BinanceServer, SHARED_DATA } from '../test/binance-server.ts';
 import { ingestTestConfig, metricValue, readTopics, waitFor } from '../test/binance-topics.ts';
-import { missing, testLog, uniqueName } from '../test/services.ts';
+import { missing, testLog, testTopic } from '../test/services.ts';
 import { VenueServer, type VenueServerOptions } from '../test/venue-server.ts';
 import { readCryptofeedCapture } from './book/cryptofeed-capture.ts';
 import type { VenueOutput } from './book/output.ts';
@@ -42,7 +42,7 @@ describe.skipIf(skip)('Coinbase books channels on the stand-in', () => {
   async function run(server: Pick<VenueServerOptions, 'credentials'>, env: Record<string, string>) {
     const coinbase = await VenueServer.start({ frames: cap.frames, ...server });
     const binance = await BinanceServer.start({ recording: { events: [], trades: new Map(), aggTrades: new Map(), depthSnapshots: new Map() } });
-    const config = await ingestTestConfig(binance, { SYMBOLS: 'BTCUSDT', STREAM_TYPES: 'trade', COINBASE_PRODUCTS: products.join(','), COINBASE_WS_URL: coinbase.wsUrl, TOPIC_BOOKS: uniqueName('cb-books'), ...env });
+    const config = await ingestTestConfig(binance, { SYMBOLS: 'BTCUSDT', STREAM_TYPES: 'trade', COINBASE_PRODUCTS: products.join(','), COINBASE_WS_URL: coinbase.wsUrl, TOPIC_BOOKS: testTopic('cb-books'), ...env });
     const w = await startIngestion(config, { log: testLog });
     try {
       await waitFor(() => coinbase.connectionsAccepted === 1, 10_000, 'the Coinbase connection');

@@ -11,7 +11,7 @@ import { startWriters } from '../consumer/writer.ts';
 import { migrate } from '../sql/migrate.ts';
 import type { BinanceServer } from '../test/binance-server.ts';
 import { ingestTestConfig } from '../test/binance-topics.ts';
-import { freshDatabase, testLog, uniqueName } from '../test/services.ts';
+import { freshDatabase, testLog, testTopic, uniqueName } from '../test/services.ts';
 import { startIngestion, type IngestionWorker } from './worker.ts';
 
 export interface EndToEnd {
@@ -27,7 +27,7 @@ export async function startEndToEnd(name: string, server: BinanceServer, familie
   const db = await freshDatabase(`${name}_e2e`);
   const config = await ingestTestConfig(server, {
     ...overrides,
-    TOPIC_BOOKS: uniqueName('ingest-books'),
+    TOPIC_BOOKS: testTopic('ingest-books'),
     DATABASE_URL: db.url,
     WRITER_GROUP_PREFIX: uniqueName(`${name}-e2e`),
     BATCH_MAX_WAIT_MS: '100',

@@ -10,7 +10,7 @@ import { pgSession, type SqlSession } from '../common/db.ts';
 import { rowTimeMs, type AnomalyRecord, type BarRecord, type Trade } from '../common/records.ts';
 import { migrate } from '../sql/migrate.ts';
 import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
-import { freshDatabaseClient, missing, testConfig, testLog, uniqueName, type ConnectedDatabase } from '../test/services.ts';
+import { freshDatabaseClient, missing, testConfig, testLog, testTopic, uniqueName, type ConnectedDatabase } from '../test/services.ts';
 import type { AlertMail } from './alert-state.ts';
 import { insertBookTickers, insertTrades } from './replay.ts';
 import { bucketStart, MINUTE_MS } from './schedule.ts';
@@ -52,9 +52,9 @@ describe.skipIf(skip)('metrics worker', () => {
   afterAll(() => fresh?.close());
 
   it('refreshes closing buckets, publishes every closed bar to Kafka, and re-publishes a bar changed by a late tick', async () => {
-    const bars = uniqueName('bars');
+    const bars = testTopic('bars');
     const config = await testConfig({
-      DATABASE_URL: fresh.url, TOPIC_BARS: bars, TOPIC_ALERTS: uniqueName('alerts'), METRICS_HTTP_PORT: '0', HTTP_HOST: '127.0.0.1',
+      DATABASE_URL: fresh.url, TOPIC_BARS: bars, TOPIC_ALERTS: testTopic('alerts'), METRICS_HTTP_PORT: '0', HTTP_HOST: '127.0.0.1',
       SYMBOLS: 'BTCUSDT', ALLOWED_LATENESS_SECONDS: '1', STALE_STREAM_SECONDS: '3600', SMTP_PORT: '9', LOG_LEVEL: 'warn',
     });
     // Minutes 23:55..23:58 of the capture, moved so that they end at the start of the current minute.
@@ -98,7 +98,7 @@ describe.skipIf(skip)('metrics worker', () => {
 
   it('rules stay quiet on the recorded calm data and fire on crafted data, once per rule, symbol and bucket', async () => {
     await db.exec('TRUNCATE trades, book_tickers, metric_invalidations, anomaly_events, alert_policy_state');
-    const alerts = uniqueName('alerts');
+    const alerts = testTopic('alerts');
     const config = await testConfig({ DATABASE_URL: fresh.url, TOPIC_ALERTS: alerts, TRAILING_WINDOW_MINUTES: '60' });
     const kafka = createKafka(config, testLog, 'test');
     // The product's producers never create topics on their own (the worker creates its topics at start).

@@ -12,7 +12,7 @@
 //   ts: the writer's transaction (writeBatch), pre-encoded rows as in 1, into plain tables (TIMESCALEDB=off) and into
 //       hypertables (TIMESCALEDB=on: COPY into the staging table, then INSERT), the same rows, COPY rows/s side by side
 // Flags: --sections eo,1,ts,2,3 (default all; 3 runs with 2), --ticks N (default 1,000,000), --live-rate R ticks/s (default 20,000), --live-seconds S (default 10),
-// --writer-flags "V8 flags" for the writer child (default: stack/supervisor.ts NODE_FLAGS.write, as `tickwatch run`).
+// --writer-flags "V8 flags" for the writer child (default: stack/supervisor.ts NODE_FLAGS.write, as `tickwatch run`; its PROCESS_ENV.write too, under the environment).
 // Needs KAFKA_BROKERS and DATABASE_URL (eval "$(bash scripts/services.sh env)").
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -32,7 +32,7 @@ import { COLUMNS, COPY_FORMAT, CopyTextEncoder, TABLE_OF, type TickTable } from 
 import { TickTextEncoder } from '../consumer/tick-text.fixture.ts';
 import { writeBatch } from '../consumer/write-batch.fixture.ts';
 import { CopyRowBuffer } from '../consumer/tick-rows.ts';
-import { cpuSecondsOf, NODE_FLAGS } from '../stack/supervisor.ts';
+import { cpuSecondsOf, NODE_FLAGS, PROCESS_ENV } from '../stack/supervisor.ts';
 import { tickwatchArgs } from '../common/paths.ts';
 import { migrate } from '../sql/migrate.ts';
 import { mixedTicks } from '../test/capture-ticks.ts';
@@ -356,7 +356,7 @@ async function writer(ticks: readonly Tick[]) {
 
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   const stored = async () => Number((await pool.query<{ n: string }>('SELECT coalesce(sum(next_offset), 0)::text n FROM writer_offsets')).rows[0]!.n);
-  const child = spawn(process.execPath, [...WRITER_FLAGS, ...tickwatchArgs(!args['writer-tsx']), 'write'], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...WRITER_FLAGS, ...tickwatchArgs(!args['writer-tsx']), 'write'], { cwd: REPO, env: { ...PROCESS_ENV.write, ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   let peakRss = 0;
   const rssTimer = setInterval(() => {
     try {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ConfigError, ENV_VARIABLES, loadConfig, type Config } from '../common/config.ts';
 import { databaseUrl, type DatabaseJob } from '../common/db.ts';
-import { NODE_FLAGS } from '../stack/supervisor.ts';
+import { NODE_FLAGS, PROCESS_ENV } from '../stack/supervisor.ts';
 
 const DOCKER_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = resolve(DOCKER_DIR, '..');
@@ -295,8 +295,8 @@ describe('docker/compose.yaml', () => {
     expect(image).toBe(`timescale/timescaledb:${newest}-pg15`);
   });
 
-  it('sets on the worker services only variables of the config schema', () => {
-    const known = new Set<string>(ENV_VARIABLES);
+  it('sets on the worker services only variables of the config schema (and the process environment the supervisor sets)', () => {
+    const known = new Set<string>([...ENV_VARIABLES, ...Object.values(PROCESS_ENV).flatMap((e) => Object.keys(e))]);
     const problems = IMAGE_SERVICES.flatMap((name) =>
       Object.keys(rawEnvironment(service(name)))
         .filter((k) => !known.has(k))
@@ -326,6 +326,11 @@ describe('docker/compose.yaml', () => {
       const entrypoint = s.entrypoint === undefined ? IMAGE_ENTRYPOINT : typeof s.entrypoint === 'string' ? s.entrypoint.split(/\s+/) : s.entrypoint;
       const wanted = [IMAGE_ENTRYPOINT[0]!, ...flags, ...IMAGE_ENTRYPOINT.slice(1)];
       if (JSON.stringify(entrypoint) !== JSON.stringify(wanted)) problems.push(`service ${name} starts ${JSON.stringify(entrypoint)}, expected ${JSON.stringify(wanted)}`);
+      // And the environment the supervisor adds for the same subcommand.
+      for (const [k, v] of Object.entries(PROCESS_ENV[expected[name]!] ?? {})) {
+        const set = rawEnvironment(s)[k];
+        if (set !== v) problems.push(`service ${name} sets ${k}=${set ?? '(unset)'}, expected ${v} (stack/supervisor.ts PROCESS_ENV)`);
+      }
       const restart = name === 'migrate' ? 'no' : 'unless-stopped';
       if (s.restart !== restart) problems.push(`service ${name} has restart ${JSON.stringify(s.restart)}, expected "${restart}"`);
     }

@@ -20,6 +20,17 @@ export const NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
   write: ['--max-semi-space-size=4'],
 };
 
+/**
+ * Environment per subcommand, under what the worker's own environment sets. The writer's peak RSS is mostly memory
+ * freed into glibc's arenas (decompressed Kafka batches and COPY buffers of hundreds of KB, allocated and freed by
+ * several threads): two arenas instead of glibc's default (8 per core) gave 147-167 MB peak against 162-190 MB, at the
+ * same CPU per row (`npm run bench:write -- --sections 2`, runs alternated; consumer/README.md). docker/compose.yaml
+ * sets the same in the services' environment (a test keeps them equal).
+ */
+export const PROCESS_ENV: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  write: { MALLOC_ARENA_MAX: '2' },
+};
+
 export interface WorkerSpec {
   /** ingestion, writer, metrics */
   readonly name: string;
@@ -55,7 +66,7 @@ export class WorkerProcess {
   start(): void {
     const flags = NODE_FLAGS[this.spec.args[0] ?? ''] ?? [];
     const child = spawn(process.execPath, [...flags, ...this.launch, ...this.spec.args], {
-      env: this.env,
+      env: { ...PROCESS_ENV[this.spec.args[0] ?? ''], ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -89,6 +89,16 @@ describe('RecordList', () => {
     expect(() => new RecordList(unknownCodec, 0n)).toThrow(/offset 7: unknown compression 7/);
   });
 
+  it("takes a batch's record count only as a claim: a huge one is refused when its records run out, more than the first bound grow the columns", () => {
+    const huge = recordBatches([{ first: 7n, records: recs(7, 2) }]);
+    huge.writeInt32BE(2_000_000_000, 57);
+    expect(() => new RecordList(huge, 0n)).toThrow(/offset 7: record 2 runs past its batch/);
+    // More records than the bound the columns start with: they grow and keep every record.
+    const many = recordBatches([{ first: 0n, records: Array.from({ length: 140_000 }, () => ({ value: Buffer.from('x') })) }]);
+    const list = new RecordList(many, 0n);
+    expect([list.length, list.offset(139_999), list.value(139_999)?.toString()]).toEqual([140_000, 139_999n, 'x']);
+  });
+
   it('reads zigzag varints of every width the format allows', () => {
     // Values of 1 to 4 varint bytes for the length (and key lengths up to 3 bytes): every record reads back whole.
     const sizes = [0, 1, 63, 64, 127, 128, 8_191, 8_192, 70_000, 1_048_576 + 3];

@@ -46,6 +46,8 @@ const PRODUCER_AT = 43;
 const COUNT_AT = 57;
 const RECORDS_AT = 61;
 const BATCH_HEAD = 12;
+/** Records a list makes room for before reading any (about 3 MB of columns); more grow the columns. */
+const INITIAL_CAPACITY_BOUND = 131_072;
 
 interface BatchHead {
   readonly at: number;
@@ -85,8 +87,11 @@ export class RecordList implements Records {
   constructor(bytes: Buffer, from: bigint, aborted: readonly AbortedTransaction[] = []) {
     const heads = keptBatches(bytes, from, aborted);
     this.last = heads.last;
+    // The batches' own record counts size the columns, up to a bound: a count is only a claim until its records are
+    // read, and the columns grow if a fetch really holds more.
     let capacity = 0;
-    for (const h of heads.kept) capacity += h.count;
+    for (const h of heads.kept) capacity += Math.max(h.count, 0);
+    capacity = Math.min(capacity, INITIAL_CAPACITY_BOUND);
     this.chunk = new Int32Array(capacity);
     this.delta = new Int32Array(capacity);
     this.body = new Int32Array(capacity);
@@ -94,6 +99,20 @@ export class RecordList implements Records {
     this.valueLen = new Int32Array(capacity);
     this.headerCount = new Int32Array(capacity);
     for (const h of heads.kept) this.readBatch(bytes, h, from);
+  }
+
+  private grow(): void {
+    const twice = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(Math.max(1_024, a.length * 2));
+      b.set(a);
+      return b;
+    };
+    this.chunk = twice(this.chunk);
+    this.delta = twice(this.delta);
+    this.body = twice(this.body);
+    this.valueAt = twice(this.valueAt);
+    this.valueLen = twice(this.valueLen);
+    this.headerCount = twice(this.headerCount);
   }
 
   private readBatch(bytes: Buffer, h: BatchHead, from: bigint): void {
@@ -132,6 +151,7 @@ export class RecordList implements Records {
       p = recordEnd;
       if (delta < skipBelow) continue;
       const n = this.length++;
+      if (n === this.chunk.length) this.grow();
       this.chunk[n] = index;
       this.delta[n] = delta;
       this.body[n] = body;

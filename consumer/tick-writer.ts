@@ -25,8 +25,6 @@ import { RunWriter } from './run-writer.ts';
 const LAG_POLL_MS = 5_000;
 const REREAD_TIMEOUT_MS = 30_000;
 
-/** Empties an array of fetched records in place, so that no holder of it keeps them alive. */
-
 export interface TickWriterOptions {
   readonly config: Config;
   readonly log: Logger;

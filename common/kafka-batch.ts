@@ -5,6 +5,29 @@ import { crc32c } from '@platformatic/kafka';
 
 /** Bytes of the batch header before the records (base offset to record count). */
 export const BATCH_HEADER_BYTES = 61;
+/**
+ * Where each header field starts (DefaultRecordBatch): base offset int64, batch length int32 (the bytes after it),
+ * partition leader epoch int32, magic int8, CRC-32C uint32 (of the bytes from the attributes on), attributes int16,
+ * last offset delta int32, base and max timestamps int64, producer id int64, producer epoch int16, base sequence int32,
+ * record count int32; the records follow at BATCH_HEADER_BYTES.
+ */
+export const BATCH_AT = {
+  baseOffset: 0,
+  length: 8,
+  leaderEpoch: 12,
+  magic: 16,
+  crc: 17,
+  attributes: 21,
+  lastOffsetDelta: 23,
+  baseTimestamp: 27,
+  maxTimestamp: 35,
+  producerId: 43,
+  producerEpoch: 51,
+  baseSequence: 53,
+  count: 57,
+} as const;
+/** Bytes up to and including the batch length: the batch length counts what follows. */
+export const BATCH_LOG_OVERHEAD = BATCH_AT.length + 4;
 /** Attributes bit of lz4 compression (Kafka's codec id 3). */
 export const LZ4 = 3;
 
@@ -62,20 +85,21 @@ export interface BatchIdentity {
  */
 export function sealBatch(records: Buffer, count: number, timestampMs: number, attributes: number, id: BatchIdentity): Buffer {
   const out = Buffer.allocUnsafe(BATCH_HEADER_BYTES + records.length);
-  out.writeBigInt64BE(0n, 0); // base offset: the broker assigns it
-  out.writeInt32BE(out.length - 12, 8); // bytes after this field
-  out.writeInt32BE(-1, 12); // partition leader epoch: set by the broker
-  out.writeInt8(2, 16); // magic
-  out.writeInt16BE(attributes, 21);
-  out.writeInt32BE(count - 1, 23); // last offset delta
-  out.writeBigInt64BE(BigInt(timestampMs), 27);
-  out.writeBigInt64BE(BigInt(timestampMs), 35);
-  out.writeBigInt64BE(id.producerId, 43);
-  out.writeInt16BE(id.producerEpoch, 51);
-  out.writeInt32BE(id.baseSequence, 53);
-  out.writeInt32BE(count, 57);
+  const at = BATCH_AT;
+  out.writeBigInt64BE(0n, at.baseOffset); // the broker assigns it
+  out.writeInt32BE(out.length - BATCH_LOG_OVERHEAD, at.length);
+  out.writeInt32BE(-1, at.leaderEpoch); // set by the broker
+  out.writeInt8(2, at.magic);
+  out.writeInt16BE(attributes, at.attributes);
+  out.writeInt32BE(count - 1, at.lastOffsetDelta);
+  out.writeBigInt64BE(BigInt(timestampMs), at.baseTimestamp);
+  out.writeBigInt64BE(BigInt(timestampMs), at.maxTimestamp);
+  out.writeBigInt64BE(id.producerId, at.producerId);
+  out.writeInt16BE(id.producerEpoch, at.producerEpoch);
+  out.writeInt32BE(id.baseSequence, at.baseSequence);
+  out.writeInt32BE(count, at.count);
   records.copy(out, BATCH_HEADER_BYTES);
-  out.writeUInt32BE(crc32c(out.subarray(21)), 17);
+  out.writeUInt32BE(crc32c(out.subarray(at.attributes)), at.crc);
   return out;
 }
 

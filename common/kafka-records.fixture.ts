@@ -1,6 +1,7 @@
 // Record batches in Kafka's wire format (v2) for tests, written by the client's own encoder: what a Fetch response's
 // records field holds.
 import { createRecordsBatch, IS_CONTROL, IS_TRANSACTIONAL, type CompressionAlgorithmValue } from '@platformatic/kafka';
+import { BATCH_AT } from './kafka-batch.ts';
 import type { FetchedMessage } from './kafka-records.ts';
 
 export interface BatchSpec {
@@ -26,7 +27,7 @@ export function recordBatches(specs: readonly BatchSpec[]): Buffer {
       const bytes = Buffer.from(createRecordsBatch(messages, { compression: s.compression ?? 'none', producerId: s.producerId ?? -1n }).buffer);
       bytes.writeBigInt64BE(s.first, 0);
       // Attributes are not covered by anything read here (the CRC is not checked on fetch).
-      bytes.writeInt16BE(bytes.readInt16BE(21) | (s.transactional || s.control ? IS_TRANSACTIONAL : 0) | (s.control ? IS_CONTROL : 0), 21);
+      bytes.writeInt16BE(bytes.readInt16BE(BATCH_AT.attributes) | (s.transactional || s.control ? IS_TRANSACTIONAL : 0) | (s.control ? IS_CONTROL : 0), BATCH_AT.attributes);
       return bytes;
     }),
   );

@@ -6,6 +6,7 @@
 // ones) are never all held at once. Left out, as Kafka's consumers do under read_committed: control batches, batches
 // of aborted transactions, and records before the asked offset (a compressed batch starts earlier).
 import { compressionsAlgorithmsByBitmask, IS_COMPRESSED, IS_CONTROL, IS_TRANSACTIONAL } from '@platformatic/kafka';
+import { BATCH_AT, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD } from './kafka-batch.ts';
 
 /** One record as the handlers see it (its offset a decimal string, as the rest of the code keeps offsets). */
 export interface FetchedMessage {
@@ -35,17 +36,6 @@ export interface AbortedTransaction {
   readonly firstOffset: bigint;
 }
 
-// Record batch v2: baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8, crc uint32,
-// attributes int16, lastOffsetDelta int32, baseTimestamp int64, maxTimestamp int64, producerId int64,
-// producerEpoch int16, baseSequence int32, recordsCount int32, then the records (compressed as one block if at all).
-const LENGTH_AT = 8;
-const MAGIC_AT = 16;
-const ATTRIBUTES_AT = 21;
-const LAST_DELTA_AT = 23;
-const PRODUCER_AT = 43;
-const COUNT_AT = 57;
-const RECORDS_AT = 61;
-const BATCH_HEAD = 12;
 /** Records a list makes room for before reading any (about 3 MB of columns); more grow the columns. */
 const INITIAL_CAPACITY_BOUND = 131_072;
 
@@ -117,7 +107,7 @@ export class RecordList implements Records {
 
   private readBatch(bytes: Buffer, h: BatchHead, from: bigint): void {
     let buf = bytes;
-    let p = h.at + RECORDS_AT;
+    let p = h.at + BATCH_HEADER_BYTES;
     let end = h.end;
     const codec = h.attributes & IS_COMPRESSED;
     const packed = bytes.subarray(p, end);
@@ -279,23 +269,23 @@ function keptBatches(bytes: Buffer, from: bigint, aborted: readonly AbortedTrans
   let nextAborted = 0;
   let last = from - 1n;
   const kept: BatchHead[] = [];
-  for (let at = 0; at + BATCH_HEAD <= bytes.length; ) {
-    const end = at + BATCH_HEAD + bytes.readInt32BE(at + LENGTH_AT);
-    if (end > bytes.length || end < at + RECORDS_AT) break; // cut short by the response's size limit
-    const magic = bytes.readInt8(at + MAGIC_AT);
+  for (let at = 0; at + BATCH_LOG_OVERHEAD <= bytes.length; ) {
+    const end = at + BATCH_LOG_OVERHEAD + bytes.readInt32BE(at + BATCH_AT.length);
+    if (end > bytes.length || end < at + BATCH_HEADER_BYTES) break; // cut short by the response's size limit
+    const magic = bytes.readInt8(at + BATCH_AT.magic);
     const first = bytes.readBigInt64BE(at);
     if (magic !== 2) throw new Error(`record batch at offset ${first}: format v${magic}; only v2 (Kafka 0.11 and later) is read`);
-    const attributes = bytes.readInt16BE(at + ATTRIBUTES_AT);
-    const batchEnd = first + BigInt(bytes.readInt32BE(at + LAST_DELTA_AT));
+    const attributes = bytes.readInt16BE(at + BATCH_AT.attributes);
+    const batchEnd = first + BigInt(bytes.readInt32BE(at + BATCH_AT.lastOffsetDelta));
     if (batchEnd > last) last = batchEnd; // control batches (transaction markers) advance the position too
     while (nextAborted < byStart.length && byStart[nextAborted]!.firstOffset <= batchEnd) abortedProducers.add(byStart[nextAborted++]!.producerId);
-    const head = { at, end, attributes, first, count: bytes.readInt32BE(at + COUNT_AT) };
+    const head = { at, end, attributes, first, count: bytes.readInt32BE(at + BATCH_AT.count) };
     at = end;
     if (attributes & IS_CONTROL) {
-      abortedProducers.delete(bytes.readBigInt64BE(head.at + PRODUCER_AT)); // its marker ends the producer's transaction
+      abortedProducers.delete(bytes.readBigInt64BE(head.at + BATCH_AT.producerId)); // its marker ends the producer's transaction
       continue;
     }
-    if (attributes & IS_TRANSACTIONAL && abortedProducers.has(bytes.readBigInt64BE(head.at + PRODUCER_AT))) continue;
+    if (attributes & IS_TRANSACTIONAL && abortedProducers.has(bytes.readBigInt64BE(head.at + BATCH_AT.producerId))) continue;
     if (batchEnd < from) continue;
     kept.push(head);
   }

@@ -66,6 +66,17 @@ describe('RecordList', () => {
     expect([0n, 100n, 101n, 102n, 110n, 112n, 113n].map((o) => list.indexOf(o))).toEqual([0, 0, 1, 2, 2, 4, 5]);
   });
 
+  it('keeps what message() returned when other lz4 batches are read after it (values are views, messages copies)', () => {
+    const a = new RecordList(recordBatches([{ first: 0n, compression: 'lz4', records: [{ key: Buffer.from('ka'), value: Buffer.from('value-a'), headers: { h: Buffer.from('ha') } }] }]), 0n);
+    const b = new RecordList(recordBatches([{ first: 0n, compression: 'lz4', records: [{ key: Buffer.from('kb'), value: Buffer.from('value-b'), headers: { h: Buffer.from('hb') } }] }]), 0n);
+    const kept = a.message(0);
+    expect(values(b)).toEqual(['value-b']);
+    expect(b.message(0).key?.toString()).toBe('kb');
+    expect(kept).toEqual({ offset: '0', key: Buffer.from('ka'), value: Buffer.from('value-a'), headers: { h: Buffer.from('ha') } });
+    // a's batch is decompressed again when it is read after b's.
+    expect(values(a)).toEqual(['value-a']);
+  });
+
   it('lets its bytes go on release', () => {
     const list = new RecordList(recordBatches([{ first: 0n, records: recs(0, 3) }]), 0n);
     list.release();

@@ -3,10 +3,13 @@
 // per record (the client's own reader makes a record object, a BigInt and a tuple per varint, and a writer keeps a
 // whole fetch alive long enough for all of it to be promoted). A compressed batch is decompressed to be indexed, and
 // again when its records are read, one batch at a time: a fetch's decompressed bytes (several times its compressed
-// ones) are never all held at once. Left out, as Kafka's consumers do under read_committed: control batches, batches
-// of aborted transactions, and records before the asked offset (a compressed batch starts earlier).
+// ones) are never all held at once. lz4 (what ingestion writes) is decompressed into two buffers kept for it, one for
+// indexing and one for reading, so the batches leave no decompressed garbage behind. Left out, as Kafka's consumers do
+// under read_committed: control batches, batches of aborted transactions, and records before the asked offset (a
+// compressed batch starts earlier).
 import { compressionsAlgorithmsByBitmask, IS_COMPRESSED, IS_CONTROL, IS_TRANSACTIONAL } from '@platformatic/kafka';
-import { BATCH_AT, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD } from './kafka-batch.ts';
+import { BATCH_AT, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD, LZ4 } from './kafka-batch.ts';
+import { lz4Decompress, Lz4Scratch } from './lz4.ts';
 
 /** One record as the handlers see it (its offset a decimal string, as the rest of the code keeps offsets). */
 export interface FetchedMessage {
@@ -21,13 +24,16 @@ export interface FetchedMessage {
 export interface Records {
   readonly length: number;
   offset(i: number): bigint;
-  /** The value's bytes (a view), null for a null value. */
+  /**
+   * The value's bytes, null for a null value: a view, valid until a record of another batch is read (of any list),
+   * so it is used at once; `message` copies.
+   */
   value(i: number): Buffer | null;
   /** Length of the value, 0 for a null value. */
   valueLength(i: number): number;
   /** The first header of that name, undefined when there is none. */
   header(i: number, name: string): Buffer | undefined;
-  /** The whole record as an object (key and headers too). */
+  /** The whole record as an object (key and headers too), its bytes its own. */
   message(i: number): FetchedMessage;
 }
 
@@ -58,7 +64,7 @@ export class RecordList implements Records {
   private codecs: number[] = [];
   /** Per kept batch: its base offset. */
   private bases: bigint[] = [];
-  /** The one batch held decompressed (-1: none). */
+  /** The one batch held decompressed (-1: none) when it is not lz4's (in `reading` then). */
   private open = -1;
   private opened: Buffer = Buffer.alloc(0);
   private chunk: Int32Array;
@@ -112,7 +118,7 @@ export class RecordList implements Records {
     const codec = h.attributes & IS_COMPRESSED;
     const packed = bytes.subarray(p, end);
     if (codec !== 0) {
-      buf = decompress(packed, codec, h.first);
+      buf = decompress(packed, codec, h.first, indexing);
       p = 0;
       end = buf.length;
     }
@@ -160,9 +166,18 @@ export class RecordList implements Records {
 
   /** The bytes record positions of batch `k` refer to. */
   private batch(k: number): Buffer {
-    if (this.codecs[k] === 0) return this.chunks[k]!;
+    const codec = this.codecs[k]!;
+    if (codec === 0) return this.chunks[k]!;
+    if (codec === LZ4) {
+      if (reading.list !== this || reading.batch !== k) {
+        reading.bytes = decompress(this.chunks[k]!, codec, this.bases[k]!, reading.scratch);
+        reading.list = this;
+        reading.batch = k;
+      }
+      return reading.bytes;
+    }
     if (this.open !== k) {
-      this.opened = decompress(this.chunks[k]!, this.codecs[k]!, this.bases[k]!);
+      this.opened = decompress(this.chunks[k]!, codec, this.bases[k]!, reading.scratch);
       this.open = k;
     }
     return this.opened;
@@ -195,12 +210,12 @@ export class RecordList implements Records {
     c.p = this.body[i]! + 1;
     skipVarint(buf, c);
     varint(buf, c);
-    const key = bytesAt(buf, c);
-    const value = this.value(i);
+    const key = copy(bytesAt(buf, c));
+    const value = copy(this.value(i));
     const offset = this.offset(i).toString();
     if (this.headerCount[i] === 0) return { offset, key, value };
     const headers: Record<string, Buffer> = {};
-    for (const [k, v] of this.headersOf(i)) if (k !== null && v !== null) headers[k.toString()] = v;
+    for (const [k, v] of this.headersOf(i)) if (k !== null && v !== null) headers[k.toString()] = Buffer.from(v);
     return { offset, key, value, headers };
   }
 
@@ -224,6 +239,10 @@ export class RecordList implements Records {
     this.bases = [];
     this.open = -1;
     this.opened = Buffer.alloc(0);
+    if (reading.list === this) {
+      reading.list = null;
+      reading.scratch.trim();
+    }
   }
 
   private headersOf(i: number): [Buffer | null, Buffer | null][] {
@@ -240,11 +259,24 @@ export class RecordList implements Records {
   }
 }
 
-function decompress(packed: Buffer, codec: number, first: bigint): Buffer {
+/** lz4 batches are indexed in one kept buffer (as a list is made, at once)... */
+const indexing = new Lz4Scratch();
+/** ...and read in another: the batch read last, by whichever list read it. */
+const reading: { scratch: Lz4Scratch; list: RecordList | null; batch: number; bytes: Buffer } = { scratch: new Lz4Scratch(), list: null, batch: -1, bytes: Buffer.alloc(0) };
+
+/** A batch's records' bytes: lz4's into `scratch` (valid until it is used again), other codecs' into a new buffer. */
+function decompress(packed: Buffer, codec: number, first: bigint, scratch: Lz4Scratch): Buffer {
+  try {
+    if (codec === LZ4) return lz4Decompress(packed, scratch);
+  } catch (err) {
+    throw new Error(`record batch at offset ${first}: ${(err as Error).message}`);
+  }
   const algorithm = compressionsAlgorithmsByBitmask[codec];
   if (!algorithm) throw new Error(`record batch at offset ${first}: unknown compression ${codec}`);
   return algorithm.decompressSync(packed) as Buffer;
 }
+
+const copy = (b: Buffer | null): Buffer | null => (b === null ? null : Buffer.from(b));
 
 /** Records held as objects (a run read again, tests) behind the same interface. */
 export function recordsOf(messages: readonly FetchedMessage[]): Records {

@@ -7,7 +7,7 @@ import { topOfBook } from './top-of-book.ts';
 import type { TableRows } from './copy.ts';
 import { CopyBinaryEncoder } from './copy-binary.ts';
 import { checkWritable, checkWritableBook, checkWritableGap, CopyTextEncoder, TABLE_OF, type WriteTable } from './copy-rows.ts';
-import { CopyRowBuffer, TickRowWriter, type RowTimes } from './tick-rows.ts';
+import { CopyRowBuffer, RowBufferPool, TickRowWriter, type RowTimes } from './tick-rows.ts';
 
 export type Family = TickType | 'book' | 'gap';
 export const FAMILIES: readonly Family[] = ['trade', 'aggTrade', 'bookTicker', 'book', 'gap'];
@@ -16,6 +16,8 @@ export const FAMILIES: readonly Family[] = ['trade', 'aggTrade', 'bookTicker', '
 export interface EncodedRun {
   readonly tables: TableRows[];
   readonly times: RowTimes;
+  /** Called once its transaction committed: its memory goes to the next runs, so nothing may read it after. */
+  readonly release?: () => void;
 }
 
 /** One run being built: records go in one by one, in offset order. */
@@ -48,6 +50,7 @@ function tickCodec(family: TickType): FamilyCodec {
   const table = TABLE_OF[family];
   const fast = new TickRowWriter(family);
   const enc = new CopyBinaryEncoder();
+  const pool = new RowBufferPool();
   return {
     family,
     table,
@@ -55,7 +58,7 @@ function tickCodec(family: TickType): FamilyCodec {
     run(records, bytes) {
       // A tick's binary row takes 0.46-0.52 of its record's bytes (recorded trades, aggTrades, bookTickers): the rows
       // of a run are held until its transaction commits, so they get little more than they need (they grow if not).
-      const out = new CopyRowBuffer(Math.ceil(bytes * ROW_BYTES_PER_RECORD_BYTE), records);
+      const out = pool.take(Math.ceil(bytes * ROW_BYTES_PER_RECORD_BYTE), records);
       return {
         add(value, schemaVersion) {
           if (value !== null && (schemaVersion === undefined || schemaVersion === VERSION_HEADER) && fast.row(value, out)) return;
@@ -65,7 +68,7 @@ function tickCodec(family: TickType): FamilyCodec {
           enc.row(t, out);
           out.rowTimes(t.exchangeTimeMs, t.receiveTimeUs, rowTimeMs(t));
         },
-        finish: () => ({ tables: [{ table, rows: out.bytes(), count: out.times.count }], times: out.times }),
+        finish: () => ({ tables: [{ table, rows: out.bytes(), count: out.times.count }], times: out.times, release: () => pool.give(out) }),
       };
     },
   };

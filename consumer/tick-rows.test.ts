@@ -7,7 +7,7 @@ import { CopyBinaryEncoder } from './copy-binary.ts';
 import { checkWritable, COLUMNS, TABLE_OF } from './copy-rows.ts';
 import { familyCodec } from './families.ts';
 import { compareDecimalsAt } from './decimal-text.ts';
-import { CopyRowBuffer, TickRowWriter } from './tick-rows.ts';
+import { CopyRowBuffer, RowBufferPool, TickRowWriter } from './tick-rows.ts';
 
 /** CopyBinaryEncoder's rows of these ticks. */
 function binaryRows(ticks: readonly Tick[]): Buffer {
@@ -241,6 +241,40 @@ describe('tick family runs', () => {
     expect(times.count).toBe(100);
     expect(Number.isNaN(times.exchangeMs[99])).toBe(true);
     expect(times.newestMs).toBe(Math.floor(1723161254116723 / 1000));
+  });
+});
+
+describe('row buffers of committed runs', () => {
+  it('go to the next run of the family, emptied; a run not released keeps its own', () => {
+    const codec = familyCodec('trade');
+    const t = decodeTick(trade, undefined);
+    const first = codec.run(4, 10_000); // a buffer of its own (not in Buffer's shared pool)
+    for (let i = 0; i < 3; i++) first.add(trade, undefined);
+    const a = first.finish();
+    const open = codec.run(1, 256).finish(); // while `a` is not released
+    expect(open.tables[0]!.rows.buffer).not.toBe(a.tables[0]!.rows.buffer);
+    a.release!();
+    const second = codec.run(1, 256);
+    second.add(trade, undefined);
+    const b = second.finish();
+    expect(b.tables[0]!.rows.buffer).toBe(a.tables[0]!.rows.buffer);
+    expect(b.tables).toEqual([{ table: 'trades', rows: binaryRows([t]), count: 1 }]);
+    expect(b.times.count).toBe(1);
+    expect(b.times.newestMs).toBe(1723161255342);
+  });
+
+  it('are kept up to a bound: three per family and 6 MiB together, the largest first, and only when large enough', () => {
+    const pool = new RowBufferPool();
+    const sizes = [1_000, 5_000, 2_000, 3_000, 8 * 1024 * 1024];
+    const made = sizes.map((n) => pool.take(n, 1));
+    made.forEach((b) => pool.give(b));
+    expect(made).not.toContain(pool.take(6_000, 1)); // the huge one was not kept, nothing else is large enough
+    const kept = [pool.take(1, 1), pool.take(1, 1), pool.take(1, 1)];
+    expect(kept.map((b) => b.buf.length)).toEqual([5_000, 3_000, 2_000]);
+    expect(made).not.toContain(pool.take(1, 1)); // empty now: a new one
+    const mb = (n: number) => pool.take(n * 1024 * 1024, 1);
+    [mb(4), mb(3), mb(1)].forEach((b) => pool.give(b));
+    expect([pool.take(1, 1), pool.take(1, 1)].map((b) => b.buf.length / 2 ** 20)).toEqual([4, 1]); // 4 + 3 would pass 6
   });
 });
 

@@ -174,6 +174,47 @@ export class CopyRowBuffer {
   bytes(): Buffer {
     return this.buf.subarray(0, this.pos);
   }
+
+  /** Empty again, keeping its memory (a committed run's buffer reused for the next run). */
+  reset(): void {
+    this.pos = 0;
+    this.times.count = 0;
+    this.times.newestMs = -Infinity;
+  }
+}
+
+/** Row buffers kept for reuse, at most this many per family... */
+const SPARE_ROW_BUFFERS = 3;
+/** ...and this many bytes together: what an idle writer keeps is bounded, a rare huge run's memory is not kept. */
+const SPARE_ROW_BYTES = 6 * 1024 * 1024;
+
+/**
+ * The row buffers of committed runs, handed to the next runs. A run's rows live until its transaction commits, long
+ * enough for V8 to promote the buffer, so a new one per run left megabytes of dead buffers to wait for a full
+ * collection: the larger part of the writer's peak RSS after the fetched records.
+ */
+export class RowBufferPool {
+  private readonly spare: CopyRowBuffer[] = [];
+
+  /** A buffer for about `bytes` of rows and `rows` rows: a spare one large enough, else a new one. */
+  take(bytes: number, rows: number): CopyRowBuffer {
+    const i = this.spare.findIndex((b) => b.buf.length >= bytes);
+    if (i < 0) return new CopyRowBuffer(bytes, rows);
+    const b = this.spare.splice(i, 1)[0]!;
+    b.reset();
+    return b;
+  }
+
+  /** Takes back a buffer nothing reads any more (its transaction committed); smaller spares make room for it. */
+  give(b: CopyRowBuffer): void {
+    if (b.buf.length > SPARE_ROW_BYTES) return;
+    this.spare.push(b);
+    this.spare.sort((x, y) => y.buf.length - x.buf.length);
+    let bytes = 0;
+    let keep = 0;
+    while (keep < Math.min(this.spare.length, SPARE_ROW_BUFFERS) && bytes + this.spare[keep]!.buf.length <= SPARE_ROW_BYTES) bytes += this.spare[keep++]!.buf.length;
+    this.spare.length = keep;
+  }
 }
 
 /**

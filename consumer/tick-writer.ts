@@ -279,6 +279,8 @@ export class TickWriter {
     try {
       for (const run of decoded) {
         if (!(await this.runs.write(st, partition, run, heartbeat))) return;
+        // Only a committed run's rows are reused: after a failed COPY a dying socket may still hold them.
+        run.encoded.release?.();
         resolveOffset((run.next - 1n).toString());
         written = run.next;
         await heartbeat();

@@ -11,7 +11,7 @@ const BLOCK_MAX = [0, 0, 0, 0, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 10
 export class Lz4Scratch {
   buf: Buffer;
   constructor(
-    bytes = 1024 * 1024,
+    bytes = 0,
     /** Past this the buffer is let go after use, so one huge batch does not keep its memory. */
     private readonly keepMax = 16 * 1024 * 1024,
   ) {
@@ -28,7 +28,7 @@ export class Lz4Scratch {
 
   /** Called when nothing reads the last output any more: a buffer grown past keepMax goes. */
   trim(): void {
-    if (this.buf.length > this.keepMax) this.buf = Buffer.allocUnsafeSlow(1024 * 1024);
+    if (this.buf.length > this.keepMax) this.buf = Buffer.allocUnsafeSlow(0);
   }
 }
 

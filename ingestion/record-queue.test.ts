@@ -202,4 +202,23 @@ describe('RecordQueue', () => {
     expect(produced).toBe(160_000);
     expect(seen.size).toBeLessThan(20);
   });
+
+  it('encodes every request into one kept buffer, the groups side by side, and lets a huge one go', () => {
+    const q = new RecordQueue();
+    const keys = [Buffer.from('binance:spot:BTCUSDT'), Buffer.from('binance:spot:ETHUSDT')];
+    for (let i = 0; i < 2_000; i++) q.push(i % 3 ? 'trades' : 'aggtrades', keys[i % 2]!, text(i), i);
+    const byKey = (_t: string, key: Buffer) => key[13]! % 2; // B(TC) and E(TH)
+    const first = q.encode(1_000, byKey);
+    expect(first).toHaveLength(4);
+    expect(new Set(first.map((e) => e.records.buffer)).size).toBe(1);
+    const ends = first.map((e) => [e.records.byteOffset, e.records.byteOffset + e.records.length]).sort((a, b) => a[0]! - b[0]!);
+    for (let i = 1; i < ends.length; i++) expect(ends[i]![0]).toBe(ends[i - 1]![1]); // side by side, not overlapping
+    expect(q.encode(500, byKey)[0]!.records.buffer).toBe(first[0]!.records.buffer);
+    // Past 4 MiB a request's buffer is its own, and the kept one stays.
+    const big = new RecordQueue();
+    big.push('trades', keys[0]!, 'x'.repeat(5 * 1024 * 1024), 0);
+    big.push('trades', keys[0]!, 'small', 1);
+    const huge = big.encode(2, byKey)[0]!.records;
+    expect(big.encode(1, byKey)[0]!.records.buffer).not.toBe(huge.buffer);
+  });
 });

@@ -17,6 +17,12 @@ const CHUNK_BYTES = 256 * 1024;
  */
 const SPARE_CHUNKS = 8;
 
+/**
+ * The buffer a request's records are encoded into is kept for the next request up to this size: a new one per request
+ * was all of a record's bytes again in garbage, at full speed the larger part of the worker's ArrayBuffer churn.
+ */
+const ENCODED_KEEP_BYTES = 4 * 1024 * 1024;
+
 /** Ring slots at first and after the queue empties; it doubles as needed (PRODUCER_BUFFER_MAX bounds it). */
 const SLOTS = 4_096;
 
@@ -39,6 +45,8 @@ export class RecordQueue {
   private topics: string[] = [];
   private readonly keyIds = new Map<Buffer, number>();
   private keys: Buffer[] = [];
+  /** Where `encode` writes (kept up to ENCODED_KEEP_BYTES). */
+  private encoded = Buffer.allocUnsafeSlow(0);
   // One slot per record, the i-th queued record at (head + i) & mask. Typed arrays rather than number arrays: their
   // bytes are outside the V8 heap, so a queue that lives for many young-generation collections is neither copied nor
   // promoted by them, and growing it copies each record once.
@@ -111,7 +119,8 @@ export class RecordQueue {
 
   /**
    * The first `n` queued records encoded per (topic, partition), each partition's records in queue order (so a key's
-   * records keep their order); the records stay queued until `acknowledge`.
+   * records keep their order); the records stay queued until `acknowledge`. The encoded records are views on one
+   * buffer the next `encode` writes over: the producer compresses them at once.
    */
   encode(n: number, partitionOf: (topic: string, key: Buffer) => number): EncodedRecords[] {
     const groups = new Map<number, { topic: number; partition: number; members: number[]; bytes: number }>();
@@ -126,15 +135,22 @@ export class RecordQueue {
       g.bytes += recordSize(key.length, this.lengthOf[r]!, g.members.length);
       g.members.push(r);
     }
+    let total = 0;
+    for (const g of groups.values()) total += g.bytes;
+    let buf = this.encoded;
+    if (buf.length < total) {
+      buf = Buffer.allocUnsafeSlow(Math.max(total, Math.min(2 * buf.length, ENCODED_KEEP_BYTES)));
+      if (buf.length <= ENCODED_KEEP_BYTES) this.encoded = buf;
+    }
     const out: EncodedRecords[] = [];
+    let pos = 0;
     for (const g of groups.values()) {
-      const records = Buffer.allocUnsafe(g.bytes);
-      let pos = 0;
+      const start = pos;
       for (let j = 0; j < g.members.length; j++) {
         const r = g.members[j]!;
-        pos = writeRecord(records, pos, j, this.keys[this.keyOf[r]!]!, this.chunks[this.chunkOf[r]! - this.firstChunk]!, this.startOf[r]!, this.lengthOf[r]!);
+        pos = writeRecord(buf, pos, j, this.keys[this.keyOf[r]!]!, this.chunks[this.chunkOf[r]! - this.firstChunk]!, this.startOf[r]!, this.lengthOf[r]!);
       }
-      out.push({ topic: this.topics[g.topic]!, partition: g.partition, count: g.members.length, records });
+      out.push({ topic: this.topics[g.topic]!, partition: g.partition, count: g.members.length, records: buf.subarray(start, pos) });
     }
     return out;
   }

@@ -81,19 +81,28 @@ export function lz4Decompress(src: Uint8Array, scratch: Lz4Scratch, maxBytes = 2
   return scratch.buf.subarray(0, op);
 }
 
+// Where `block` reads (single-threaded, never held across calls): no tuple per length.
+const at = { ip: 0 };
+
+/** A token's length nibble `n`, continued when 15 by bytes at at.ip up to `end` while they are 255; moves at.ip. */
+function lengthOf(n: number, src: Uint8Array, end: number, fail: (why: string) => never, what: string): number {
+  if (n !== 15) return n;
+  let b;
+  do {
+    if (at.ip >= end) fail(`truncated ${what} length`);
+    b = src[at.ip++]!;
+    n += b;
+  } while (b === 255);
+  return n;
+}
+
 /** One LZ4 block from src[ip, end) into out at op (at most up to outEnd); returns the position after its output. */
 function block(src: Uint8Array, ip: number, end: number, out: Buffer, op: number, outEnd: number, fail: (why: string) => never): number {
   while (ip < end) {
     const token = src[ip++]!;
-    let literals = token >> 4;
-    if (literals === 15) {
-      let b;
-      do {
-        if (ip >= end) fail('truncated literal length');
-        b = src[ip++]!;
-        literals += b;
-      } while (b === 255);
-    }
+    at.ip = ip;
+    const literals = lengthOf(token >> 4, src, end, fail, 'literal');
+    ip = at.ip;
     if (ip + literals > end || op + literals > outEnd) fail('literals run past the block');
     if (literals < 16) for (let i = 0; i < literals; i++) out[op + i] = src[ip + i]!;
     else out.set(src.subarray(ip, ip + literals), op);
@@ -104,16 +113,9 @@ function block(src: Uint8Array, ip: number, end: number, out: Buffer, op: number
     const offset = src[ip]! | (src[ip + 1]! << 8);
     ip += 2;
     if (offset === 0 || offset > op) fail('match offset before the output');
-    let length = token & 15;
-    if (length === 15) {
-      let b;
-      do {
-        if (ip >= end) fail('truncated match length');
-        b = src[ip++]!;
-        length += b;
-      } while (b === 255);
-    }
-    length += 4;
+    at.ip = ip;
+    const length = lengthOf(token & 15, src, end, fail, 'match') + 4;
+    ip = at.ip;
     if (op + length > outEnd) fail('match runs past the block');
     let from = op - offset;
     if (offset >= length && length > 32) {

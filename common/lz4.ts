@@ -35,7 +35,7 @@ export class Lz4Scratch {
 /**
  * Decompresses one or more concatenated LZ4 frames into `scratch`; returns a view of the output, valid until the
  * scratch is used again. Throws on anything malformed (never reads or writes out of bounds). `maxBytes` bounds the
- * output: a few hostile bytes can claim a huge one.
+ * output (a few hostile bytes can claim a huge one): a block that could pass it is refused.
  */
 export function lz4Decompress(src: Uint8Array, scratch: Lz4Scratch, maxBytes = 256 * 1024 * 1024): Buffer {
   let ip = 0;
@@ -65,7 +65,7 @@ export function lz4Decompress(src: Uint8Array, scratch: Lz4Scratch, maxBytes = 2
       if (word === 0) break; // end mark
       const size = word & 0x7fffffff;
       if (size > blockMax || ip + size > src.length) fail('block runs past the frame');
-      if (op + blockMax > maxBytes) fail(`more than ${maxBytes} bytes decompressed`);
+      if (op + blockMax > maxBytes) fail(`a block could take the output past ${maxBytes} bytes`);
       const out = scratch.ensure(op, blockMax);
       if (word & 0x80000000) {
         out.set(src.subarray(ip, ip + size), op); // stored uncompressed

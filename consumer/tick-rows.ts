@@ -191,7 +191,7 @@ const SPARE_ROW_BYTES = 6 * 1024 * 1024;
 /**
  * The row buffers of committed runs, handed to the next runs. A run's rows live until its transaction commits, long
  * enough for V8 to promote the buffer, so a new one per run left megabytes of dead buffers to wait for a full
- * collection: the larger part of the writer's peak RSS after the fetched records.
+ * collection.
  */
 export class RowBufferPool {
   private readonly spare: CopyRowBuffer[] = [];

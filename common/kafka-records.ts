@@ -64,9 +64,6 @@ export class RecordList implements Records {
   private codecs: number[] = [];
   /** Per kept batch: its base offset. */
   private bases: bigint[] = [];
-  /** The one batch held decompressed (-1: none) when it is not lz4's (in `reading` then). */
-  private open = -1;
-  private opened: Buffer = Buffer.alloc(0);
   private chunk: Int32Array;
   private delta: Int32Array;
   /** Where the record's attributes byte is in its chunk (key and headers are read again from there on demand). */
@@ -168,19 +165,12 @@ export class RecordList implements Records {
   private batch(k: number): Buffer {
     const codec = this.codecs[k]!;
     if (codec === 0) return this.chunks[k]!;
-    if (codec === LZ4) {
-      if (reading.list !== this || reading.batch !== k) {
-        reading.bytes = decompress(this.chunks[k]!, codec, this.bases[k]!, reading.scratch);
-        reading.list = this;
-        reading.batch = k;
-      }
-      return reading.bytes;
+    if (reading.list !== this || reading.batch !== k) {
+      reading.bytes = decompress(this.chunks[k]!, codec, this.bases[k]!, reading.scratch);
+      reading.list = this;
+      reading.batch = k;
     }
-    if (this.open !== k) {
-      this.opened = decompress(this.chunks[k]!, codec, this.bases[k]!, reading.scratch);
-      this.open = k;
-    }
-    return this.opened;
+    return reading.bytes;
   }
 
   offset(i: number): bigint {
@@ -237,10 +227,9 @@ export class RecordList implements Records {
     this.chunks = [];
     this.codecs = [];
     this.bases = [];
-    this.open = -1;
-    this.opened = Buffer.alloc(0);
     if (reading.list === this) {
       reading.list = null;
+      reading.bytes = Buffer.alloc(0);
       reading.scratch.trim();
     }
   }
@@ -261,7 +250,10 @@ export class RecordList implements Records {
 
 /** lz4 batches are indexed in one kept buffer (as a list is made, at once)... */
 const indexing = new Lz4Scratch();
-/** ...and read in another: the batch read last, by whichever list read it. */
+/**
+ * ...and read in another: the one compressed batch held decompressed is the last one read, by any list (other codecs'
+ * in a new buffer).
+ */
 const reading: { scratch: Lz4Scratch; list: RecordList | null; batch: number; bytes: Buffer } = { scratch: new Lz4Scratch(), list: null, batch: -1, bytes: Buffer.alloc(0) };
 
 /** A batch's records' bytes: lz4's into `scratch` (valid until it is used again), other codecs' into a new buffer. */

@@ -1,4 +1,4 @@
-// All the socket trouble of one connection slot in one place: it answers pings (ws does, echoing the payload), replaces
+// All the socket trouble of one connection slot in one place: it answers pings (ws-client.ts does, echoing the payload), replaces
 // a socket that has gone silent (watchdog), reconnects with capped exponential backoff and jitter within the
 // connection-attempt limit, and before the 24-hour limit or on request (serverShutdown) opens the new socket first and
 // closes the old one only once the new one delivers (make before break). It knows nothing about what the frames say:
@@ -6,7 +6,7 @@
 // venues (Coinbase, Gemini) connect to their URL as is and send their subscribe messages on every open. A Binance slot's
 // streams may change while it runs (setStreams): its open sockets follow by SUBSCRIBE / UNSUBSCRIBE (subscriptions.ts),
 // and a socket opened later names the new list in its URL.
-import { WebSocket } from 'ws';
+import { WsClient } from './ws-client.ts';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
 import { backoffDelay } from '../common/backoff.ts';
@@ -61,7 +61,7 @@ const STATE_VALUE: Record<FeedState, number> = { down: 0, connecting: 1, open: 2
 
 interface Conn {
   readonly id: number;
-  readonly ws: WebSocket;
+  readonly ws: WsClient;
   openedAt: number;
   lastHeardMs: number;
   spoke: boolean;
@@ -70,6 +70,8 @@ interface Conn {
   oversized: boolean;
   /** Binance slots: the socket's subscriptions, changed by message while it is open. */
   subs: ConnectionSubscriptions | undefined;
+  /** Set while stop() waits for the close handshake. */
+  closed: (() => void) | undefined;
 }
 
 
@@ -172,8 +174,8 @@ export class Feed {
       closing.map(
         (c) =>
           new Promise<void>((resolve) => {
-            if (c.ws.readyState === WebSocket.CLOSED) return resolve();
-            c.ws.once('close', () => resolve());
+            if (c.ws.closed) return resolve();
+            c.closed = resolve;
             c.ws.close(1000, 'stopping');
             setTimeout(() => {
               c.ws.terminate();
@@ -206,10 +208,32 @@ export class Feed {
     this.opts.limiter.record(Date.now());
     const url = this.url;
     // A text frame that is not UTF-8 is one bad frame: decoded with U+FFFD in place of its bad bytes, the mapper
-    // dead-letters it. ws's own check would close the connection (1007) and leave a gap to backfill, and costs a pass
-    // over every frame.
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000, maxPayload: this.opts.maxPayloadBytes, skipUTF8Validation: true });
-    const c: Conn = { id: ++this.seq, ws, openedAt: this.opts.clock.now(), lastHeardMs: performance.now(), spoke: false, open: false, oversized: false, subs: undefined };
+    // dead-letters it, where closing the connection (1007) would leave a gap to backfill.
+    const ws = new WsClient(url, { handshakeTimeoutMs: 10_000, maxPayload: this.opts.maxPayloadBytes }, {
+      open: () => {
+        c.open = true;
+        c.openedAt = this.opts.clock.now();
+        c.lastHeardMs = performance.now();
+        if (this.paused) ws.pause();
+        for (const m of this.opts.subscribe?.() ?? []) ws.send(m);
+        // Streams changed while the socket was opening: it follows at once.
+        c.subs?.sync();
+        this.log.info({ conn: c.id, url: url.length > 300 ? `${url.slice(0, 300)}...` : url }, 'connected');
+        if (c === this.active) this.setState('open');
+      },
+      ping: () => (c.lastHeardMs = performance.now()),
+      message: (text) => this.onMessage(c, text),
+      error: (err, oversized) => {
+        if (oversized) c.oversized = true;
+        this.log.warn({ conn: c.id, err: err.message }, 'socket error');
+      },
+      close: (code, reason) => {
+        c.subs?.close();
+        c.closed?.();
+        this.onClose(c, code, reason);
+      },
+    });
+    const c: Conn = { id: ++this.seq, ws, openedAt: this.opts.clock.now(), lastHeardMs: performance.now(), spoke: false, open: false, oversized: false, subs: undefined, closed: undefined };
     if (!this.opts.subscribe) {
       c.subs = new ConnectionSubscriptions({
         carried: [...this.wanted],
@@ -220,31 +244,10 @@ export class Feed {
         unsubscribed: (streams) => this.opts.sink.unsubscribed?.(streams),
       });
     }
-    ws.on('open', () => {
-      c.open = true;
-      c.openedAt = this.opts.clock.now();
-      c.lastHeardMs = performance.now();
-      if (this.paused) ws.pause();
-      for (const m of this.opts.subscribe?.() ?? []) ws.send(m);
-      // Streams changed while the socket was opening: it follows at once.
-      c.subs?.sync();
-      this.log.info({ conn: c.id, url: url.length > 300 ? `${url.slice(0, 300)}...` : url }, 'connected');
-      if (c === this.active) this.setState('open');
-    });
-    ws.on('ping', () => (c.lastHeardMs = performance.now()));
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(c, data, isBinary));
-    ws.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') c.oversized = true;
-      this.log.warn({ conn: c.id, err: err.message }, 'socket error');
-    });
-    ws.on('close', (code, reason) => {
-      c.subs?.close();
-      this.onClose(c, code, reason.toString());
-    });
     return c;
   }
 
-  private onMessage(c: Conn, data: Buffer, isBinary: boolean): void {
+  private onMessage(c: Conn, text: string): void {
     c.lastHeardMs = performance.now();
     const receiveTimeUs = usAt(c.lastHeardMs);
     if (c !== this.active && c !== this.next) return;
@@ -253,7 +256,6 @@ export class Feed {
       if (c === this.active) this.attempt = 0;
       if (c === this.next) this.finishSwitch(c);
     }
-    const text = isBinary ? data.toString('latin1') : data.toString();
     // Combined-stream frames start with {"stream"; a reply to a subscription change is counted here and goes no further.
     if (c.subs && !text.startsWith('{"stream"') && c.subs.reply(text)) return;
     this.opts.sink.frame(text, receiveTimeUs);

@@ -222,7 +222,7 @@ export class Feed {
         if (c === this.active) this.setState('open');
       },
       ping: () => (c.lastHeardMs = performance.now()),
-      message: (text) => this.onMessage(c, text),
+      message: (text, _binary, readAtMs) => this.onMessage(c, text, readAtMs),
       error: (err, oversized) => {
         if (oversized) c.oversized = true;
         this.log.warn({ conn: c.id, err: err.message }, 'socket error');
@@ -247,9 +247,10 @@ export class Feed {
     return c;
   }
 
-  private onMessage(c: Conn, text: string): void {
-    c.lastHeardMs = performance.now();
-    const receiveTimeUs = usAt(c.lastHeardMs);
+  /** A message, received when the socket read that completed it was made (`readAtMs`, performance.now()). */
+  private onMessage(c: Conn, text: string, readAtMs: number): void {
+    c.lastHeardMs = readAtMs;
+    const receiveTimeUs = usAt(readAtMs);
     if (c !== this.active && c !== this.next) return;
     if (!c.spoke) {
       c.spoke = true;

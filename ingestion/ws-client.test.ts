@@ -43,9 +43,13 @@ function client(url: string, maxPayload = 1 << 20, handshakeTimeoutMs = 5_000) {
   let resolveClosed!: (v: { code: number; reason: string }) => void;
   const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
   const errors: { message: string; oversized: boolean }[] = [];
+  const readAts: number[] = [];
   const ws = new WsClient(url, { handshakeTimeoutMs, maxPayload }, {
     open: () => events.push('open'),
-    message: (text, binary) => events.push(`${binary ? 'bin' : 'text'}:${text}`),
+    message: (text, binary, readAtMs) => {
+      events.push(`${binary ? 'bin' : 'text'}:${text}`);
+      readAts.push(readAtMs);
+    },
     ping: () => events.push('ping'),
     error: (err, oversized) => errors.push({ message: err.message, oversized }),
     close: (code, reason) => {
@@ -57,7 +61,7 @@ function client(url: string, maxPayload = 1 << 20, handshakeTimeoutMs = 5_000) {
     ws.terminate();
     await closed;
   });
-  return { ws, events, errors, closed };
+  return { ws, events, errors, closed, readAts };
 }
 
 const until = async (check: () => boolean, ms = 5_000) => {
@@ -80,6 +84,7 @@ describe('WsClient', () => {
       ws.send('x'.repeat(200_000));
       setTimeout(() => ws.close(1001, 'going away'), 100);
     });
+    const t0 = performance.now();
     const c = client(url);
     await until(() => c.events.includes('open'));
     c.ws.send('{"method":"SUBSCRIBE","params":["ethusdt@trade"],"id":1}');
@@ -88,6 +93,10 @@ describe('WsClient', () => {
     expect(pongs).toEqual(['1733480000000']);
     expect(got).toEqual(['{"method":"SUBSCRIBE","params":["ethusdt@trade"],"id":1}']);
     expect(c.ws.closed).toBe(true);
+    // Each message carries the clock reading of the socket read that completed it: never before the connection, never decreasing.
+    expect(c.readAts).toHaveLength(3);
+    expect(c.readAts[0]).toBeGreaterThan(t0);
+    for (let i = 1; i < c.readAts.length; i++) expect(c.readAts[i]).toBeGreaterThanOrEqual(c.readAts[i - 1]!);
   });
 
   it('closes with the handshake: the server sees its code and reason', async () => {

@@ -11,13 +11,17 @@ import { TICKWATCH_ARGS } from '../common/paths.ts';
  * and keeps almost none: a 2 MB young generation (V8 grows it to 16 MB by default) costs no measurable CPU per message
  * and about 40 MB of RSS less (`npm run bench:ingest` runs with the same flag). The writer's young generation holds
  * the Kafka client's fetch decoding: 4 MB gave the same writer CPU per row (6.1 µs) and 24-37 MB less peak RSS than
- * the default (measured with kafkajs; `npm run bench:write` spawns the writer with these flags). docker/compose.yaml sets the same in the
- * services' entrypoints (a test keeps them equal).
+ * the default (measured with kafkajs; `npm run bench:write` spawns the writer with these flags).
+ * `--heap-growing-percent=50`: V8 collects the old generation (and the Buffers it holds) once it has grown by half over
+ * what the last collection kept, where its default lets a small heap grow 2-4 x first. Both peaks were that growth:
+ * the writer's fell from 151-157 to 126-129 MB and the worker's from 116-124 to 107-109 MB, at the same CPU
+ * (ingestion/README.md, consumer/README.md). It is a factor, not a cap: a larger live heap still grows.
+ * docker/compose.yaml sets the same in the services' entrypoints (a test keeps them equal).
  */
 export const NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
-  ingest: ['--max-semi-space-size=2'],
-  replay: ['--max-semi-space-size=2'],
-  write: ['--max-semi-space-size=4'],
+  ingest: ['--max-semi-space-size=2', '--heap-growing-percent=50'],
+  replay: ['--max-semi-space-size=2', '--heap-growing-percent=50'],
+  write: ['--max-semi-space-size=4', '--heap-growing-percent=50'],
 };
 
 /**

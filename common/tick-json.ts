@@ -56,13 +56,11 @@ const NULL = Buffer.from('null');
 // Each writer below takes the offset the previous one returned, -1 included (then it writes nothing and returns -1),
 // so a record is written as one chain of calls checked once at its end.
 
+// TypedArray#set even for a piece of a few bytes: over the recorded ticks, a byte loop for the pieces up to 12 bytes
+// took about 585 ns per record against 525, and a byte loop for every piece about 900.
 function put(b: Buffer, o: number, bytes: Buffer): number {
   if (o < 0) return -1;
-  if (bytes.length > 12) {
-    b.set(bytes, o);
-    return o + bytes.length;
-  }
-  for (let i = 0; i < bytes.length; i++) b[o + i] = bytes[i]!;
+  b.set(bytes, o);
   return o + bytes.length;
 }
 

@@ -1,4 +1,5 @@
 // The client against a real WebSocket server (the `ws` package's) and raw sockets on 127.0.0.1.
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -165,6 +166,21 @@ describe('WsClient', () => {
     expect((await silent.closed).code).toBe(1006);
     expect(silent.errors[0]!.message).toMatch(/no WebSocket upgrade within 200 ms/);
     for (const c of [notFound, wrongKey, silent]) expect(c.events).not.toContain('open');
+  });
+
+  it('echoes a server close whose code a frame may not carry (1006) without the code', async () => {
+    let echoed: Buffer | undefined;
+    const url = await httpServer((req, socket) => {
+      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.write(Buffer.from([0x88, 2, 0x03, 0xee])); // close, code 1006
+      socket.on('data', (d: Buffer) => (echoed = d));
+    });
+    const c = client(url);
+    expect((await c.closed).code).toBe(1006);
+    await until(() => echoed !== undefined);
+    // A masked close frame with an empty body: FIN + close, mask bit, length 0, then the 4 mask bytes.
+    expect([echoed![0], echoed![1], echoed!.length]).toEqual([0x88, 0x80, 6]);
   });
 
   it('fails a connection nobody listens for, and refuses a URL that is not ws:// or wss://', async () => {

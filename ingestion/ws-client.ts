@@ -14,6 +14,9 @@ const ABNORMAL = 1006;
 /** How long a close handshake may take before the socket is destroyed. */
 const CLOSE_WAIT_MS = 5_000;
 
+/** Close codes a close frame may carry (RFC 6455 7.4: not 1004-1006 nor 1015, which only report). */
+const sendable = (code: number): boolean => (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+
 export interface WsHandlers {
   open(): void;
   /**
@@ -122,8 +125,8 @@ export class WsClient {
       },
       close: (code, reason) => {
         this.received = { code, reason };
-        // Echo the close unless it answers ours, then let the server end the TCP connection (or end it ourselves).
-        if (!this.closeSent) this.sendClose(code === 1005 ? undefined : code, '');
+        // Echo the close unless it answers ours (its code if one a close frame may carry), then end the connection.
+        if (!this.closeSent) this.sendClose(sendable(code) ? code : undefined, '');
         socket.end();
       },
     });
@@ -150,7 +153,7 @@ export class WsClient {
     s.write(clientFrame(opcode, payload, this.mask));
   }
 
-  /** Sends a close frame, ends our side, and gives the server CLOSE_WAIT_MS to end its own. */
+  /** Sends a close frame (with `code`, or none) and gives the server CLOSE_WAIT_MS to end the connection. */
   private sendClose(code: number | undefined, reason: string): void {
     if (this.closeSent) return;
     this.closeSent = true;

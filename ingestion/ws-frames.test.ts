@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientFrame, FrameError, FrameReader, OP_CLOSE, OP_PING } from './ws-frames.ts';
+import { clientFrame, FrameError, FrameReader, FRAGMENTS_MAX, OP_CLOSE, OP_PING } from './ws-frames.ts';
 
 /** A server frame (unmasked) as a server writes it. */
 function serverFrame(opcode: number, payload: Buffer | string, o: { fin?: boolean; rsv?: number; masked?: boolean } = {}): Buffer {
@@ -90,8 +90,9 @@ describe('FrameReader', () => {
     ['a new message inside a fragmented one', Buffer.concat([serverFrame(0x1, 'a', { fin: false }), serverFrame(0x1, 'b')]), 1002, /inside/],
     ['a close frame of one byte', serverFrame(OP_CLOSE, Buffer.from([3])), 1002, /one byte/],
     ['a 64-bit length over 2^53', Buffer.from([0x81, 127, 0xff, 0, 0, 0, 0, 0, 0, 0]), 1009, /2\^53/],
+    ['a message in more frames than FRAGMENTS_MAX (empty ones)', Buffer.concat([serverFrame(0x1, 'a', { fin: false }), ...Array.from({ length: FRAGMENTS_MAX }, () => serverFrame(0x0, '', { fin: false }))]), 1009, /more than 4096 frames/],
   ];
-  it.each(refusals)('refuses %s (close %i) and takes nothing more', (_what, bytes, status, message) => {
+  it.each(refusals)('refuses %s and takes nothing more', (_what, bytes, status, message) => {
     const t = reader(100);
     let err: unknown;
     try {

@@ -32,6 +32,8 @@ export const OP_PONG = 0xa;
 
 /** A frame header is at most 2 bytes, 8 of extended length (server frames carry no mask). */
 const HEADER_MAX = 10;
+/** Most frames one message may come in: empty continuation frames would otherwise grow it without bound. */
+export const FRAGMENTS_MAX = 4_096;
 
 export class FrameReader {
   /** Header bytes that arrived at the end of a chunk, waiting for the rest. */
@@ -91,6 +93,7 @@ export class FrameReader {
     } else if (opcode === CONTINUATION) {
       if (this.fragments === undefined) throw new FrameError('a continuation frame outside a message', 1002);
       if (this.fragments.bytes + length > this.maxPayload) throw new FrameError(`a message over ${this.maxPayload} bytes`, 1009);
+      if (this.fragments.parts.length >= FRAGMENTS_MAX) throw new FrameError(`a message in more than ${FRAGMENTS_MAX} frames`, 1009);
     } else {
       if (opcode !== TEXT && opcode !== BINARY) throw new FrameError(`unknown data opcode ${opcode}`, 1002);
       if (this.fragments !== undefined) throw new FrameError('a new message inside a fragmented one', 1002);

@@ -1,11 +1,11 @@
-// All the socket trouble of one connection slot in one place: it answers pings (ws-client.ts does, echoing the payload), replaces
-// a socket that has gone silent (watchdog), reconnects with capped exponential backoff and jitter within the
-// connection-attempt limit, and before the 24-hour limit or on request (serverShutdown) opens the new socket first and
-// closes the old one only once the new one delivers (make before break). It knows nothing about what the frames say:
-// the overlap is dropped by id downstream. Binance slots name their streams in the URL (/stream?streams=a/b); other
-// venues (Coinbase, Gemini) connect to their URL as is and send their subscribe messages on every open. A Binance slot's
-// streams may change while it runs (setStreams): its open sockets follow by SUBSCRIBE / UNSUBSCRIBE (subscriptions.ts),
-// and a socket opened later names the new list in its URL.
+// All the socket trouble of one connection slot in one place: it answers pings (ws-client.ts does, echoing the
+// payload), replaces a socket that has gone silent (watchdog), reconnects with capped exponential backoff and jitter
+// within the connection-attempt limit, and before the 24-hour limit or on request (serverShutdown) opens the new socket
+// first and closes the old one only once the new one delivers (make before break). It knows nothing about what the
+// frames say: the overlap is dropped by id downstream. Binance slots name their streams in the URL
+// (/stream?streams=a/b); other venues (Coinbase, Gemini) connect to their URL as is and send their subscribe messages
+// on every open. A Binance slot's streams may change while it runs (setStreams): its open sockets follow by SUBSCRIBE /
+// UNSUBSCRIBE (subscriptions.ts), and a socket opened later names the new list in its URL.
 import { WsClient } from './ws-client.ts';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
@@ -208,7 +208,8 @@ export class Feed {
     this.opts.limiter.record(Date.now());
     const url = this.url;
     // A text frame that is not UTF-8 is one bad frame: decoded with U+FFFD in place of its bad bytes, the mapper
-    // dead-letters it, where closing the connection (1007) would leave a gap to backfill.
+    // dead-letters it, where closing the connection (1007) would leave a gap to backfill. The handlers below use `c`,
+    // made after the client: they run only on socket events, which never come before the constructor returns.
     const ws = new WsClient(url, { handshakeTimeoutMs: 10_000, maxPayload: this.opts.maxPayloadBytes }, {
       open: () => {
         c.open = true;

@@ -4,7 +4,7 @@
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
 import { tickKey, type BookGapEvent, type DeadLetter, type Exchange, type GapEvent, type Market, type ProducedRecord } from '../common/records.ts';
-import type { VenueOutput } from './book/output.ts';
+import { emptyForReuse, type VenueOutput } from './book/output.ts';
 import type { IngestMetrics } from './metrics.ts';
 
 /** Where records go: the producer, or anything with the same face (tests, the parse-only benchmark). */
@@ -144,7 +144,7 @@ export class VenueRouter {
           break;
       }
     }
-    out.length = 0;
+    emptyForReuse(out);
   }
 
   stop(): void {

@@ -2,7 +2,7 @@
 // go through the same sequencers (ingestion/gaps.ts); a repeat is a duplicate, a tick held behind a hole asks for a
 // backfill, and a hole given up on becomes a gap event spanning the exchange times around it.
 import type { Market } from '../../common/records.ts';
-import type { VenueOutput } from '../book/output.ts';
+import { emptyForReuse, type VenueOutput } from '../book/output.ts';
 import { SequenceBook, sequenceId, type IdRange, type IdSequencer, type Sequenced } from '../gaps.ts';
 
 export class TradeSequences {
@@ -78,6 +78,6 @@ export class TradeSequences {
     if (p.length === 0) return;
     for (const t of p) out.push(t.type === 'trade' ? { kind: 'trade', record: t } : { kind: 'aggTrade', record: t });
     this.lastTimeMs.set(seq, p[p.length - 1]!.exchangeTimeMs);
-    p.length = 0;
+    emptyForReuse(p);
   }
 }

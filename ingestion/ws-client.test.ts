@@ -1,5 +1,10 @@
 // The client against a real WebSocket server (the `ws` package's) and raw sockets on 127.0.0.1.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -181,6 +186,30 @@ describe('WsClient', () => {
     await until(() => echoed !== undefined);
     // A masked close frame with an empty body: FIN + close, mask bit, length 0, then the 4 mask bytes.
     expect([echoed![0], echoed![1], echoed!.length]).toEqual([0x88, 0x80, 6]);
+  });
+
+  it('speaks TLS for wss:// and refuses a certificate no CA vouches for', async (ctx) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ws-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    } catch {
+      ctx.skip('openssl is not installed');
+    }
+    const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) });
+    let handshakes = 0;
+    server.on('secureConnection', () => handshakes++);
+    const wss = new WebSocketServer({ server, perMessageDeflate: false });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(async () => {
+      await new Promise<void>((r) => wss.close(() => r()));
+      await new Promise<void>((r) => server.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const c = client(`wss://127.0.0.1:${(server.address() as AddressInfo).port}/stream?streams=btcusdt@trade`);
+    expect((await c.closed).code).toBe(1006);
+    expect(c.errors[0]!.message).toMatch(/self[- ]signed/);
+    expect(c.events).not.toContain('open');
+    expect(handshakes).toBe(0);
   });
 
   it('fails a connection nobody listens for, and refuses a URL that is not ws:// or wss://', async () => {

@@ -3,9 +3,10 @@
 // product's own lz4 record batches, idempotent, acks -1). Prints messages/s, p50/p99 receive-to-acknowledged latency,
 // CPU per message and peak RSS, beside JSON.parse and parse + validate + normalize alone (their CPU per message too),
 // measured in this run. The worker runs twice: in this process (for the latencies, under tsx), then as deployed, a
-// process of its own (`node` with stack/supervisor.ts NODE_FLAGS.ingest, `dist/bin/tickwatch.js ingest`, built by `npm run build`), whose
-// CPU and peak RSS come from /proc and judge the #14 targets; the same child under tsx is printed beside it, and under
-// them the RSS floor: processes that only load node, the Kafka client and the worker's modules.
+// process of its own (`node` with stack/supervisor.ts NODE_FLAGS.ingest, `dist/bin/tickwatch.js ingest`, built by
+// `npm run build`), whose CPU and peak RSS come from /proc and judge the #14 targets; the same child under tsx is
+// printed beside it, and under them the RSS floor: processes that only load node, the Kafka client and the worker's
+// modules.
 //   npm run bench:ingest   (REPEAT=N sends the recording N times, default 2 = 349,288 messages; PRODUCER_BUFFER_MAX, PRODUCER_BUFFER_MAX_BYTES and PRODUCER_LANES override)
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';

@@ -14,8 +14,9 @@ import { TICKWATCH_ARGS } from '../common/paths.ts';
  * the default (measured with kafkajs; `npm run bench:write` spawns the writer with these flags).
  * `--heap-growing-percent=50`: V8 collects the old generation (and the Buffers it holds) once it has grown by half over
  * what the last collection kept, where its default lets a small heap grow 2-4 x first. Both peaks were that growth:
- * the writer's fell from 151-157 to 126-129 MB and the worker's from 116-124 to 107-109 MB, at the same CPU
- * (ingestion/README.md, consumer/README.md). It is a factor, not a cap: a larger live heap still grows.
+ * the writer's fell from 149-157 to 125-129 MB and the worker's from 110-124 to 108-112 MB, at no CPU cost the
+ * benchmarks could show (ingestion/README.md, consumer/README.md). It is a factor, not a cap: a larger live heap still
+ * grows.
  * docker/compose.yaml sets the same in the services' entrypoints (a test keeps them equal).
  */
 export const NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {

@@ -7,7 +7,6 @@ import type { OrderBook } from './order-book.ts';
 /** Coinbase and Gemini records also keep the venue's own symbol (VenueTrade, VenueBookTicker); Binance's need none. */
 type MaybeVenueSymbol<T> = T & { readonly venueSymbol?: string };
 
-/** One output of a venue session: a record to produce, an accounting fact, or a control event for the router. */
 /**
  * Empties an array that is filled again at once (the outputs of each frame): by pop, which keeps its backing store,
  * where `length = 0` gives it up and the next push allocates a new one (43 against 3 ns per push and clear, and garbage
@@ -17,6 +16,7 @@ export function emptyForReuse(a: unknown[]): void {
   while (a.length > 0) a.pop();
 }
 
+/** One output of a venue session: a record to produce, an accounting fact, or a control event for the router. */
 export type VenueOutput =
   | { readonly kind: 'trade'; readonly record: MaybeVenueSymbol<Trade> }
   | { readonly kind: 'aggTrade'; readonly record: AggTrade }

@@ -35,6 +35,19 @@ const HEADER_MAX = 10;
 /** Most frames one message may come in: empty continuation frames would otherwise grow it without bound. */
 export const FRAGMENTS_MAX = 4_096;
 
+/** Bytes of a header whose second byte is `b1`: two, then 2 or 8 of extended length. */
+const headerBytesOf = (b1: number): number => ((b1 & 0x7f) === 126 ? 4 : (b1 & 0x7f) === 127 ? 10 : 2);
+
+/** The payload length of the whole header at `o`; a 64-bit one above 2^53 could not be a length anyone buffers. */
+function payloadLength(b: Buffer, o: number, b1: number): number {
+  const short = b1 & 0x7f;
+  if (short < 126) return short;
+  if (short === 126) return b.readUInt16BE(o + 2);
+  const high = b.readUInt32BE(o + 2);
+  if (high > 0x1fffff) throw new FrameError('a 64-bit payload length over 2^53', 1009);
+  return high * 2 ** 32 + b.readUInt32BE(o + 6);
+}
+
 export class FrameReader {
   /** Header bytes that arrived at the end of a chunk, waiting for the rest. */
   private readonly head = Buffer.alloc(HEADER_MAX);
@@ -69,15 +82,12 @@ export class FrameReader {
     if (this.headLength > 0) o = this.joinHead(chunk, o);
     while (o < end) {
       if (this.partial !== undefined) return;
-      // The header: two bytes, then 2 or 8 of length.
       if (end - o < 2) return this.keepHead(chunk, o);
       const b0 = chunk[o]!;
       const b1 = chunk[o + 1]!;
-      const short = b1 & 0x7f;
-      const headerBytes = short === 126 ? 4 : short === 127 ? 10 : 2;
+      const headerBytes = headerBytesOf(b1);
       if (end - o < headerBytes) return this.keepHead(chunk, o);
-      const length = short === 126 ? chunk.readUInt16BE(o + 2) : short === 127 ? this.length64(chunk, o + 2) : short;
-      o = this.frame(chunk, o + headerBytes, b0, b1, length);
+      o = this.frame(chunk, o + headerBytes, b0, b1, payloadLength(chunk, o, b1));
     }
   }
 
@@ -149,13 +159,6 @@ export class FrameReader {
     }
   }
 
-  /** A 64-bit payload length; above 2^53 it could not be a length anyone buffers. */
-  private length64(b: Buffer, o: number): number {
-    const high = b.readUInt32BE(o);
-    if (high > 0x1fffff) throw new FrameError('a 64-bit payload length over 2^53', 1009);
-    return high * 2 ** 32 + b.readUInt32BE(o + 4);
-  }
-
   /** Keeps an incomplete header from the end of a chunk. */
   private keepHead(chunk: Buffer, o: number): void {
     chunk.copy(this.head, 0, o);
@@ -174,13 +177,9 @@ export class FrameReader {
       }
       return this.headLength >= n;
     };
-    if (!want(2)) return o;
-    const short = h[1]! & 0x7f;
-    const headerBytes = short === 126 ? 4 : short === 127 ? 10 : 2;
-    if (!want(headerBytes)) return o;
+    if (!want(2) || !want(headerBytesOf(h[1]!))) return o;
     this.headLength = 0;
-    const length = short === 126 ? h.readUInt16BE(2) : short === 127 ? this.length64(h, 2) : short;
-    return this.frame(chunk, o, h[0]!, h[1]!, length);
+    return this.frame(chunk, o, h[0]!, h[1]!, payloadLength(h, 0, h[1]!));
   }
 }
 

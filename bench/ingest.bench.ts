@@ -4,7 +4,8 @@
 // CPU per message and peak RSS, beside JSON.parse and parse + validate + normalize alone (their CPU per message too),
 // measured in this run. The worker runs twice: in this process (for the latencies, under tsx), then as deployed, a
 // process of its own (`node` with stack/supervisor.ts NODE_FLAGS.ingest, `dist/bin/tickwatch.js ingest`, built by
-// `npm run build`), whose CPU and peak RSS come from /proc and judge the #14 targets; the same child under tsx is
+// `npm run build`), whose CPU and peak RSS come from /proc and judge the #14 targets, with what its highest sampled RSS
+// was made of (its own memory against mapped files: the node binary and libraries); the same child under tsx is
 // printed beside it, and under them the RSS floor: processes that only load node, the Kafka client and the worker's
 // modules.
 //   npm run bench:ingest   (REPEAT=N sends the recording N times, default 2 = 349,288 messages; PRODUCER_BUFFER_MAX, PRODUCER_BUFFER_MAX_BYTES and PRODUCER_LANES override)
@@ -115,7 +116,9 @@ await dropTopics(config);
 
 // --- The worker as deployed: a process of its own, compiled (then the same under tsx). Done when its /metrics says
 // every message was received and nothing waits for Kafka (scraped every 100 ms, so the time is up to 0.1 s long). ---
-async function workerProcess(compiled: boolean): Promise<{ rate: number; cpuUs: number; hwm: number; idle: number }> {
+/** A /proc sample of the worker's memory: resident in all, its own (anonymous) pages, and mapped files' pages. */
+type Resident = { rss: number; anon: number; file: number };
+async function workerProcess(compiled: boolean): Promise<{ rate: number; cpuUs: number; hwm: number; idle: number; top: Resident }> {
   const s = await standIn();
   const port = await freePort();
   const env = workerEnv(s, port);
@@ -135,8 +138,12 @@ async function workerProcess(compiled: boolean): Promise<{ rate: number; cpuUs: 
   const cpu0 = cpuSecondsOf(child.pid)!;
   const t0 = performance.now();
   s.play();
+  // VmHWM is the exact peak; the samples (every 100 ms) say what the highest of them was made of.
+  let top: Resident = { rss: 0, anon: 0, file: 0 };
   for (;;) {
     await new Promise((r) => setTimeout(r, 100));
+    const now = memoryOf(child.pid);
+    if (now && now.rss > top.rss) top = now;
     const m = await scrape();
     if (m.received >= s.total && m.waiting === 0) break;
   }
@@ -147,7 +154,7 @@ async function workerProcess(compiled: boolean): Promise<{ rate: number; cpuUs: 
   await new Promise((r) => child.once('exit', r));
   s.close();
   await dropTopics(loadConfig(env));
-  return { rate: s.total / seconds, cpuUs: (cpu * 1e6) / s.total, hwm, idle };
+  return { rate: s.total / seconds, cpuUs: (cpu * 1e6) / s.total, hwm, idle, top };
 }
 const deployed = await workerProcess(true);
 const underTsx = await workerProcess(false);
@@ -156,14 +163,16 @@ const underTsx = await workerProcess(false);
  * The floor under the deployed worker's RSS: a process with its flags that only loads `modules` (none: node alone),
  * collects its garbage and does nothing else.
  */
-async function loadedRss(modules: readonly string[]): Promise<number> {
-  const code = `for (const m of ${JSON.stringify(modules)}) await import(m); gc(); await new Promise((r) => setTimeout(r, 200)); gc(); process.stdout.write(String(process.memoryUsage().rss));`;
+async function loadedRss(modules: readonly string[]): Promise<Resident> {
+  const code = `for (const m of ${JSON.stringify(modules)}) await import(m); gc(); await new Promise((r) => setTimeout(r, 200)); gc(); process.stdout.write((await import('node:fs')).readFileSync('/proc/self/status', 'utf8'));`;
   const child = spawn(process.execPath, [...(NODE_FLAGS.ingest ?? []), '--expose-gc', '--input-type=module', '-e', code], { cwd: projectPath(), stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exit = await new Promise<number | null>((r) => child.once('exit', r));
-  if (exit !== 0 || !/^\d+$/.test(out)) throw new Error(`measuring the RSS floor failed (exit ${exit}): ${out}`);
-  return Number(out);
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(out)?.[1] ?? NaN) * 1024;
+  const r = { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
+  if (exit !== 0 || !Object.values(r).every(Number.isFinite)) throw new Error(`measuring the RSS floor failed (exit ${exit}): ${out}`);
+  return r;
 }
 const floor = { node: await loadedRss([]), client: await loadedRss(['@platformatic/kafka']), worker: await loadedRss([pathToFileURL(projectPath('dist/ingestion/cli.js')).href]) };
 
@@ -226,6 +235,7 @@ const pct = (p: number) => (latencies[Math.min(latencies.length - 1, Math.floor(
 const e2e = total / seconds;
 const workerCpuUs = (cpu.user + cpu.system) / total;
 const fmt = (n: number) => Math.round(n).toLocaleString('en').padStart(10);
+const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 const rows = [
   ['JSON.parse only (same frames)', `${fmt(parseOnly.rate)} msg/s (${parseOnly.cpuUs.toFixed(2)} µs CPU per message)`],
   ['parse + validate + normalize (mapper)', `${fmt(parseValidate.rate)} msg/s (${parseValidate.cpuUs.toFixed(2)} µs CPU per message)`],
@@ -238,7 +248,9 @@ const rows = [
   ['  messages / seconds / reconnects', `${total.toLocaleString('en')} / ${seconds.toFixed(2)} s / ${reconnects}`],
   ['worker process as deployed (dist/, compiled)', `${fmt(deployed.rate)} msg/s, ${deployed.cpuUs.toFixed(1)} µs CPU per message = ${(deployed.cpuUs / parseValidate.cpuUs).toFixed(1)}x the mapper`],
   ['  peak RSS (VmHWM) / RSS before the first message', `${(deployed.hwm / 2 ** 20).toFixed(0)} MB / ${(deployed.idle / 2 ** 20).toFixed(0)} MB`],
-  ['  RSS floor: node alone / + @platformatic/kafka / + the worker modules', `${[floor.node, floor.client, floor.worker].map((b) => (b / 2 ** 20).toFixed(0)).join(' / ')} MB (loaded, garbage collected, idle)`],
+  ['    highest RSS sampled: its own / mapped files', `${mb(deployed.top.rss)} MB: ${mb(deployed.top.anon)} MB anonymous / ${mb(deployed.top.file)} MB files (the node binary and libraries, shared by every process running them)`],
+  ['  RSS floor: node alone / + @platformatic/kafka / + the worker modules', `${[floor.node, floor.client, floor.worker].map((r) => mb(r.rss)).join(' / ')} MB (loaded, garbage collected, idle)`],
+  ['    of which mapped files', `${[floor.node, floor.client, floor.worker].map((r) => mb(r.file)).join(' / ')} MB`],
   ['the same process under tsx', `${fmt(underTsx.rate)} msg/s, ${underTsx.cpuUs.toFixed(1)} µs CPU per message, peak RSS ${(underTsx.hwm / 2 ** 20).toFixed(0)} MB (before the first message ${(underTsx.idle / 2 ** 20).toFixed(0)} MB)`],
   ['live rate of the recorded streams', `${fmt(liveRate)} msg/s (worker = ${(e2e / liveRate).toFixed(0)}x live)`],
 ];

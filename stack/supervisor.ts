@@ -103,13 +103,17 @@ export class WorkerProcess {
   }
 }
 
-/** Resident set size now and its high-water mark, in bytes, from /proc (Linux); undefined when the process is gone. */
-export function memoryOf(pid: number | undefined): { rss: number; hwm: number } | undefined {
+/**
+ * Resident set size now and its high-water mark, in bytes, from /proc (Linux); undefined when the process is gone.
+ * `anon` is the process's own memory; `file` the pages of files it maps (the node binary, shared libraries), which
+ * every process running them shares and the kernel can drop and read again.
+ */
+export function memoryOf(pid: number | undefined): { rss: number; hwm: number; anon: number; file: number } | undefined {
   if (pid === undefined) return undefined;
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
   } catch {
     return undefined;
   }

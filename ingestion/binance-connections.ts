@@ -1,11 +1,12 @@
 // The Binance connection slots of a symbol list that changes while the worker runs (symbols by rule): every stream of
 // a symbol on one slot (a lost connection then names whole symbols), a listed symbol on the first slot with room for
-// its streams (STREAMS_PER_CONNECTION, at most Binance's 1024) or on a new slot when all are full, a delisted one
-// unsubscribed from its slot, and a slot left without streams closed. The slots share one connection-attempt limiter.
+// its streams (STREAMS_PER_CONNECTION, at most Binance's 1024, and a URL within BINANCE_URL_MAX_CHARS) or on a new slot
+// when all are full, a delisted one unsubscribed from its slot, and a slot left without streams closed. The slots share
+// one connection-attempt limiter.
 import type { Config } from '../common/config.ts';
 import { AttemptLimiter } from './backoff.ts';
 import { streamNames } from './binance/mapper.ts';
-import { Feed, type FeedSink, type SlotOptions } from './feed.ts';
+import { Feed, SlotRoom, type FeedSink, type SlotOptions } from './feed.ts';
 
 export interface SymbolChange {
   readonly listed: readonly string[];
@@ -44,16 +45,23 @@ export class BinanceConnections {
     const next = new Set(symbols.map((s) => s.toUpperCase()));
     const delisted = [...this.bySymbol.keys()].filter((s) => !next.has(s));
     const listed = [...next].filter((s) => !this.bySymbol.has(s));
-    const touched = new Map<Feed, Set<string>>();
-    const streamsOf = (f: Feed) => {
-      let s = touched.get(f);
-      if (!s) touched.set(f, (s = new Set(f.streams)));
-      return s;
+    const touched = new Map<Feed, { streams: Set<string>; room: SlotRoom }>();
+    const slotOf = (f: Feed) => {
+      let t = touched.get(f);
+      if (!t) {
+        touched.set(f, (t = { streams: new Set(f.streams), room: new SlotRoom(src.wsUrl, src.streamsPerConnection) }));
+        for (const stream of t.streams) t.room.add(stream);
+      }
+      return t;
     };
     for (const symbol of delisted) {
       for (const f of this.bySymbol.get(symbol)!) {
-        const s = streamsOf(f);
-        for (const stream of [...s]) if (symbolOf(stream) === symbol) s.delete(stream);
+        const t = slotOf(f);
+        for (const stream of [...t.streams]) {
+          if (symbolOf(stream) !== symbol) continue;
+          t.streams.delete(stream);
+          t.room.remove(stream);
+        }
       }
       this.bySymbol.delete(symbol);
     }
@@ -64,18 +72,21 @@ export class BinanceConnections {
       const chunks = streams.length <= src.streamsPerConnection ? [streams] : streams.map((x) => [x]);
       const on: Feed[] = [];
       for (const chunk of chunks) {
-        let f = this.feeds.find((x) => streamsOf(x).size + chunk.length <= src.streamsPerConnection);
+        let f = this.feeds.find((x) => slotOf(x).room.fits(chunk));
         if (!f) {
           f = this.slot();
           fresh.push(f);
         }
-        const s = streamsOf(f);
-        for (const stream of chunk) s.add(stream);
+        const t = slotOf(f);
+        for (const stream of chunk) {
+          t.streams.add(stream);
+          t.room.add(stream);
+        }
         if (!on.includes(f)) on.push(f);
       }
       this.bySymbol.set(symbol, on);
     }
-    for (const [f, s] of touched) {
+    for (const [f, { streams: s }] of touched) {
       if (s.size === 0) {
         this.feeds.splice(this.feeds.indexOf(f), 1);
         void f.stop();

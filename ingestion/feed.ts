@@ -108,7 +108,7 @@ export class Feed {
 
   /** The URL the next socket opens: a Binance slot names its streams of the moment. */
   get url(): string {
-    return this.opts.subscribe ? this.opts.wsUrl : `${this.opts.wsUrl.replace(/\/+$/, '')}/stream?streams=${[...this.wanted].join('/')}`;
+    return this.opts.subscribe ? this.opts.wsUrl : streamUrl(this.opts.wsUrl, this.wanted);
   }
 
   /** The Binance streams this slot should carry now. */
@@ -348,14 +348,66 @@ export interface SlotOptions {
 }
 
 /**
- * Binance slots: `streams` in blocks of STREAMS_PER_CONNECTION, one slot each, sharing one connection-attempt limiter.
- * `sink` gets each slot's streams.
+ * Longest Binance stream URL a slot opens. Binance refuses longer ones whatever their stream count (client libraries
+ * report 8,004 characters); 1,024 streams of `btcusdt@bookTicker` would be some 19,000.
+ */
+export const BINANCE_URL_MAX_CHARS = 8_000;
+
+const STREAM_PATH = '/stream?streams=';
+
+/** A Binance combined-stream URL: `wsUrl` naming `streams`. */
+export function streamUrl(wsUrl: string, streams: Iterable<string>): string {
+  return `${wsUrl.replace(/\/+$/, '')}${STREAM_PATH}${[...streams].join('/')}`;
+}
+
+/** The room a Binance slot has left: streams under STREAMS_PER_CONNECTION, characters under BINANCE_URL_MAX_CHARS. */
+export class SlotRoom {
+  private count = 0;
+  /** The URL's characters so far (the separators between streams included). */
+  private chars: number;
+
+  constructor(
+    wsUrl: string,
+    private readonly maxStreams: number,
+  ) {
+    this.chars = streamUrl(wsUrl, []).length;
+  }
+
+  /** Whether `streams` fit as well. An empty slot takes anything, so that no stream is left without one. */
+  fits(streams: readonly string[]): boolean {
+    if (this.count === 0) return true;
+    let chars = this.chars;
+    for (const s of streams) chars += s.length + 1;
+    return this.count + streams.length <= this.maxStreams && chars <= BINANCE_URL_MAX_CHARS;
+  }
+
+  add(stream: string): void {
+    this.chars += stream.length + (this.count++ > 0 ? 1 : 0);
+  }
+
+  remove(stream: string): void {
+    this.chars -= stream.length + (--this.count > 0 ? 1 : 0);
+  }
+}
+
+/**
+ * Binance slots: `streams` in order, as many on a slot as STREAMS_PER_CONNECTION and the URL length allow, sharing one
+ * connection-attempt limiter. `sink` gets each slot's streams.
  */
 export function binanceFeeds(src: Config['source'], streams: readonly string[], name: string, o: SlotOptions, sink: (streams: readonly string[]) => FeedSink): Feed[] {
   const limiter = new AttemptLimiter();
+  const blocks: string[][] = [];
+  let room: SlotRoom | undefined;
+  for (const stream of streams) {
+    if (!room?.fits([stream])) {
+      room = new SlotRoom(src.wsUrl, src.streamsPerConnection);
+      blocks.push([]);
+    }
+    room.add(stream);
+    blocks.at(-1)!.push(stream);
+  }
   const feeds: Feed[] = [];
-  for (let i = 0; i < streams.length; i += src.streamsPerConnection) {
-    const block = streams.slice(i, i + src.streamsPerConnection);
+  for (const block of blocks) {
     feeds.push(
       new Feed({
         ...src.timing,

@@ -71,4 +71,27 @@ describe.skipIf(skip)('ingestion: symbols by rule', () => {
       await server.close();
     }
   });
+
+  it('spreads hundreds of symbols over connections whose URLs Binance takes, and carries every recorded trade', async () => {
+    const rec = await loadRecording({ maxEvents: 6_000 });
+    const server = await BinanceServer.start({ recording: rec, rate: 3_000, autoplay: false, pingIntervalMs: 500 });
+    for (let i = 0; i < 700; i++) server.setInstrument(`SYMBOL${i}USDT`, 'TRADING');
+    const config = await ingestTestConfig(server, { SYMBOLS: 'rule:quote=USDT' });
+    const worker = await startIngestion(config, { log: testLog });
+    try {
+      await waitFor(() => worker.feeds.length > 0 && server.openConnections === worker.feeds.length, 20_000, 'every connection');
+      // 703 symbols x 3 stream types: some 48,000 characters of stream names, at most 8,004 a URL.
+      expect(worker.feeds.length).toBeGreaterThanOrEqual(6);
+      expect(server.subscribedStreams().size).toBe(703 * 3);
+      expect(server.urlsRefused).toBe(0);
+      server.play();
+      await drained(worker, server);
+      const t = config.kafka.topics;
+      const topics = await readTopics(config, [t.trade]);
+      expect(idsBySymbol(ticksOf(topics.get(t.trade)!))).toEqual(expectedIds(rec, 'trade'));
+    } finally {
+      await worker.stop('test over');
+      await server.close();
+    }
+  });
 });

@@ -279,6 +279,8 @@ export interface SubscriptionRequest {
 
 /** Binance's limit on incoming messages per second per connection (Binance counts pongs too; the stand-in does not). */
 export const INCOMING_MESSAGES_PER_SECOND = 5;
+/** Longest stream URL Binance accepts (scheme, host and port included). */
+const URL_MAX_CHARS = 8_004;
 
 const WEIGHTS: Record<string, number> = {
   '/api/v3/historicalTrades': 25,
@@ -298,6 +300,8 @@ export class BinanceServer {
   published = 0;
   /** Connections ever accepted. */
   connectionsAccepted = 0;
+  /** Upgrades refused for a URL over URL_MAX_CHARS. */
+  urlsRefused = 0;
   restRequests = 0;
   /** Depth snapshot requests answered (not rate limited). */
   depthRequests = 0;
@@ -357,7 +361,7 @@ export class BinanceServer {
   }
 
   static async start(opts: ServerOptions): Promise<BinanceServer> {
-    // A combined-stream URL naming 1024 streams is some 20 KB, over Node's default 16 KB of request headers.
+    // Headers up to 64 KB, so that a URL too long for Binance (below) gets Binance's refusal, not Node's 431.
     const http = createServer({ maxHeaderSize: 64 * 1024 });
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
@@ -367,6 +371,12 @@ export class BinanceServer {
       const url = new URL(req.url ?? '/', s.restUrl);
       if (url.pathname !== '/stream') {
         socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+        return;
+      }
+      // Binance refuses a stream URL past 8,004 characters, however few streams it names (as client libraries report).
+      if (s.wsUrl.length + (req.url ?? '').length > URL_MAX_CHARS) {
+        s.urlsRefused++;
+        socket.end('HTTP/1.1 414 URI Too Long\r\n\r\n');
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => s.accept(ws, url));

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { loadConfig, type Config } from '../common/config.ts';
 import { createKafka, ensureTopics, type Admin, type KafkaClients } from '../common/kafka.ts';
 import { createLogger } from '../common/log.ts';
+import { freePort } from './ports.ts';
 
 const inCi = process.env.CI === 'true';
 
@@ -29,13 +30,7 @@ async function dockerAvailable(): Promise<boolean> {
 
 async function startKafkaContainer(): Promise<string[]> {
   const { GenericContainer, Wait } = await import('testcontainers');
-  const { createServer } = await import('node:net');
-  const port = await new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
+  const port = await freePort();
   const c = await new GenericContainer('apache/kafka:3.9.1')
     .withExposedPorts({ container: 9092, host: port })
     .withEnvironment({

@@ -1,6 +1,7 @@
 // Symbols by rule while running: the stand-in's instrument list changes (one symbol listed, one delisted) and the
 // worker follows by SUBSCRIBE / UNSUBSCRIBE on its open connection, without a reconnect: the new symbol's trades
-// arrive from the moment it was subscribed, the delisted one's stop at the moment it was unsubscribed.
+// arrive from the moment it was subscribed, the delisted one's stop at the moment it was unsubscribed. And 703 symbols
+// by rule: spread over connections whose URLs stay within what Binance takes (the stand-in refuses longer ones).
 import { describe, expect, it } from 'vitest';
 import { BinanceServer, expectedIds, loadRecording, missingRecordings } from '../test/binance-server.ts';
 import { drained, idsBySymbol, ingestTestConfig, metricValue, readTopics, ticksOf, waitFor } from '../test/binance-topics.ts';

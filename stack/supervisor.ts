@@ -16,8 +16,8 @@ import { TICKWATCH_ARGS } from '../common/paths.ts';
  * what the last collection kept, where its default lets a small heap grow 2-4 x first. Both peaks were that growth:
  * the writer's fell from 149-157 to 125-129 MB and the worker's from 110-124 to 108-112 MB, at no CPU cost the
  * benchmarks could show (ingestion/README.md, consumer/README.md). The metrics worker's peak with 800 symbols fell from
- * 277-358 to 213-219 MB, at 12.1-13.3 against 11.7-12.2 s of CPU a minute (`npm run bench:e2e -- --symbols 800
- * --seconds 60`, runs alternated; metrics/README.md). It is a factor, not a cap: a larger live heap still grows.
+ * 277-358 to 213-219 MB, at 12.1-13.3 against 11.7-12.2 s of CPU over each run of about a minute (`npm run bench:e2e
+ * -- --symbols 800 --seconds 60`, runs alternated; metrics/README.md). It is a factor, not a cap: a larger live heap still grows.
  * docker/compose.yaml sets the same in the services' entrypoints (a test keeps them equal).
  */
 export const NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {

@@ -12,13 +12,14 @@ export type IngestMetrics = ReturnType<typeof createIngestMetrics>;
 export const BOOK_CHANNELS = { coinbase: ['level2', 'level2_batch'], gemini: ['l2'] } as const;
 
 /** Dead-letter reasons as codes: the label's whole value set (the reason's text goes in the dead letter itself). */
-export const DEAD_LETTER_CODES = ['oversized', 'not-json', 'missing-field', 'bad-field', 'mismatch', 'bad-stream', 'bad-symbol', 'crossed-book', 'venue-error', 'other'] as const;
+export const DEAD_LETTER_CODES = ['oversized', 'not-json', 'missing-field', 'bad-field', 'mismatch', 'bad-stream', 'bad-symbol', 'crossed-book', 'venue-error', 'internal-error', 'other'] as const;
 export type DeadLetterCode = (typeof DEAD_LETTER_CODES)[number];
 
 const CODE_RULES: readonly (readonly [RegExp, DeadLetterCode])[] = [
   [/^frame of \d+ characters exceeds/, 'oversized'],
   [/^not (JSON|a JSON object)$/, 'not-json'],
   [/^venue error/, 'venue-error'],
+  [/^internal error: /, 'internal-error'],
   [/^crossed book/, 'crossed-book'],
   [/^missing\b/, 'missing-field'],
   [/^stream /, 'bad-stream'],

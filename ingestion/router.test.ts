@@ -46,4 +46,39 @@ describe('VenueRouter', () => {
     expect(produced.at(-2)!.key).toBe('coinbase:spot:ETHUSDT');
     expect(produced.at(-1)!.key).toBe('binance:spot:ETHUSDT');
   });
+
+  it('dead-letters a frame the session throws on, sends what it had output before, and goes on with the next frames', async () => {
+    const session: VenueSession = {
+      frame: (text: string, receiveTimeUs: number, out: VenueOutput[]) => {
+        out.push({ kind: 'trade', record: newTrade('binance', 'spot', 'BTCUSDT', receiveTimeUs, receiveTimeUs, '1', '1', true, 1, 1) });
+        if (text === 'boom') throw new Error('a bug');
+        return 'btcusdt@trade';
+      },
+      flush: () => {},
+      disconnected: () => {},
+    };
+    const produced: { topic: string; key: string; record: ProducedRecord }[] = [];
+    const metrics = createIngestMetrics({ defaultMetrics: false });
+    const router = new VenueRouter({
+      session,
+      source: 'binance-spot',
+      topics,
+      booksTopic: 'books',
+      sink: { produce: (topic, key, record) => void produced.push({ topic, key, record }), writable: async () => {} },
+      metrics,
+      log: createLogger('silent', 'test'),
+      deadLetterMaxBytes: 1024,
+      refetchBook: () => {},
+    });
+    router.frame('{"ok":1}', 1);
+    router.frame('boom', 2);
+    router.frame('{"ok":3}', 3);
+    expect(produced.map((p) => p.topic)).toEqual(['t', 't', 'd', 't']);
+    expect(produced.filter((p) => p.topic === 't').map((p) => (p.record as { tradeId: number }).tradeId)).toEqual([1, 2, 3]);
+    expect(produced[2]!.record).toMatchObject({ type: 'deadLetter', source: 'binance-spot', stream: null, raw: 'boom', reason: 'internal error: a bug', receiveTimeUs: 2 });
+    expect(produced[2]!.key).toBe('binance-spot');
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('tickwatch_ingestion_dead_letters_total{reason="internal-error"} 1');
+    expect(text).toContain('tickwatch_ingestion_messages_received_total{stream="btcusdt@trade"} 2');
+  });
 });

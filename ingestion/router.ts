@@ -80,7 +80,16 @@ export class VenueRouter {
   }
 
   frame(text: string, receiveTimeUs: number): void {
-    const stream = this.session.frame(text, receiveTimeUs, this.out);
+    let stream: string | undefined;
+    try {
+      stream = this.session.frame(text, receiveTimeUs, this.out);
+    } catch (err) {
+      // A bug one frame runs into must not take every stream down with the process: book tickers lost while it
+      // restarts cannot be backfilled. The frame is dead-lettered with the error and logged; what the session had
+      // output before the error goes out as usual.
+      this.opts.log.error({ err, source: this.opts.source }, 'a frame failed in the session: dead-lettered');
+      this.out.push({ kind: 'rejected', stream: null, reason: `internal error: ${err instanceof Error ? err.message : String(err)}` });
+    }
     if (stream !== undefined) this.opts.metrics.received(stream).inc();
     this.route(this.out, text, receiveTimeUs);
   }

@@ -13,6 +13,7 @@ import { capturesMissing, loadCaptureTicks } from '../test/capture-ticks.ts';
 import { freshDatabaseClient, missing, testConfig, testLog, testTopic, uniqueName, type ConnectedDatabase } from '../test/services.ts';
 import type { AlertMail } from './alert-state.ts';
 import { insertBookTickers, insertTrades } from './replay.ts';
+import { macd, rsiWilder } from './indicators.ts';
 import { bucketStart, MINUTE_MS } from './schedule.ts';
 import { MetricsEngine, type MetricsSink } from './engine.ts';
 import { startMetricsWorker } from './worker.ts';
@@ -137,6 +138,28 @@ describe.skipIf(skip)('metrics worker', () => {
     const calm = (await db.query(`SELECT rule, bucket, observed, threshold FROM anomaly_events`)).rows;
     expect(calm, 'no anomaly on the recorded calm data').toEqual([]);
     expect(Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM bar_indicators_1m WHERE rsi_14 IS NOT NULL AND macd_signal IS NOT NULL`)).rows[0]!.n)).toBeGreaterThan(10);
+    // Every closed minute's indicators are RSI(14) and MACD(12, 26, 9) over all the closes up to it (fewer than the
+    // 500-bar warm-up here, so the engine's window is the whole series).
+    // (The first test's wall-clock minutes are in the same tables: only this test's hour counts.)
+    const hour = [new Date(start).toISOString(), new Date(calmEnd + MINUTE_MS).toISOString()];
+    const bars1m = (await db.query<{ bucket: Date; close: string }>(`SELECT bucket, close::text AS close FROM bars_1m WHERE symbol = 'BTCUSDT' AND bucket >= $1 AND bucket < $2 ORDER BY bucket`, hour)).rows;
+    const stored = (await db.query<{ bucket: Date; close: string; rsi_14: number | null; macd: number | null; macd_signal: number | null; macd_histogram: number | null }>(
+      `SELECT bucket, close::text AS close, rsi_14, macd, macd_signal, macd_histogram FROM bar_indicators_1m WHERE symbol = 'BTCUSDT' AND bucket >= $1 AND bucket < $2 ORDER BY bucket`,
+      hour,
+    )).rows;
+    const closes = bars1m.map((b) => Number(b.close));
+    const rsi = rsiWilder(closes, 14);
+    const m = macd(closes, 12, 26, 9);
+    expect(stored.length).toBeGreaterThanOrEqual(bars1m.length - 1); // the last minute may not have closed past the lateness
+    for (const row of stored) {
+      const i = bars1m.findIndex((b) => new Date(b.bucket).getTime() === new Date(row.bucket).getTime());
+      expect(i, `bar of ${new Date(row.bucket).toISOString()}`).toBeGreaterThanOrEqual(0);
+      expect(row.close).toBe(bars1m[i]!.close);
+      for (const [got, want] of [[row.rsi_14, rsi[i]], [row.macd, m[i]!.macd], [row.macd_signal, m[i]!.signal], [row.macd_histogram, m[i]!.histogram]] as const) {
+        if (want === null || want === undefined) expect(got).toBeNull();
+        else expect(got).toBeCloseTo(want, 9);
+      }
+    }
 
     // Crafted minute: a 1 % jump and a 1000 BTC print, right after the calm data.
     const last = base[base.length - 1]!;

@@ -59,6 +59,9 @@ type StreamKey = { exchange: Exchange; market: Market; symbol: string };
 /** Streams whose closes one query reads: each brings up to 500 closes, so a query's result stays a few MB. */
 const INDICATOR_STREAMS_PER_QUERY = 100;
 
+/** bar_indicators_1m rows as the columns one INSERT unnests. */
+type IndicatorColumns = Record<'exchange' | 'market' | 'symbol' | 'bucket' | 'close', string[]> & Record<'rsi' | 'macd' | 'signal' | 'histogram', (number | null)[]>;
+
 function toBar(r: Row, width: BarRecord['width'], widthSeconds: number, nowMs: number): BarRecord {
   return {
     type: 'bar',
@@ -236,7 +239,7 @@ export class MetricsEngine {
         [streams.map((x) => x.exchange), streams.map((x) => x.market), streams.map((x) => x.symbol), iso(w.toMs), warmup + (w.toMs - w.fromMs) / MINUTE_MS],
       )
     ).rows;
-    const out = { exchange: [] as string[], market: [] as string[], symbol: [] as string[], bucket: [] as string[], close: [] as string[], rsi: [] as (number | null)[], macd: [] as (number | null)[], signal: [] as (number | null)[], histogram: [] as (number | null)[] };
+    const out: IndicatorColumns = { exchange: [], market: [], symbol: [], bucket: [], close: [], rsi: [], macd: [], signal: [], histogram: [] };
     for (const r of rows) {
       const closes = r.closes.map(Number);
       const rsi = rsiWilder(closes, 14);

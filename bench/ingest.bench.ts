@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { projectPath, tickwatchArgs } from '../common/paths.ts';
 import { freePort } from '../test/ports.ts';
-import { cpuSecondsOf, memoryOf, NODE_FLAGS } from '../stack/supervisor.ts';
+import { cpuSecondsOf, memoryOf, memoryOfStatus, NODE_FLAGS, type ProcessMemory } from '../stack/supervisor.ts';
 import { loadConfig } from '../common/config.ts';
 import { createKafka, createTopics } from '../common/kafka.ts';
 import { tickKey } from '../common/records.ts';
@@ -117,7 +117,7 @@ await dropTopics(config);
 // --- The worker as deployed: a process of its own, compiled (then the same under tsx). Done when its /metrics says
 // every message was received and nothing waits for Kafka (scraped every 100 ms, so the time is up to 0.1 s long). ---
 /** A /proc sample of the worker's memory: resident in all, its own (anonymous) pages, and mapped files' pages. */
-type Resident = { rss: number; anon: number; file: number };
+type Resident = Pick<ProcessMemory, 'rss' | 'anon' | 'file'>;
 async function workerProcess(compiled: boolean): Promise<{ rate: number; cpuUs: number; hwm: number; idle: number; top: Resident }> {
   const s = await standIn();
   const port = await freePort();
@@ -169,9 +169,8 @@ async function loadedRss(modules: readonly string[]): Promise<Resident> {
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exit = await new Promise<number | null>((r) => child.once('exit', r));
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(out)?.[1] ?? NaN) * 1024;
-  const r = { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
-  if (exit !== 0 || !Object.values(r).every(Number.isFinite)) throw new Error(`measuring the RSS floor failed (exit ${exit}): ${out}`);
+  const r = memoryOfStatus(out);
+  if (exit !== 0 || ![r.rss, r.anon, r.file].every(Number.isFinite)) throw new Error(`measuring the RSS floor failed (exit ${exit}): ${out}`);
   return r;
 }
 const floor = { node: await loadedRss([]), client: await loadedRss(['@platformatic/kafka']), worker: await loadedRss([pathToFileURL(projectPath('dist/ingestion/cli.js')).href]) };

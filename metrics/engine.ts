@@ -30,7 +30,7 @@ export interface EngineDeps {
   readonly clock?: () => number;
   readonly registry?: Registry;
   /** Streams watched for staleness; default: the configured source symbols. */
-  readonly staleStreams?: readonly { exchange: Exchange; market: Market; symbol: string }[];
+  readonly staleStreams?: readonly StreamKey[];
   /** Closed 1-minute bars fed to the indicators before the refreshed ones (warm-up). */
   readonly indicatorWarmup?: number;
 }
@@ -191,11 +191,11 @@ export class MetricsEngine {
 
     let firings = 0;
     for (const w of r.minutes) {
-      const keys = new Set(bars.filter((b) => b.width === '1m' && b.bucketMs >= w.fromMs && b.bucketMs < w.toMs).map((b) => `${b.exchange}|${b.market}|${b.symbol}`));
-      const streams = [...keys].map((k) => {
-        const [exchange, market, symbol] = k.split('|') as [Exchange, Market, string];
-        return { exchange, market, symbol };
-      });
+      const byKey = new Map<string, StreamKey>();
+      for (const b of bars) {
+        if (b.width === '1m' && b.bucketMs >= w.fromMs && b.bucketMs < w.toMs) byKey.set(`${b.exchange}|${b.market}|${b.symbol}`, { exchange: b.exchange, market: b.market, symbol: b.symbol });
+      }
+      const streams = [...byKey.values()];
       await this.updateIndicators(streams, w);
       for (const { exchange, market, symbol } of streams) firings += await this.evaluate(exchange, market, symbol, w, now);
     }

@@ -17,7 +17,8 @@ import { TICKWATCH_ARGS } from '../common/paths.ts';
  * the writer's fell from 149-157 to 125-129 MB and the worker's from 110-124 to 108-112 MB, at no CPU cost the
  * benchmarks could show (ingestion/README.md, consumer/README.md). The metrics worker's peak with 800 symbols fell from
  * 277-358 to 213-219 MB, at 12.1-13.3 against 11.7-12.2 s of CPU over each run of about a minute (`npm run bench:e2e
- * -- --symbols 800 --seconds 60`, runs alternated; metrics/README.md). It is a factor, not a cap: a larger live heap still grows.
+ * -- --symbols 800 --seconds 60`, runs alternated; metrics/README.md). It is a factor, not a cap: a larger live heap
+ * still grows.
  * docker/compose.yaml sets the same in the services' entrypoints (a test keeps them equal).
  */
 export const NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
@@ -106,16 +107,28 @@ export class WorkerProcess {
 }
 
 /**
- * Resident set size now and its high-water mark, in bytes, from /proc (Linux); undefined when the process is gone.
- * `anon` is the process's own memory; `file` the pages of files it maps (the node binary, shared libraries), which
- * every process running them shares and the kernel can drop and read again.
+ * Resident set size and its high-water mark, in bytes (NaN for a field the text lacks). `anon` is the process's own
+ * memory; `file` the pages of files it maps (the node binary, shared libraries), which every process running them
+ * shares and the kernel can drop and read again.
  */
-export function memoryOf(pid: number | undefined): { rss: number; hwm: number; anon: number; file: number } | undefined {
+export interface ProcessMemory {
+  readonly rss: number;
+  readonly hwm: number;
+  readonly anon: number;
+  readonly file: number;
+}
+
+/** The memory fields of a /proc/<pid>/status text. */
+export function memoryOfStatus(status: string): ProcessMemory {
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
+/** A process's memory now, from /proc (Linux); undefined when the process is gone. */
+export function memoryOf(pid: number | undefined): ProcessMemory | undefined {
   if (pid === undefined) return undefined;
   try {
-    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
+    return memoryOfStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
     return undefined;
   }
